@@ -1,0 +1,411 @@
+//! The catalog: scan a tools folder, compile each component once (cached on
+//! disk), ask it `describe()`, check what it says, and keep the tools.
+//!
+//! A component that fails any step (not a component, the wrong world, an
+//! import the host does not provide, a bad policy, a `describe()` that traps,
+//! loops or returns bad names or schemas) is refused with a message saying
+//! why, and the others still load.
+
+mod cache;
+mod spec;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::Component;
+
+pub use self::cache::default_cache_dir;
+use self::cache::CompileCache;
+pub(crate) use self::spec::CheckedSpec;
+pub use self::spec::{Behavior, NAMESPACE_SEPARATOR, ToolInfo, is_valid_name};
+use crate::bindings::ToolPre;
+use crate::policy::{Limits, Policy};
+use crate::sandbox::{self, CallInfo, Grants, State};
+use crate::{Engine, PolicyError};
+
+/// How a folder is loaded.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// Where compiled components are cached; `None` turns the cache off.
+    pub cache_dir: Option<PathBuf>,
+    /// The host's default limits, under each tool's policy.
+    pub defaults: Limits,
+    /// How long `describe()` may take before the component is refused.
+    pub describe_timeout: Duration,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { cache_dir: Some(default_cache_dir()), defaults: Limits::default(), describe_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Something that happened while loading, for progress displays.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LoadEvent {
+    /// A component is being compiled (it was not in the cache).
+    Compiling {
+        /// The component's name.
+        component: String,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// A component was compiled.
+    Compiled {
+        /// The component's name.
+        component: String,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// A component came from the compile cache.
+    CacheHit {
+        /// The component's name.
+        component: String,
+    },
+}
+
+/// Why a component was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file name is not a usable component name.
+    #[error("{path}: the file name must be 1-64 of A-Z a-z 0-9 _ - followed by .wasm")]
+    BadName {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file could not be read.
+    #[error("{path}: could not read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The policy beside it was refused.
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    /// wasmtime could not compile it: not wasm, corrupt, or a core module.
+    #[error("{path}: not a valid WebAssembly component: {message}")]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's message.
+        message: String,
+    },
+    /// It imports something the host does not provide, or does not export the `toolhost:tool` world.
+    #[error("{path}: does not fit the toolhost:tool world: {message}")]
+    World {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or extra.
+        message: String,
+    },
+    /// `describe()` failed, ran out of time, or returned bad specs.
+    #[error("{path}: describe() {message}")]
+    Describe {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Another component already published a tool of this name.
+    #[error("{path}: tool `{name}` is already published by {other}")]
+    Duplicate {
+        /// The file.
+        path: PathBuf,
+        /// The public tool name.
+        name: String,
+        /// The component that has it.
+        other: String,
+    },
+}
+
+impl LoadError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::BadName { path }
+            | Self::Read { path, .. }
+            | Self::Compile { path, .. }
+            | Self::World { path, .. }
+            | Self::Describe { path, .. }
+            | Self::Duplicate { path, .. } => path,
+            Self::Policy(PolicyError::Read { path, .. } | PolicyError::Parse { path, .. } | PolicyError::Invalid { path, .. }) => path,
+        }
+    }
+}
+
+/// Why a folder could not be loaded at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The folder could not be listed.
+    #[error("{path}: could not list the tools folder: {source}")]
+    ReadDir {
+        /// The folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// wasmtime could not set up the linker (a bug, not bad input).
+    #[error("could not set up the linker: {0}")]
+    Linker(String),
+}
+
+/// Counts from one load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct LoadStats {
+    /// Components that loaded.
+    pub loaded: usize,
+    /// Components refused.
+    pub failed: usize,
+    /// Components compiled because the cache did not have them.
+    pub compiled: usize,
+    /// Components taken from the compile cache.
+    pub cache_hits: usize,
+}
+
+/// One loaded component.
+pub(crate) struct LoadedComponent {
+    pub(crate) name: String,
+    pub(crate) hash: String,
+    pub(crate) pre: ToolPre<State>,
+    pub(crate) grants: Grants,
+    pub(crate) limits: Limits,
+}
+
+/// One published tool.
+pub(crate) struct ToolEntry {
+    pub(crate) info: ToolInfo,
+    pub(crate) component: Arc<LoadedComponent>,
+    pub(crate) validator: jsonschema::Validator,
+}
+
+/// The tools of a folder, ready to call. Immutable: reloading builds a new one.
+pub struct Catalog {
+    engine: Engine,
+    tools: BTreeMap<String, ToolEntry>,
+    failures: Vec<LoadError>,
+    stats: LoadStats,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("tools", &self.tools.keys().collect::<Vec<_>>()).field("stats", &self.stats).finish_non_exhaustive()
+    }
+}
+
+impl Catalog {
+    /// Loads every `*.wasm` in `dir` (not recursive), with `NAME.toml` as its policy.
+    pub async fn load_dir(engine: &Engine, dir: &Path, options: &LoadOptions) -> Result<Self, CatalogError> {
+        Self::load_dir_with(engine, dir, options, &|_| {}).await
+    }
+
+    /// Like [`Catalog::load_dir`], reporting progress to `observe`.
+    pub async fn load_dir_with(
+        engine: &Engine,
+        dir: &Path,
+        options: &LoadOptions,
+        observe: &(dyn Fn(&LoadEvent) + Sync),
+    ) -> Result<Self, CatalogError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::ReadDir { path: dir.into(), source })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
+            .collect();
+        paths.sort();
+        Self::load_files(engine, &paths, options, observe).await
+    }
+
+    /// Loads the given component files.
+    pub async fn load_files(
+        engine: &Engine,
+        paths: &[PathBuf],
+        options: &LoadOptions,
+        observe: &(dyn Fn(&LoadEvent) + Sync),
+    ) -> Result<Self, CatalogError> {
+        let linker = sandbox::linker(engine).map_err(|e| CatalogError::Linker(format!("{e:#}")))?;
+        let cache = options.cache_dir.as_deref().map(|dir| CompileCache::new(dir, engine));
+        let mut catalog = Self { engine: engine.clone(), tools: BTreeMap::new(), failures: Vec::new(), stats: LoadStats::default() };
+        for path in paths {
+            let loader = Loader { engine, linker: &linker, cache: cache.as_ref(), options, observe };
+            match loader.load(path, &mut catalog.stats).await {
+                Ok((component, specs)) => catalog.publish(path, component, specs),
+                Err(error) => {
+                    tracing::warn!(%error, "component refused");
+                    catalog.failures.push(error);
+                }
+            }
+        }
+        catalog.stats.failed = catalog.failures.len();
+        Ok(catalog)
+    }
+
+    fn publish(&mut self, path: &Path, component: LoadedComponent, specs: Vec<CheckedSpec>) {
+        if let Some(taken) = specs.iter().find_map(|s| self.tools.get(&s.info.name)) {
+            self.failures.push(LoadError::Duplicate {
+                path: path.into(),
+                name: taken.info.name.clone(),
+                other: taken.component.name.clone(),
+            });
+            return;
+        }
+        self.stats.loaded += 1;
+        let component = Arc::new(component);
+        for spec in specs {
+            let entry = ToolEntry { info: spec.info, component: component.clone(), validator: spec.validator };
+            self.tools.insert(entry.info.name.clone(), entry);
+        }
+    }
+
+    /// Every published tool, by name.
+    pub fn tools(&self) -> impl Iterator<Item = &ToolInfo> {
+        self.tools.values().map(|entry| &entry.info)
+    }
+
+    /// One tool by its public name.
+    pub fn tool(&self, name: &str) -> Option<&ToolInfo> {
+        self.tools.get(name).map(|entry| &entry.info)
+    }
+
+    /// The components that were refused, and why.
+    pub fn failures(&self) -> &[LoadError] {
+        &self.failures
+    }
+
+    /// Counts from the load: compiled, cache hits, failures.
+    pub fn stats(&self) -> LoadStats {
+        self.stats
+    }
+
+    /// The engine the tools were compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The content hash (blake3, hex) of the component a tool comes from.
+    pub fn component_hash(&self, tool: &str) -> Option<&str> {
+        self.tools.get(tool).map(|entry| entry.component.hash.as_str())
+    }
+
+    pub(crate) fn entry(&self, name: &str) -> Option<&ToolEntry> {
+        self.tools.get(name)
+    }
+
+    /// The public names closest to `name`, for "did you mean" messages.
+    pub fn suggest(&self, name: &str) -> Vec<&str> {
+        let mut scored: Vec<(usize, &str)> = self
+            .tools
+            .keys()
+            .map(|known| (edit_distance(&name.to_lowercase(), &known.to_lowercase()), known.as_str()))
+            .filter(|(distance, known)| *distance <= 3.max(known.len() / 3))
+            .collect();
+        scored.sort();
+        scored.into_iter().take(3).map(|(_, known)| known).collect()
+    }
+}
+
+struct Loader<'a> {
+    engine: &'a Engine,
+    linker: &'a wasmtime::component::Linker<State>,
+    cache: Option<&'a CompileCache>,
+    options: &'a LoadOptions,
+    observe: &'a (dyn Fn(&LoadEvent) + Sync),
+}
+
+impl Loader<'_> {
+    async fn load(&self, path: &Path, stats: &mut LoadStats) -> Result<(LoadedComponent, Vec<CheckedSpec>), LoadError> {
+        let name = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .filter(|stem| is_valid_name(stem))
+            .ok_or_else(|| LoadError::BadName { path: path.into() })?
+            .to_string();
+        let policy_path = path.with_extension("toml");
+        let policy = if policy_path.exists() {
+            Policy::load(&policy_path, self.engine.config().max_memory_mb)?
+        } else {
+            Policy::default()
+        };
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let component = self.compile(&name, path, bytes, &hash, stats).await?;
+        let world = |message: String| LoadError::World { path: path.into(), message };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| world(format!("{e:#}")))?;
+        let pre = ToolPre::new(instance_pre).map_err(|e| world(format!("{e:#}")))?;
+        let grants = Grants::from_policy(&policy);
+        let limits = policy.limits(&self.options.defaults);
+
+        let describe_limits = Limits { timeout: self.options.describe_timeout, ..limits.clone() };
+        let call = CallInfo {
+            call_id: format!("describe-{name}"),
+            tool: Arc::from(name.as_str()),
+            cancel: CancellationToken::new(),
+            events: None,
+        };
+        let run = sandbox::describe(self.engine, &pre, &grants, &describe_limits, call).await;
+        let describe_error = |message: String| LoadError::Describe { path: path.into(), message };
+        let specs = run.result.map_err(|outcome| describe_error(format!("did not complete: {outcome}")))?;
+        let specs = spec::check(&name, specs).map_err(|problems| describe_error(format!("returned bad specs: {problems}")))?;
+        Ok((LoadedComponent { name, hash, pre, grants, limits }, specs))
+    }
+
+    async fn compile(&self, name: &str, path: &Path, bytes: Vec<u8>, hash: &str, stats: &mut LoadStats) -> Result<Component, LoadError> {
+        if let Some(component) = self.cache.and_then(|cache| cache.get(self.engine, hash)) {
+            stats.cache_hits += 1;
+            tracing::debug!(component = name, "compile cache hit");
+            (self.observe)(&LoadEvent::CacheHit { component: name.into() });
+            return Ok(component);
+        }
+        (self.observe)(&LoadEvent::Compiling { component: name.into(), bytes: bytes.len() as u64 });
+        let start = Instant::now();
+        let engine = self.engine.wasmtime().clone();
+        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes).map_err(|e| format!("{e:#}")))
+            .await
+            .unwrap_or_else(|e| Err(format!("the compiler task failed: {e}")));
+        let component = compiled.map_err(|message| LoadError::Compile { path: path.into(), message })?;
+        stats.compiled += 1;
+        let elapsed = start.elapsed();
+        tracing::info!(component = name, ?elapsed, "compiled");
+        (self.observe)(&LoadEvent::Compiled { component: name.into(), elapsed });
+        if let Some(cache) = self.cache {
+            cache.put(hash, &component);
+        }
+        Ok(component)
+    }
+}
+
+/// Levenshtein distance, for suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("calc", "calc"), 0);
+        assert_eq!(edit_distance("clac", "calc"), 2);
+        assert_eq!(edit_distance("text__slugfy", "text__slugify"), 1);
+    }
+}

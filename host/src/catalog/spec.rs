@@ -1,0 +1,214 @@
+//! Checking what a component's `describe()` returned, and the public view of
+//! a tool.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::bindings::{self, ToolSpec};
+
+/// What the host may assume about a tool (the WIT `behavior` flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Behavior {
+    /// Changes nothing outside its call.
+    pub read_only: bool,
+    /// Repeating a call has the same effect as making it once.
+    pub idempotent: bool,
+    /// Talks to the world outside the host.
+    pub open_world: bool,
+    /// May destroy or overwrite something.
+    pub destructive: bool,
+}
+
+impl From<bindings::Behavior> for Behavior {
+    fn from(flags: bindings::Behavior) -> Self {
+        Self {
+            read_only: flags.contains(bindings::Behavior::READ_ONLY),
+            idempotent: flags.contains(bindings::Behavior::IDEMPOTENT),
+            open_world: flags.contains(bindings::Behavior::OPEN_WORLD),
+            destructive: flags.contains(bindings::Behavior::DESTRUCTIVE),
+        }
+    }
+}
+
+/// A loaded tool as the outside world sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ToolInfo {
+    /// The public name, safe for every provider and MCP: the tool's own name
+    /// when its component publishes one tool of the component's name, else
+    /// `component__tool`.
+    pub name: String,
+    /// The component (file stem) it comes from.
+    pub component: String,
+    /// The name the component itself uses.
+    pub tool: String,
+    /// What the tool does.
+    pub description: String,
+    /// JSON Schema of the input (an object schema).
+    pub input_schema: Value,
+    /// JSON Schema of the output, if the tool declares one.
+    pub output_schema: Option<Value>,
+    /// What the host may assume about it.
+    pub behavior: Behavior,
+}
+
+/// The separator of namespaced names; every provider accepts it.
+pub const NAMESPACE_SEPARATOR: &str = "__";
+const MAX_NAME: usize = 64;
+
+/// True for 1 to 64 of `A-Z a-z 0-9 _ -`: what OpenAI, Anthropic and MCP all accept.
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=MAX_NAME).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A spec that passed every check, with its schemas parsed.
+pub(crate) struct CheckedSpec {
+    pub(crate) info: ToolInfo,
+    pub(crate) validator: jsonschema::Validator,
+}
+
+/// Checks every spec of a component and names the public tools. All problems
+/// are collected, so a tool author sees them at once.
+pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Vec<CheckedSpec>, String> {
+    let mut problems = Vec::new();
+    if specs.is_empty() {
+        problems.push("describe() returned no tools".to_string());
+    }
+    let single = specs.len() == 1 && specs[0].name == component;
+    let mut seen = BTreeSet::new();
+    let mut checked = Vec::new();
+    for spec in specs {
+        if !is_valid_name(&spec.name) {
+            problems.push(format!("tool name {:?} is not 1-64 of A-Z a-z 0-9 _ -", spec.name));
+            continue;
+        }
+        if !seen.insert(spec.name.clone()) {
+            problems.push(format!("tool name `{}` appears twice", spec.name));
+            continue;
+        }
+        let name = if single { spec.name.clone() } else { format!("{component}{NAMESPACE_SEPARATOR}{}", spec.name) };
+        if name.len() > MAX_NAME {
+            problems.push(format!("the public name `{name}` is longer than {MAX_NAME} characters; shorten the file or tool name"));
+            continue;
+        }
+        let input_schema = match parse_schema(&spec.input_schema) {
+            Ok(schema) => schema,
+            Err(e) => {
+                problems.push(format!("tool `{}`: input schema {e}", spec.name));
+                continue;
+            }
+        };
+        if input_schema.get("type").and_then(Value::as_str) != Some("object") {
+            problems.push(format!("tool `{}`: input schema must have \"type\": \"object\"", spec.name));
+            continue;
+        }
+        let validator = match jsonschema::validator_for(&input_schema) {
+            Ok(validator) => validator,
+            Err(e) => {
+                problems.push(format!("tool `{}`: input schema is not a valid JSON Schema: {e}", spec.name));
+                continue;
+            }
+        };
+        let output_schema = match spec.output_schema.as_deref().map(parse_schema).transpose() {
+            Ok(schema) => schema,
+            Err(e) => {
+                problems.push(format!("tool `{}`: output schema {e}", spec.name));
+                continue;
+            }
+        };
+        if let Some(schema) = &output_schema
+            && let Err(e) = jsonschema::validator_for(schema)
+        {
+            problems.push(format!("tool `{}`: output schema is not a valid JSON Schema: {e}", spec.name));
+            continue;
+        }
+        checked.push(CheckedSpec {
+            info: ToolInfo {
+                name,
+                component: component.to_string(),
+                tool: spec.name,
+                description: spec.description,
+                input_schema,
+                output_schema,
+                behavior: spec.behavior.into(),
+            },
+            validator,
+        });
+    }
+    if problems.is_empty() { Ok(checked) } else { Err(problems.join("; ")) }
+}
+
+fn parse_schema(text: &str) -> Result<Value, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
+    if !value.is_object() {
+        return Err("must be a JSON object".into());
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, schema: &str) -> ToolSpec {
+        ToolSpec {
+            name: name.into(),
+            description: "d".into(),
+            input_schema: schema.into(),
+            output_schema: None,
+            behavior: bindings::Behavior::READ_ONLY,
+        }
+    }
+
+    const OBJECT: &str = r#"{"type":"object","properties":{"a":{"type":"integer"}}}"#;
+
+    #[test]
+    fn names() {
+        assert!(is_valid_name("text__slugify"));
+        assert!(is_valid_name("a-b_9"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("bad name!"));
+        assert!(!is_valid_name("dots.are.out"));
+        assert!(!is_valid_name(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn a_lone_tool_named_like_its_component_keeps_its_name() {
+        let checked = check("calc", vec![spec("calc", OBJECT)]).unwrap();
+        assert_eq!(checked[0].info.name, "calc");
+        assert!(checked[0].info.behavior.read_only);
+    }
+
+    #[test]
+    fn other_tools_are_namespaced() {
+        let checked = check("text", vec![spec("slugify", OBJECT), spec("case", OBJECT)]).unwrap();
+        let names: Vec<_> = checked.iter().map(|c| c.info.name.as_str()).collect();
+        assert_eq!(names, ["text__slugify", "text__case"]);
+        let checked = check("calc", vec![spec("eval", OBJECT)]).unwrap();
+        assert_eq!(checked[0].info.name, "calc__eval");
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let err = check(
+            "bad",
+            vec![spec("bad name!", OBJECT), spec("x", OBJECT), spec("x", OBJECT), spec("y", "{not json"), spec("z", r#"{"type":"string"}"#)],
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("bad name!"), "{err}");
+        assert!(err.contains("`x` appears twice"), "{err}");
+        assert!(err.contains("`y`: input schema is not JSON"), "{err}");
+        assert!(err.contains("`z`: input schema must have"), "{err}");
+        assert!(check("empty", vec![]).is_err());
+    }
+
+    #[test]
+    fn an_invalid_schema_is_refused() {
+        let err = check("s", vec![spec("s", r#"{"type":"object","properties":{"a":{"type":12}}}"#)]).err().unwrap();
+        assert!(err.contains("not a valid JSON Schema"), "{err}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Command-line parsing and the commands. Errors here are `anyhow`: this is
+//! the edge where they become messages for a person.
+
+mod bench;
+mod call;
+mod list;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use toolhost::{Catalog, Engine, EngineConfig, LoadEvent, LoadOptions};
+
+/// Run LLM tools as sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "toolhost", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log more (repeat for more); `RUST_LOG` works too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the tools in a folder with their descriptions and input schemas.
+    List(list::ListArgs),
+    /// Run one call in a fresh sandbox and print its outcome as JSON.
+    Call(call::CallArgs),
+    /// Measure fresh-instance calls per second against a bare wasmtime loop.
+    Bench(bench::BenchArgs),
+}
+
+/// Where the tools are and how to load them; shared by the commands.
+#[derive(Debug, Args)]
+struct ToolsArgs {
+    /// The tools folder: `NAME.wasm` components with optional `NAME.toml` policies.
+    #[arg(long, env = "TOOLHOST_TOOLS", default_value = "target/tools")]
+    tools: PathBuf,
+    /// Where compiled components are cached [default: $TOOLHOST_CACHE, else ~/.cache/toolhost].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Compile every component afresh and cache nothing.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl ToolsArgs {
+    fn load_options(&self) -> LoadOptions {
+        let mut options = LoadOptions::default();
+        if self.no_cache {
+            options.cache_dir = None;
+        } else if let Some(dir) = &self.cache_dir {
+            options.cache_dir = Some(dir.clone());
+        }
+        options
+    }
+
+    /// Loads the folder, showing compile progress on a terminal unless `quiet`,
+    /// and warns on stderr about every refused component.
+    async fn load(&self, quiet: bool) -> anyhow::Result<Arc<Catalog>> {
+        let engine = Engine::new(EngineConfig::default())?;
+        let bar = if quiet || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar
+        };
+        let observe = |event: &LoadEvent| match event {
+            LoadEvent::Compiling { component, bytes } => {
+                bar.set_message(format!("compiling {component} ({:.1} MB, cached after this once)", *bytes as f64 / 1e6));
+                bar.enable_steady_tick(std::time::Duration::from_millis(100));
+            }
+            LoadEvent::Compiled { component, elapsed } => {
+                bar.println(format!("compiled {component} in {:.1} s", elapsed.as_secs_f64()));
+            }
+            _ => {}
+        };
+        let catalog = Catalog::load_dir_with(&engine, &self.tools, &self.load_options(), &observe)
+            .await
+            .with_context(|| format!("could not load the tools folder; build the bundled tools with `cargo build --release -p toolhost-artifacts` or pass --tools DIR"))?;
+        bar.finish_and_clear();
+        for failure in catalog.failures() {
+            eprintln!("warning: refused {failure}");
+        }
+        Ok(Arc::new(catalog))
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::List(args) => runtime.block_on(list::run(args)),
+        Command::Call(args) => runtime.block_on(call::run(args)),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,toolhost::guest=info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,38 @@
+//! toolhost: run LLM tools as WebAssembly components, each call in its own
+//! sandbox.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use toolhost::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
+//!
+//! let engine = Engine::new(EngineConfig::default())?;
+//! let catalog = Catalog::load_dir(&engine, "tools".as_ref(), &LoadOptions::default()).await?;
+//! let executor = Executor::new(Arc::new(catalog));
+//! let record = executor.call("calc", r#"{"expression": "2 + 3 * 4"}"#, CallOptions::default()).await;
+//! println!("{}", record.to_json());
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod bindings;
+mod catalog;
+mod engine;
+mod exec;
+pub mod formats;
+mod outcome;
+mod policy;
+mod sandbox;
+
+pub use catalog::{
+    Behavior, Catalog, CatalogError, LoadError, LoadEvent, LoadOptions, LoadStats, NAMESPACE_SEPARATOR, ToolInfo,
+    default_cache_dir, is_valid_name,
+};
+pub use engine::{Engine, EngineConfig, EngineError};
+pub use exec::{CallOptions, Executor};
+pub use outcome::{CallRecord, Outcome, ToolErrorKind};
+pub use policy::{Capabilities, Limits, LimitsPatch, Policy, PolicyError, Rate, parse_rate};
+pub use sandbox::GuestEvent;
+pub use tokio_util::sync::CancellationToken;

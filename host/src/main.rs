@@ -1,0 +1,7 @@
+//! The `toolhost` command.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

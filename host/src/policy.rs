@@ -1,0 +1,307 @@
+//! Policies: what a tool may use and how much. Pure data, deny by default.
+//!
+//! A tool's policy is `NAME.toml` beside `NAME.wasm`. It is layered over the
+//! host's defaults; a policy that does not parse or validate means the tool
+//! does not load, never "loads with defaults".
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A tool's policy file, as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Resource limits; unset fields keep the host's defaults.
+    #[serde(default)]
+    pub limits: LimitsPatch,
+    /// What the tool may reach. Everything is denied unless granted here.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+}
+
+/// Limits as a policy states them: each one optional, overriding the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LimitsPatch {
+    /// Wall-clock budget of one call, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Fuel (roughly, wasm instructions) one call may burn.
+    pub fuel: Option<u64>,
+    /// Linear memory cap per instance, in MiB.
+    pub memory_mb: Option<u64>,
+    /// Largest output one call may return, in KiB.
+    pub max_output_kb: Option<u64>,
+    /// Calls of this tool in flight at once.
+    pub max_concurrency: Option<u32>,
+    /// Rate limit such as `"100/s"`, `"600/min"` or `"5000/h"`.
+    pub rate: Option<String>,
+    /// Burst size for `rate`; defaults to the rate's count.
+    pub burst: Option<u32>,
+}
+
+/// Capabilities a tool is granted. The default grants nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// See the real time of day. Without it the wall clock reads
+    /// 1970-01-01T00:00:00Z (the monotonic clock always works).
+    #[serde(default)]
+    pub wall_clock: bool,
+    /// Names of host environment variables passed through to the guest.
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+/// The limits that apply to one call, with every value settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Wall-clock budget of one call.
+    pub timeout: Duration,
+    /// Fuel one call may burn.
+    pub fuel: u64,
+    /// Linear memory cap per instance, in bytes.
+    pub memory_bytes: u64,
+    /// Largest output, in bytes.
+    pub max_output_bytes: u64,
+    /// Calls of this tool in flight at once.
+    pub max_concurrency: u32,
+    /// Rate limit, if any.
+    pub rate: Option<Rate>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            fuel: 2_000_000_000,
+            memory_bytes: 64 << 20,
+            max_output_bytes: 1 << 20,
+            max_concurrency: 256,
+            rate: None,
+        }
+    }
+}
+
+/// A rate limit: `count` calls per `per`, bursting to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rate {
+    /// Calls allowed per period.
+    pub count: u32,
+    /// The period.
+    pub per: Duration,
+    /// How many calls may come at once.
+    pub burst: u32,
+}
+
+/// Upper bounds no policy may exceed.
+const MAX_TIMEOUT_MS: u64 = 600_000;
+const MAX_OUTPUT_KB: u64 = 64 << 10;
+
+/// Why a policy was refused. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("{path}: could not read the policy: {source}")]
+    Read {
+        /// The policy file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse, or had an unknown key or a wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The policy file.
+        path: PathBuf,
+        /// The parser's message, which names the key and the line.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("{path}: `{key}` {reason}")]
+    Invalid {
+        /// The policy file.
+        path: PathBuf,
+        /// The key, e.g. `limits.memory_mb`.
+        key: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+}
+
+impl Policy {
+    /// Reads and validates a policy file.
+    pub fn load(path: &Path, max_memory_mb: u64) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.into(), source })?;
+        let policy = Self::parse(&text, path)?;
+        policy.validate(path, max_memory_mb)?;
+        Ok(policy)
+    }
+
+    /// Parses policy TOML; `path` only names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, PolicyError> {
+        toml::from_str(text).map_err(|e| PolicyError::Parse { path: path.into(), message: e.to_string().trim_end().to_string() })
+    }
+
+    /// Checks every value; `max_memory_mb` is the engine's ceiling.
+    pub fn validate(&self, path: &Path, max_memory_mb: u64) -> Result<(), PolicyError> {
+        let invalid = |key: &str, reason: String| PolicyError::Invalid { path: path.into(), key: key.into(), reason };
+        let l = &self.limits;
+        if let Some(ms) = l.timeout_ms
+            && !(1..=MAX_TIMEOUT_MS).contains(&ms)
+        {
+            return Err(invalid("limits.timeout_ms", format!("must be from 1 to {MAX_TIMEOUT_MS}, got {ms}")));
+        }
+        if l.fuel == Some(0) {
+            return Err(invalid("limits.fuel", "must be greater than 0".into()));
+        }
+        if let Some(mb) = l.memory_mb
+            && !(1..=max_memory_mb).contains(&mb)
+        {
+            return Err(invalid("limits.memory_mb", format!("must be from 1 to {max_memory_mb} (the engine's ceiling), got {mb}")));
+        }
+        if let Some(kb) = l.max_output_kb
+            && !(1..=MAX_OUTPUT_KB).contains(&kb)
+        {
+            return Err(invalid("limits.max_output_kb", format!("must be from 1 to {MAX_OUTPUT_KB}, got {kb}")));
+        }
+        if l.max_concurrency == Some(0) {
+            return Err(invalid("limits.max_concurrency", "must be at least 1".into()));
+        }
+        if let Some(rate) = &l.rate {
+            parse_rate(rate, l.burst).map_err(|reason| invalid("limits.rate", reason))?;
+        } else if l.burst.is_some() {
+            return Err(invalid("limits.burst", "is set but `limits.rate` is not".into()));
+        }
+        for name in &self.capabilities.env {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(invalid("capabilities.env", format!("{name:?} is not an environment variable name")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The settled limits: `base` with this policy's values laid over it.
+    /// Call [`Policy::validate`] first; an invalid rate is dropped here.
+    pub fn limits(&self, base: &Limits) -> Limits {
+        let l = &self.limits;
+        Limits {
+            timeout: l.timeout_ms.map_or(base.timeout, Duration::from_millis),
+            fuel: l.fuel.unwrap_or(base.fuel),
+            memory_bytes: l.memory_mb.map_or(base.memory_bytes, |mb| mb << 20),
+            max_output_bytes: l.max_output_kb.map_or(base.max_output_bytes, |kb| kb << 10),
+            max_concurrency: l.max_concurrency.unwrap_or(base.max_concurrency),
+            rate: l.rate.as_deref().and_then(|r| parse_rate(r, l.burst).ok()).or(base.rate),
+        }
+    }
+}
+
+/// Parses `"N/s"`, `"N/min"` or `"N/h"` (also `sec`, `second`, `m`, `minute`, `hour`).
+pub fn parse_rate(text: &str, burst: Option<u32>) -> Result<Rate, String> {
+    let (count, unit) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not a rate; write it like \"100/s\", \"600/min\" or \"5000/h\""))?;
+    let count: u32 = count
+        .trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("{text:?}: the count {:?} is not a whole number", count.trim()))?;
+    if count == 0 {
+        return Err(format!("{text:?}: the count must be at least 1"));
+    }
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        other => return Err(format!("{text:?}: unknown unit {other:?}; use s, min or h")),
+    };
+    let burst = burst.unwrap_or(count);
+    if burst == 0 {
+        return Err("burst must be at least 1".into());
+    }
+    Ok(Rate { count, per, burst })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        let policy = Policy::parse(text, Path::new("t.toml"))?;
+        policy.validate(Path::new("t.toml"), 512)?;
+        Ok(policy)
+    }
+
+    #[test]
+    fn empty_policy_grants_nothing() {
+        let policy = parse("").unwrap();
+        assert_eq!(policy, Policy::default());
+        assert!(!policy.capabilities.wall_clock);
+        assert!(policy.capabilities.env.is_empty());
+        assert_eq!(policy.limits(&Limits::default()), Limits::default());
+    }
+
+    #[test]
+    fn limits_layer_over_the_defaults() {
+        let policy = parse("[limits]\ntimeout_ms = 250\nmemory_mb = 16\nrate = \"600/min\"\n").unwrap();
+        let limits = policy.limits(&Limits::default());
+        assert_eq!(limits.timeout, Duration::from_millis(250));
+        assert_eq!(limits.memory_bytes, 16 << 20);
+        assert_eq!(limits.fuel, Limits::default().fuel);
+        assert_eq!(limits.rate, Some(Rate { count: 600, per: Duration::from_secs(60), burst: 600 }));
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_name() {
+        let err = parse("[limits]\ntimeout = 5\n").unwrap_err().to_string();
+        assert!(err.contains("t.toml") && err.contains("timeout"), "{err}");
+        let err = parse("[capabilities]\nnetwork = true\n").unwrap_err().to_string();
+        assert!(err.contains("network"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_refused() {
+        let err = parse("[limits]\nfuel = \"lots\"\n").unwrap_err().to_string();
+        assert!(err.contains("fuel"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for (text, key) in [
+            ("[limits]\ntimeout_ms = 0", "limits.timeout_ms"),
+            ("[limits]\nmemory_mb = 100000", "limits.memory_mb"),
+            ("[limits]\nfuel = 0", "limits.fuel"),
+            ("[limits]\nmax_output_kb = 0", "limits.max_output_kb"),
+            ("[limits]\nmax_concurrency = 0", "limits.max_concurrency"),
+            ("[limits]\nrate = \"fast\"", "limits.rate"),
+            ("[limits]\nrate = \"10/fortnight\"", "limits.rate"),
+            ("[limits]\nburst = 3", "limits.burst"),
+            ("[capabilities]\nenv = [\"A=B\"]", "capabilities.env"),
+        ] {
+            let err = parse(text).expect_err(text);
+            assert!(matches!(&err, PolicyError::Invalid { key: k, .. } if k == key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("100/s", None).unwrap().count, 100);
+        assert_eq!(parse_rate("5_000 / h", Some(10)).unwrap(), Rate { count: 5000, per: Duration::from_secs(3600), burst: 10 });
+        assert!(parse_rate("0/s", None).is_err());
+        assert!(parse_rate("10", None).is_err());
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let policy = parse("[limits]\nfuel = 1000\nrate = \"5/s\"\nburst = 2\n[capabilities]\nwall_clock = true\nenv = [\"LANG\"]\n").unwrap();
+        let text = toml::to_string(&policy).unwrap();
+        assert_eq!(parse(&text).unwrap(), policy);
+    }
+}

@@ -1,0 +1,138 @@
+//! The `toolhost:tool/host` interface: logging, progress and cancellation,
+//! each budgeted so that a guest flooding the host costs it little.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::{CallInfo, State};
+use crate::bindings::{Host, Level, TypesHost};
+
+/// Log lines one call may write; later lines are counted and dropped.
+const MAX_LOG_LINES: u32 = 1000;
+/// Bytes of one log line that are kept.
+const MAX_LOG_LINE: usize = 4096;
+/// Progress reports closer together than this are coalesced.
+const PROGRESS_EVERY: Duration = Duration::from_millis(10);
+
+/// Something a guest reported during a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GuestEvent {
+    /// A log line.
+    Log {
+        /// The level the guest gave, as a lowercase word.
+        level: &'static str,
+        /// The line, cut to 4 KiB.
+        message: String,
+    },
+    /// Progress.
+    Progress {
+        /// Units done.
+        done: u64,
+        /// Units in all, if known.
+        total: Option<u64>,
+        /// What is going on.
+        message: Option<String>,
+    },
+}
+
+/// Where a call's guest events go.
+pub(crate) type GuestEvents = mpsc::UnboundedSender<GuestEvent>;
+
+/// Per-call state of the host interface.
+pub(crate) struct Scope {
+    pub(crate) call: CallInfo,
+    logs_left: u32,
+    logs_dropped: u64,
+    last_progress: Option<Instant>,
+}
+
+impl Scope {
+    pub(crate) fn new(call: CallInfo) -> Self {
+        Self { call, logs_left: MAX_LOG_LINES, logs_dropped: 0, last_progress: None }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if self.logs_dropped > 0 {
+            tracing::warn!(tool = %self.call.tool, call_id = %self.call.call_id, dropped = self.logs_dropped, "guest log lines over budget were dropped");
+        }
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+    }
+}
+
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+impl Host for State {
+    fn log(&mut self, level: Level, message: String) {
+        let scope = &mut self.scope;
+        if scope.logs_left == 0 {
+            scope.logs_dropped += 1;
+            return;
+        }
+        scope.logs_left -= 1;
+        let message = cut(message, MAX_LOG_LINE);
+        let (tool, call_id) = (&*scope.call.tool, &scope.call.call_id);
+        match level {
+            Level::Trace => tracing::trace!(target: "toolhost::guest", tool, call_id, "{message}"),
+            Level::Debug => tracing::debug!(target: "toolhost::guest", tool, call_id, "{message}"),
+            Level::Info => tracing::info!(target: "toolhost::guest", tool, call_id, "{message}"),
+            Level::Warn => tracing::warn!(target: "toolhost::guest", tool, call_id, "{message}"),
+            Level::Error => tracing::error!(target: "toolhost::guest", tool, call_id, "{message}"),
+        }
+        if let Some(events) = &scope.call.events {
+            let _ = events.send(GuestEvent::Log { level: level_name(level), message });
+        }
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>, message: Option<String>) {
+        let scope = &mut self.scope;
+        let Some(events) = &scope.call.events else { return };
+        let now = Instant::now();
+        let finished = total.is_some_and(|total| done >= total);
+        if !finished && scope.last_progress.is_some_and(|last| now - last < PROGRESS_EVERY) {
+            return;
+        }
+        scope.last_progress = Some(now);
+        let message = message.map(|m| cut(m, MAX_LOG_LINE));
+        let _ = events.send(GuestEvent::Progress { done, total, message });
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.scope.call.cancel.is_cancelled()
+    }
+}
+
+impl TypesHost for State {}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn cut_respects_char_boundaries() {
+        assert_eq!(cut("héllo".into(), 2), "h…");
+        assert_eq!(cut("short".into(), 10), "short");
+    }
+}

@@ -1,0 +1,312 @@
+//! One call, one sandbox: a fresh [`Store`] and instance per call, with a
+//! memory cap, fuel, a deadline and only the capabilities the policy grants.
+//!
+//! [`wasi_ctx`] is the one place a policy becomes a WASI context. Its secure
+//! defaults: no preopened directories, no environment, no arguments, no
+//! sockets and no name lookups, stdin empty, stdout and stderr captured (capped)
+//! rather than inherited, and a wall clock frozen at the Unix epoch unless
+//! the policy grants the real one.
+
+mod capture;
+mod host;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+pub(crate) use self::capture::Capture;
+pub use self::host::GuestEvent;
+pub(crate) use self::host::GuestEvents;
+use crate::Engine;
+use crate::bindings::{Tool, ToolPre, ToolSpec};
+use crate::outcome::{Outcome, ToolErrorKind};
+use crate::policy::Limits;
+
+/// How much of a guest's stdout and stderr is kept per call.
+const CAPTURE_BYTES: usize = 16 << 10;
+/// Tables past this many elements are refused.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// Everything a store holds for one call.
+pub(crate) struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    pub(crate) scope: host::Scope,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// What a policy grants, resolved at load time (env values read once).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Grants {
+    pub(crate) wall_clock: bool,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Grants {
+    pub(crate) fn from_policy(policy: &crate::Policy) -> Self {
+        let env = policy
+            .capabilities
+            .env
+            .iter()
+            .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
+            .collect();
+        Self { wall_clock: policy.capabilities.wall_clock, env }
+    }
+}
+
+/// The one function that turns a policy's grants into a WASI context.
+fn wasi_ctx(grants: &Grants, stdout: &Capture, stderr: &Capture) -> WasiCtx {
+    let mut builder = WasiCtx::builder();
+    builder
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+    if !grants.wall_clock {
+        builder.wall_clock(FrozenClock);
+    }
+    for (name, value) in &grants.env {
+        builder.env(name, value);
+    }
+    builder.build()
+}
+
+/// A wall clock that always reads 1970-01-01T00:00:00Z.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Caps linear memory per instance and remembers whether a grow was refused,
+/// so a trap that follows can be reported as `memory-limit`.
+struct Limiter {
+    memory_cap: usize,
+    peak: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory_cap {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Why the host stopped a guest: raised from the epoch callback or the timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Interrupt {
+    #[error("deadline passed")]
+    Deadline,
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The linker every tool is instantiated with: all of WASI Preview 2 (inert
+/// unless granted) plus the `toolhost:tool/host` interface.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine.wasmtime());
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Tool::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// What one run of a guest produced, besides its outcome.
+#[derive(Debug)]
+pub(crate) struct Run<T> {
+    pub(crate) result: Result<T, Outcome>,
+    pub(crate) fuel_used: Option<u64>,
+    pub(crate) memory_peak: Option<u64>,
+}
+
+/// Identifies a call in logs and events.
+#[derive(Debug, Clone)]
+pub(crate) struct CallInfo {
+    pub(crate) call_id: String,
+    pub(crate) tool: Arc<str>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) events: Option<GuestEvents>,
+}
+
+/// A fresh store for one call, with limits set and the deadline armed.
+fn new_store(engine: &Engine, grants: &Grants, limits: &Limits, call: CallInfo, deadline: Instant) -> (Store<State>, Capture) {
+    let stdout = Capture::new(CAPTURE_BYTES);
+    let stderr = Capture::new(CAPTURE_BYTES);
+    let state = State {
+        wasi: wasi_ctx(grants, &stdout, &stderr),
+        table: ResourceTable::new(),
+        limiter: Limiter { memory_cap: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX), peak: 0, refused: false },
+        scope: host::Scope::new(call),
+    };
+    let mut store = Store::new(engine.wasmtime(), state);
+    store.limiter(|state| &mut state.limiter);
+    if engine.config().fuel {
+        // A store with fuel counting on starts empty; this cannot fail then.
+        let _ = store.set_fuel(limits.fuel);
+    }
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |store| {
+        if store.data().scope.call.cancel.is_cancelled() {
+            return Err(Interrupt::Cancelled.into());
+        }
+        if Instant::now() >= deadline {
+            return Err(Interrupt::Deadline.into());
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    (store, stderr)
+}
+
+/// Runs `describe` in a fresh instance under `limits`.
+pub(crate) async fn describe(engine: &Engine, pre: &ToolPre<State>, grants: &Grants, limits: &Limits, call: CallInfo) -> Run<Vec<ToolSpec>> {
+    let deadline = Instant::now() + limits.timeout;
+    let cancel = call.cancel.clone();
+    let (mut store, stderr) = new_store(engine, grants, limits, call, deadline);
+    let result = {
+        let work = async {
+            let tool = pre.instantiate_async(&mut store).await?;
+            tool.call_describe(&mut store).await
+        };
+        guard(work, deadline, &cancel).await
+    };
+    finish(store, result.map(Ok), &stderr, limits)
+}
+
+/// Runs `invoke(name, input)` in a fresh instance under `limits`.
+pub(crate) async fn invoke(
+    engine: &Engine,
+    pre: &ToolPre<State>,
+    grants: &Grants,
+    limits: &Limits,
+    call: CallInfo,
+    name: &str,
+    input: &str,
+) -> Run<String> {
+    let deadline = Instant::now() + limits.timeout;
+    let cancel = call.cancel.clone();
+    let (mut store, stderr) = new_store(engine, grants, limits, call, deadline);
+    let result = {
+        let work = async {
+            let tool = pre.instantiate_async(&mut store).await?;
+            tool.call_invoke(&mut store, name, input).await
+        };
+        guard(work, deadline, &cancel).await
+    };
+    let result = result.map(|returned| returned.map_err(tool_error));
+    finish(store, result, &stderr, limits)
+}
+
+/// Races the guest against its deadline and its cancellation. The epoch
+/// callback stops guests that compute; this stops guests blocked in a host
+/// call (a sleep, say), whose future is dropped and so torn down.
+async fn guard<T>(
+    work: impl Future<Output = wasmtime::Result<T>>,
+    deadline: Instant,
+    cancel: &CancellationToken,
+) -> wasmtime::Result<T> {
+    tokio::select! {
+        biased;
+        result = work => result,
+        () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
+        () = cancel.cancelled() => Err(Interrupt::Cancelled.into()),
+    }
+}
+
+fn tool_error(error: crate::bindings::ToolError) -> Outcome {
+    use crate::bindings::ToolError as E;
+    let (error, message) = match error {
+        E::InvalidInput(m) => (ToolErrorKind::InvalidInput, m),
+        E::Failed(m) => (ToolErrorKind::Failed, m),
+        E::Retryable(m) => (ToolErrorKind::Retryable, m),
+        E::Denied(m) => (ToolErrorKind::Denied, m),
+    };
+    Outcome::ToolError { error, message }
+}
+
+/// Reads what the store knows (fuel, memory, stderr) and settles the outcome.
+fn finish<T>(
+    store: Store<State>,
+    result: wasmtime::Result<Result<T, Outcome>>,
+    stderr: &Capture,
+    limits: &Limits,
+) -> Run<T> {
+    let fuel_used = store.get_fuel().ok().map(|left| limits.fuel.saturating_sub(left));
+    let limiter = &store.data().limiter;
+    let memory_peak = Some(limiter.peak as u64);
+    let result = match result {
+        Ok(result) => result,
+        Err(error) => Err(classify(&error, limiter.refused, stderr, limits)),
+    };
+    Run { result, fuel_used, memory_peak }
+}
+
+fn classify(error: &wasmtime::Error, memory_refused: bool, stderr: &Capture, limits: &Limits) -> Outcome {
+    if let Some(interrupt) = error.downcast_ref::<Interrupt>() {
+        return match interrupt {
+            Interrupt::Deadline => Outcome::Timeout {
+                message: format!("deadline of {} ms passed; the call was stopped", limits.timeout.as_millis()),
+            },
+            Interrupt::Cancelled => Outcome::Cancelled { message: "the call was cancelled and stopped".into() },
+        };
+    }
+    if memory_refused {
+        return Outcome::MemoryLimit {
+            message: format!(
+                "the tool tried to grow its memory past the cap of {} MiB and was stopped",
+                limits.memory_bytes >> 20
+            ),
+        };
+    }
+    let guest_said = panic_message(stderr);
+    let message = match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            return Outcome::OutOfFuel { message: format!("the tool used its whole fuel budget of {} and was stopped", limits.fuel) };
+        }
+        Some(Trap::StackOverflow) => "the tool overflowed its stack (recursion too deep)".to_string(),
+        Some(Trap::UnreachableCodeReached) => match guest_said {
+            Some(panic) => format!("the tool panicked: {panic}"),
+            None => "the tool trapped: wasm `unreachable` executed".to_string(),
+        },
+        Some(trap) => format!("the tool trapped: {trap}"),
+        None => format!("the tool failed to run: {error:#}"),
+    };
+    Outcome::Trap { message }
+}
+
+/// The panic line a Rust guest writes to stderr before it aborts, if any.
+fn panic_message(stderr: &Capture) -> Option<String> {
+    let (text, _) = stderr.text();
+    let start = text.find("panicked at ")?;
+    let panic: String = text[start..]
+        .lines()
+        .take_while(|line| !line.starts_with("note:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(panic.chars().take(1000).collect())
+}
