@@ -82,6 +82,11 @@ impl Executor {
         &self.catalog
     }
 
+    /// Calls holding an instance slot right now.
+    pub fn in_flight(&self) -> usize {
+        self.catalog.engine().config().max_instances as usize - self.slots.available_permits()
+    }
+
     fn call_id(&self) -> String {
         format!("{:08x}-{:06x}", self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed))
     }

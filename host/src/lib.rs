@@ -21,6 +21,7 @@ mod bindings;
 mod catalog;
 mod engine;
 mod exec;
+pub mod bench;
 pub mod formats;
 mod outcome;
 mod policy;

@@ -25,6 +25,7 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     println!("cargo:rerun-if-changed={}", root.join("sdk").display());
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!("cargo:rerun-if-changed={}", tools.join("test-guests").display());
 
     let mut packages: Vec<(String, PathBuf, bool)> = Vec::new();
     for name in BUNDLED {

@@ -7,6 +7,7 @@
 //! rather than inherited, and a wall clock frozen at the Unix epoch unless
 //! the policy grants the real one.
 
+mod baseline;
 mod capture;
 mod host;
 
@@ -18,6 +19,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
+pub(crate) use self::baseline::Baseline;
 pub(crate) use self::capture::Capture;
 pub use self::host::GuestEvent;
 pub(crate) use self::host::GuestEvents;

@@ -14,7 +14,10 @@ impl Span {
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 
@@ -29,12 +32,20 @@ pub(crate) struct CalcError {
 impl CalcError {
     /// A problem at `span`.
     pub fn at(span: Span, message: impl Into<String>) -> Self {
-        Self { message: message.into(), span: Some(span), hint: None }
+        Self {
+            message: message.into(),
+            span: Some(span),
+            hint: None,
+        }
     }
 
     /// A problem with the input as a whole.
     pub fn general(message: impl Into<String>) -> Self {
-        Self { message: message.into(), span: None, hint: None }
+        Self {
+            message: message.into(),
+            span: None,
+            hint: None,
+        }
     }
 
     /// Adds advice, written after the column.
@@ -67,8 +78,10 @@ const CONTEXT: usize = 30;
 
 /// The expression (or a window of it) on one line, with `^` under `span`.
 fn underline(source: &str, span: Span) -> String {
-    let chars: Vec<char> =
-        source.chars().map(|c| if c.is_whitespace() { ' ' } else { c }).collect();
+    let chars: Vec<char> = source
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
     let start = span.start.min(chars.len());
     let end = span.end.clamp(start, chars.len());
     let from = start.saturating_sub(CONTEXT);
@@ -92,7 +105,11 @@ pub(crate) fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).clamp(1, 2);
+    let limit = match name.chars().count() {
+        0..=2 => return None,
+        3..=5 => 1,
+        _ => 2,
+    };
     candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
@@ -110,7 +127,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb)).min(above + 1).min(row[j] + 1);
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(above + 1)
+                .min(row[j] + 1);
             diagonal = above;
         }
     }
@@ -146,7 +165,10 @@ mod tests {
     #[test]
     fn caret_after_the_end() {
         let err = CalcError::at(Span::new(3, 3), "expected a value");
-        assert_eq!(err.render("2 +"), "expected a value at column 4\n  2 +\n     ^");
+        assert_eq!(
+            err.render("2 +"),
+            "expected a value at column 4\n  2 +\n     ^"
+        );
     }
 
     #[test]

@@ -12,17 +12,26 @@ pub(crate) struct Env {
     pub vars: BTreeMap<String, f64>,
 }
 
+/// How many known names an error lists.
+const MAX_LISTED: usize = 20;
+
 /// Runs the statements in order; the value is the last statement's. Returns
 /// the value and the variables the statements assigned.
-pub(crate) fn run(stmts: &[Stmt], env: &mut Env) -> Result<(f64, BTreeMap<String, f64>), CalcError> {
+pub(crate) fn run(
+    stmts: &[Stmt],
+    env: &mut Env,
+) -> Result<(f64, BTreeMap<String, f64>), CalcError> {
     let mut assigned = BTreeMap::new();
     let mut last = 0.0;
     for stmt in stmts {
         last = match stmt {
             Stmt::Assign { name, span, value } => {
                 if let Some(kind) = reserved(name) {
-                    return Err(CalcError::at(*span, format!("cannot assign to `{name}`: it is {kind}"))
-                        .hint("choose another name"));
+                    return Err(CalcError::at(
+                        *span,
+                        format!("cannot assign to `{name}`: it is {kind}"),
+                    )
+                    .hint("choose another name"));
                 }
                 let value = eval(value, env)?;
                 env.vars.insert(name.clone(), value);
@@ -66,10 +75,16 @@ fn eval(expr: &Expr, env: &Env) -> Result<f64, CalcError> {
             finite(value, "^", *op)
         }
         Expr::Factorial { operand, op } => {
-            let value = functions::factorial(eval(operand, env)?).map_err(|m| CalcError::at(*op, m))?;
+            let value =
+                functions::factorial(eval(operand, env)?).map_err(|m| CalcError::at(*op, m))?;
             finite(value, "!", *op)
         }
-        Expr::Call { name, name_span, args, span } => {
+        Expr::Call {
+            name,
+            name_span,
+            args,
+            span,
+        } => {
             let Some(function) = functions::lookup(name) else {
                 return Err(unknown_function(name, *name_span, env));
             };
@@ -80,8 +95,13 @@ fn eval(expr: &Expr, env: &Env) -> Result<f64, CalcError> {
                 )
                 .hint(format!("usage: {}", function.usage)));
             }
-            let values = args.iter().map(|a| eval(a, env)).collect::<Result<Vec<_>, _>>()?;
-            let value = function.apply(&values).map_err(|m| CalcError::at(*span, m))?;
+            let values = args
+                .iter()
+                .map(|a| eval(a, env))
+                .collect::<Result<Vec<_>, _>>()?;
+            let value = function
+                .apply(&values)
+                .map_err(|m| CalcError::at(*span, m))?;
             finite(value, name, *span)
         }
     }
@@ -125,15 +145,25 @@ fn variable(name: &str, span: Span, env: &Env) -> Result<f64, CalcError> {
     }
     let known = env.vars.keys().map(String::as_str);
     let constants = CONSTANTS.iter().map(|(n, _)| *n);
-    let error = CalcError::at(span, format!("unknown variable `{name}`"));
+    let mut hint = String::new();
     if let Some(close) = did_you_mean(name, known.clone().chain(constants)) {
-        return Err(error.hint(format!("did you mean `{close}`?")));
+        hint = format!("did you mean `{close}`? ");
     }
-    let known: Vec<&str> = known.collect();
-    let listed = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-    Err(error.hint(format!(
-        "known variables: {listed}; constants: pi, e, tau; pass values in `variables` or assign with `{name} = ...;`"
-    )))
+    let count = env.vars.len();
+    let mut listed: Vec<&str> = known.take(MAX_LISTED).collect();
+    if listed.is_empty() {
+        listed.push("none");
+    }
+    let more = if count > MAX_LISTED {
+        format!(" and {} more", count - MAX_LISTED)
+    } else {
+        String::new()
+    };
+    hint.push_str(&format!(
+        "known variables: {}{more}; constants: pi, e, tau; pass values in `variables` or assign with `{name} = ...;`",
+        listed.join(", ")
+    ));
+    Err(CalcError::at(span, format!("unknown variable `{name}`")).hint(hint))
 }
 
 fn unknown_function(name: &str, span: Span, env: &Env) -> CalcError {

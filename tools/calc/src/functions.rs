@@ -3,8 +3,12 @@
 use std::f64::consts;
 
 /// The constants, by name. `π` is another name for `pi`.
-pub(crate) const CONSTANTS: &[(&str, f64)] =
-    &[("pi", consts::PI), ("π", consts::PI), ("e", consts::E), ("tau", consts::TAU)];
+pub(crate) const CONSTANTS: &[(&str, f64)] = &[
+    ("pi", consts::PI),
+    ("π", consts::PI),
+    ("e", consts::E),
+    ("tau", consts::TAU),
+];
 
 /// How many arguments a function takes.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +40,11 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     f("ln", Arity::Exact(1), "ln(x)"),
     f("log10", Arity::Exact(1), "log10(x)"),
     f("log2", Arity::Exact(1), "log2(x)"),
-    f("log", Arity::Exact(2), "log(x, base); ln(x) is the natural logarithm"),
+    f(
+        "log",
+        Arity::Exact(2),
+        "log(x, base); ln(x) is the natural logarithm",
+    ),
     f("sin", Arity::Exact(1), "sin(x), x in radians"),
     f("cos", Arity::Exact(1), "cos(x), x in radians"),
     f("tan", Arity::Exact(1), "tan(x), x in radians"),
@@ -52,7 +60,11 @@ pub(crate) const FUNCTIONS: &[Function] = &[
     f("floor", Arity::Exact(1), "floor(x)"),
     f("ceil", Arity::Exact(1), "ceil(x)"),
     f("trunc", Arity::Exact(1), "trunc(x)"),
-    f("round", Arity::Between(1, 2), "round(x) or round(x, digits)"),
+    f(
+        "round",
+        Arity::Between(1, 2),
+        "round(x) or round(x, digits)",
+    ),
     f("min", Arity::AtLeast(1), "min(a, b, ...)"),
     f("max", Arity::AtLeast(1), "max(a, b, ...)"),
     f("sum", Arity::AtLeast(1), "sum(a, b, ...)"),
@@ -88,7 +100,9 @@ impl Function {
         let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
         match self.arity {
             Arity::Exact(n) if count != n => Some(format!("{n} {}", plural(n))),
-            Arity::Between(lo, hi) if count < lo || count > hi => Some(format!("{lo} or {hi} arguments")),
+            Arity::Between(lo, hi) if count < lo || count > hi => {
+                Some(format!("{lo} or {hi} arguments"))
+            }
             Arity::AtLeast(n) if count < n => Some(format!("at least {n} {}", plural(n))),
             _ => None,
         }
@@ -100,7 +114,9 @@ impl Function {
         let x = args.first().copied().unwrap_or(f64::NAN);
         let y = args.get(1).copied().unwrap_or(f64::NAN);
         let value = match self.name {
-            "sqrt" if x < 0.0 => return Err(format!("sqrt of a negative number ({x}) has no real value")),
+            "sqrt" if x < 0.0 => {
+                return Err(format!("sqrt of a negative number ({x}) has no real value"));
+            }
             "sqrt" => x.sqrt(),
             "cbrt" => x.cbrt(),
             "abs" => x.abs(),
@@ -108,21 +124,31 @@ impl Function {
             "sign" => x.signum(),
             "exp" => x.exp(),
             "ln" | "log10" | "log2" if x <= 0.0 => {
-                return Err(format!("{} is only defined for positive numbers, got {x}", self.name));
+                return Err(format!(
+                    "{} is only defined for positive numbers, got {x}",
+                    self.name
+                ));
             }
             "ln" => x.ln(),
             "log10" => x.log10(),
             "log2" => x.log2(),
-            "log" if x <= 0.0 => return Err(format!("log is only defined for positive numbers, got {x}")),
+            "log" if x <= 0.0 => {
+                return Err(format!("log is only defined for positive numbers, got {x}"));
+            }
             "log" if y <= 0.0 || y == 1.0 => {
-                return Err(format!("the base of log must be positive and not 1, got {y}"));
+                return Err(format!(
+                    "the base of log must be positive and not 1, got {y}"
+                ));
             }
             "log" => x.ln() / y.ln(),
             "sin" => x.sin(),
             "cos" => x.cos(),
             "tan" => x.tan(),
             "asin" | "acos" if !(-1.0..=1.0).contains(&x) => {
-                return Err(format!("{} is only defined from -1 to 1, got {x}", self.name));
+                return Err(format!(
+                    "{} is only defined from -1 to 1, got {x}",
+                    self.name
+                ));
             }
             "asin" => x.asin(),
             "acos" => x.acos(),
@@ -143,7 +169,10 @@ impl Function {
             "sum" => args.iter().sum(),
             "mean" => mean(args),
             "clamp" if args[1] > args[2] => {
-                return Err(format!("clamp needs low <= high, got low {} and high {}", args[1], args[2]));
+                return Err(format!(
+                    "clamp needs low <= high, got low {} and high {}",
+                    args[1], args[2]
+                ));
             }
             "clamp" => x.clamp(args[1], args[2]),
             "pow" => return power(x, y),
@@ -153,7 +182,11 @@ impl Function {
             "gcd" => gcd(whole("gcd", x)?, whole("gcd", y)?),
             "lcm" => {
                 let (a, b) = (whole("lcm", x)?, whole("lcm", y)?);
-                if a == 0.0 || b == 0.0 { 0.0 } else { (a / gcd(a, b) * b).abs() }
+                if a == 0.0 || b == 0.0 {
+                    0.0
+                } else {
+                    (a / gcd(a, b) * b).abs()
+                }
             }
             _ => return Err(format!("`{}` is not implemented", self.name)),
         };
@@ -178,13 +211,19 @@ pub(crate) fn power(x: f64, y: f64) -> Result<f64, String> {
 fn mean(args: &[f64]) -> f64 {
     let count = args.len() as f64;
     let sum: f64 = args.iter().sum();
-    if sum.is_finite() { sum / count } else { args.iter().map(|a| a / count).sum() }
+    if sum.is_finite() {
+        sum / count
+    } else {
+        args.iter().map(|a| a / count).sum()
+    }
 }
 
 /// `x` rounded to `digits` decimal places (negative: to tens, hundreds...).
 fn round_to(x: f64, digits: f64) -> Result<f64, String> {
     if digits.fract() != 0.0 || !(-15.0..=15.0).contains(&digits) {
-        return Err(format!("round's digits must be a whole number from -15 to 15, got {digits}"));
+        return Err(format!(
+            "round's digits must be a whole number from -15 to 15, got {digits}"
+        ));
     }
     let scale = 10f64.powi(digits as i32);
     let scaled = x * scale;
@@ -200,13 +239,19 @@ pub(crate) fn floored_mod(a: f64, b: f64) -> Result<f64, String> {
         return Err("mod by zero".to_string());
     }
     let r = a % b;
-    Ok(if r != 0.0 && (r < 0.0) != (b < 0.0) { r + b } else { r })
+    Ok(if r != 0.0 && (r < 0.0) != (b < 0.0) {
+        r + b
+    } else {
+        r
+    })
 }
 
 /// `n!` for a whole `n` from 0 to 170.
 pub(crate) fn factorial(n: f64) -> Result<f64, String> {
     if n.fract() != 0.0 || !(0.0..=MAX_FACTORIAL).contains(&n) {
-        return Err(format!("factorial needs a whole number from 0 to 170, got {n}"));
+        return Err(format!(
+            "factorial needs a whole number from 0 to 170, got {n}"
+        ));
     }
     Ok((2..=n as u32).fold(1.0, |acc, k| acc * f64::from(k)))
 }
@@ -244,7 +289,11 @@ mod tests {
                 Arity::Exact(n) | Arity::Between(n, _) | Arity::AtLeast(n) => vec![1.0; n],
             };
             let result = function.apply(&args);
-            assert!(!matches!(&result, Err(m) if m.contains("not implemented")), "{}", function.name);
+            assert!(
+                !matches!(&result, Err(m) if m.contains("not implemented")),
+                "{}",
+                function.name
+            );
         }
     }
 
@@ -255,7 +304,7 @@ mod tests {
         assert_eq!(call("log", &[8.0, 2.0]), Ok(3.0));
         assert_eq!(call("round", &[2.5]), Ok(3.0));
         assert_eq!(call("round", &[-2.5]), Ok(-3.0));
-        assert_eq!(call("round", &[3.14159, 2.0]), Ok(3.14));
+        assert_eq!(call("round", &[2.34567, 2.0]), Ok(2.35));
         assert_eq!(call("round", &[1234.0, -2.0]), Ok(1200.0));
         assert_eq!(call("round", &[1e300, 5.0]), Ok(1e300));
         assert_eq!(call("min", &[3.0, -1.0, 2.0]), Ok(-1.0));
@@ -298,10 +347,22 @@ mod tests {
 
     #[test]
     fn arity_messages() {
-        assert_eq!(lookup("sqrt").unwrap().check_arity(2).as_deref(), Some("1 argument"));
-        assert_eq!(lookup("log").unwrap().check_arity(1).as_deref(), Some("2 arguments"));
-        assert_eq!(lookup("round").unwrap().check_arity(3).as_deref(), Some("1 or 2 arguments"));
-        assert_eq!(lookup("max").unwrap().check_arity(0).as_deref(), Some("at least 1 argument"));
+        assert_eq!(
+            lookup("sqrt").unwrap().check_arity(2).as_deref(),
+            Some("1 argument")
+        );
+        assert_eq!(
+            lookup("log").unwrap().check_arity(1).as_deref(),
+            Some("2 arguments")
+        );
+        assert_eq!(
+            lookup("round").unwrap().check_arity(3).as_deref(),
+            Some("1 or 2 arguments")
+        );
+        assert_eq!(
+            lookup("max").unwrap().check_arity(0).as_deref(),
+            Some("at least 1 argument")
+        );
         assert_eq!(lookup("max").unwrap().check_arity(9), None);
     }
 }

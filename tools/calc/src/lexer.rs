@@ -120,8 +120,10 @@ pub(crate) fn lex(source: &str) -> Result<Vec<Token>, CalcError> {
                 '!' => Tok::Bang,
                 '=' => Tok::Assign,
                 '[' | ']' | '{' | '}' => {
-                    return Err(CalcError::at(Span::new(start, i), format!("unexpected `{c}`"))
-                        .hint("use `(` and `)` for grouping"));
+                    return Err(
+                        CalcError::at(Span::new(start, i), format!("unexpected `{c}`"))
+                            .hint("use `(` and `)` for grouping"),
+                    );
                 }
                 _ => {
                     return Err(CalcError::at(
@@ -131,9 +133,15 @@ pub(crate) fn lex(source: &str) -> Result<Vec<Token>, CalcError> {
                 }
             }
         };
-        tokens.push(Token { tok, span: Span::new(start, i) });
+        tokens.push(Token {
+            tok,
+            span: Span::new(start, i),
+        });
     }
-    tokens.push(Token { tok: Tok::End, span: Span::new(chars.len(), chars.len()) });
+    tokens.push(Token {
+        tok: Tok::End,
+        span: Span::new(chars.len(), chars.len()),
+    });
     Ok(tokens)
 }
 
@@ -171,7 +179,10 @@ fn number(chars: &[char], start: usize) -> Result<(f64, usize), CalcError> {
         .parse()
         .map_err(|_| CalcError::at(span, format!("malformed number `{text}`")))?;
     if !value.is_finite() {
-        return Err(CalcError::at(span, format!("the number `{text}` is too large for a 64-bit float")));
+        return Err(CalcError::at(
+            span,
+            format!("the number `{text}` is too large for a 64-bit float"),
+        ));
     }
     Ok((value, i))
 }
@@ -181,14 +192,20 @@ fn radix_integer(chars: &[char], start: usize, radix: u32) -> Result<(f64, usize
     let end = digits(chars, start + 2, radix);
     let span = Span::new(start, end);
     let text: String = chars[start..end].iter().collect();
-    let body: String = chars[start + 2..end].iter().filter(|&&c| c != '_').collect();
+    let body: String = chars[start + 2..end]
+        .iter()
+        .filter(|&&c| c != '_')
+        .collect();
     if body.is_empty() {
         let kind = match radix {
             16 => "hexadecimal",
             8 => "octal",
             _ => "binary",
         };
-        return Err(CalcError::at(span, format!("`{text}` must be followed by {kind} digits")));
+        return Err(CalcError::at(
+            span,
+            format!("`{text}` must be followed by {kind} digits"),
+        ));
     }
     check_underscores(&text[2..], radix, span)?;
     let mut value = 0f64;
@@ -196,7 +213,10 @@ fn radix_integer(chars: &[char], start: usize, radix: u32) -> Result<(f64, usize
         value = value * f64::from(radix) + f64::from(c.to_digit(radix).unwrap_or(0));
     }
     if !value.is_finite() {
-        return Err(CalcError::at(span, format!("the number `{text}` is too large for a 64-bit float")));
+        return Err(CalcError::at(
+            span,
+            format!("the number `{text}` is too large for a 64-bit float"),
+        ));
     }
     Ok((value, end))
 }
@@ -219,8 +239,10 @@ fn check_underscores(text: &str, radix: u32, span: Span) -> Result<(), CalcError
         let before = k.checked_sub(1).map(|p| chars[p]);
         let after = chars.get(k + 1).copied();
         if !before.is_some_and(|b| b.is_digit(radix)) || !after.is_some_and(|a| a.is_digit(radix)) {
-            return Err(CalcError::at(span, format!("misplaced `_` in the number `{text}`"))
-                .hint("`_` may only separate digits, as in `1_000_000`"));
+            return Err(
+                CalcError::at(span, format!("misplaced `_` in the number `{text}`"))
+                    .hint("`_` may only separate digits, as in `1_000_000`"),
+            );
         }
     }
     Ok(())
@@ -253,11 +275,20 @@ mod tests {
 
     #[test]
     fn e_without_digits_is_the_constant() {
-        assert_eq!(toks("2e"), [Tok::Num(2.0), Tok::Ident("e".into()), Tok::End]);
+        assert_eq!(
+            toks("2e"),
+            [Tok::Num(2.0), Tok::Ident("e".into()), Tok::End]
+        );
         assert_eq!(toks("2e+1"), [Tok::Num(20.0), Tok::End]);
         assert_eq!(
             toks("2e+x"),
-            [Tok::Num(2.0), Tok::Ident("e".into()), Tok::Plus, Tok::Ident("x".into()), Tok::End]
+            [
+                Tok::Num(2.0),
+                Tok::Ident("e".into()),
+                Tok::Plus,
+                Tok::Ident("x".into()),
+                Tok::End
+            ]
         );
     }
 
@@ -285,7 +316,10 @@ mod tests {
 
     #[test]
     fn bad_characters_are_located() {
-        assert_eq!(error("1 + $"), "unexpected character `$` at column 5\n  1 + $\n      ^");
+        assert_eq!(
+            error("1 + $"),
+            "unexpected character `$` at column 5\n  1 + $\n      ^"
+        );
         assert!(error("a == b").starts_with("comparison operators are not supported at column 3"));
         assert!(error("a < b").starts_with("comparison operators are not supported at column 3"));
         assert!(error("[1]").contains("use `(` and `)`"));
@@ -293,7 +327,11 @@ mod tests {
 
     #[test]
     fn bad_numbers() {
-        assert!(error("1__0").starts_with("misplaced `_`"), "{}", error("1__0"));
+        assert!(
+            error("1__0").starts_with("misplaced `_`"),
+            "{}",
+            error("1__0")
+        );
         assert!(error("10_").starts_with("misplaced `_`"));
         assert!(error("1_e5").starts_with("misplaced `_`"));
         assert!(error("0x").starts_with("`0x` must be followed by hexadecimal digits"));

@@ -78,7 +78,9 @@ fn calc(ctx: &Ctx, input: CalcInput) -> Result<CalcOutput, ToolError> {
             "the expression is {length} characters long; the limit is {MAX_CHARS}"
         )));
     }
-    let mut env = Env { vars: check_variables(input.variables)? };
+    let mut env = Env {
+        vars: check_variables(input.variables)?,
+    };
     let fail = |e: error::CalcError| ToolError::invalid_input(e.render(source));
     let tokens = lexer::lex(source).map_err(fail)?;
     let stmts = parser::parse(&tokens).map_err(fail)?;

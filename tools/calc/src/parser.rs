@@ -1,8 +1,8 @@
-//! Turns tokens into a syntax tree, by recursive descent.
+//! Turns tokens into a syntax tree, with a Pratt parser.
 //!
-//! Precedence, loosest first: `+ -`, then `* / %`, then unary `-` and `+`,
+//! Binding power, loosest first: `+ -`, then `* / %`, then unary `-` and `+`,
 //! then `^` (right-associative, so `-2^2` is `-(2^2)` and `2^3^2` is
-//! `2^(3^2)`), then postfix `!`. Runs of `+ -` or `* / %` become one flat
+//! `2^(3^2)`), then postfix `!`. Runs of `+ -` or of `* / %` become one flat
 //! [`Expr::Chain`], so a long sum does not make a deep tree: the tree is only
 //! as deep as the parser's recursion, which [`MAX_DEPTH`] bounds.
 
@@ -10,19 +10,43 @@ use crate::error::{CalcError, Span};
 use crate::lexer::{Tok, Token};
 
 /// How deeply parentheses, calls, signs and powers may nest.
-pub(crate) const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// An expression.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
-    Num { value: f64, span: Span },
-    Var { name: String, span: Span },
-    Neg { operand: Box<Expr>, span: Span },
+    Num {
+        value: f64,
+        span: Span,
+    },
+    Var {
+        name: String,
+        span: Span,
+    },
+    Neg {
+        operand: Box<Expr>,
+        span: Span,
+    },
     /// `first op e op e ...`, all of one precedence level, left to right.
-    Chain { first: Box<Expr>, rest: Vec<(BinOp, Span, Expr)> },
-    Pow { base: Box<Expr>, exponent: Box<Expr>, op: Span },
-    Factorial { operand: Box<Expr>, op: Span },
-    Call { name: String, name_span: Span, args: Vec<Expr>, span: Span },
+    Chain {
+        first: Box<Expr>,
+        rest: Vec<(BinOp, Span, Expr)>,
+    },
+    Pow {
+        base: Box<Expr>,
+        exponent: Box<Expr>,
+        op: Span,
+    },
+    Factorial {
+        operand: Box<Expr>,
+        op: Span,
+    },
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<Expr>,
+        span: Span,
+    },
 }
 
 /// A left-associative binary operator.
@@ -36,6 +60,14 @@ pub(crate) enum BinOp {
 }
 
 impl BinOp {
+    /// Operators of one level may share a chain.
+    fn level(self) -> u8 {
+        match self {
+            Self::Add | Self::Sub => 0,
+            Self::Mul | Self::Div | Self::Rem => 1,
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             Self::Add => "+",
@@ -50,7 +82,11 @@ impl BinOp {
 /// One `;`-separated statement.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Stmt {
-    Assign { name: String, span: Span, value: Expr },
+    Assign {
+        name: String,
+        span: Span,
+        value: Expr,
+    },
     Expr(Expr),
 }
 
@@ -72,7 +108,11 @@ impl Expr {
 
 /// Parses the statements of a whole expression.
 pub(crate) fn parse(tokens: &[Token]) -> Result<Vec<Stmt>, CalcError> {
-    let mut parser = Parser { tokens, pos: 0, depth: 0 };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let mut stmts = Vec::new();
     loop {
         while parser.peek().tok == Tok::Semi {
@@ -106,7 +146,9 @@ impl Parser<'_> {
     }
 
     fn peek_at(&self, ahead: usize) -> &Tok {
-        self.tokens.get(self.pos + ahead).map_or(&Tok::End, |t| &t.tok)
+        self.tokens
+            .get(self.pos + ahead)
+            .map_or(&Tok::End, |t| &t.tok)
     }
 
     fn bump(&mut self) -> Token {
@@ -121,12 +163,18 @@ impl Parser<'_> {
     fn descend(&mut self) -> Result<(), CalcError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(CalcError::at(
-                self.peek().span,
-                format!("the expression nests more than {MAX_DEPTH} levels deep"),
-            ));
+            return Err(self.too_deep());
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_deep(&self) -> CalcError {
+        CalcError::at(
+            self.peek().span,
+            format!("the expression nests more than {MAX_DEPTH} levels deep"),
+        )
     }
 
     fn statement(&mut self) -> Result<Stmt, CalcError> {
@@ -134,109 +182,88 @@ impl Parser<'_> {
             let name = name.clone();
             let span = self.bump().span;
             self.bump();
-            let value = self.expr()?;
+            let value = self.expr(0)?;
             return Ok(Stmt::Assign { name, span, value });
         }
-        self.expr().map(Stmt::Expr)
+        self.expr(0).map(Stmt::Expr)
     }
 
-    /// A sum: terms joined by `+` and `-`.
-    fn expr(&mut self) -> Result<Expr, CalcError> {
+    /// An expression whose operators all bind at least as tightly as `min`.
+    fn expr(&mut self, min: u8) -> Result<Expr, CalcError> {
         self.descend()?;
-        let probe = 0u8;
-        if self.depth < 4 { eprintln!("depth {} addr {:p}", self.depth, &probe); }
-        let first = self.term()?;
-        let mut rest = Vec::new();
+        let mut lhs = self.prefix()?;
         loop {
-            let op = match self.peek().tok {
-                Tok::Plus => BinOp::Add,
-                Tok::Minus => BinOp::Sub,
-                _ => break,
+            let token = self.peek();
+            let (op, span) = (token.tok.clone(), token.span);
+            if op == Tok::Bang {
+                if POSTFIX < min {
+                    break;
+                }
+                self.bump();
+                lhs = Expr::Factorial {
+                    operand: Box::new(lhs),
+                    op: span,
+                };
+                continue;
+            }
+            let Some((left, right)) = infix(&op) else {
+                break;
             };
-            let span = self.bump().span;
-            rest.push((op, span, self.term()?));
+            if left < min {
+                break;
+            }
+            self.bump();
+            let rhs = self.expr(right)?;
+            lhs = combine(lhs, &op, span, rhs);
         }
         self.depth -= 1;
-        Ok(chain(first, rest))
+        Ok(lhs)
     }
 
-    /// A product: factors joined by `*`, `/` and `%`.
-    fn term(&mut self) -> Result<Expr, CalcError> {
-        let first = self.unary()?;
-        let mut rest = Vec::new();
-        loop {
-            let op = match self.peek().tok {
-                Tok::Star => BinOp::Mul,
-                Tok::Slash => BinOp::Div,
-                Tok::Percent => BinOp::Rem,
-                _ => break,
-            };
-            let span = self.bump().span;
-            rest.push((op, span, self.unary()?));
-        }
-        Ok(chain(first, rest))
-    }
-
-    /// Signs, then a power.
-    fn unary(&mut self) -> Result<Expr, CalcError> {
+    /// Signs, a number, a name, a call or a parenthesised expression.
+    fn prefix(&mut self) -> Result<Expr, CalcError> {
         let start = self.peek().span;
-        let mut negative = false;
-        while matches!(self.peek().tok, Tok::Minus | Tok::Plus) {
-            negative ^= self.bump().tok == Tok::Minus;
-        }
-        let operand = self.power()?;
-        if negative {
-            let span = start.to(operand.span());
-            return Ok(Expr::Neg { operand: Box::new(operand), span });
-        }
-        Ok(operand)
-    }
-
-    /// `base ^ exponent`; the exponent may carry a sign and is itself a power.
-    fn power(&mut self) -> Result<Expr, CalcError> {
-        let base = self.postfix()?;
-        if self.peek().tok != Tok::Caret {
-            return Ok(base);
-        }
-        let op = self.bump().span;
-        self.descend()?;
-        let exponent = self.unary()?;
-        self.depth -= 1;
-        Ok(Expr::Pow { base: Box::new(base), exponent: Box::new(exponent), op })
-    }
-
-    /// An atom followed by any number of `!`.
-    fn postfix(&mut self) -> Result<Expr, CalcError> {
-        let mut operand = self.atom()?;
-        while self.peek().tok == Tok::Bang {
-            let op = self.bump().span;
-            operand = Expr::Factorial { operand: Box::new(operand), op };
-        }
-        Ok(operand)
-    }
-
-    /// A number, a name, a call or a parenthesised expression.
-    fn atom(&mut self) -> Result<Expr, CalcError> {
-        match self.peek().tok.clone() {
-            Tok::Num(value) => Ok(Expr::Num { value, span: self.bump().span }),
+        match &self.peek().tok {
+            Tok::Minus | Tok::Plus => {
+                let mut negative = false;
+                while matches!(self.peek().tok, Tok::Minus | Tok::Plus) {
+                    negative ^= self.bump().tok == Tok::Minus;
+                }
+                let operand = self.expr(UNARY)?;
+                if !negative {
+                    return Ok(operand);
+                }
+                let span = start.to(operand.span());
+                Ok(Expr::Neg {
+                    operand: Box::new(operand),
+                    span,
+                })
+            }
+            &Tok::Num(value) => {
+                self.bump();
+                Ok(Expr::Num { value, span: start })
+            }
             Tok::Ident(name) => {
-                let name_span = self.bump().span;
+                let name = name.clone();
+                self.bump();
                 if self.peek().tok != Tok::LParen {
-                    return Ok(Expr::Var { name, span: name_span });
+                    return Ok(Expr::Var { name, span: start });
                 }
                 let open = self.bump().span;
                 let args = self.arguments(&name, open)?;
                 let close = self.bump().span;
-                Ok(Expr::Call { name, name_span, args, span: name_span.to(close) })
+                Ok(Expr::Call {
+                    name,
+                    name_span: start,
+                    args,
+                    span: start.to(close),
+                })
             }
             Tok::LParen => {
-                let open = self.bump().span;
-                let inner = self.expr()?;
+                self.bump();
+                let inner = self.expr(0)?;
                 if self.peek().tok != Tok::RParen {
-                    return Err(self.unexpected_in(&format!(
-                        "an operator or `)` to close the `(` at column {}",
-                        open.start + 1
-                    )));
+                    return Err(self.unclosed(start));
                 }
                 self.bump();
                 Ok(inner)
@@ -252,31 +279,53 @@ impl Parser<'_> {
             return Ok(args);
         }
         loop {
-            args.push(self.expr()?);
+            args.push(self.expr(0)?);
             match self.peek().tok {
                 Tok::Comma => {
                     self.bump();
                 }
                 Tok::RParen => return Ok(args),
-                _ => {
-                    return Err(self.unexpected_in(&format!(
-                        "an operator, `,` or `)` to close the arguments of `{name}` opened at column {}",
-                        open.start + 1
-                    )));
-                }
+                _ => return Err(self.unclosed_call(name, open)),
             }
         }
     }
 
+    /// A `(` at `open` was not closed.
+    #[cold]
+    #[inline(never)]
+    fn unclosed(&self, open: Span) -> CalcError {
+        self.unexpected_in(&format!(
+            "an operator or `)` to close the `(` at column {}",
+            open.start + 1
+        ))
+    }
+
+    /// The arguments of `name`, opened at `open`, were not closed.
+    #[cold]
+    #[inline(never)]
+    fn unclosed_call(&self, name: &str, open: Span) -> CalcError {
+        self.unexpected_in(&format!(
+            "an operator, `,` or `)` to close the arguments of `{name}` opened at column {}",
+            open.start + 1
+        ))
+    }
+
     /// The current token was not what the grammar allows here.
+    #[cold]
+    #[inline(never)]
     fn unexpected(&self, expected: &str) -> CalcError {
         let token = self.peek();
         let error = CalcError::at(token.span, format!("unexpected {}", token.describe()));
         match token.tok {
-            Tok::End => CalcError::at(token.span, format!("expected {expected}, found the end of the expression")),
-            Tok::RParen => error.hint("no `(` is open here"),
+            Tok::End => CalcError::at(
+                token.span,
+                format!("expected {expected}, found the end of the expression"),
+            ),
+            Tok::RParen => error.hint("no `(` is open"),
             Tok::Comma => error.hint("`,` only separates the arguments of a function call"),
-            Tok::Assign => error.hint("an assignment must start a statement: `name = expression; ...`"),
+            Tok::Assign => {
+                error.hint("an assignment must start a statement: `name = expression; ...`")
+            }
             Tok::Num(_) | Tok::Ident(_) | Tok::LParen => self.missing_operator(),
             _ => error.hint(format!("expected {expected}")),
         }
@@ -287,19 +336,66 @@ impl Parser<'_> {
         let token = self.peek();
         match token.tok {
             Tok::Num(_) | Tok::Ident(_) | Tok::LParen => self.missing_operator(),
-            _ => CalcError::at(token.span, format!("expected {expected}, found {}", token.describe())),
+            _ => CalcError::at(
+                token.span,
+                format!("expected {expected}, found {}", token.describe()),
+            ),
         }
     }
 
     /// Two operands in a row, as in `2x` or `3 (4)`.
     fn missing_operator(&self) -> CalcError {
         let token = self.peek();
-        CalcError::at(token.span, format!("missing operator before {}", token.describe()))
-            .hint("implicit multiplication is not supported: write `*`, as in `2 * x`")
+        CalcError::at(
+            token.span,
+            format!("missing operator before {}", token.describe()),
+        )
+        .hint("implicit multiplication is not supported: write `*`, as in `2 * x`")
     }
 }
 
-/// A chain, or its single operand when there are no operators.
-fn chain(first: Expr, rest: Vec<(BinOp, Span, Expr)>) -> Expr {
-    if rest.is_empty() { first } else { Expr::Chain { first: Box::new(first), rest } }
+/// How tightly unary `-` and `+` bind their operand.
+const UNARY: u8 = 30;
+
+/// How tightly postfix `!` binds.
+const POSTFIX: u8 = 50;
+
+/// The left and right binding power of an infix operator.
+fn infix(tok: &Tok) -> Option<(u8, u8)> {
+    match tok {
+        Tok::Plus | Tok::Minus => Some((10, 11)),
+        Tok::Star | Tok::Slash | Tok::Percent => Some((20, 21)),
+        Tok::Caret => Some((41, 40)),
+        _ => None,
+    }
+}
+
+/// `lhs op rhs`; a `+ -` or `* / %` joins the chain `lhs` already is.
+fn combine(lhs: Expr, op: &Tok, span: Span, rhs: Expr) -> Expr {
+    let op = match op {
+        Tok::Plus => BinOp::Add,
+        Tok::Minus => BinOp::Sub,
+        Tok::Star => BinOp::Mul,
+        Tok::Slash => BinOp::Div,
+        Tok::Percent => BinOp::Rem,
+        _ => {
+            return Expr::Pow {
+                base: Box::new(lhs),
+                exponent: Box::new(rhs),
+                op: span,
+            };
+        }
+    };
+    match lhs {
+        Expr::Chain { first, mut rest }
+            if rest.first().is_some_and(|(o, ..)| o.level() == op.level()) =>
+        {
+            rest.push((op, span, rhs));
+            Expr::Chain { first, rest }
+        }
+        lhs => Expr::Chain {
+            first: Box::new(lhs),
+            rest: vec![(op, span, rhs)],
+        },
+    }
 }

@@ -41,8 +41,8 @@ pub fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, ToolError> {
     let url_safe = compact.iter().position(|b| matches!(b, b'-' | b'_'));
     if let (Some(s), Some(u)) = (standard, url_safe) {
         return Err(ToolError::invalid_input(format!(
-            "`{field}` mixes the standard base64 alphabet ({} at {}) with the URL-safe one \
-             ({} at {}); use one or the other",
+            "`{field}` mixes the standard base64 alphabet ({} at position {}) with the \
+             URL-safe one ({} at position {}); use one or the other",
             describe_at(text, positions[s]),
             char_index(text, positions[s]),
             describe_at(text, positions[u]),
@@ -57,6 +57,17 @@ pub fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, ToolError> {
     engine.decode(&compact).map_err(|e| {
         let at = |offset: usize| positions.get(offset).copied().unwrap_or(text.len());
         let message = match e {
+            DecodeError::InvalidByte(offset, b'=')
+                if compact
+                    .get(offset..)
+                    .is_some_and(|rest| rest.iter().all(|&b| b == b'=')) =>
+            {
+                format!(
+                    "too much `=` padding from position {}: the last group of 4 characters \
+                     may end in at most two `=`",
+                    char_index(text, at(offset))
+                )
+            }
             DecodeError::InvalidByte(offset, b'=') => format!(
                 "padding `=` at position {} is not at the end; `=` may only end the text",
                 char_index(text, at(offset))
@@ -179,12 +190,16 @@ mod tests {
         let err = decode_base64("data", "aGé=").unwrap_err();
         assert!(err.message().contains("'é' at position 2"), "{err}");
         let err = decode_base64("data", "ab+c-d").unwrap_err();
-        assert!(
-            err.message().contains("'+' at 2") && err.message().contains("'-' at 4"),
-            "{err}"
-        );
+        assert!(err.message().contains("'+' at position 2"), "{err}");
+        assert!(err.message().contains("'-' at position 4"), "{err}");
         let err = decode_base64("data", "abcde").unwrap_err();
         assert!(err.message().contains("5 base64 characters"), "{err}");
+        let err = decode_base64("data", "YWJj====").unwrap_err();
+        assert!(
+            err.message()
+                .contains("too much `=` padding from position 4"),
+            "{err}"
+        );
         let err = decode_base64("data", "ab=cd").unwrap_err();
         assert!(err.message().contains("position 2"), "{err}");
         assert!(

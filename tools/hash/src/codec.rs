@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn decodes_utf8_as_text() {
         let out = run("decode", json!({"data": "aMOpPz4", "from": "base64"})).unwrap();
-        assert_eq!(out, json!({"bytes": 4, "utf8": true, "text": "hé?>"}));
+        assert_eq!(out, json!({"bytes": 5, "utf8": true, "text": "hé?>"}));
         let out = run("decode", json!({"data": "68 c3 a9", "from": "hex"})).unwrap();
         assert_eq!(out["text"], "hé");
     }

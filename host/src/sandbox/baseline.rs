@@ -1,0 +1,59 @@
+//! The bare wasmtime loop the benchmark compares the executor against: a
+//! store with an empty WASI context, instantiate, call `invoke`, drop. No
+//! schema check, no limits, no capture, no deadline timer, no outcome record.
+
+use wasmtime::Store;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::Engine;
+use crate::bindings::{Host, Level, Tool, ToolPre, TypesHost};
+
+pub(crate) struct BareState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for BareState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl Host for BareState {
+    fn log(&mut self, _: Level, _: String) {}
+    fn progress(&mut self, _: u64, _: Option<u64>, _: Option<String>) {}
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+impl TypesHost for BareState {}
+
+/// A component ready for bare calls.
+pub(crate) struct Baseline {
+    engine: Engine,
+    pre: ToolPre<BareState>,
+}
+
+impl Baseline {
+    pub(crate) fn new(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        let component = Component::new(engine.wasmtime(), wasm)?;
+        let mut linker = Linker::new(engine.wasmtime());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Tool::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        let pre = ToolPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Self { engine: engine.clone(), pre })
+    }
+
+    /// One call; true when the tool returned `ok`.
+    pub(crate) async fn call(&self, name: &str, input: &str) -> wasmtime::Result<bool> {
+        let mut store = Store::new(self.engine.wasmtime(), BareState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+        if self.engine.config().fuel {
+            store.set_fuel(u64::MAX / 2)?;
+        }
+        store.set_epoch_deadline(u64::MAX / 2);
+        let tool = self.pre.instantiate_async(&mut store).await?;
+        Ok(tool.call_invoke(&mut store, name, input).await?.is_ok())
+    }
+}

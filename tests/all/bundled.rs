@@ -1,0 +1,1 @@
+//! Bundled tools, through the host.

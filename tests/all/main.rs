@@ -1,0 +1,8 @@
+//! Integration tests: real components built from `tools/`, real wasmtime
+//! sandboxes. One binary keeps link time down.
+
+mod adversarial;
+mod bundled;
+mod catalog;
+mod common;
+mod sandbox;
