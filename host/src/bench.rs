@@ -51,14 +51,24 @@ pub struct ThroughputConfig {
 
 impl Default for ThroughputConfig {
     fn default() -> Self {
-        Self { calls: 50_000, concurrency: 64, rounds: 3 }
+        Self {
+            calls: 50_000,
+            concurrency: 64,
+            rounds: 3,
+        }
     }
 }
 
 /// Measures fresh-instance calls per second of `tool` in the component at
 /// `wasm`, through the executor and through a bare wasmtime loop, on a tokio
 /// runtime with `threads` workers.
-pub fn throughput(wasm: &Path, tool: &str, input: &str, threads: usize, config: &ThroughputConfig) -> Result<Throughput, BenchError> {
+pub fn throughput(
+    wasm: &Path,
+    tool: &str,
+    input: &str,
+    threads: usize,
+    config: &ThroughputConfig,
+) -> Result<Throughput, BenchError> {
     let setup = |e: String| BenchError::Setup(e);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -66,11 +76,19 @@ pub fn throughput(wasm: &Path, tool: &str, input: &str, threads: usize, config: 
         .build()
         .map_err(|e| setup(e.to_string()))?;
     runtime.block_on(async {
-        let engine_config = EngineConfig { max_instances: (config.concurrency as u32 * 2).max(64), ..EngineConfig::default() };
+        let engine_config = EngineConfig {
+            max_instances: (config.concurrency as u32 * 2).max(64),
+            ..EngineConfig::default()
+        };
         let engine = Engine::new(engine_config).map_err(|e| setup(e.to_string()))?;
-        let catalog = Catalog::load_files(&engine, &[wasm.to_path_buf()], &LoadOptions::default(), &|_| {})
-            .await
-            .map_err(|e| setup(e.to_string()))?;
+        let catalog = Catalog::load_files(
+            &engine,
+            &[wasm.to_path_buf()],
+            &LoadOptions::default(),
+            &|_| {},
+        )
+        .await
+        .map_err(|e| setup(e.to_string()))?;
         if let Some(failure) = catalog.failures().first() {
             return Err(setup(failure.to_string()));
         }
@@ -96,24 +114,45 @@ pub fn throughput(wasm: &Path, tool: &str, input: &str, threads: usize, config: 
             let elapsed = drive_bare(&bare, &inner, input, calls, config.concurrency).await?;
             best_bare = best_bare.max(calls as f64 / elapsed.as_secs_f64());
         }
-        Ok(Throughput { threads, executor_per_sec: best_executor, bare_per_sec: best_bare, ratio: best_executor / best_bare })
+        Ok(Throughput {
+            threads,
+            executor_per_sec: best_executor,
+            bare_per_sec: best_bare,
+            ratio: best_executor / best_bare,
+        })
     })
 }
 
-async fn drive_with(executor: &Arc<Executor>, tool: &str, input: &str, calls: usize, concurrency: usize) -> Result<Duration, BenchError> {
+async fn drive_with(
+    executor: &Arc<Executor>,
+    tool: &str,
+    input: &str,
+    calls: usize,
+    concurrency: usize,
+) -> Result<Duration, BenchError> {
     let (executor, tool, input) = (executor.clone(), tool.to_string(), input.to_string());
     drive(calls, concurrency, move || {
         let (executor, tool, input) = (executor.clone(), tool.clone(), input.clone());
         async move {
             let record = executor.call(&tool, &input, CallOptions::default()).await;
-            if record.outcome.is_ok() { Ok(()) } else { Err(record.outcome.to_string()) }
+            if record.outcome.is_ok() {
+                Ok(())
+            } else {
+                Err(record.outcome.to_string())
+            }
         }
     })
     .await
     .map_err(BenchError::Call)
 }
 
-async fn drive_bare(bare: &Arc<Baseline>, tool: &str, input: &str, calls: usize, concurrency: usize) -> Result<Duration, BenchError> {
+async fn drive_bare(
+    bare: &Arc<Baseline>,
+    tool: &str,
+    input: &str,
+    calls: usize,
+    concurrency: usize,
+) -> Result<Duration, BenchError> {
     let (bare, tool, input) = (bare.clone(), tool.to_string(), input.to_string());
     drive(calls, concurrency, move || {
         let (bare, tool, input) = (bare.clone(), tool.clone(), input.clone());
@@ -143,7 +182,10 @@ where
     for _ in 0..concurrency.max(1) {
         let (left, make) = (left.clone(), make.clone());
         workers.push(tokio::spawn(async move {
-            while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
                 make().await?;
             }
             Ok::<(), String>(())

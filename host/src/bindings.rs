@@ -10,5 +10,7 @@ mod generated {
 }
 
 pub(crate) use generated::toolhost::tool::host::{Host, Level};
-pub(crate) use generated::toolhost::tool::types::{Behavior, Host as TypesHost, ToolError, ToolSpec};
+pub(crate) use generated::toolhost::tool::types::{
+    Behavior, Host as TypesHost, ToolError, ToolSpec,
+};
 pub(crate) use generated::{Tool, ToolPre};

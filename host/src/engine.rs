@@ -77,7 +77,9 @@ struct Inner {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,13 +93,22 @@ impl Engine {
     /// Builds an engine and starts its epoch ticker thread.
     pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
         if config.max_instances == 0 {
-            return Err(EngineError::Invalid { field: "max_instances", reason: "must be at least 1".into() });
+            return Err(EngineError::Invalid {
+                field: "max_instances",
+                reason: "must be at least 1".into(),
+            });
         }
         if !(1..=4096).contains(&config.max_memory_mb) {
-            return Err(EngineError::Invalid { field: "max_memory_mb", reason: "must be from 1 to 4096".into() });
+            return Err(EngineError::Invalid {
+                field: "max_memory_mb",
+                reason: "must be from 1 to 4096".into(),
+            });
         }
         if config.epoch_tick.is_zero() {
-            return Err(EngineError::Invalid { field: "epoch_tick", reason: "must be longer than zero".into() });
+            return Err(EngineError::Invalid {
+                field: "epoch_tick",
+                reason: "must be longer than zero".into(),
+            });
         }
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
@@ -108,12 +119,21 @@ impl Engine {
         if config.pooling {
             wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(&config)));
         }
-        let engine = wasmtime::Engine::new(&wasm).map_err(|e| EngineError::Create(format!("{e:#}")))?;
+        let engine =
+            wasmtime::Engine::new(&wasm).map_err(|e| EngineError::Create(format!("{e:#}")))?;
         let fingerprint = fingerprint(&engine);
         let stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), config.epoch_tick, stop.clone())
-            .map_err(|e| EngineError::Create(format!("could not start the epoch ticker thread: {e}")))?;
-        Ok(Self { inner: Arc::new(Inner { engine, config, fingerprint, stop }) })
+        spawn_ticker(engine.clone(), config.epoch_tick, stop.clone()).map_err(|e| {
+            EngineError::Create(format!("could not start the epoch ticker thread: {e}"))
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                fingerprint,
+                stop,
+            }),
+        })
     }
 
     /// The configuration this engine was built with.
@@ -171,12 +191,18 @@ fn fingerprint(engine: &wasmtime::Engine) -> String {
 
 /// The ticker is what stops a guest that never yields: without it no deadline
 /// could interrupt a loop, so failing to start it fails the engine.
-fn spawn_ticker(engine: wasmtime::Engine, tick: Duration, stop: Arc<AtomicBool>) -> std::io::Result<()> {
-    thread::Builder::new().name("toolhost-epoch".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            thread::sleep(tick);
-            engine.increment_epoch();
-        }
-    })?;
+fn spawn_ticker(
+    engine: wasmtime::Engine,
+    tick: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("toolhost-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        })?;
     Ok(())
 }

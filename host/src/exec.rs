@@ -70,11 +70,18 @@ impl Executor {
     /// An executor over `catalog`, allowing as many calls in flight as the
     /// engine's instance pool holds.
     pub fn new(catalog: Arc<Catalog>) -> Self {
-        let slots = Arc::new(Semaphore::new(catalog.engine().config().max_instances as usize));
+        let slots = Arc::new(Semaphore::new(
+            catalog.engine().config().max_instances as usize,
+        ));
         let id_prefix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos() ^ std::process::id().rotate_left(16));
-        Self { catalog, slots, next_id: AtomicU64::new(1), id_prefix }
+        Self {
+            catalog,
+            slots,
+            next_id: AtomicU64::new(1),
+            id_prefix,
+        }
     }
 
     /// The catalog this executor runs.
@@ -88,7 +95,11 @@ impl Executor {
     }
 
     fn call_id(&self) -> String {
-        format!("{:08x}-{:06x}", self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{:08x}-{:06x}",
+            self.id_prefix,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// Runs one call of `tool` with `input`, JSON text of an object.
@@ -103,7 +114,8 @@ impl Executor {
                 let run = self.run(entry, &limits, &call_id, input, options).await;
                 fuel_used = run.fuel_used;
                 memory_peak = run.memory_peak;
-                run.result.map_or_else(|outcome| outcome, |output| Outcome::Ok { output })
+                run.result
+                    .map_or_else(|outcome| outcome, |output| Outcome::Ok { output })
             }
         };
         let mut record = CallRecord::new(call_id, tool.to_string(), outcome, start.elapsed());
@@ -118,20 +130,31 @@ impl Executor {
     }
 
     /// Everything checked before any instance exists.
-    fn prepare(&self, tool: &str, input: &str, options: &CallOptions) -> Result<(&ToolEntry, Limits), Outcome> {
+    fn prepare(
+        &self,
+        tool: &str,
+        input: &str,
+        options: &CallOptions,
+    ) -> Result<(&ToolEntry, Limits), Outcome> {
         let Some(entry) = self.catalog.entry(tool) else {
             let suggestions = self.catalog.suggest(tool);
             let message = if suggestions.is_empty() {
                 format!("no tool named `{tool}` is loaded")
             } else {
-                format!("no tool named `{tool}` is loaded; did you mean {}?", quote_list(&suggestions))
+                format!(
+                    "no tool named `{tool}` is loaded; did you mean {}?",
+                    quote_list(&suggestions)
+                )
             };
             return Err(Outcome::UnknownTool { message });
         };
-        let value: Value = serde_json::from_str(input)
-            .map_err(|e| Outcome::InvalidInput { message: format!("the input is not valid JSON: {e}") })?;
+        let value: Value = serde_json::from_str(input).map_err(|e| Outcome::InvalidInput {
+            message: format!("the input is not valid JSON: {e}"),
+        })?;
         if !value.is_object() {
-            return Err(Outcome::InvalidInput { message: format!("the input must be a JSON object, not {}", kind_of(&value)) });
+            return Err(Outcome::InvalidInput {
+                message: format!("the input must be a JSON object, not {}", kind_of(&value)),
+            });
         }
         let errors: Vec<String> = entry
             .validator
@@ -139,12 +162,19 @@ impl Executor {
             .take(5)
             .map(|error| {
                 let path = error.instance_path().to_string();
-                if path.is_empty() { error.to_string() } else { format!("at `{path}`: {error}") }
+                if path.is_empty() {
+                    error.to_string()
+                } else {
+                    format!("at `{path}`: {error}")
+                }
             })
             .collect();
         if !errors.is_empty() {
             return Err(Outcome::InvalidInput {
-                message: format!("the input does not match the schema of `{tool}`: {}", errors.join("; ")),
+                message: format!(
+                    "the input does not match the schema of `{tool}`: {}",
+                    errors.join("; ")
+                ),
             });
         }
         let mut limits = entry.component.limits.clone();
@@ -157,42 +187,87 @@ impl Executor {
         if let Some(mb) = options.memory_mb {
             let max = self.catalog.engine().config().max_memory_mb;
             if !(1..=max).contains(&mb) {
-                return Err(Outcome::InvalidInput { message: format!("memory cap must be from 1 to {max} MiB, got {mb}") });
+                return Err(Outcome::InvalidInput {
+                    message: format!("memory cap must be from 1 to {max} MiB, got {mb}"),
+                });
             }
             limits.memory_bytes = mb << 20;
         }
         Ok((entry, limits))
     }
 
-    async fn run(&self, entry: &ToolEntry, limits: &Limits, call_id: &str, input: &str, options: CallOptions) -> sandbox::Run<Value> {
-        let not_run = |result| sandbox::Run { result: Err(result), fuel_used: None, memory_peak: None };
-        let cancel = options.cancel.unwrap_or_default();
-        let permit = tokio::select! {
-            permit = self.slots.acquire() => permit,
-            () = cancel.cancelled() => return not_run(Outcome::Cancelled { message: "cancelled while waiting for a free instance slot".into() }),
+    async fn run(
+        &self,
+        entry: &ToolEntry,
+        limits: &Limits,
+        call_id: &str,
+        input: &str,
+        options: CallOptions,
+    ) -> sandbox::Run<Value> {
+        let not_run = |result| sandbox::Run {
+            result: Err(result),
+            fuel_used: None,
+            memory_peak: None,
+        };
+        let cancel = options.cancel;
+        let permit = match (self.slots.try_acquire(), &cancel) {
+            (Ok(permit), _) => Ok(permit),
+            (Err(_), None) => self.slots.acquire().await,
+            (Err(_), Some(cancel)) => tokio::select! {
+                permit = self.slots.acquire() => permit,
+                () = cancel.cancelled() => return not_run(Outcome::Cancelled { message: "cancelled while waiting for a free instance slot".into() }),
+            },
         };
         let Ok(_permit) = permit else {
-            return not_run(Outcome::Trap { message: "the executor is shutting down".into() });
+            return not_run(Outcome::Trap {
+                message: "the executor is shutting down".into(),
+            });
         };
-        let call = CallInfo { call_id: call_id.to_string(), tool: Arc::from(entry.info.name.as_str()), cancel, events: options.events };
+        let call = CallInfo {
+            call_id: call_id.to_string(),
+            tool: entry.name.clone(),
+            cancel,
+            events: options.events,
+        };
         let component = &entry.component;
-        let run = sandbox::invoke(self.catalog.engine(), &component.pre, &component.grants, limits, call, &entry.info.tool, input).await;
+        let run = sandbox::invoke(
+            self.catalog.engine(),
+            &component.pre,
+            &component.grants,
+            limits,
+            call,
+            &entry.info.tool,
+            input,
+        )
+        .await;
         let result = run.result.and_then(|text| {
             if text.len() as u64 > limits.max_output_bytes {
                 return Err(Outcome::OutputTooLarge {
-                    message: format!("the output is {} bytes, over the limit of {} bytes", text.len(), limits.max_output_bytes),
+                    message: format!(
+                        "the output is {} bytes, over the limit of {} bytes",
+                        text.len(),
+                        limits.max_output_bytes
+                    ),
                 });
             }
             serde_json::from_str(&text).map_err(|e| Outcome::Trap {
                 message: format!("the tool broke its contract: its output is not valid JSON ({e})"),
             })
         });
-        sandbox::Run { result, fuel_used: run.fuel_used, memory_peak: run.memory_peak }
+        sandbox::Run {
+            result,
+            fuel_used: run.fuel_used,
+            memory_peak: run.memory_peak,
+        }
     }
 }
 
 fn quote_list(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn kind_of(value: &Value) -> &'static str {

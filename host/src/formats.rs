@@ -27,7 +27,9 @@ impl std::str::FromStr for Format {
             "openai" => Ok(Self::OpenAi),
             "anthropic" => Ok(Self::Anthropic),
             "mcp" => Ok(Self::Mcp),
-            other => Err(format!("unknown format `{other}`; use json, openai, anthropic or mcp")),
+            other => Err(format!(
+                "unknown format `{other}`; use json, openai, anthropic or mcp"
+            )),
         }
     }
 }
@@ -77,9 +79,14 @@ pub fn tools<'a>(infos: impl IntoIterator<Item = &'a ToolInfo>, format: Format) 
 /// The input schema without the keys providers reject or ignore (`$schema`,
 /// the root `title`).
 pub fn model_schema(schema: &Value) -> Value {
-    let Some(object) = schema.as_object() else { return schema.clone() };
-    let trimmed: Map<String, Value> =
-        object.iter().filter(|(key, _)| !matches!(key.as_str(), "$schema" | "title")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let Some(object) = schema.as_object() else {
+        return schema.clone();
+    };
+    let trimmed: Map<String, Value> = object
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "$schema" | "title"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Value::Object(trimmed)
 }
 
@@ -96,7 +103,11 @@ mod tests {
             description: "Make a slug.".into(),
             input_schema: json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "Slugify", "type": "object"}),
             output_schema: Some(json!({"type": "object"})),
-            behavior: Behavior { read_only: true, idempotent: true, ..Behavior::default() },
+            behavior: Behavior {
+                read_only: true,
+                idempotent: true,
+                ..Behavior::default()
+            },
         }
     }
 

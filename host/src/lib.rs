@@ -17,19 +17,19 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bench;
 mod bindings;
 mod catalog;
 mod engine;
 mod exec;
-pub mod bench;
 pub mod formats;
 mod outcome;
 mod policy;
 mod sandbox;
 
 pub use catalog::{
-    Behavior, Catalog, CatalogError, LoadError, LoadEvent, LoadOptions, LoadStats, NAMESPACE_SEPARATOR, ToolInfo,
-    default_cache_dir, is_valid_name,
+    Behavior, Catalog, CatalogError, LoadError, LoadEvent, LoadOptions, LoadStats,
+    NAMESPACE_SEPARATOR, ToolInfo, default_cache_dir, is_valid_name,
 };
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{CallOptions, Executor};

@@ -141,7 +141,12 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Ok { output } => write!(f, "ok: {output}"),
-            other => write!(f, "{}: {}", other.kind(), other.message().unwrap_or_default()),
+            other => write!(
+                f,
+                "{}: {}",
+                other.kind(),
+                other.message().unwrap_or_default()
+            ),
         }
     }
 }
@@ -169,7 +174,14 @@ pub struct CallRecord {
 
 impl CallRecord {
     pub(crate) fn new(call_id: String, tool: String, outcome: Outcome, elapsed: Duration) -> Self {
-        Self { call_id, tool, outcome, elapsed_ms: elapsed.as_secs_f64() * 1e3, fuel_used: None, memory_peak_bytes: None }
+        Self {
+            call_id,
+            tool,
+            outcome,
+            elapsed_ms: elapsed.as_secs_f64() * 1e3,
+            fuel_used: None,
+            memory_peak_bytes: None,
+        }
     }
 
     /// The record as the shared JSON shape.
@@ -185,36 +197,76 @@ mod tests {
 
     #[test]
     fn json_shape_is_flat_and_tagged() {
-        let ok = CallRecord::new("c1".into(), "calc".into(), Outcome::Ok { output: json!({"value": 14}) }, Duration::from_micros(410));
+        let ok = CallRecord::new(
+            "c1".into(),
+            "calc".into(),
+            Outcome::Ok {
+                output: json!({"value": 14}),
+            },
+            Duration::from_micros(410),
+        );
         let value = ok.to_json();
         assert_eq!(value["outcome"], "ok");
         assert_eq!(value["output"], json!({"value": 14}));
         assert_eq!(value["tool"], "calc");
         assert!(value.get("fuel_used").is_none());
 
-        let error = Outcome::ToolError { error: ToolErrorKind::InvalidInput, message: "bad".into() };
+        let error = Outcome::ToolError {
+            error: ToolErrorKind::InvalidInput,
+            message: "bad".into(),
+        };
         let value = serde_json::to_value(&error).unwrap();
-        assert_eq!(value, json!({"outcome": "tool-error", "error": "invalid-input", "message": "bad"}));
+        assert_eq!(
+            value,
+            json!({"outcome": "tool-error", "error": "invalid-input", "message": "bad"})
+        );
         assert_eq!(error.kind(), "tool-error");
     }
 
     #[test]
     fn kind_matches_the_serialised_tag() {
         let all = [
-            Outcome::Ok { output: Value::Null },
-            Outcome::ToolError { error: ToolErrorKind::Failed, message: String::new() },
-            Outcome::InvalidInput { message: String::new() },
-            Outcome::Timeout { message: String::new() },
-            Outcome::OutOfFuel { message: String::new() },
-            Outcome::MemoryLimit { message: String::new() },
-            Outcome::OutputTooLarge { message: String::new() },
-            Outcome::Trap { message: String::new() },
-            Outcome::Cancelled { message: String::new() },
-            Outcome::RateLimited { message: String::new(), retry_after_ms: 1 },
-            Outcome::UnknownTool { message: String::new() },
+            Outcome::Ok {
+                output: Value::Null,
+            },
+            Outcome::ToolError {
+                error: ToolErrorKind::Failed,
+                message: String::new(),
+            },
+            Outcome::InvalidInput {
+                message: String::new(),
+            },
+            Outcome::Timeout {
+                message: String::new(),
+            },
+            Outcome::OutOfFuel {
+                message: String::new(),
+            },
+            Outcome::MemoryLimit {
+                message: String::new(),
+            },
+            Outcome::OutputTooLarge {
+                message: String::new(),
+            },
+            Outcome::Trap {
+                message: String::new(),
+            },
+            Outcome::Cancelled {
+                message: String::new(),
+            },
+            Outcome::RateLimited {
+                message: String::new(),
+                retry_after_ms: 1,
+            },
+            Outcome::UnknownTool {
+                message: String::new(),
+            },
         ];
         for outcome in all {
-            assert_eq!(serde_json::to_value(&outcome).unwrap()["outcome"], outcome.kind());
+            assert_eq!(
+                serde_json::to_value(&outcome).unwrap()["outcome"],
+                outcome.kind()
+            );
         }
     }
 }

@@ -139,7 +139,10 @@ pub enum PolicyError {
 impl Policy {
     /// Reads and validates a policy file.
     pub fn load(path: &Path, max_memory_mb: u64) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.into(),
+            source,
+        })?;
         let policy = Self::parse(&text, path)?;
         policy.validate(path, max_memory_mb)?;
         Ok(policy)
@@ -147,17 +150,27 @@ impl Policy {
 
     /// Parses policy TOML; `path` only names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, PolicyError> {
-        toml::from_str(text).map_err(|e| PolicyError::Parse { path: path.into(), message: e.to_string().trim_end().to_string() })
+        toml::from_str(text).map_err(|e| PolicyError::Parse {
+            path: path.into(),
+            message: e.to_string().trim_end().to_string(),
+        })
     }
 
     /// Checks every value; `max_memory_mb` is the engine's ceiling.
     pub fn validate(&self, path: &Path, max_memory_mb: u64) -> Result<(), PolicyError> {
-        let invalid = |key: &str, reason: String| PolicyError::Invalid { path: path.into(), key: key.into(), reason };
+        let invalid = |key: &str, reason: String| PolicyError::Invalid {
+            path: path.into(),
+            key: key.into(),
+            reason,
+        };
         let l = &self.limits;
         if let Some(ms) = l.timeout_ms
             && !(1..=MAX_TIMEOUT_MS).contains(&ms)
         {
-            return Err(invalid("limits.timeout_ms", format!("must be from 1 to {MAX_TIMEOUT_MS}, got {ms}")));
+            return Err(invalid(
+                "limits.timeout_ms",
+                format!("must be from 1 to {MAX_TIMEOUT_MS}, got {ms}"),
+            ));
         }
         if l.fuel == Some(0) {
             return Err(invalid("limits.fuel", "must be greater than 0".into()));
@@ -165,24 +178,39 @@ impl Policy {
         if let Some(mb) = l.memory_mb
             && !(1..=max_memory_mb).contains(&mb)
         {
-            return Err(invalid("limits.memory_mb", format!("must be from 1 to {max_memory_mb} (the engine's ceiling), got {mb}")));
+            return Err(invalid(
+                "limits.memory_mb",
+                format!("must be from 1 to {max_memory_mb} (the engine's ceiling), got {mb}"),
+            ));
         }
         if let Some(kb) = l.max_output_kb
             && !(1..=MAX_OUTPUT_KB).contains(&kb)
         {
-            return Err(invalid("limits.max_output_kb", format!("must be from 1 to {MAX_OUTPUT_KB}, got {kb}")));
+            return Err(invalid(
+                "limits.max_output_kb",
+                format!("must be from 1 to {MAX_OUTPUT_KB}, got {kb}"),
+            ));
         }
         if l.max_concurrency == Some(0) {
-            return Err(invalid("limits.max_concurrency", "must be at least 1".into()));
+            return Err(invalid(
+                "limits.max_concurrency",
+                "must be at least 1".into(),
+            ));
         }
         if let Some(rate) = &l.rate {
             parse_rate(rate, l.burst).map_err(|reason| invalid("limits.rate", reason))?;
         } else if l.burst.is_some() {
-            return Err(invalid("limits.burst", "is set but `limits.rate` is not".into()));
+            return Err(invalid(
+                "limits.burst",
+                "is set but `limits.rate` is not".into(),
+            ));
         }
         for name in &self.capabilities.env {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(invalid("capabilities.env", format!("{name:?} is not an environment variable name")));
+                return Err(invalid(
+                    "capabilities.env",
+                    format!("{name:?} is not an environment variable name"),
+                ));
             }
         }
         Ok(())
@@ -198,21 +226,26 @@ impl Policy {
             memory_bytes: l.memory_mb.map_or(base.memory_bytes, |mb| mb << 20),
             max_output_bytes: l.max_output_kb.map_or(base.max_output_bytes, |kb| kb << 10),
             max_concurrency: l.max_concurrency.unwrap_or(base.max_concurrency),
-            rate: l.rate.as_deref().and_then(|r| parse_rate(r, l.burst).ok()).or(base.rate),
+            rate: l
+                .rate
+                .as_deref()
+                .and_then(|r| parse_rate(r, l.burst).ok())
+                .or(base.rate),
         }
     }
 }
 
 /// Parses `"N/s"`, `"N/min"` or `"N/h"` (also `sec`, `second`, `m`, `minute`, `hour`).
 pub fn parse_rate(text: &str, burst: Option<u32>) -> Result<Rate, String> {
-    let (count, unit) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?} is not a rate; write it like \"100/s\", \"600/min\" or \"5000/h\""))?;
-    let count: u32 = count
-        .trim()
-        .replace('_', "")
-        .parse()
-        .map_err(|_| format!("{text:?}: the count {:?} is not a whole number", count.trim()))?;
+    let (count, unit) = text.split_once('/').ok_or_else(|| {
+        format!("{text:?} is not a rate; write it like \"100/s\", \"600/min\" or \"5000/h\"")
+    })?;
+    let count: u32 = count.trim().replace('_', "").parse().map_err(|_| {
+        format!(
+            "{text:?}: the count {:?} is not a whole number",
+            count.trim()
+        )
+    })?;
     if count == 0 {
         return Err(format!("{text:?}: the count must be at least 1"));
     }
@@ -250,25 +283,37 @@ mod tests {
 
     #[test]
     fn limits_layer_over_the_defaults() {
-        let policy = parse("[limits]\ntimeout_ms = 250\nmemory_mb = 16\nrate = \"600/min\"\n").unwrap();
+        let policy =
+            parse("[limits]\ntimeout_ms = 250\nmemory_mb = 16\nrate = \"600/min\"\n").unwrap();
         let limits = policy.limits(&Limits::default());
         assert_eq!(limits.timeout, Duration::from_millis(250));
         assert_eq!(limits.memory_bytes, 16 << 20);
         assert_eq!(limits.fuel, Limits::default().fuel);
-        assert_eq!(limits.rate, Some(Rate { count: 600, per: Duration::from_secs(60), burst: 600 }));
+        assert_eq!(
+            limits.rate,
+            Some(Rate {
+                count: 600,
+                per: Duration::from_secs(60),
+                burst: 600
+            })
+        );
     }
 
     #[test]
     fn unknown_key_is_refused_with_its_name() {
         let err = parse("[limits]\ntimeout = 5\n").unwrap_err().to_string();
         assert!(err.contains("t.toml") && err.contains("timeout"), "{err}");
-        let err = parse("[capabilities]\nnetwork = true\n").unwrap_err().to_string();
+        let err = parse("[capabilities]\nnetwork = true\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("network"), "{err}");
     }
 
     #[test]
     fn wrong_type_is_refused() {
-        let err = parse("[limits]\nfuel = \"lots\"\n").unwrap_err().to_string();
+        let err = parse("[limits]\nfuel = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("fuel"), "{err}");
     }
 
@@ -286,14 +331,24 @@ mod tests {
             ("[capabilities]\nenv = [\"A=B\"]", "capabilities.env"),
         ] {
             let err = parse(text).expect_err(text);
-            assert!(matches!(&err, PolicyError::Invalid { key: k, .. } if k == key), "{text}: {err}");
+            assert!(
+                matches!(&err, PolicyError::Invalid { key: k, .. } if k == key),
+                "{text}: {err}"
+            );
         }
     }
 
     #[test]
     fn rates_parse() {
         assert_eq!(parse_rate("100/s", None).unwrap().count, 100);
-        assert_eq!(parse_rate("5_000 / h", Some(10)).unwrap(), Rate { count: 5000, per: Duration::from_secs(3600), burst: 10 });
+        assert_eq!(
+            parse_rate("5_000 / h", Some(10)).unwrap(),
+            Rate {
+                count: 5000,
+                per: Duration::from_secs(3600),
+                burst: 10
+            }
+        );
         assert!(parse_rate("0/s", None).is_err());
         assert!(parse_rate("10", None).is_err());
     }

@@ -18,7 +18,9 @@ pub struct Tool {
 
 impl std::fmt::Debug for Tool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tool").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Tool")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,8 +120,9 @@ fn parse_input<I: DeserializeOwned>(input: &str) -> Result<I, ToolError> {
             ToolError::invalid_input(format!("at `{path}`: {inner}"))
         }
     })?;
-    de.end()
-        .map_err(|e| ToolError::invalid_input(format!("trailing characters after the input: {e}")))?;
+    de.end().map_err(|e| {
+        ToolError::invalid_input(format!("trailing characters after the input: {e}"))
+    })?;
     Ok(value)
 }
 
@@ -166,7 +169,9 @@ mod tests {
     }
 
     fn add(_: &Ctx, input: Add) -> Result<Sum, ToolError> {
-        Ok(Sum { sum: input.a + input.b })
+        Ok(Sum {
+            sum: input.a + input.b,
+        })
     }
 
     fn tools() -> Vec<Tool> {
@@ -175,13 +180,18 @@ mod tests {
 
     #[test]
     fn calls_a_typed_handler() {
-        assert_eq!(tools()[0].call_json(r#"{"a":2,"b":40}"#).unwrap(), r#"{"sum":42}"#);
+        assert_eq!(
+            tools()[0].call_json(r#"{"a":2,"b":40}"#).unwrap(),
+            r#"{"sum":42}"#
+        );
     }
 
     #[test]
     fn bad_input_names_the_field() {
         let err = tools()[0].call_json(r#"{"a":2,"b":"x"}"#).unwrap_err();
-        let ToolError::InvalidInput(message) = err else { panic!("wrong kind: {err:?}") };
+        let ToolError::InvalidInput(message) = err else {
+            panic!("wrong kind: {err:?}")
+        };
         assert!(message.contains("`b`"), "{message}");
     }
 
@@ -198,7 +208,11 @@ mod tests {
         let schema: serde_json::Value = serde_json::from_str(&specs[0].input_schema).unwrap();
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["required"], serde_json::json!(["a", "b"]));
-        assert!(specs[0].behavior.contains(Behavior::READ_ONLY | Behavior::IDEMPOTENT));
+        assert!(
+            specs[0]
+                .behavior
+                .contains(Behavior::READ_ONLY | Behavior::IDEMPOTENT)
+        );
         assert!(specs[0].output_schema.is_some());
     }
 

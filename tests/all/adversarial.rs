@@ -9,38 +9,78 @@ use toolhost::{CallOptions, CancellationToken, Outcome, ToolErrorKind};
 use crate::common::{call, call_with, executor, host_still_serves, ok};
 
 /// Test guests and the tests that cover them; `every_test_guest_is_covered` keeps this honest.
-pub const COVERED: &[&str] = &["bad-describe", "bad-output", "misbehave", "probe", "slow-describe", "trivial", "wrong-world"];
+pub const COVERED: &[&str] = &[
+    "bad-describe",
+    "bad-output",
+    "misbehave",
+    "probe",
+    "slow-describe",
+    "trivial",
+    "wrong-world",
+];
 
 #[test]
 fn every_test_guest_is_covered() {
     for (name, _) in toolhost_artifacts::TEST_GUESTS {
-        assert!(COVERED.contains(name), "test guest `{name}` has no test; add one and list it in COVERED");
+        assert!(
+            COVERED.contains(name),
+            "test guest `{name}` has no test; add one and list it in COVERED"
+        );
     }
     for name in COVERED {
-        assert!(toolhost_artifacts::TEST_GUESTS.iter().any(|(n, _)| n == name), "COVERED lists `{name}`, which is not a test guest");
+        assert!(
+            toolhost_artifacts::TEST_GUESTS
+                .iter()
+                .any(|(n, _)| n == name),
+            "COVERED lists `{name}`, which is not a test guest"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_timeout_stops_an_infinite_loop() {
-    let options = CallOptions::default().timeout(Duration::from_millis(100)).fuel(u64::MAX / 4);
+    let options = CallOptions::default()
+        .timeout(Duration::from_millis(100))
+        .fuel(u64::MAX / 4);
     let record = call_with("guest_misbehave__spin", json!({}), options).await;
-    assert!(matches!(record.outcome, Outcome::Timeout { .. }), "{}", record.outcome);
+    assert!(
+        matches!(record.outcome, Outcome::Timeout { .. }),
+        "{}",
+        record.outcome
+    );
     assert!(record.outcome.message().unwrap().contains("100 ms"));
     host_still_serves().await;
 }
 
 #[tokio::test]
 async fn a_timeout_stops_a_guest_blocked_in_a_host_call() {
-    let record = call_with("sleep", json!({"ms": 60_000}), CallOptions::default().timeout(Duration::from_millis(50))).await;
-    assert!(matches!(record.outcome, Outcome::Timeout { .. }), "{}", record.outcome);
+    let record = call_with(
+        "sleep",
+        json!({"ms": 60_000}),
+        CallOptions::default().timeout(Duration::from_millis(50)),
+    )
+    .await;
+    assert!(
+        matches!(record.outcome, Outcome::Timeout { .. }),
+        "{}",
+        record.outcome
+    );
     host_still_serves().await;
 }
 
 #[tokio::test]
 async fn fuel_stops_a_loop_at_exactly_its_budget() {
-    let record = call_with("guest_misbehave__spin", json!({}), CallOptions::default().fuel(10_000_000)).await;
-    assert!(matches!(record.outcome, Outcome::OutOfFuel { .. }), "{}", record.outcome);
+    let record = call_with(
+        "guest_misbehave__spin",
+        json!({}),
+        CallOptions::default().fuel(10_000_000),
+    )
+    .await;
+    assert!(
+        matches!(record.outcome, Outcome::OutOfFuel { .. }),
+        "{}",
+        record.outcome
+    );
     assert_eq!(record.fuel_used, Some(10_000_000));
     host_still_serves().await;
 }
@@ -58,24 +98,57 @@ async fn fuel_accounting_is_deterministic() {
 
 #[tokio::test]
 async fn the_memory_cap_stops_a_memory_bomb() {
-    let record = call_with("guest_misbehave__alloc", json!({"mb": 200, "mode": "vec"}), CallOptions::default().memory_mb(32)).await;
-    assert!(matches!(record.outcome, Outcome::MemoryLimit { .. }), "{}", record.outcome);
+    let record = call_with(
+        "guest_misbehave__alloc",
+        json!({"mb": 200, "mode": "vec"}),
+        CallOptions::default().memory_mb(32),
+    )
+    .await;
+    assert!(
+        matches!(record.outcome, Outcome::MemoryLimit { .. }),
+        "{}",
+        record.outcome
+    );
     assert!(record.memory_peak_bytes.unwrap() <= 32 << 20);
     host_still_serves().await;
 }
 
 #[tokio::test]
 async fn a_refused_allocation_can_be_handled_by_the_guest() {
-    let record = call_with("guest_misbehave__alloc", json!({"mb": 200, "mode": "try"}), CallOptions::default().memory_mb(32)).await;
-    assert!(matches!(record.outcome, Outcome::ToolError { error: ToolErrorKind::Failed, .. }), "{}", record.outcome);
-    let output = ok("guest_misbehave__alloc", json!({"mb": 1000, "mode": "grow"})).await;
+    let record = call_with(
+        "guest_misbehave__alloc",
+        json!({"mb": 200, "mode": "try"}),
+        CallOptions::default().memory_mb(32),
+    )
+    .await;
+    assert!(
+        matches!(
+            record.outcome,
+            Outcome::ToolError {
+                error: ToolErrorKind::Failed,
+                ..
+            }
+        ),
+        "{}",
+        record.outcome
+    );
+    let output = ok(
+        "guest_misbehave__alloc",
+        json!({"mb": 1000, "mode": "grow"}),
+    )
+    .await;
     assert_eq!(output["refused"], true);
     assert!(output["allocated_mb"].as_u64().unwrap() < 64, "{output}");
 }
 
 #[tokio::test]
 async fn memory_under_the_cap_is_usable() {
-    let record = call_with("guest_misbehave__alloc", json!({"mb": 100, "mode": "vec"}), CallOptions::default().memory_mb(128)).await;
+    let record = call_with(
+        "guest_misbehave__alloc",
+        json!({"mb": 100, "mode": "vec"}),
+        CallOptions::default().memory_mb(128),
+    )
+    .await;
     assert!(record.outcome.is_ok(), "{}", record.outcome);
     assert!(record.memory_peak_bytes.unwrap() >= 100 << 20);
 }
@@ -83,7 +156,11 @@ async fn memory_under_the_cap_is_usable() {
 #[tokio::test]
 async fn deep_recursion_is_a_stack_overflow_trap() {
     let record = call("guest_misbehave__recurse", json!({"depth": 100_000_000u64})).await;
-    assert!(matches!(&record.outcome, Outcome::Trap { message } if message.contains("stack")), "{}", record.outcome);
+    assert!(
+        matches!(&record.outcome, Outcome::Trap { message } if message.contains("stack")),
+        "{}",
+        record.outcome
+    );
     let output = ok("guest_misbehave__recurse", json!({"depth": 100})).await;
     assert_eq!(output["result"], 100);
     host_still_serves().await;
@@ -92,21 +169,33 @@ async fn deep_recursion_is_a_stack_overflow_trap() {
 #[tokio::test]
 async fn a_panic_is_a_trap_with_the_panic_message() {
     let record = call("guest_misbehave__panic", json!({})).await;
-    assert!(matches!(&record.outcome, Outcome::Trap { message } if message.contains("deliberate panic")), "{}", record.outcome);
+    assert!(
+        matches!(&record.outcome, Outcome::Trap { message } if message.contains("deliberate panic")),
+        "{}",
+        record.outcome
+    );
     host_still_serves().await;
 }
 
 #[tokio::test]
 async fn an_explicit_trap_is_a_trap() {
     let record = call("guest_misbehave__trap", json!({})).await;
-    assert!(matches!(&record.outcome, Outcome::Trap { message } if message.contains("unreachable")), "{}", record.outcome);
+    assert!(
+        matches!(&record.outcome, Outcome::Trap { message } if message.contains("unreachable")),
+        "{}",
+        record.outcome
+    );
     host_still_serves().await;
 }
 
 #[tokio::test]
 async fn huge_output_is_refused_and_small_output_passes() {
     let record = call("guest_misbehave__big_output", json!({"bytes": 2_000_000})).await;
-    assert!(matches!(record.outcome, Outcome::OutputTooLarge { .. }), "{}", record.outcome);
+    assert!(
+        matches!(record.outcome, Outcome::OutputTooLarge { .. }),
+        "{}",
+        record.outcome
+    );
     let output = ok("guest_misbehave__big_output", json!({"bytes": 1000})).await;
     assert_eq!(output["data"].as_str().unwrap().len(), 1000);
     host_still_serves().await;
@@ -115,7 +204,11 @@ async fn huge_output_is_refused_and_small_output_passes() {
 #[tokio::test]
 async fn output_that_is_not_json_breaks_the_contract() {
     let record = call("guest_bad_output__bad_output", json!({})).await;
-    assert!(matches!(&record.outcome, Outcome::Trap { message } if message.contains("not valid JSON")), "{}", record.outcome);
+    assert!(
+        matches!(&record.outcome, Outcome::Trap { message } if message.contains("not valid JSON")),
+        "{}",
+        record.outcome
+    );
     host_still_serves().await;
 }
 
@@ -124,7 +217,12 @@ async fn a_flood_of_host_calls_is_capped() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut options = CallOptions::default();
     options.events = Some(tx);
-    let record = call_with("guest_misbehave__flood_host", json!({"logs": 20_000, "progress": 20_000}), options).await;
+    let record = call_with(
+        "guest_misbehave__flood_host",
+        json!({"logs": 20_000, "progress": 20_000}),
+        options,
+    )
+    .await;
     assert!(record.outcome.is_ok(), "{}", record.outcome);
     let mut logs = 0;
     let mut progress = 0;
@@ -136,7 +234,10 @@ async fn a_flood_of_host_calls_is_capped() {
         }
     }
     assert_eq!(logs, 1000, "log lines past the budget are dropped");
-    assert!((1..20_000).contains(&progress), "progress is coalesced, got {progress}");
+    assert!(
+        (1..20_000).contains(&progress),
+        "progress is coalesced, got {progress}"
+    );
     host_still_serves().await;
 }
 
@@ -156,9 +257,15 @@ async fn cancelling_stops_a_call() {
         tokio::time::sleep(Duration::from_millis(30)).await;
         canceller.cancel();
     });
-    let options = CallOptions::default().cancel(cancel).timeout(Duration::from_secs(30));
+    let options = CallOptions::default()
+        .cancel(cancel)
+        .timeout(Duration::from_secs(30));
     let record = call_with("guest_misbehave__wait_cancel", json!({}), options).await;
-    assert!(matches!(record.outcome, Outcome::Cancelled { .. }), "{}", record.outcome);
+    assert!(
+        matches!(record.outcome, Outcome::Cancelled { .. }),
+        "{}",
+        record.outcome
+    );
     host_still_serves().await;
 }
 
@@ -176,14 +283,21 @@ async fn many_misbehaving_calls_at_once_leak_no_slot() {
                 2 => ("guest_misbehave__alloc", json!({"mb": 500, "mode": "vec"})),
                 _ => ("guest_trivial__echo", json!({"value": i})),
             };
-            let options = CallOptions::default().timeout(Duration::from_millis(200)).fuel(u64::MAX / 4);
+            let options = CallOptions::default()
+                .timeout(Duration::from_millis(200))
+                .fuel(u64::MAX / 4);
             (i, executor.call_value(tool, &input, options).await)
         }));
     }
     for call in calls {
         let (i, record) = call.await.unwrap();
         let expected = ["timeout", "trap", "memory-limit", "ok"][i % 4];
-        assert_eq!(record.outcome.kind(), expected, "call {i}: {}", record.outcome);
+        assert_eq!(
+            record.outcome.kind(),
+            expected,
+            "call {i}: {}",
+            record.outcome
+        );
         if i % 4 == 3 {
             assert_eq!(record.outcome.output().unwrap()["value"], i);
         }

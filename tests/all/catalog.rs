@@ -11,7 +11,11 @@ use crate::common::{block_on, engine, load_options};
 
 fn load(dir: &Path, options: LoadOptions) -> Catalog {
     let dir = dir.to_path_buf();
-    block_on(async move { Catalog::load_dir(&engine(), &dir, &options).await.expect("the folder loads") })
+    block_on(async move {
+        Catalog::load_dir(&engine(), &dir, &options)
+            .await
+            .expect("the folder loads")
+    })
 }
 
 fn failure_for<'a>(catalog: &'a Catalog, file: &str) -> &'a LoadError {
@@ -33,9 +37,18 @@ fn bad_components_are_refused_and_the_rest_load() {
     put("truncated.wasm", &trivial[..trivial.len() / 2]);
     put("empty.wasm", b"");
     put("bad name.wasm", &trivial);
-    put("wrong.wasm", &std::fs::read(artifacts::WRONG_WORLD).unwrap());
-    put("baddescribe.wasm", &std::fs::read(artifacts::BAD_DESCRIBE).unwrap());
-    put("slowdescribe.wasm", &std::fs::read(artifacts::SLOW_DESCRIBE).unwrap());
+    put(
+        "wrong.wasm",
+        &std::fs::read(artifacts::WRONG_WORLD).unwrap(),
+    );
+    put(
+        "baddescribe.wasm",
+        &std::fs::read(artifacts::BAD_DESCRIBE).unwrap(),
+    );
+    put(
+        "slowdescribe.wasm",
+        &std::fs::read(artifacts::SLOW_DESCRIBE).unwrap(),
+    );
 
     let mut options = load_options();
     options.describe_timeout = std::time::Duration::from_millis(300);
@@ -47,19 +60,41 @@ fn bad_components_are_refused_and_the_rest_load() {
 
     for file in ["garbage.wasm", "core.wasm", "truncated.wasm", "empty.wasm"] {
         let failure = failure_for(&catalog, file);
-        assert!(matches!(failure, LoadError::Compile { .. }), "{file}: {failure}");
-        assert!(failure.to_string().contains("not a valid WebAssembly component"), "{failure}");
+        assert!(
+            matches!(failure, LoadError::Compile { .. }),
+            "{file}: {failure}"
+        );
+        assert!(
+            failure
+                .to_string()
+                .contains("not a valid WebAssembly component"),
+            "{failure}"
+        );
     }
-    assert!(matches!(failure_for(&catalog, "bad name.wasm"), LoadError::BadName { .. }));
+    assert!(matches!(
+        failure_for(&catalog, "bad name.wasm"),
+        LoadError::BadName { .. }
+    ));
     let wrong = failure_for(&catalog, "wrong.wasm");
-    assert!(matches!(wrong, LoadError::World { .. }) && wrong.to_string().contains("describe"), "{wrong}");
+    assert!(
+        matches!(wrong, LoadError::World { .. }) && wrong.to_string().contains("describe"),
+        "{wrong}"
+    );
     let bad = failure_for(&catalog, "baddescribe.wasm").to_string();
-    for problem in ["\"bad name!\"", "`dup` appears twice", "`bad_schema`: input schema is not JSON"] {
+    for problem in [
+        "\"bad name!\"",
+        "`dup` appears twice",
+        "`bad_schema`: input schema is not JSON",
+    ] {
         assert!(bad.contains(problem), "missing {problem:?} in: {bad}");
     }
     let slow = failure_for(&catalog, "slowdescribe.wasm").to_string();
     // Fuel or the deadline, whichever comes first, stops a describe() that loops.
-    assert!(slow.contains("describe() did not complete: timeout") || slow.contains("describe() did not complete: out-of-fuel"), "{slow}");
+    assert!(
+        slow.contains("describe() did not complete: timeout")
+            || slow.contains("describe() did not complete: out-of-fuel"),
+        "{slow}"
+    );
 }
 
 #[test]
@@ -70,8 +105,16 @@ fn a_bad_policy_stops_only_its_own_tool() {
         std::fs::write(dir.path().join(format!("{name}.wasm")), &trivial).unwrap();
     }
     std::fs::write(dir.path().join("fine.toml"), "[limits]\ntimeout_ms = 100\n").unwrap();
-    std::fs::write(dir.path().join("unknown_key.toml"), "[capabilities]\nnetwork = true\n").unwrap();
-    std::fs::write(dir.path().join("bad_value.toml"), "[limits]\nmemory_mb = 999999\n").unwrap();
+    std::fs::write(
+        dir.path().join("unknown_key.toml"),
+        "[capabilities]\nnetwork = true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad_value.toml"),
+        "[limits]\nmemory_mb = 999999\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("not_toml.toml"), "[limits\n").unwrap();
 
     let catalog = load(dir.path(), load_options());
@@ -79,10 +122,19 @@ fn a_bad_policy_stops_only_its_own_tool() {
     assert_eq!(names, ["fine__echo"]);
 
     let unknown = failure_for(&catalog, "unknown_key.toml").to_string();
-    assert!(unknown.contains("unknown_key.toml") && unknown.contains("network"), "{unknown}");
+    assert!(
+        unknown.contains("unknown_key.toml") && unknown.contains("network"),
+        "{unknown}"
+    );
     let bad = failure_for(&catalog, "bad_value.toml").to_string();
-    assert!(bad.contains("limits.memory_mb") && bad.contains("999999"), "{bad}");
-    assert!(matches!(failure_for(&catalog, "not_toml.toml"), LoadError::Policy(_)));
+    assert!(
+        bad.contains("limits.memory_mb") && bad.contains("999999"),
+        "{bad}"
+    );
+    assert!(matches!(
+        failure_for(&catalog, "not_toml.toml"),
+        LoadError::Policy(_)
+    ));
 }
 
 #[test]
@@ -97,7 +149,10 @@ fn the_compile_cache_is_used_on_the_second_load() {
     let first = load(dir.path(), options.clone()).stats();
     assert_eq!((first.compiled, first.cache_hits, first.loaded), (2, 0, 2));
     let second = load(dir.path(), options.clone()).stats();
-    assert_eq!((second.compiled, second.cache_hits, second.loaded), (0, 2, 2));
+    assert_eq!(
+        (second.compiled, second.cache_hits, second.loaded),
+        (0, 2, 2)
+    );
 
     // A corrupt entry is discarded and rebuilt, not trusted.
     for entry in walk(cache.path()) {
@@ -114,11 +169,17 @@ fn a_loaded_catalog_calls_through_an_executor() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(artifacts::SLEEP, dir.path().join("sleep.wasm")).unwrap();
     let catalog = load(dir.path(), load_options());
-    let info = catalog.tool("sleep").expect("sleep is published under its own name");
+    let info = catalog
+        .tool("sleep")
+        .expect("sleep is published under its own name");
     assert!(info.behavior.read_only && info.behavior.idempotent);
     assert_eq!(info.input_schema["required"], serde_json::json!(["ms"]));
     let executor = toolhost::Executor::new(Arc::new(catalog));
-    let record = block_on(async move { executor.call("sleep", r#"{"ms": 1}"#, toolhost::CallOptions::default()).await });
+    let record = block_on(async move {
+        executor
+            .call("sleep", r#"{"ms": 1}"#, toolhost::CallOptions::default())
+            .await
+    });
     assert!(record.outcome.is_ok(), "{}", record.outcome);
 }
 
@@ -126,7 +187,11 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+        if path.is_dir() {
+            files.extend(walk(&path))
+        } else {
+            files.push(path)
+        }
     }
     files
 }

@@ -11,7 +11,9 @@ use toolhost_artifacts as artifacts;
 /// A private compile cache for the test run, so tests never touch the user's.
 pub fn cache_dir() -> PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path().to_path_buf()
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
+        .to_path_buf()
 }
 
 pub fn load_options() -> LoadOptions {
@@ -22,12 +24,20 @@ pub fn load_options() -> LoadOptions {
 
 pub fn engine() -> Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::new(EngineConfig::default()).expect("engine")).clone()
+    ENGINE
+        .get_or_init(|| Engine::new(EngineConfig::default()).expect("engine"))
+        .clone()
 }
 
 /// Runs an async block to completion on its own runtime, from any context.
 pub fn block_on<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
-    std::thread::spawn(move || tokio::runtime::Runtime::new().expect("runtime").block_on(work)).join().expect("loader thread")
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(work)
+    })
+    .join()
+    .expect("loader thread")
 }
 
 /// Every test guest and bundled tool, loaded once.
@@ -35,24 +45,40 @@ pub fn executor() -> Arc<Executor> {
     static EXECUTOR: OnceLock<Arc<Executor>> = OnceLock::new();
     EXECUTOR
         .get_or_init(|| {
-            let mut paths: Vec<PathBuf> = artifacts::TEST_GUESTS.iter().map(|(_, path)| PathBuf::from(path)).collect();
+            let mut paths: Vec<PathBuf> = artifacts::TEST_GUESTS
+                .iter()
+                .map(|(_, path)| PathBuf::from(path))
+                .collect();
             paths.extend(bundled_paths());
             let engine = engine();
-            let catalog = block_on(async move { Catalog::load_files(&engine, &paths, &load_options(), &|_| {}).await.expect("load") });
+            let catalog = block_on(async move {
+                Catalog::load_files(&engine, &paths, &load_options(), &|_| {})
+                    .await
+                    .expect("load")
+            });
             Arc::new(Executor::new(Arc::new(catalog)))
         })
         .clone()
 }
 
 pub fn bundled_paths() -> Vec<PathBuf> {
-    [artifacts::CALC, artifacts::TEXT, artifacts::JSON, artifacts::HASH, artifacts::CLOCK, artifacts::SLEEP]
-        .iter()
-        .map(PathBuf::from)
-        .collect()
+    [
+        artifacts::CALC,
+        artifacts::TEXT,
+        artifacts::JSON,
+        artifacts::HASH,
+        artifacts::CLOCK,
+        artifacts::SLEEP,
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect()
 }
 
 pub async fn call(tool: &str, input: Value) -> CallRecord {
-    executor().call_value(tool, &input, CallOptions::default()).await
+    executor()
+        .call_value(tool, &input, CallOptions::default())
+        .await
 }
 
 pub async fn call_with(tool: &str, input: Value, options: CallOptions) -> CallRecord {
@@ -70,6 +96,10 @@ pub async fn ok(tool: &str, input: Value) -> Value {
 
 /// The call after a misbehaving one must be served normally.
 pub async fn host_still_serves() {
-    let output = ok("guest_trivial__echo", serde_json::json!({"value": "still here"})).await;
+    let output = ok(
+        "guest_trivial__echo",
+        serde_json::json!({"value": "still here"}),
+    )
+    .await;
     assert_eq!(output["value"], "still here");
 }

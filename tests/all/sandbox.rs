@@ -19,16 +19,37 @@ async fn a_probe_without_permission_gets_nothing() {
     let output = ok("guest_probe__probe", json!({"tcp": address})).await;
 
     for (path, result) in output["files"].as_object().unwrap() {
-        assert!(result.as_str().unwrap().starts_with("error"), "{path} was readable: {result}");
+        assert!(
+            result.as_str().unwrap().starts_with("error"),
+            "{path} was readable: {result}"
+        );
     }
     for (path, result) in output["dirs"].as_object().unwrap() {
-        assert!(result.as_str().unwrap().starts_with("error"), "{path} was listable: {result}");
+        assert!(
+            result.as_str().unwrap().starts_with("error"),
+            "{path} was listable: {result}"
+        );
     }
-    assert_eq!(output["env"], json!({}), "the guest saw environment variables");
+    assert_eq!(
+        output["env"],
+        json!({}),
+        "the guest saw environment variables"
+    );
     assert_eq!(output["args"], json!([]));
-    assert_eq!(output["wall_clock_unix"], 0, "the wall clock is frozen without a grant");
-    assert!(output["tcp"].as_str().unwrap().starts_with("error"), "tcp connect: {}", output["tcp"]);
-    assert!(output["write"].as_str().unwrap().starts_with("error"), "file write: {}", output["write"]);
+    assert_eq!(
+        output["wall_clock_unix"], 0,
+        "the wall clock is frozen without a grant"
+    );
+    assert!(
+        output["tcp"].as_str().unwrap().starts_with("error"),
+        "tcp connect: {}",
+        output["tcp"]
+    );
+    assert!(
+        output["write"].as_str().unwrap().starts_with("error"),
+        "file write: {}",
+        output["write"]
+    );
     // Nothing reached the listener.
     let mut buf = [0u8; 64];
     match listener.accept() {
@@ -48,14 +69,26 @@ fn granted_env_and_clock_reach_the_guest_and_nothing_else_does() {
     let seen2 = seen.clone();
     block_on(async move {
         let engine = engine();
-        let catalog = toolhost::Catalog::load_dir(&engine, &path, &load_options()).await.unwrap();
+        let catalog = toolhost::Catalog::load_dir(&engine, &path, &load_options())
+            .await
+            .unwrap();
         assert!(catalog.failures().is_empty(), "{:?}", catalog.failures());
         let executor = toolhost::Executor::new(Arc::new(catalog));
-        let record = executor.call_value("probe", &json!({}), toolhost::CallOptions::default()).await;
+        let record = executor
+            .call_value("probe", &json!({}), toolhost::CallOptions::default())
+            .await;
         let output = record.outcome.output().expect("probe ran").clone();
         let env = output["env"].as_object().unwrap();
-        assert_eq!(env.get("CARGO_PKG_NAME").and_then(|v| v.as_str()), Some(env!("CARGO_PKG_NAME")), "{output}");
-        assert_eq!(env.len(), 1, "only granted names that are set reach the guest: {output}");
+        assert_eq!(
+            env.get("CARGO_PKG_NAME").and_then(|v| v.as_str()),
+            Some(env!("CARGO_PKG_NAME")),
+            "{output}"
+        );
+        assert_eq!(
+            env.len(),
+            1,
+            "only granted names that are set reach the guest: {output}"
+        );
         assert!(output["wall_clock_unix"].as_i64().unwrap() > 1_700_000_000);
         seen2.store(true, Ordering::Relaxed);
     });

@@ -16,16 +16,26 @@ const TARGET: &str = "wasm32-wasip2";
 const BUNDLED: &[&str] = &["calc", "text", "json", "hash", "clock", "sleep"];
 
 fn main() {
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest.join("../..").canonicalize().expect("the workspace root exists");
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists");
     let tools = root.join("tools");
     let target_dir = root.join("target/guests");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     println!("cargo:rerun-if-changed={}", root.join("sdk").display());
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
-    println!("cargo:rerun-if-changed={}", tools.join("test-guests").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        tools.join("test-guests").display()
+    );
 
     let mut packages: Vec<(String, PathBuf, bool)> = Vec::new();
     for name in BUNDLED {
@@ -38,12 +48,19 @@ fn main() {
         .collect();
     guests.sort();
     for dir in guests {
-        let name = dir.file_name().and_then(|n| n.to_str()).expect("utf-8 folder name").to_string();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 folder name")
+            .to_string();
         packages.push((format!("guest-{name}"), dir, false));
     }
     for (_, dir, _) in &packages {
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
-        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("Cargo.toml").display()
+        );
     }
 
     ensure_target();
@@ -65,8 +82,13 @@ fn main() {
     for (package, _, _) in &packages {
         cmd.args(["-p", package]);
     }
-    let status = cmd.status().expect("could not run cargo to build the guest tools");
-    assert!(status.success(), "building the guest tools for {TARGET} failed (see above)");
+    let status = cmd
+        .status()
+        .expect("could not run cargo to build the guest tools");
+    assert!(
+        status.success(),
+        "building the guest tools for {TARGET} failed (see above)"
+    );
 
     let wasm_dir = target_dir.join(TARGET).join("release");
     let bundled_dir = root.join("target/tools");
@@ -77,8 +99,15 @@ fn main() {
     for (package, dir, bundled) in &packages {
         let file = artifact_name(package, dir);
         let wasm = wasm_dir.join(&file);
-        assert!(wasm.exists(), "the build did not produce {}", wasm.display());
-        let konst = package.trim_start_matches("guest-").replace('-', "_").to_uppercase();
+        assert!(
+            wasm.exists(),
+            "the build did not produce {}",
+            wasm.display()
+        );
+        let konst = package
+            .trim_start_matches("guest-")
+            .replace('-', "_")
+            .to_uppercase();
         let path = if *bundled {
             let dest = bundled_dir.join(format!("{package}.wasm"));
             copy_if_changed(&wasm, &dest);
@@ -94,15 +123,43 @@ fn main() {
         } else {
             wasm
         };
-        writeln!(code, "/// The component built from `{}`.", dir.strip_prefix(&root).unwrap_or(dir).display()).unwrap();
-        writeln!(code, "pub const {konst}: &str = {:?};", path.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "/// The component built from `{}`.",
+            dir.strip_prefix(&root).unwrap_or(dir).display()
+        )
+        .unwrap();
+        writeln!(
+            code,
+            "pub const {konst}: &str = {:?};",
+            path.display().to_string()
+        )
+        .unwrap();
         if !*bundled {
-            writeln!(all, "    ({:?}, {konst}),", package.trim_start_matches("guest-")).unwrap();
+            writeln!(
+                all,
+                "    ({:?}, {konst}),",
+                package.trim_start_matches("guest-")
+            )
+            .unwrap();
         }
     }
-    writeln!(code, "/// The folder holding the bundled tools and their policies.").unwrap();
-    writeln!(code, "pub const TOOLS_DIR: &str = {:?};", bundled_dir.display().to_string()).unwrap();
-    writeln!(code, "/// Every test guest, by name, so a test can check each one is covered.").unwrap();
+    writeln!(
+        code,
+        "/// The folder holding the bundled tools and their policies."
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub const TOOLS_DIR: &str = {:?};",
+        bundled_dir.display().to_string()
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "/// Every test guest, by name, so a test can check each one is covered."
+    )
+    .unwrap();
     writeln!(code, "pub const TEST_GUESTS: &[(&str, &str)] = &[\n{all}];").unwrap();
     fs::write(out.join("artifacts.rs"), code).expect("write artifacts.rs");
 }
@@ -137,7 +194,9 @@ fn ensure_target() {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (one time)");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     assert!(
         matches!(status, Ok(s) if s.success()),
         "the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it and build again"

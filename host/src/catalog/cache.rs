@@ -17,7 +17,9 @@ pub(crate) struct CompileCache {
 
 impl CompileCache {
     pub(crate) fn new(root: &Path, engine: &Engine) -> Self {
-        Self { dir: root.join(engine.fingerprint()) }
+        Self {
+            dir: root.join(engine.fingerprint()),
+        }
     }
 
     fn entry(&self, hash: &str) -> PathBuf {
@@ -62,7 +64,10 @@ impl CompileCache {
 /// only ever written by [`CompileCache::put`] into a directory the host
 /// creates with owner-only permissions, and wasmtime still checks the header,
 /// its version and the engine settings before using one.
-#[expect(unsafe_code, reason = "deserialising our own compile cache; see the doc comment")]
+#[expect(
+    unsafe_code,
+    reason = "deserialising our own compile cache; see the doc comment"
+)]
 fn load(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: see above; the file is our own `Component::serialize` output.
     unsafe { Component::deserialize_file(engine.wasmtime(), path) }

@@ -14,11 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
 use wasmtime::component::Component;
 
-pub use self::cache::default_cache_dir;
 use self::cache::CompileCache;
+pub use self::cache::default_cache_dir;
 pub(crate) use self::spec::CheckedSpec;
 pub use self::spec::{Behavior, NAMESPACE_SEPARATOR, ToolInfo, is_valid_name};
 use crate::bindings::ToolPre;
@@ -40,7 +39,11 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { cache_dir: Some(default_cache_dir()), defaults: Limits::default(), describe_timeout: Duration::from_secs(5) }
+        Self {
+            cache_dir: Some(default_cache_dir()),
+            defaults: Limits::default(),
+            describe_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -136,7 +139,11 @@ impl LoadError {
             | Self::World { path, .. }
             | Self::Describe { path, .. }
             | Self::Duplicate { path, .. } => path,
-            Self::Policy(PolicyError::Read { path, .. } | PolicyError::Parse { path, .. } | PolicyError::Invalid { path, .. }) => path,
+            Self::Policy(
+                PolicyError::Read { path, .. }
+                | PolicyError::Parse { path, .. }
+                | PolicyError::Invalid { path, .. },
+            ) => path,
         }
     }
 }
@@ -184,6 +191,8 @@ pub(crate) struct LoadedComponent {
 /// One published tool.
 pub(crate) struct ToolEntry {
     pub(crate) info: ToolInfo,
+    /// The public name, shared with every call's log context.
+    pub(crate) name: Arc<str>,
     pub(crate) component: Arc<LoadedComponent>,
     pub(crate) validator: jsonschema::Validator,
 }
@@ -198,13 +207,20 @@ pub struct Catalog {
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Catalog").field("tools", &self.tools.keys().collect::<Vec<_>>()).field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("Catalog")
+            .field("tools", &self.tools.keys().collect::<Vec<_>>())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
 impl Catalog {
     /// Loads every `*.wasm` in `dir` (not recursive), with `NAME.toml` as its policy.
-    pub async fn load_dir(engine: &Engine, dir: &Path, options: &LoadOptions) -> Result<Self, CatalogError> {
+    pub async fn load_dir(
+        engine: &Engine,
+        dir: &Path,
+        options: &LoadOptions,
+    ) -> Result<Self, CatalogError> {
         Self::load_dir_with(engine, dir, options, &|_| {}).await
     }
 
@@ -215,7 +231,10 @@ impl Catalog {
         options: &LoadOptions,
         observe: &(dyn Fn(&LoadEvent) + Sync),
     ) -> Result<Self, CatalogError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::ReadDir { path: dir.into(), source })?;
+        let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::ReadDir {
+            path: dir.into(),
+            source,
+        })?;
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file())
@@ -232,10 +251,24 @@ impl Catalog {
         observe: &(dyn Fn(&LoadEvent) + Sync),
     ) -> Result<Self, CatalogError> {
         let linker = sandbox::linker(engine).map_err(|e| CatalogError::Linker(format!("{e:#}")))?;
-        let cache = options.cache_dir.as_deref().map(|dir| CompileCache::new(dir, engine));
-        let mut catalog = Self { engine: engine.clone(), tools: BTreeMap::new(), failures: Vec::new(), stats: LoadStats::default() };
+        let cache = options
+            .cache_dir
+            .as_deref()
+            .map(|dir| CompileCache::new(dir, engine));
+        let mut catalog = Self {
+            engine: engine.clone(),
+            tools: BTreeMap::new(),
+            failures: Vec::new(),
+            stats: LoadStats::default(),
+        };
         for path in paths {
-            let loader = Loader { engine, linker: &linker, cache: cache.as_ref(), options, observe };
+            let loader = Loader {
+                engine,
+                linker: &linker,
+                cache: cache.as_ref(),
+                options,
+                observe,
+            };
             match loader.load(path, &mut catalog.stats).await {
                 Ok((component, specs)) => catalog.publish(path, component, specs),
                 Err(error) => {
@@ -260,7 +293,12 @@ impl Catalog {
         self.stats.loaded += 1;
         let component = Arc::new(component);
         for spec in specs {
-            let entry = ToolEntry { info: spec.info, component: component.clone(), validator: spec.validator };
+            let entry = ToolEntry {
+                name: Arc::from(spec.info.name.as_str()),
+                info: spec.info,
+                component: component.clone(),
+                validator: spec.validator,
+            };
             self.tools.insert(entry.info.name.clone(), entry);
         }
     }
@@ -292,7 +330,9 @@ impl Catalog {
 
     /// The content hash (blake3, hex) of the component a tool comes from.
     pub fn component_hash(&self, tool: &str) -> Option<&str> {
-        self.tools.get(tool).map(|entry| entry.component.hash.as_str())
+        self.tools
+            .get(tool)
+            .map(|entry| entry.component.hash.as_str())
     }
 
     pub(crate) fn entry(&self, name: &str) -> Option<&ToolEntry> {
@@ -304,7 +344,12 @@ impl Catalog {
         let mut scored: Vec<(usize, &str)> = self
             .tools
             .keys()
-            .map(|known| (edit_distance(&name.to_lowercase(), &known.to_lowercase()), known.as_str()))
+            .map(|known| {
+                (
+                    edit_distance(&name.to_lowercase(), &known.to_lowercase()),
+                    known.as_str(),
+                )
+            })
             .filter(|(distance, known)| *distance <= 3.max(known.len() / 3))
             .collect();
         scored.sort();
@@ -321,7 +366,11 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    async fn load(&self, path: &Path, stats: &mut LoadStats) -> Result<(LoadedComponent, Vec<CheckedSpec>), LoadError> {
+    async fn load(
+        &self,
+        path: &Path,
+        stats: &mut LoadStats,
+    ) -> Result<(LoadedComponent, Vec<CheckedSpec>), LoadError> {
         let name = path
             .file_stem()
             .and_then(|stem| stem.to_str())
@@ -334,47 +383,94 @@ impl Loader<'_> {
         } else {
             Policy::default()
         };
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.into(),
+            source,
+        })?;
         let hash = blake3::hash(&bytes).to_hex().to_string();
         let component = self.compile(&name, path, bytes, &hash, stats).await?;
-        let world = |message: String| LoadError::World { path: path.into(), message };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| world(format!("{e:#}")))?;
+        let world = |message: String| LoadError::World {
+            path: path.into(),
+            message,
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| world(format!("{e:#}")))?;
         let pre = ToolPre::new(instance_pre).map_err(|e| world(format!("{e:#}")))?;
         let grants = Grants::from_policy(&policy);
         let limits = policy.limits(&self.options.defaults);
 
-        let describe_limits = Limits { timeout: self.options.describe_timeout, ..limits.clone() };
+        let describe_limits = Limits {
+            timeout: self.options.describe_timeout,
+            ..limits.clone()
+        };
         let call = CallInfo {
             call_id: format!("describe-{name}"),
             tool: Arc::from(name.as_str()),
-            cancel: CancellationToken::new(),
+            cancel: None,
             events: None,
         };
         let run = sandbox::describe(self.engine, &pre, &grants, &describe_limits, call).await;
-        let describe_error = |message: String| LoadError::Describe { path: path.into(), message };
-        let specs = run.result.map_err(|outcome| describe_error(format!("did not complete: {outcome}")))?;
-        let specs = spec::check(&name, specs).map_err(|problems| describe_error(format!("returned bad specs: {problems}")))?;
-        Ok((LoadedComponent { name, hash, pre, grants, limits }, specs))
+        let describe_error = |message: String| LoadError::Describe {
+            path: path.into(),
+            message,
+        };
+        let specs = run
+            .result
+            .map_err(|outcome| describe_error(format!("did not complete: {outcome}")))?;
+        let specs = spec::check(&name, specs)
+            .map_err(|problems| describe_error(format!("returned bad specs: {problems}")))?;
+        Ok((
+            LoadedComponent {
+                name,
+                hash,
+                pre,
+                grants,
+                limits,
+            },
+            specs,
+        ))
     }
 
-    async fn compile(&self, name: &str, path: &Path, bytes: Vec<u8>, hash: &str, stats: &mut LoadStats) -> Result<Component, LoadError> {
+    async fn compile(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: Vec<u8>,
+        hash: &str,
+        stats: &mut LoadStats,
+    ) -> Result<Component, LoadError> {
         if let Some(component) = self.cache.and_then(|cache| cache.get(self.engine, hash)) {
             stats.cache_hits += 1;
             tracing::debug!(component = name, "compile cache hit");
-            (self.observe)(&LoadEvent::CacheHit { component: name.into() });
+            (self.observe)(&LoadEvent::CacheHit {
+                component: name.into(),
+            });
             return Ok(component);
         }
-        (self.observe)(&LoadEvent::Compiling { component: name.into(), bytes: bytes.len() as u64 });
+        (self.observe)(&LoadEvent::Compiling {
+            component: name.into(),
+            bytes: bytes.len() as u64,
+        });
         let start = Instant::now();
         let engine = self.engine.wasmtime().clone();
-        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes).map_err(|e| format!("{e:#}")))
-            .await
-            .unwrap_or_else(|e| Err(format!("the compiler task failed: {e}")));
-        let component = compiled.map_err(|message| LoadError::Compile { path: path.into(), message })?;
+        let compiled = tokio::task::spawn_blocking(move || {
+            Component::new(&engine, &bytes).map_err(|e| format!("{e:#}"))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the compiler task failed: {e}")));
+        let component = compiled.map_err(|message| LoadError::Compile {
+            path: path.into(),
+            message,
+        })?;
         stats.compiled += 1;
         let elapsed = start.elapsed();
         tracing::info!(component = name, ?elapsed, "compiled");
-        (self.observe)(&LoadEvent::Compiled { component: name.into(), elapsed });
+        (self.observe)(&LoadEvent::Compiled {
+            component: name.into(),
+            elapsed,
+        });
         if let Some(cache) = self.cache {
             cache.put(hash, &component);
         }

@@ -61,7 +61,10 @@ const MAX_NAME: usize = 64;
 
 /// True for 1 to 64 of `A-Z a-z 0-9 _ -`: what OpenAI, Anthropic and MCP all accept.
 pub fn is_valid_name(name: &str) -> bool {
-    (1..=MAX_NAME).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=MAX_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A spec that passed every check, with its schemas parsed.
@@ -82,14 +85,21 @@ pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Vec<Checked
     let mut checked = Vec::new();
     for spec in specs {
         if !is_valid_name(&spec.name) {
-            problems.push(format!("tool name {:?} is not 1-64 of A-Z a-z 0-9 _ -", spec.name));
+            problems.push(format!(
+                "tool name {:?} is not 1-64 of A-Z a-z 0-9 _ -",
+                spec.name
+            ));
             continue;
         }
         if !seen.insert(spec.name.clone()) {
             problems.push(format!("tool name `{}` appears twice", spec.name));
             continue;
         }
-        let name = if single { spec.name.clone() } else { format!("{component}{NAMESPACE_SEPARATOR}{}", spec.name) };
+        let name = if single {
+            spec.name.clone()
+        } else {
+            format!("{component}{NAMESPACE_SEPARATOR}{}", spec.name)
+        };
         if name.len() > MAX_NAME {
             problems.push(format!("the public name `{name}` is longer than {MAX_NAME} characters; shorten the file or tool name"));
             continue;
@@ -102,13 +112,19 @@ pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Vec<Checked
             }
         };
         if input_schema.get("type").and_then(Value::as_str) != Some("object") {
-            problems.push(format!("tool `{}`: input schema must have \"type\": \"object\"", spec.name));
+            problems.push(format!(
+                "tool `{}`: input schema must have \"type\": \"object\"",
+                spec.name
+            ));
             continue;
         }
         let validator = match jsonschema::validator_for(&input_schema) {
             Ok(validator) => validator,
             Err(e) => {
-                problems.push(format!("tool `{}`: input schema is not a valid JSON Schema: {e}", spec.name));
+                problems.push(format!(
+                    "tool `{}`: input schema is not a valid JSON Schema: {e}",
+                    spec.name
+                ));
                 continue;
             }
         };
@@ -122,7 +138,10 @@ pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Vec<Checked
         if let Some(schema) = &output_schema
             && let Err(e) = jsonschema::validator_for(schema)
         {
-            problems.push(format!("tool `{}`: output schema is not a valid JSON Schema: {e}", spec.name));
+            problems.push(format!(
+                "tool `{}`: output schema is not a valid JSON Schema: {e}",
+                spec.name
+            ));
             continue;
         }
         checked.push(CheckedSpec {
@@ -138,7 +157,11 @@ pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Vec<Checked
             validator,
         });
     }
-    if problems.is_empty() { Ok(checked) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 fn parse_schema(text: &str) -> Result<Value, String> {
@@ -195,7 +218,13 @@ mod tests {
     fn every_problem_is_reported() {
         let err = check(
             "bad",
-            vec![spec("bad name!", OBJECT), spec("x", OBJECT), spec("x", OBJECT), spec("y", "{not json"), spec("z", r#"{"type":"string"}"#)],
+            vec![
+                spec("bad name!", OBJECT),
+                spec("x", OBJECT),
+                spec("x", OBJECT),
+                spec("y", "{not json"),
+                spec("z", r#"{"type":"string"}"#),
+            ],
         )
         .err()
         .unwrap();
@@ -208,7 +237,15 @@ mod tests {
 
     #[test]
     fn an_invalid_schema_is_refused() {
-        let err = check("s", vec![spec("s", r#"{"type":"object","properties":{"a":{"type":12}}}"#)]).err().unwrap();
+        let err = check(
+            "s",
+            vec![spec(
+                "s",
+                r#"{"type":"object","properties":{"a":{"type":12}}}"#,
+            )],
+        )
+        .err()
+        .unwrap();
         assert!(err.contains("not a valid JSON Schema"), "{err}");
     }
 }

@@ -9,7 +9,10 @@ use toolhost::bench::{self, ThroughputConfig};
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
     /// The component to measure; a trivial tool measures the host, not the tool.
-    #[arg(long, default_value = "target/guests/wasm32-wasip2/release/guest_trivial.wasm")]
+    #[arg(
+        long,
+        default_value = "target/guests/wasm32-wasip2/release/guest_trivial.wasm"
+    )]
     wasm: PathBuf,
     /// The tool to call (its own or its public name).
     #[arg(long, default_value = "echo")]
@@ -43,17 +46,29 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     config.concurrency = args.concurrency;
     let mut rows = Vec::new();
     for threads in &args.threads {
-        rows.push(bench::throughput(&args.wasm, &args.tool, &args.input, *threads, &config)?);
+        rows.push(bench::throughput(
+            &args.wasm,
+            &args.tool,
+            &args.input,
+            *threads,
+            &config,
+        )?);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("Fresh-instance calls of `{}` ({} calls, {} in flight, best of {} rounds)\n", args.tool, config.calls, config.concurrency, config.rounds);
+    println!(
+        "Fresh-instance calls of `{}` ({} calls, {} in flight, best of {} rounds)\n",
+        args.tool, config.calls, config.concurrency, config.rounds
+    );
     println!("| threads | executor calls/s | bare wasmtime calls/s | executor / bare |");
     println!("|--:|--:|--:|--:|");
     for row in rows {
-        println!("| {} | {:.0} | {:.0} | {:.2} |", row.threads, row.executor_per_sec, row.bare_per_sec, row.ratio);
+        println!(
+            "| {} | {:.0} | {:.0} | {:.2} |",
+            row.threads, row.executor_per_sec, row.bare_per_sec, row.ratio
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

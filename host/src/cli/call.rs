@@ -36,7 +36,9 @@ pub(super) struct CallArgs {
 pub(super) async fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     let input = if args.input == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("could not read the input from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("could not read the input from stdin")?;
         text
     } else {
         args.input.clone()
@@ -54,5 +56,9 @@ pub(super) async fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
-    Ok(if record.outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if record.outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

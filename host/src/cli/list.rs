@@ -54,7 +54,10 @@ pub(super) async fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         ListFormat::Anthropic => Format::Anthropic,
         ListFormat::Mcp => Format::Mcp,
     };
-    println!("{}", serde_json::to_string_pretty(&formats::tools(catalog.tools(), format))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&formats::tools(catalog.tools(), format))?
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -70,19 +73,33 @@ fn print_table<'a>(tools: impl Iterator<Item = &'a ToolInfo>) {
         };
         let description = tool.description.lines().next().unwrap_or_default();
         println!("{:width$}  {kind:5}  {description}", tool.name);
-        println!("{:width$}  {:5}  input: {}", "", "", summarize(&tool.input_schema));
+        println!(
+            "{:width$}  {:5}  input: {}",
+            "",
+            "",
+            summarize(&tool.input_schema)
+        );
     }
 }
 
 /// `name*: type, other: type` from an object schema; `*` marks required.
 fn summarize(schema: &Value) -> String {
-    let required: Vec<&str> =
-        schema.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return "{}".into() };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return "{}".into();
+    };
     properties
         .iter()
         .map(|(name, property)| {
-            let star = if required.contains(&name.as_str()) { "*" } else { "" };
+            let star = if required.contains(&name.as_str()) {
+                "*"
+            } else {
+                ""
+            };
             format!("{name}{star}: {}", type_of(property))
         })
         .collect::<Vec<_>>()
@@ -91,12 +108,22 @@ fn summarize(schema: &Value) -> String {
 
 fn type_of(schema: &Value) -> String {
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        return values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("|");
+        return values
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("|");
     }
     match schema.get("type") {
         Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
-        _ if schema.get("oneOf").is_some() || schema.get("anyOf").is_some() => "one of several".into(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("|"),
+        _ if schema.get("oneOf").is_some() || schema.get("anyOf").is_some() => {
+            "one of several".into()
+        }
         _ => "any".into(),
     }
 }

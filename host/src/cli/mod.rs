@@ -69,22 +69,31 @@ impl ToolsArgs {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar
         };
         let observe = |event: &LoadEvent| match event {
             LoadEvent::Compiling { component, bytes } => {
-                bar.set_message(format!("compiling {component} ({:.1} MB, cached after this once)", *bytes as f64 / 1e6));
+                bar.set_message(format!(
+                    "compiling {component} ({:.1} MB, cached after this once)",
+                    *bytes as f64 / 1e6
+                ));
                 bar.enable_steady_tick(std::time::Duration::from_millis(100));
             }
             LoadEvent::Compiled { component, elapsed } => {
-                bar.println(format!("compiled {component} in {:.1} s", elapsed.as_secs_f64()));
+                bar.println(format!(
+                    "compiled {component} in {:.1} s",
+                    elapsed.as_secs_f64()
+                ));
             }
             _ => {}
         };
         let catalog = Catalog::load_dir_with(&engine, &self.tools, &self.load_options(), &observe)
             .await
-            .with_context(|| format!("could not load the tools folder; build the bundled tools with `cargo build --release -p toolhost-artifacts` or pass --tools DIR"))?;
+            .context("could not load the tools folder; build the bundled tools with `cargo build --release -p toolhost-artifacts` or pass --tools DIR")?;
         bar.finish_and_clear();
         for failure in catalog.failures() {
             eprintln!("warning: refused {failure}");
@@ -96,7 +105,10 @@ impl ToolsArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: could not start the async runtime: {error}");
@@ -124,6 +136,10 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -16,7 +16,10 @@ pub(crate) struct BareState {
 
 impl WasiView for BareState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -43,12 +46,21 @@ impl Baseline {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Tool::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         let pre = ToolPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Self { engine: engine.clone(), pre })
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+        })
     }
 
     /// One call; true when the tool returned `ok`.
     pub(crate) async fn call(&self, name: &str, input: &str) -> wasmtime::Result<bool> {
-        let mut store = Store::new(self.engine.wasmtime(), BareState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+        let mut store = Store::new(
+            self.engine.wasmtime(),
+            BareState {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
         if self.engine.config().fuel {
             store.set_fuel(u64::MAX / 2)?;
         }

@@ -26,7 +26,13 @@ struct Buffer {
 
 impl Capture {
     pub(crate) fn new(cap: usize) -> Self {
-        Self { inner: Arc::new(Mutex::new(Buffer { bytes: Vec::new(), cap, dropped: 0 })) }
+        Self {
+            inner: Arc::new(Mutex::new(Buffer {
+                bytes: Vec::new(),
+                cap,
+                dropped: 0,
+            })),
+        }
     }
 
     fn push(&self, data: &[u8]) {
@@ -40,7 +46,10 @@ impl Capture {
     /// What was kept, as lossy UTF-8, and how many bytes were dropped.
     pub(crate) fn text(&self) -> (String, u64) {
         let buf = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        (String::from_utf8_lossy(&buf.bytes).into_owned(), buf.dropped)
+        (
+            String::from_utf8_lossy(&buf.bytes).into_owned(),
+            buf.dropped,
+        )
     }
 }
 
@@ -61,7 +70,11 @@ impl StdoutStream for Capture {
 }
 
 impl AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -50,7 +50,12 @@ pub(crate) struct Scope {
 
 impl Scope {
     pub(crate) fn new(call: CallInfo) -> Self {
-        Self { call, logs_left: MAX_LOG_LINES, logs_dropped: 0, last_progress: None }
+        Self {
+            call,
+            logs_left: MAX_LOG_LINES,
+            logs_dropped: 0,
+            last_progress: None,
+        }
     }
 }
 
@@ -102,25 +107,42 @@ impl Host for State {
             Level::Error => tracing::error!(target: "toolhost::guest", tool, call_id, "{message}"),
         }
         if let Some(events) = &scope.call.events {
-            let _ = events.send(GuestEvent::Log { level: level_name(level), message });
+            let _ = events.send(GuestEvent::Log {
+                level: level_name(level),
+                message,
+            });
         }
     }
 
     fn progress(&mut self, done: u64, total: Option<u64>, message: Option<String>) {
         let scope = &mut self.scope;
-        let Some(events) = &scope.call.events else { return };
+        let Some(events) = &scope.call.events else {
+            return;
+        };
         let now = Instant::now();
         let finished = total.is_some_and(|total| done >= total);
-        if !finished && scope.last_progress.is_some_and(|last| now - last < PROGRESS_EVERY) {
+        if !finished
+            && scope
+                .last_progress
+                .is_some_and(|last| now - last < PROGRESS_EVERY)
+        {
             return;
         }
         scope.last_progress = Some(now);
         let message = message.map(|m| cut(m, MAX_LOG_LINE));
-        let _ = events.send(GuestEvent::Progress { done, total, message });
+        let _ = events.send(GuestEvent::Progress {
+            done,
+            total,
+            message,
+        });
     }
 
     fn cancelled(&mut self) -> bool {
-        self.scope.call.cancel.is_cancelled()
+        self.scope
+            .call
+            .cancel
+            .as_ref()
+            .is_some_and(|cancel| cancel.is_cancelled())
     }
 }
 

@@ -11,7 +11,10 @@ mod baseline;
 mod capture;
 mod host;
 
+use std::future::poll_fn;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -43,7 +46,10 @@ pub(crate) struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -62,7 +68,10 @@ impl Grants {
             .iter()
             .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
             .collect();
-        Self { wall_clock: policy.capabilities.wall_clock, env }
+        Self {
+            wall_clock: policy.capabilities.wall_clock,
+            env,
+        }
     }
 }
 
@@ -107,7 +116,12 @@ struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_cap {
             self.refused = true;
             return Ok(false);
@@ -116,7 +130,12 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
@@ -152,18 +171,28 @@ pub(crate) struct Run<T> {
 pub(crate) struct CallInfo {
     pub(crate) call_id: String,
     pub(crate) tool: Arc<str>,
-    pub(crate) cancel: CancellationToken,
+    pub(crate) cancel: Option<CancellationToken>,
     pub(crate) events: Option<GuestEvents>,
 }
 
 /// A fresh store for one call, with limits set and the deadline armed.
-fn new_store(engine: &Engine, grants: &Grants, limits: &Limits, call: CallInfo, deadline: Instant) -> (Store<State>, Capture) {
+fn new_store(
+    engine: &Engine,
+    grants: &Grants,
+    limits: &Limits,
+    call: CallInfo,
+    deadline: Instant,
+) -> (Store<State>, Capture) {
     let stdout = Capture::new(CAPTURE_BYTES);
     let stderr = Capture::new(CAPTURE_BYTES);
     let state = State {
         wasi: wasi_ctx(grants, &stdout, &stderr),
         table: ResourceTable::new(),
-        limiter: Limiter { memory_cap: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX), peak: 0, refused: false },
+        limiter: Limiter {
+            memory_cap: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
+            peak: 0,
+            refused: false,
+        },
         scope: host::Scope::new(call),
     };
     let mut store = Store::new(engine.wasmtime(), state);
@@ -174,7 +203,14 @@ fn new_store(engine: &Engine, grants: &Grants, limits: &Limits, call: CallInfo, 
     }
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |store| {
-        if store.data().scope.call.cancel.is_cancelled() {
+        if store
+            .data()
+            .scope
+            .call
+            .cancel
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+        {
             return Err(Interrupt::Cancelled.into());
         }
         if Instant::now() >= deadline {
@@ -186,7 +222,13 @@ fn new_store(engine: &Engine, grants: &Grants, limits: &Limits, call: CallInfo, 
 }
 
 /// Runs `describe` in a fresh instance under `limits`.
-pub(crate) async fn describe(engine: &Engine, pre: &ToolPre<State>, grants: &Grants, limits: &Limits, call: CallInfo) -> Run<Vec<ToolSpec>> {
+pub(crate) async fn describe(
+    engine: &Engine,
+    pre: &ToolPre<State>,
+    grants: &Grants,
+    limits: &Limits,
+    call: CallInfo,
+) -> Run<Vec<ToolSpec>> {
     let deadline = Instant::now() + limits.timeout;
     let cancel = call.cancel.clone();
     let (mut store, stderr) = new_store(engine, grants, limits, call, deadline);
@@ -195,7 +237,7 @@ pub(crate) async fn describe(engine: &Engine, pre: &ToolPre<State>, grants: &Gra
             let tool = pre.instantiate_async(&mut store).await?;
             tool.call_describe(&mut store).await
         };
-        guard(work, deadline, &cancel).await
+        guard(work, deadline, cancel.as_ref()).await
     };
     finish(store, result.map(Ok), &stderr, limits)
 }
@@ -218,7 +260,7 @@ pub(crate) async fn invoke(
             let tool = pre.instantiate_async(&mut store).await?;
             tool.call_invoke(&mut store, name, input).await
         };
-        guard(work, deadline, &cancel).await
+        guard(work, deadline, cancel.as_ref()).await
     };
     let result = result.map(|returned| returned.map_err(tool_error));
     finish(store, result, &stderr, limits)
@@ -227,16 +269,30 @@ pub(crate) async fn invoke(
 /// Races the guest against its deadline and its cancellation. The epoch
 /// callback stops guests that compute; this stops guests blocked in a host
 /// call (a sleep, say), whose future is dropped and so torn down.
+///
+/// Most calls finish on their first poll, so the timer and the cancellation
+/// future are only set up for a call that has to wait.
 async fn guard<T>(
     work: impl Future<Output = wasmtime::Result<T>>,
     deadline: Instant,
-    cancel: &CancellationToken,
+    cancel: Option<&CancellationToken>,
 ) -> wasmtime::Result<T> {
+    let mut work = pin!(work);
+    let first = poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await;
+    if let Poll::Ready(result) = first {
+        return result;
+    }
+    let cancelled = async {
+        match cancel {
+            Some(cancel) => cancel.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         biased;
         result = work => result,
         () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
-        () = cancel.cancelled() => Err(Interrupt::Cancelled.into()),
+        () = cancelled => Err(Interrupt::Cancelled.into()),
     }
 }
 
@@ -258,23 +314,40 @@ fn finish<T>(
     stderr: &Capture,
     limits: &Limits,
 ) -> Run<T> {
-    let fuel_used = store.get_fuel().ok().map(|left| limits.fuel.saturating_sub(left));
+    let fuel_used = store
+        .get_fuel()
+        .ok()
+        .map(|left| limits.fuel.saturating_sub(left));
     let limiter = &store.data().limiter;
     let memory_peak = Some(limiter.peak as u64);
     let result = match result {
         Ok(result) => result,
         Err(error) => Err(classify(&error, limiter.refused, stderr, limits)),
     };
-    Run { result, fuel_used, memory_peak }
+    Run {
+        result,
+        fuel_used,
+        memory_peak,
+    }
 }
 
-fn classify(error: &wasmtime::Error, memory_refused: bool, stderr: &Capture, limits: &Limits) -> Outcome {
+fn classify(
+    error: &wasmtime::Error,
+    memory_refused: bool,
+    stderr: &Capture,
+    limits: &Limits,
+) -> Outcome {
     if let Some(interrupt) = error.downcast_ref::<Interrupt>() {
         return match interrupt {
             Interrupt::Deadline => Outcome::Timeout {
-                message: format!("deadline of {} ms passed; the call was stopped", limits.timeout.as_millis()),
+                message: format!(
+                    "deadline of {} ms passed; the call was stopped",
+                    limits.timeout.as_millis()
+                ),
             },
-            Interrupt::Cancelled => Outcome::Cancelled { message: "the call was cancelled and stopped".into() },
+            Interrupt::Cancelled => Outcome::Cancelled {
+                message: "the call was cancelled and stopped".into(),
+            },
         };
     }
     if memory_refused {
@@ -288,9 +361,16 @@ fn classify(error: &wasmtime::Error, memory_refused: bool, stderr: &Capture, lim
     let guest_said = panic_message(stderr);
     let message = match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
-            return Outcome::OutOfFuel { message: format!("the tool used its whole fuel budget of {} and was stopped", limits.fuel) };
+            return Outcome::OutOfFuel {
+                message: format!(
+                    "the tool used its whole fuel budget of {} and was stopped",
+                    limits.fuel
+                ),
+            };
         }
-        Some(Trap::StackOverflow) => "the tool overflowed its stack (recursion too deep)".to_string(),
+        Some(Trap::StackOverflow) => {
+            "the tool overflowed its stack (recursion too deep)".to_string()
+        }
         Some(Trap::UnreachableCodeReached) => match guest_said {
             Some(panic) => format!("the tool panicked: {panic}"),
             None => "the tool trapped: wasm `unreachable` executed".to_string(),

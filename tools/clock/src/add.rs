@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use toolhost_sdk::{Ctx, ToolError};
 
 use crate::info::TimeInfo;
+use crate::iso;
 use crate::parse;
-use crate::span::{self, Fields, Span};
+use crate::span::{Fields, Span};
 
 /// Input of `add`. Give the duration either as separate fields or as an
 /// ISO 8601 `duration`, not both. Months and years are calendar steps that
@@ -84,7 +85,7 @@ pub fn add(_ctx: &Ctx, input: AddInput) -> Result<AddOutput, ToolError> {
                  `days` and `hours`, not both",
             ));
         }
-        (Some(iso), false) => span::parse_iso("duration", iso)?,
+        (Some(iso), false) => iso::parse_iso("duration", iso)?,
         (None, true) => Span::from_fields(Fields {
             years: input.years.unwrap_or(0),
             months: input.months.unwrap_or(0),
@@ -99,7 +100,7 @@ pub fn add(_ctx: &Ctx, input: AddInput) -> Result<AddOutput, ToolError> {
             return Err(ToolError::invalid_input(format!(
                 "no duration given: set `duration` to {} or set fields such as `days`, \
                  `hours` or `months`",
-                span::ISO_FORM
+                iso::ISO_FORM
             )));
         }
     };

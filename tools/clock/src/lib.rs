@@ -11,6 +11,7 @@ mod add;
 mod diff;
 mod format;
 mod info;
+mod iso;
 mod now;
 mod parse;
 mod span;

@@ -5,6 +5,7 @@
 mod bytes;
 mod codec;
 mod digest;
+mod hmac;
 mod source;
 
 use toolhost_sdk::Tool;

@@ -14,7 +14,10 @@ impl Span {
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// The 1-based column where the span starts.
@@ -28,8 +31,10 @@ const CONTEXT: usize = 30;
 
 /// The text (or a window of it) on one line, with `^` under `span`.
 pub(crate) fn underline(source: &str, span: Span) -> String {
-    let chars: Vec<char> =
-        source.chars().map(|c| if c.is_whitespace() { ' ' } else { c }).collect();
+    let chars: Vec<char> = source
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
     let start = span.start.min(chars.len());
     let end = span.end.clamp(start, chars.len());
     let from = start.saturating_sub(CONTEXT);
@@ -75,7 +80,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb)).min(above + 1).min(row[j] + 1);
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(above + 1)
+                .min(row[j] + 1);
             diagonal = above;
         }
     }
@@ -88,7 +95,10 @@ mod tests {
 
     #[test]
     fn underlines_the_span() {
-        assert_eq!(underline(".a | .b", Span::new(5, 7)), "  .a | .b\n       ^^");
+        assert_eq!(
+            underline(".a | .b", Span::new(5, 7)),
+            "  .a | .b\n       ^^"
+        );
         assert_eq!(underline(".a |", Span::new(4, 4)), "  .a |\n      ^");
     }
 

@@ -40,14 +40,21 @@ fn sleep(ctx: &Ctx, input: Sleep) -> Result<Slept, ToolError> {
     std::thread::sleep(Duration::from_millis(input.ms));
     let slept = start.elapsed();
     ctx.debug(&format!("slept {slept:?}"));
-    Ok(Slept { requested_ms: input.ms, slept_ms: slept.as_secs_f64() * 1e3 })
+    Ok(Slept {
+        requested_ms: input.ms,
+        slept_ms: slept.as_secs_f64() * 1e3,
+    })
 }
 
 fn tools() -> Vec<Tool> {
     vec![
-        Tool::new("sleep", "Wait the given number of milliseconds, then report how long it waited.", sleep)
-            .read_only()
-            .idempotent(),
+        Tool::new(
+            "sleep",
+            "Wait the given number of milliseconds, then report how long it waited.",
+            sleep,
+        )
+        .read_only()
+        .idempotent(),
     ]
 }
 

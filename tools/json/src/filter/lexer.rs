@@ -105,24 +105,39 @@ pub(crate) fn lex(source: &str) -> Result<Vec<Token>, FilterError> {
             '"' => Tok::Str(string(&chars, &mut i)?),
             c if is_name_start(c) => Tok::Ident(name(&chars, &mut i)),
             '$' => {
-                return Err(FilterError::at(Span::new(start, start + 1), "variables (`$name`, `as $name`) are not supported")
-                    .hint("use pipes and `.` instead, e.g. `.items[] | select(.id == 3)`"));
+                return Err(FilterError::at(
+                    Span::new(start, start + 1),
+                    "variables (`$name`, `as $name`) are not supported",
+                )
+                .hint("use pipes and `.` instead, e.g. `.items[] | select(.id == 3)`"));
             }
             '@' => {
-                return Err(FilterError::at(Span::new(start, start + 1), "formats such as `@csv` and `@base64` are not supported"));
+                return Err(FilterError::at(
+                    Span::new(start, start + 1),
+                    "formats such as `@csv` and `@base64` are not supported",
+                ));
             }
             _ => {
                 let rest: String = chars[i..chars.len().min(i + 3)].iter().collect();
                 let Some(op) = OPERATORS.iter().find(|op| rest.starts_with(**op)) else {
-                    return Err(FilterError::at(Span::new(start, start + 1), format!("unexpected character `{c}`")));
+                    return Err(FilterError::at(
+                        Span::new(start, start + 1),
+                        format!("unexpected character `{c}`"),
+                    ));
                 };
                 i += op.chars().count();
                 Tok::Op(op)
             }
         };
-        tokens.push(Token { tok, span: Span::new(start, i) });
+        tokens.push(Token {
+            tok,
+            span: Span::new(start, i),
+        });
     }
-    tokens.push(Token { tok: Tok::End, span: Span::new(chars.len(), chars.len()) });
+    tokens.push(Token {
+        tok: Tok::End,
+        span: Span::new(chars.len(), chars.len()),
+    });
     Ok(tokens)
 }
 
@@ -161,7 +176,10 @@ fn number(chars: &[char], i: &mut usize) -> Result<f64, FilterError> {
     let text: String = chars[start..*i].iter().collect();
     match text.parse::<f64>() {
         Ok(value) if value.is_finite() => Ok(value),
-        _ => Err(FilterError::at(Span::new(start, *i), format!("the number `{text}` is out of range"))),
+        _ => Err(FilterError::at(
+            Span::new(start, *i),
+            format!("the number `{text}` is out of range"),
+        )),
     }
 }
 
@@ -172,8 +190,10 @@ fn string(chars: &[char], i: &mut usize) -> Result<String, FilterError> {
     let mut out = String::new();
     loop {
         let Some(&c) = chars.get(*i) else {
-            return Err(FilterError::at(Span::new(open, open + 1), "this string is never closed")
-                .hint("end it with `\"`"));
+            return Err(
+                FilterError::at(Span::new(open, open + 1), "this string is never closed")
+                    .hint("end it with `\"`"),
+            );
         };
         *i += 1;
         match c {
@@ -191,11 +211,17 @@ fn string(chars: &[char], i: &mut usize) -> Result<String, FilterError> {
                     't' => out.push('\t'),
                     'u' => out.push(unicode_escape(chars, i, at)?),
                     '(' => {
-                        return Err(FilterError::at(Span::new(at, at + 2), "string interpolation `\\(...)` is not supported")
-                            .hint("join parts with `+`, e.g. `.name + \": \" + (.price | tostring)`"));
+                        return Err(FilterError::at(
+                            Span::new(at, at + 2),
+                            "string interpolation `\\(...)` is not supported",
+                        )
+                        .hint("join parts with `+`, e.g. `.name + \": \" + (.price | tostring)`"));
                     }
                     _ => {
-                        return Err(FilterError::at(Span::new(at, at + 2), format!("unknown escape `\\{e}` in a string")));
+                        return Err(FilterError::at(
+                            Span::new(at, at + 2),
+                            format!("unknown escape `\\{e}` in a string"),
+                        ));
                     }
                 }
             }
@@ -213,7 +239,12 @@ fn unicode_escape(chars: &[char], i: &mut usize, at: usize) -> Result<char, Filt
         *i += 4;
         Some(value)
     };
-    let bad = || FilterError::at(Span::new(at, at + 2), "malformed `\\u` escape: expected four hex digits (and a valid surrogate pair)");
+    let bad = || {
+        FilterError::at(
+            Span::new(at, at + 2),
+            "malformed `\\u` escape: expected four hex digits (and a valid surrogate pair)",
+        )
+    };
     let high = hex4(i).ok_or_else(bad)?;
     if (0xD800..0xDC00).contains(&high) {
         if chars.get(*i) != Some(&'\\') || chars.get(*i + 1) != Some(&'u') {
@@ -255,7 +286,16 @@ mod tests {
             ]
         );
         assert_eq!(toks(". .."), [Tok::Dot, Tok::DotDot, Tok::End]);
-        assert_eq!(toks(".[\"a b\"]"), [Tok::Dot, Tok::Op("["), Tok::Str("a b".into()), Tok::Op("]"), Tok::End]);
+        assert_eq!(
+            toks(".[\"a b\"]"),
+            [
+                Tok::Dot,
+                Tok::Op("["),
+                Tok::Str("a b".into()),
+                Tok::Op("]"),
+                Tok::End
+            ]
+        );
     }
 
     #[test]
@@ -283,14 +323,26 @@ mod tests {
 
     #[test]
     fn literals() {
-        assert_eq!(toks("1.5e2 .5 3"), [Tok::Num(150.0), Tok::Num(0.5), Tok::Num(3.0), Tok::End]);
-        assert_eq!(toks(r#""a\"\n\u00e9\ud83d\ude00""#), [Tok::Str("a\"\né😀".into()), Tok::End]);
-        assert_eq!(toks("true # a comment\n"), [Tok::Ident("true".into()), Tok::End]);
+        assert_eq!(
+            toks("1.5e2 .5 3"),
+            [Tok::Num(150.0), Tok::Num(0.5), Tok::Num(3.0), Tok::End]
+        );
+        assert_eq!(
+            toks(r#""a\"\n\u00e9\ud83d\ude00""#),
+            [Tok::Str("a\"\né😀".into()), Tok::End]
+        );
+        assert_eq!(
+            toks("true # a comment\n"),
+            [Tok::Ident("true".into()), Tok::End]
+        );
     }
 
     #[test]
     fn errors() {
-        assert_eq!(error(".a | $x"), "variables (`$name`, `as $name`) are not supported at column 6 — use pipes and `.` instead, e.g. `.items[] | select(.id == 3)`\n  .a | $x\n       ^");
+        assert_eq!(
+            error(".a | $x"),
+            "variables (`$name`, `as $name`) are not supported at column 6 — use pipes and `.` instead, e.g. `.items[] | select(.id == 3)`\n  .a | $x\n       ^"
+        );
         assert!(error("\"abc").starts_with("this string is never closed at column 1"));
         assert!(error("\"a\\q\"").starts_with("unknown escape `\\q` in a string at column 3"));
         assert!(error("\"\\(.a)\"").contains("string interpolation"));
