@@ -32,8 +32,15 @@ pub use catalog::{
     NAMESPACE_SEPARATOR, ToolInfo, default_cache_dir, is_valid_name,
 };
 pub use engine::{Engine, EngineConfig, EngineError};
-pub use exec::{CallOptions, Executor};
+pub use exec::{
+    Batch, BatchOptions, BatchReport, BatchResult, CacheConfig, CallHandle, CallOptions,
+    CallRequest, Event, ExecConfig, ExecStats, Executor, Plan, PlanError, PlanResult, RateRule,
+    Score, Step, Strategy, canonical_json,
+};
 pub use outcome::{CallRecord, Outcome, ToolErrorKind};
-pub use policy::{Capabilities, Limits, LimitsPatch, Policy, PolicyError, Rate, parse_rate};
+pub use policy::{
+    Capabilities, Limits, LimitsPatch, OnLimit, Policy, PolicyError, Rate, Retry, RetryPatch,
+    parse_rate,
+};
 pub use sandbox::GuestEvent;
 pub use tokio_util::sync::CancellationToken;

@@ -38,7 +38,16 @@ pub enum GuestEvent {
 }
 
 /// Where a call's guest events go.
-pub(crate) type GuestEvents = mpsc::UnboundedSender<GuestEvent>;
+pub(crate) trait GuestSink: Send + Sync {
+    /// One event from the guest; must not block.
+    fn guest_event(&self, event: GuestEvent);
+}
+
+impl GuestSink for mpsc::UnboundedSender<GuestEvent> {
+    fn guest_event(&self, event: GuestEvent) {
+        let _ = self.send(event);
+    }
+}
 
 /// Per-call state of the host interface.
 pub(crate) struct Scope {
@@ -107,7 +116,7 @@ impl Host for State {
             Level::Error => tracing::error!(target: "toolhost::guest", tool, call_id, "{message}"),
         }
         if let Some(events) = &scope.call.events {
-            let _ = events.send(GuestEvent::Log {
+            events.guest_event(GuestEvent::Log {
                 level: level_name(level),
                 message,
             });
@@ -130,7 +139,7 @@ impl Host for State {
         }
         scope.last_progress = Some(now);
         let message = message.map(|m| cut(m, MAX_LOG_LINE));
-        let _ = events.send(GuestEvent::Progress {
+        events.guest_event(GuestEvent::Progress {
             done,
             total,
             message,

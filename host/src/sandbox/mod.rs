@@ -25,7 +25,7 @@ use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 pub(crate) use self::baseline::Baseline;
 pub(crate) use self::capture::Capture;
 pub use self::host::GuestEvent;
-pub(crate) use self::host::GuestEvents;
+pub(crate) use self::host::GuestSink;
 use crate::Engine;
 use crate::bindings::{Tool, ToolPre, ToolSpec};
 use crate::outcome::{Outcome, ToolErrorKind};
@@ -61,6 +61,14 @@ pub(crate) struct Grants {
 }
 
 impl Grants {
+    /// True when the grants let a guest reach or change anything outside its
+    /// sandbox that could make two identical calls differ (the network, a
+    /// writable directory). Such a tool is never cached or speculated,
+    /// whatever it declares.
+    pub(crate) fn reaches_outside(&self) -> bool {
+        false
+    }
+
     pub(crate) fn from_policy(policy: &crate::Policy) -> Self {
         let env = policy
             .capabilities
@@ -167,12 +175,12 @@ pub(crate) struct Run<T> {
 }
 
 /// Identifies a call in logs and events.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct CallInfo {
     pub(crate) call_id: String,
     pub(crate) tool: Arc<str>,
     pub(crate) cancel: Option<CancellationToken>,
-    pub(crate) events: Option<GuestEvents>,
+    pub(crate) events: Option<Arc<dyn GuestSink>>,
 }
 
 /// A fresh store for one call, with limits set and the deadline armed.
