@@ -33,7 +33,7 @@ pub use catalog::{
 };
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{
-    Batch, BatchOptions, BatchReport, BatchResult, CacheConfig, CallHandle, CallOptions,
+    Batch, BatchOptions, BatchReport, BatchResult, Bound, CacheConfig, CallHandle, CallOptions,
     CallRequest, Event, ExecConfig, ExecStats, Executor, Plan, PlanError, PlanResult, RateRule,
     Score, Step, Strategy, canonical_json,
 };

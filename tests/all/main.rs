@@ -5,4 +5,5 @@ mod adversarial;
 mod bundled;
 mod catalog;
 mod common;
+mod executor;
 mod sandbox;

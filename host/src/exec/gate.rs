@@ -47,6 +47,8 @@ pub(crate) fn quota(rate: &Rate) -> Quota {
 /// The admission state of one component: its own cap and rate.
 struct ComponentGate {
     slots: Arc<Semaphore>,
+    size: usize,
+    peak: AtomicUsize,
     rate: Option<DefaultDirectRateLimiter>,
     on_limit: OnLimit,
 }
@@ -62,6 +64,7 @@ pub(crate) struct Gates {
     queued: AtomicUsize,
     max_queued: usize,
     global_size: usize,
+    global_peak: AtomicUsize,
 }
 
 /// Held while a call runs; dropping it frees every slot.
@@ -100,11 +103,25 @@ impl Gates {
             queued: AtomicUsize::new(0),
             max_queued,
             global_size: max_in_flight,
+            global_peak: AtomicUsize::new(0),
         }
     }
 
     pub(crate) fn in_flight(&self) -> usize {
         self.global_size - self.global.available_permits()
+    }
+
+    /// The most calls that have held a slot at once: overall, and of one component.
+    pub(crate) fn peak(&self, component: Option<&str>) -> usize {
+        match component {
+            None => self.global_peak.load(Ordering::Relaxed),
+            Some(name) => {
+                let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+                components
+                    .get(name)
+                    .map_or(0, |gate| gate.peak.load(Ordering::Relaxed))
+            }
+        }
     }
 
     pub(crate) fn queued(&self) -> usize {
@@ -118,6 +135,8 @@ impl Gates {
             .or_insert_with(|| {
                 Arc::new(ComponentGate {
                     slots: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
+                    size: limits.max_concurrency as usize,
+                    peak: AtomicUsize::new(0),
                     rate: limits
                         .rate
                         .as_ref()
@@ -225,6 +244,10 @@ impl Gates {
                 queue_deadline,
             )
             .await?;
+        let component_now = gate.size - gate.slots.available_permits();
+        gate.peak.fetch_max(component_now, Ordering::Relaxed);
+        self.global_peak
+            .fetch_max(self.in_flight(), Ordering::Relaxed);
         Ok(Admission {
             _component: component_permit,
             _caller: caller_permit,

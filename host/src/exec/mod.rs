@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::batch::CallSink;
 pub use self::batch::{
-    Batch, BatchOptions, BatchReport, BatchResult, CallHandle, CallRequest, Event, Score, Strategy,
+    Batch, BatchOptions, BatchReport, BatchResult, Bound, CallHandle, CallRequest, Event, Score,
+    Strategy,
 };
 use self::cache::ResultCache;
 pub use self::cache::{CacheConfig, canonical as canonical_json};
@@ -252,6 +253,12 @@ impl Executor {
     /// Calls holding a slot right now.
     pub fn in_flight(&self) -> usize {
         self.gates.in_flight()
+    }
+
+    /// The most calls that have run at once since start: overall, or of
+    /// one component (its file stem) when named.
+    pub fn peak_in_flight(&self, component: Option<&str>) -> usize {
+        self.gates.peak(component)
     }
 
     /// Calls waiting to start right now.

@@ -55,6 +55,8 @@ pub(crate) struct Scope {
     logs_left: u32,
     logs_dropped: u64,
     last_progress: Option<Instant>,
+    /// The guest asked `cancelled()` and was told yes.
+    pub(crate) told_cancelled: bool,
 }
 
 impl Scope {
@@ -64,6 +66,7 @@ impl Scope {
             logs_left: MAX_LOG_LINES,
             logs_dropped: 0,
             last_progress: None,
+            told_cancelled: false,
         }
     }
 }
@@ -147,11 +150,14 @@ impl Host for State {
     }
 
     fn cancelled(&mut self) -> bool {
-        self.scope
+        let cancelled = self
+            .scope
             .call
             .cancel
             .as_ref()
-            .is_some_and(|cancel| cancel.is_cancelled())
+            .is_some_and(|cancel| cancel.is_cancelled());
+        self.scope.told_cancelled |= cancelled;
+        cancelled
     }
 }
 

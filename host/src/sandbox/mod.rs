@@ -62,11 +62,12 @@ pub(crate) struct Grants {
 
 impl Grants {
     /// True when the grants let a guest reach or change anything outside its
-    /// sandbox that could make two identical calls differ (the network, a
-    /// writable directory). Such a tool is never cached or speculated,
-    /// whatever it declares.
+    /// sandbox that could make two identical calls differ: the real time of
+    /// day (and, with outbound capabilities, the network or a writable
+    /// directory). Such a tool is never cached or speculated, whatever it
+    /// declares.
     pub(crate) fn reaches_outside(&self) -> bool {
-        false
+        self.wall_clock
     }
 
     pub(crate) fn from_policy(policy: &crate::Policy) -> Self {
@@ -298,9 +299,9 @@ async fn guard<T>(
     };
     tokio::select! {
         biased;
-        result = work => result,
-        () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
         () = cancelled => Err(Interrupt::Cancelled.into()),
+        () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
+        result = work => result,
     }
 }
 
@@ -329,6 +330,11 @@ fn finish<T>(
     let limiter = &store.data().limiter;
     let memory_peak = Some(limiter.peak as u64);
     let result = match result {
+        // A guest that was told it is cancelled and returned early gave a
+        // reaction to the cancellation, not an answer.
+        Ok(_) if store.data().scope.told_cancelled => Err(Outcome::Cancelled {
+            message: "the call was cancelled; the tool saw it and stopped early".into(),
+        }),
         Ok(result) => result,
         Err(error) => Err(classify(&error, limiter.refused, stderr, limits)),
     };
