@@ -148,7 +148,7 @@ impl Default for Limits {
             fuel: 2_000_000_000,
             memory_bytes: 64 << 20,
             max_output_bytes: 1 << 20,
-            max_concurrency: 256,
+            max_concurrency: 100_000,
             rate: None,
             on_limit: OnLimit::Wait,
             retry: Retry::default(),
