@@ -34,6 +34,9 @@ pub use catalog::{
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{CallOptions, Executor};
 pub use outcome::{CallRecord, Outcome, ToolErrorKind};
-pub use policy::{Capabilities, Limits, LimitsPatch, Policy, PolicyError, Rate, parse_rate};
+pub use policy::{
+    Capabilities, Granted, HttpLimits, HttpLimitsPatch, Limits, LimitsPatch, Policy, PolicyError,
+    PolicyReview, Rate, Secret, parse_rate, review_dir,
+};
 pub use sandbox::GuestEvent;
 pub use tokio_util::sync::CancellationToken;

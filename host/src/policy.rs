@@ -4,10 +4,20 @@
 //! host's defaults; a policy that does not parse or validate means the tool
 //! does not load, never "loads with defaults".
 
-use std::path::{Path, PathBuf};
+mod pattern;
+mod review;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub(crate) use self::pattern::{HostPattern, Scheme, Target};
+pub use self::review::{Granted, PolicyReview, review_dir};
+pub(crate) use self::secret::ResolvedSecret;
+pub use self::secret::Secret;
 
 /// A tool's policy file, as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +30,11 @@ pub struct Policy {
     /// What the tool may reach. Everything is denied unless granted here.
     #[serde(default)]
     pub capabilities: Capabilities,
+    /// Headers the host adds to outgoing requests, keyed by host pattern.
+    /// Their values are read from the host's environment or files when the
+    /// tool loads; the guest never sees them.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 /// Limits as a policy states them: each one optional, overriding the default.
@@ -41,6 +56,22 @@ pub struct LimitsPatch {
     pub rate: Option<String>,
     /// Burst size for `rate`; defaults to the rate's count.
     pub burst: Option<u32>,
+    /// Limits on outbound HTTP, as `[limits.http]`.
+    #[serde(default)]
+    pub http: HttpLimitsPatch,
+}
+
+/// Outbound HTTP limits as a policy states them (`[limits.http]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpLimitsPatch {
+    /// Largest response body one request may receive, in KiB.
+    pub max_response_kb: Option<u64>,
+    /// Time one request may take, from connecting to the body's last byte, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Requests one call may send.
+    pub max_requests: Option<u32>,
 }
 
 /// Capabilities a tool is granted. The default grants nothing.
@@ -55,6 +86,20 @@ pub struct Capabilities {
     /// Names of host environment variables passed through to the guest.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Hosts the tool may send HTTP requests to: `[scheme://]host[:port]`,
+    /// with `*.example.com` for the names below a domain and `*` for a
+    /// port or for any host. Empty: no outbound HTTP.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Let requests reach loopback, private, link-local and other
+    /// non-public addresses. Off: every address a host resolves to must be
+    /// public, or the request is denied.
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Directories the guest may read: guest path (absolute) to host path
+    /// (relative to the policy's folder). Read-only.
+    #[serde(default)]
+    pub read_dirs: BTreeMap<String, String>,
 }
 
 /// The limits that apply to one call, with every value settled.
@@ -73,6 +118,8 @@ pub struct Limits {
     pub max_concurrency: u32,
     /// Rate limit, if any.
     pub rate: Option<Rate>,
+    /// Outbound HTTP limits.
+    pub http: HttpLimits,
 }
 
 impl Default for Limits {
@@ -84,6 +131,29 @@ impl Default for Limits {
             max_output_bytes: 1 << 20,
             max_concurrency: 256,
             rate: None,
+            http: HttpLimits::default(),
+        }
+    }
+}
+
+/// The outbound HTTP limits that apply to one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpLimits {
+    /// Largest response body one request may receive, in bytes.
+    pub max_response_bytes: u64,
+    /// Time one request may take, from connecting to the body's last byte.
+    pub timeout: Duration,
+    /// Requests one call may send.
+    pub max_requests: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_response_bytes: 4 << 20,
+            timeout: Duration::from_secs(10),
+            max_requests: 16,
         }
     }
 }
@@ -103,6 +173,8 @@ pub struct Rate {
 /// Upper bounds no policy may exceed.
 const MAX_TIMEOUT_MS: u64 = 600_000;
 const MAX_OUTPUT_KB: u64 = 64 << 10;
+const MAX_RESPONSE_KB: u64 = 256 << 10;
+const MAX_REQUESTS: u32 = 10_000;
 
 /// Why a policy was refused. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -213,7 +285,110 @@ impl Policy {
                 ));
             }
         }
+        self.validate_http(path)?;
+        for guest in self.capabilities.read_dirs.keys() {
+            check_guest_dir(guest, self.capabilities.read_dirs.keys())
+                .map_err(|reason| invalid(&format!("capabilities.read_dirs.{guest:?}"), reason))?;
+        }
         Ok(())
+    }
+
+    fn validate_http(&self, path: &Path) -> Result<(), PolicyError> {
+        let invalid = |key: &str, reason: String| PolicyError::Invalid {
+            path: path.into(),
+            key: key.into(),
+            reason,
+        };
+        let h = &self.limits.http;
+        if let Some(kb) = h.max_response_kb
+            && !(1..=MAX_RESPONSE_KB).contains(&kb)
+        {
+            return Err(invalid(
+                "limits.http.max_response_kb",
+                format!("must be from 1 to {MAX_RESPONSE_KB}, got {kb}"),
+            ));
+        }
+        if let Some(ms) = h.timeout_ms
+            && !(1..=MAX_TIMEOUT_MS).contains(&ms)
+        {
+            return Err(invalid(
+                "limits.http.timeout_ms",
+                format!("must be from 1 to {MAX_TIMEOUT_MS}, got {ms}"),
+            ));
+        }
+        if let Some(n) = h.max_requests
+            && n > MAX_REQUESTS
+        {
+            return Err(invalid(
+                "limits.http.max_requests",
+                format!("must be from 0 to {MAX_REQUESTS}, got {n}"),
+            ));
+        }
+        for pattern in &self.capabilities.http {
+            HostPattern::parse(pattern).map_err(|reason| invalid("capabilities.http", reason))?;
+        }
+        for (pattern, secret) in &self.secrets {
+            let key = format!("secrets.{pattern:?}");
+            HostPattern::parse(pattern).map_err(|reason| invalid(&key, reason))?;
+            secret::check(secret)
+                .map_err(|(field, reason)| invalid(&format!("{key}.{field}"), reason))?;
+        }
+        Ok(())
+    }
+
+    /// The allow-list, parsed. Call [`Policy::validate`] first; a pattern
+    /// that does not parse is dropped here (so it allows nothing).
+    pub(crate) fn http_patterns(&self) -> Vec<HostPattern> {
+        self.capabilities
+            .http
+            .iter()
+            .filter_map(|p| HostPattern::parse(p).ok())
+            .collect()
+    }
+
+    /// Reads every secret's value. `path` is the policy file: relative
+    /// `${file:..}` paths start from its folder. A variable that is not set
+    /// or a file that cannot be read refuses the policy, naming it.
+    pub(crate) fn resolve_secrets(&self, path: &Path) -> Result<Vec<ResolvedSecret>, PolicyError> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        self.secrets
+            .iter()
+            .map(|(pattern, secret)| {
+                secret::resolve(pattern, secret, base).map_err(|reason| PolicyError::Invalid {
+                    path: path.into(),
+                    key: format!("secrets.{pattern:?}.value"),
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    /// The granted directories as (guest path, host directory), host paths
+    /// made absolute from the policy's folder. Each must be a directory.
+    pub(crate) fn resolve_dirs(&self, path: &Path) -> Result<Vec<(String, PathBuf)>, PolicyError> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        self.capabilities
+            .read_dirs
+            .iter()
+            .map(|(guest, host)| {
+                let invalid = |reason: String| PolicyError::Invalid {
+                    path: path.into(),
+                    key: format!("capabilities.read_dirs.{guest:?}"),
+                    reason,
+                };
+                let joined = base.join(host);
+                let dir = joined.canonicalize().map_err(|e| {
+                    invalid(format!(
+                        "the host directory {} cannot be opened: {e}",
+                        joined.display()
+                    ))
+                })?;
+                if !dir.is_dir() {
+                    return Err(invalid(format!("{} is not a directory", dir.display())));
+                }
+                Ok((guest.clone(), dir))
+            })
+            .collect()
     }
 
     /// The settled limits: `base` with this policy's values laid over it.
@@ -231,8 +406,43 @@ impl Policy {
                 .as_deref()
                 .and_then(|r| parse_rate(r, l.burst).ok())
                 .or(base.rate),
+            http: HttpLimits {
+                max_response_bytes: l
+                    .http
+                    .max_response_kb
+                    .map_or(base.http.max_response_bytes, |kb| kb << 10),
+                timeout: l
+                    .http
+                    .timeout_ms
+                    .map_or(base.http.timeout, Duration::from_millis),
+                max_requests: l.http.max_requests.unwrap_or(base.http.max_requests),
+            },
         }
     }
+}
+
+/// A guest directory must be absolute and plain (no `.`, `..` or empty
+/// parts), and may not lie inside another granted one.
+fn check_guest_dir<'a>(guest: &str, all: impl Iterator<Item = &'a String>) -> Result<(), String> {
+    let path = Path::new(guest);
+    if !guest.starts_with('/') || guest.len() < 2 {
+        return Err("the guest path must be absolute, such as \"/data\", and not \"/\"".into());
+    }
+    if guest.contains("//")
+        || guest.ends_with('/')
+        || guest.contains('\0')
+        || path
+            .components()
+            .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
+    {
+        return Err("the guest path may not contain `.`, `..`, `//` or end in `/`".into());
+    }
+    for other in all {
+        if other != guest && guest.starts_with(&format!("{other}/")) {
+            return Err(format!("lies inside the granted directory {other:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// Parses `"N/s"`, `"N/min"` or `"N/h"` (also `sec`, `second`, `m`, `minute`, `hour`).
