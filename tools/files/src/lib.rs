@@ -287,19 +287,19 @@ fn tools() -> Vec<Tool> {
              optionally recursively.",
             list,
         )
-        .pure(),
+        .read_only(),
         Tool::new(
             "read",
             "Read a file in a granted directory as text, from an offset, up to a size cap.",
             read,
         )
-        .pure(),
+        .read_only(),
         Tool::new(
             "grep",
             "Search the files in the granted directories for lines matching a regular expression.",
             grep,
         )
-        .pure(),
+        .read_only(),
     ]
 }
 
