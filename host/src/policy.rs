@@ -539,6 +539,36 @@ mod tests {
             ("[limits]\nrate = \"10/fortnight\"", "limits.rate"),
             ("[limits]\nburst = 3", "limits.burst"),
             ("[capabilities]\nenv = [\"A=B\"]", "capabilities.env"),
+            (
+                "[limits.http]\nmax_response_kb = 0",
+                "limits.http.max_response_kb",
+            ),
+            ("[limits.http]\ntimeout_ms = 0", "limits.http.timeout_ms"),
+            (
+                "[limits.http]\nmax_requests = 99999",
+                "limits.http.max_requests",
+            ),
+            (
+                "[capabilities]\nhttp = [\"ftp://x.org\"]",
+                "capabilities.http",
+            ),
+            ("[capabilities]\nhttp = [\"*.*.org\"]", "capabilities.http"),
+            (
+                "[capabilities]\nread_dirs = { \"/a/../b\" = \".\" }",
+                "capabilities.read_dirs.\"/a/../b\"",
+            ),
+            (
+                "[capabilities]\nread_dirs = { \"/a\" = \".\", \"/a/b\" = \".\" }",
+                "capabilities.read_dirs.\"/a/b\"",
+            ),
+            (
+                "[secrets]\n\"x.org\" = { header = \"Host\", value = \"${env:A}\" }",
+                "secrets.\"x.org\".header",
+            ),
+            (
+                "[secrets]\n\"x.org/p\" = { header = \"X-Key\", value = \"${env:A}\" }",
+                "secrets.\"x.org/p\"",
+            ),
         ] {
             let err = parse(text).expect_err(text);
             assert!(
@@ -561,6 +591,27 @@ mod tests {
         );
         assert!(parse_rate("0/s", None).is_err());
         assert!(parse_rate("10", None).is_err());
+    }
+
+    #[test]
+    fn capabilities_and_secrets_parse_and_round_trip() {
+        let text = "[limits.http]\nmax_requests = 4\n\n[capabilities]\nhttp = [\"api.example.com\", \"*.wikipedia.org\", \"127.0.0.1:8080\", \"http://localhost:*\"]\nallow_private = true\nread_dirs = { \"/data\" = \"./fixtures/data\" }\n\n[secrets]\n\"api.example.com\" = { header = \"Authorization\", value = \"Bearer ${env:EXAMPLE_KEY}\" }\n";
+        let policy = parse(text).unwrap();
+        assert_eq!(policy.http_patterns().len(), 4);
+        assert!(policy.capabilities.allow_private);
+        assert_eq!(policy.capabilities.read_dirs["/data"], "./fixtures/data");
+        assert_eq!(policy.secrets["api.example.com"].header, "Authorization");
+        let limits = policy.limits(&Limits::default());
+        assert_eq!(limits.http.max_requests, 4);
+        assert_eq!(limits.http.timeout, HttpLimits::default().timeout);
+        let again = toml::to_string(&policy).unwrap();
+        assert_eq!(parse(&again).unwrap(), policy);
+        // Unknown keys inside the new tables are refused too.
+        assert!(parse("[limits.http]\nmax_bytes = 1").is_err());
+        assert!(
+            parse("[secrets]\n\"a.org\" = { header = \"X\", value = \"${env:A}\", scope = 1 }")
+                .is_err()
+        );
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! without an explicit grant are denied without a byte reaching them; a
 //! secret reaches only its host and never the guest; the HTTP limits hold.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use serde_json::{Value, json};
 use toolhost::{CallOptions, Executor, Outcome, ToolErrorKind};
 use toolhost_artifacts as artifacts;
@@ -31,6 +34,35 @@ async fn request(executor: &Executor, input: Value) -> Value {
         .output()
         .unwrap_or_else(|| panic!("net__request did not run: {}", record.outcome))
         .clone()
+}
+
+/// Everything logged at warn and above, for the whole test binary.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .try_init();
+        logs
+    })
+    .clone()
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn assert_denied(output: &Value) {
@@ -89,7 +121,23 @@ async fn a_host_not_on_the_list_is_denied_and_never_contacted() {
     let (_dir, executor) = net(Some(&policy)).await;
 
     // Same address, another port: not on the list.
-    assert_denied(&request(&executor, json!({"url": other.url("/json")})).await);
+    let logs = logs();
+    let record = executor
+        .call_value(
+            "net__request",
+            &json!({"url": other.url("/json")}),
+            CallOptions::default(),
+        )
+        .await;
+    assert_denied(record.outcome.output().expect("the probe ran"));
+    // The refusal is logged with the tool, the call id and the target.
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let line = logged
+        .lines()
+        .find(|l| l.contains(&record.call_id) && l.contains("outbound HTTP request denied"))
+        .unwrap_or_else(|| panic!("no log line for call {}: {logged}", record.call_id));
+    assert!(line.contains("tool=net__request"), "{line}");
+    assert!(line.contains(&other.addr.to_string()), "{line}");
     // A name that is not listed: refused before any lookup.
     assert_denied(&request(&executor, json!({"url": "http://not-listed.example.org/"})).await);
     // A listed name with the wrong scheme-default port.

@@ -35,22 +35,19 @@ impl Granted {
         path: Option<&Path>,
         defaults: &Limits,
     ) -> Result<Self, PolicyError> {
-        let (read_dirs, secrets) = match path {
+        let read_dirs = match path {
             Some(path) => {
-                // Read to prove they resolve; the values are dropped here.
-                let resolved = policy.resolve_secrets(path)?;
-                drop(resolved);
-                (
-                    policy.resolve_dirs(path)?,
-                    policy
-                        .secrets
-                        .iter()
-                        .map(|(p, s)| (p.clone(), s.header.clone()))
-                        .collect(),
-                )
+                // Read every secret to prove it resolves; the values are dropped here.
+                policy.resolve_secrets(path)?;
+                policy.resolve_dirs(path)?
             }
-            None => (Vec::new(), Vec::new()),
+            None => Vec::new(),
         };
+        let secrets = policy
+            .secrets
+            .iter()
+            .map(|(pattern, secret)| (pattern.clone(), secret.header.clone()))
+            .collect();
         Ok(Self {
             limits: policy.limits(defaults),
             wall_clock: policy.capabilities.wall_clock,

@@ -324,7 +324,12 @@ async fn guard<T>(
     };
     tokio::select! {
         biased;
-        result = work => result,
+        // A guest that saw the cancellation and returned early was still
+        // cancelled: its result is whatever it had when it stopped.
+        result = work => match cancel {
+            Some(cancel) if cancel.is_cancelled() => Err(Interrupt::Cancelled.into()),
+            _ => result,
+        },
         () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
         () = cancelled => Err(Interrupt::Cancelled.into()),
     }
