@@ -324,12 +324,7 @@ async fn guard<T>(
     };
     tokio::select! {
         biased;
-        // A guest that saw the cancellation and returned early was still
-        // cancelled: its result is whatever it had when it stopped.
-        result = work => match cancel {
-            Some(cancel) if cancel.is_cancelled() => Err(Interrupt::Cancelled.into()),
-            _ => result,
-        },
+        result = work => result,
         () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
         () = cancelled => Err(Interrupt::Cancelled.into()),
     }
