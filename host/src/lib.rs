@@ -39,8 +39,8 @@ pub use exec::{
 };
 pub use outcome::{CallRecord, Outcome, ToolErrorKind};
 pub use policy::{
-    Capabilities, Limits, LimitsPatch, OnLimit, Policy, PolicyError, Rate, Retry, RetryPatch,
-    parse_rate,
+    Capabilities, Granted, HttpLimits, HttpLimitsPatch, Limits, LimitsPatch, OnLimit, Policy,
+    PolicyError, PolicyReview, Rate, Retry, RetryPatch, Secret, parse_rate, review_dir,
 };
 pub use sandbox::GuestEvent;
 pub use tokio_util::sync::CancellationToken;

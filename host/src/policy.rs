@@ -4,10 +4,20 @@
 //! host's defaults; a policy that does not parse or validate means the tool
 //! does not load, never "loads with defaults".
 
-use std::path::{Path, PathBuf};
+mod pattern;
+mod review;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub(crate) use self::pattern::{HostPattern, Scheme, Target};
+pub use self::review::{Granted, PolicyReview, review_dir};
+pub(crate) use self::secret::ResolvedSecret;
+pub use self::secret::Secret;
 
 /// A tool's policy file, as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +33,11 @@ pub struct Policy {
     /// When failed calls are tried again.
     #[serde(default)]
     pub retry: RetryPatch,
+    /// Headers the host adds to outgoing requests, keyed by host pattern.
+    /// Their values are read from the host's environment or files when the
+    /// tool loads; the guest never sees them.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 /// Retry settings as a policy states them.
@@ -103,6 +118,22 @@ pub struct LimitsPatch {
     pub burst: Option<u32>,
     /// What the rate limit and the concurrency cap do when reached.
     pub on_limit: Option<OnLimit>,
+    /// Limits on outbound HTTP, as `[limits.http]`.
+    #[serde(default)]
+    pub http: HttpLimitsPatch,
+}
+
+/// Outbound HTTP limits as a policy states them (`[limits.http]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpLimitsPatch {
+    /// Largest response body one request may receive, in KiB.
+    pub max_response_kb: Option<u64>,
+    /// Time one request may take, from connecting to the body's last byte, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Requests one call may send.
+    pub max_requests: Option<u32>,
 }
 
 /// Capabilities a tool is granted. The default grants nothing.
@@ -117,6 +148,20 @@ pub struct Capabilities {
     /// Names of host environment variables passed through to the guest.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Hosts the tool may send HTTP requests to: `[scheme://]host[:port]`,
+    /// with `*.example.com` for the names below a domain and `*` for a
+    /// port or for any host. Empty: no outbound HTTP.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Let requests reach loopback, private, link-local and other
+    /// non-public addresses. Off: every address a host resolves to must be
+    /// public, or the request is denied.
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Directories the guest may read: guest path (absolute) to host path
+    /// (relative to the policy's folder). Read-only.
+    #[serde(default)]
+    pub read_dirs: BTreeMap<String, String>,
 }
 
 /// The limits that apply to one call, with every value settled.
@@ -139,6 +184,8 @@ pub struct Limits {
     pub on_limit: OnLimit,
     /// When failed calls are tried again.
     pub retry: Retry,
+    /// Outbound HTTP limits.
+    pub http: HttpLimits,
 }
 
 impl Default for Limits {
@@ -152,6 +199,29 @@ impl Default for Limits {
             rate: None,
             on_limit: OnLimit::Wait,
             retry: Retry::default(),
+            http: HttpLimits::default(),
+        }
+    }
+}
+
+/// The outbound HTTP limits that apply to one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpLimits {
+    /// Largest response body one request may receive, in bytes.
+    pub max_response_bytes: u64,
+    /// Time one request may take, from connecting to the body's last byte.
+    pub timeout: Duration,
+    /// Requests one call may send.
+    pub max_requests: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_response_bytes: 4 << 20,
+            timeout: Duration::from_secs(10),
+            max_requests: 16,
         }
     }
 }
@@ -171,6 +241,8 @@ pub struct Rate {
 /// Upper bounds no policy may exceed.
 const MAX_TIMEOUT_MS: u64 = 600_000;
 const MAX_OUTPUT_KB: u64 = 64 << 10;
+const MAX_RESPONSE_KB: u64 = 256 << 10;
+const MAX_REQUESTS: u32 = 10_000;
 
 /// Why a policy was refused. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -306,7 +378,110 @@ impl Policy {
                 ));
             }
         }
+        self.validate_http(path)?;
+        for guest in self.capabilities.read_dirs.keys() {
+            check_guest_dir(guest, self.capabilities.read_dirs.keys())
+                .map_err(|reason| invalid(&format!("capabilities.read_dirs.{guest:?}"), reason))?;
+        }
         Ok(())
+    }
+
+    fn validate_http(&self, path: &Path) -> Result<(), PolicyError> {
+        let invalid = |key: &str, reason: String| PolicyError::Invalid {
+            path: path.into(),
+            key: key.into(),
+            reason,
+        };
+        let h = &self.limits.http;
+        if let Some(kb) = h.max_response_kb
+            && !(1..=MAX_RESPONSE_KB).contains(&kb)
+        {
+            return Err(invalid(
+                "limits.http.max_response_kb",
+                format!("must be from 1 to {MAX_RESPONSE_KB}, got {kb}"),
+            ));
+        }
+        if let Some(ms) = h.timeout_ms
+            && !(1..=MAX_TIMEOUT_MS).contains(&ms)
+        {
+            return Err(invalid(
+                "limits.http.timeout_ms",
+                format!("must be from 1 to {MAX_TIMEOUT_MS}, got {ms}"),
+            ));
+        }
+        if let Some(n) = h.max_requests
+            && n > MAX_REQUESTS
+        {
+            return Err(invalid(
+                "limits.http.max_requests",
+                format!("must be from 0 to {MAX_REQUESTS}, got {n}"),
+            ));
+        }
+        for pattern in &self.capabilities.http {
+            HostPattern::parse(pattern).map_err(|reason| invalid("capabilities.http", reason))?;
+        }
+        for (pattern, secret) in &self.secrets {
+            let key = format!("secrets.{pattern:?}");
+            HostPattern::parse(pattern).map_err(|reason| invalid(&key, reason))?;
+            secret::check(secret)
+                .map_err(|(field, reason)| invalid(&format!("{key}.{field}"), reason))?;
+        }
+        Ok(())
+    }
+
+    /// The allow-list, parsed. Call [`Policy::validate`] first; a pattern
+    /// that does not parse is dropped here (so it allows nothing).
+    pub(crate) fn http_patterns(&self) -> Vec<HostPattern> {
+        self.capabilities
+            .http
+            .iter()
+            .filter_map(|p| HostPattern::parse(p).ok())
+            .collect()
+    }
+
+    /// Reads every secret's value. `path` is the policy file: relative
+    /// `${file:..}` paths start from its folder. A variable that is not set
+    /// or a file that cannot be read refuses the policy, naming it.
+    pub(crate) fn resolve_secrets(&self, path: &Path) -> Result<Vec<ResolvedSecret>, PolicyError> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        self.secrets
+            .iter()
+            .map(|(pattern, secret)| {
+                secret::resolve(pattern, secret, base).map_err(|reason| PolicyError::Invalid {
+                    path: path.into(),
+                    key: format!("secrets.{pattern:?}.value"),
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    /// The granted directories as (guest path, host directory), host paths
+    /// made absolute from the policy's folder. Each must be a directory.
+    pub(crate) fn resolve_dirs(&self, path: &Path) -> Result<Vec<(String, PathBuf)>, PolicyError> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        self.capabilities
+            .read_dirs
+            .iter()
+            .map(|(guest, host)| {
+                let invalid = |reason: String| PolicyError::Invalid {
+                    path: path.into(),
+                    key: format!("capabilities.read_dirs.{guest:?}"),
+                    reason,
+                };
+                let joined = base.join(host);
+                let dir = joined.canonicalize().map_err(|e| {
+                    invalid(format!(
+                        "the host directory {} cannot be opened: {e}",
+                        joined.display()
+                    ))
+                })?;
+                if !dir.is_dir() {
+                    return Err(invalid(format!("{} is not a directory", dir.display())));
+                }
+                Ok((guest.clone(), dir))
+            })
+            .collect()
     }
 
     /// The settled limits: `base` with this policy's values laid over it.
@@ -326,6 +501,17 @@ impl Policy {
                 .or(base.rate),
             on_limit: l.on_limit.unwrap_or(base.on_limit),
             retry: self.retry(&base.retry),
+            http: HttpLimits {
+                max_response_bytes: l
+                    .http
+                    .max_response_kb
+                    .map_or(base.http.max_response_bytes, |kb| kb << 10),
+                timeout: l
+                    .http
+                    .timeout_ms
+                    .map_or(base.http.timeout, Duration::from_millis),
+                max_requests: l.http.max_requests.unwrap_or(base.http.max_requests),
+            },
         }
     }
 
@@ -343,6 +529,30 @@ impl Policy {
             non_idempotent: r.non_idempotent.unwrap_or(base.non_idempotent),
         }
     }
+}
+
+/// A guest directory must be absolute and plain (no `.`, `..` or empty
+/// parts), and may not lie inside another granted one.
+fn check_guest_dir<'a>(guest: &str, all: impl Iterator<Item = &'a String>) -> Result<(), String> {
+    let path = Path::new(guest);
+    if !guest.starts_with('/') || guest.len() < 2 {
+        return Err("the guest path must be absolute, such as \"/data\", and not \"/\"".into());
+    }
+    if guest.contains("//")
+        || guest.ends_with('/')
+        || guest.contains('\0')
+        || path
+            .components()
+            .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
+    {
+        return Err("the guest path may not contain `.`, `..`, `//` or end in `/`".into());
+    }
+    for other in all {
+        if other != guest && guest.starts_with(&format!("{other}/")) {
+            return Err(format!("lies inside the granted directory {other:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// Parses `"N/s"`, `"N/min"` or `"N/h"` (also `sec`, `second`, `m`, `minute`, `hour`).
@@ -441,6 +651,36 @@ mod tests {
             ("[retry]\nattempts = 0", "retry.attempts"),
             ("[retry]\nbackoff_ms = 100000", "retry.backoff_ms"),
             ("[capabilities]\nenv = [\"A=B\"]", "capabilities.env"),
+            (
+                "[limits.http]\nmax_response_kb = 0",
+                "limits.http.max_response_kb",
+            ),
+            ("[limits.http]\ntimeout_ms = 0", "limits.http.timeout_ms"),
+            (
+                "[limits.http]\nmax_requests = 99999",
+                "limits.http.max_requests",
+            ),
+            (
+                "[capabilities]\nhttp = [\"ftp://x.org\"]",
+                "capabilities.http",
+            ),
+            ("[capabilities]\nhttp = [\"*.*.org\"]", "capabilities.http"),
+            (
+                "[capabilities]\nread_dirs = { \"/a/../b\" = \".\" }",
+                "capabilities.read_dirs.\"/a/../b\"",
+            ),
+            (
+                "[capabilities]\nread_dirs = { \"/a\" = \".\", \"/a/b\" = \".\" }",
+                "capabilities.read_dirs.\"/a/b\"",
+            ),
+            (
+                "[secrets]\n\"x.org\" = { header = \"Host\", value = \"${env:A}\" }",
+                "secrets.\"x.org\".header",
+            ),
+            (
+                "[secrets]\n\"x.org/p\" = { header = \"X-Key\", value = \"${env:A}\" }",
+                "secrets.\"x.org/p\"",
+            ),
         ] {
             let err = parse(text).expect_err(text);
             assert!(
@@ -463,6 +703,27 @@ mod tests {
         );
         assert!(parse_rate("0/s", None).is_err());
         assert!(parse_rate("10", None).is_err());
+    }
+
+    #[test]
+    fn capabilities_and_secrets_parse_and_round_trip() {
+        let text = "[limits.http]\nmax_requests = 4\n\n[capabilities]\nhttp = [\"api.example.com\", \"*.wikipedia.org\", \"127.0.0.1:8080\", \"http://localhost:*\"]\nallow_private = true\nread_dirs = { \"/data\" = \"./fixtures/data\" }\n\n[secrets]\n\"api.example.com\" = { header = \"Authorization\", value = \"Bearer ${env:EXAMPLE_KEY}\" }\n";
+        let policy = parse(text).unwrap();
+        assert_eq!(policy.http_patterns().len(), 4);
+        assert!(policy.capabilities.allow_private);
+        assert_eq!(policy.capabilities.read_dirs["/data"], "./fixtures/data");
+        assert_eq!(policy.secrets["api.example.com"].header, "Authorization");
+        let limits = policy.limits(&Limits::default());
+        assert_eq!(limits.http.max_requests, 4);
+        assert_eq!(limits.http.timeout, HttpLimits::default().timeout);
+        let again = toml::to_string(&policy).unwrap();
+        assert_eq!(parse(&again).unwrap(), policy);
+        // Unknown keys inside the new tables are refused too.
+        assert!(parse("[limits.http]\nmax_bytes = 1").is_err());
+        assert!(
+            parse("[secrets]\n\"a.org\" = { header = \"X\", value = \"${env:A}\", scope = 1 }")
+                .is_err()
+        );
     }
 
     #[test]

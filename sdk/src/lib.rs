@@ -40,6 +40,7 @@
 
 mod ctx;
 mod error;
+pub mod http;
 mod tool;
 
 pub use ctx::{Ctx, Level};

@@ -12,6 +12,7 @@ use crate::common::{call, call_with, executor, host_still_serves, ok};
 pub const COVERED: &[&str] = &[
     "bad-describe",
     "bad-output",
+    "http-probe",
     "misbehave",
     "probe",
     "slow-describe",

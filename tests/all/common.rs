@@ -103,3 +103,22 @@ pub async fn host_still_serves() {
     .await;
     assert_eq!(output["value"], "still here");
 }
+
+/// A fresh folder with `name.wasm` (a copy of `wasm`) and, if given,
+/// `name.toml` holding `policy`. Write more files into it before [`load_dir`].
+pub fn tool_dir(name: &str, wasm: &str, policy: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).expect("copy the component");
+    if let Some(policy) = policy {
+        std::fs::write(dir.path().join(format!("{name}.toml")), policy).expect("write the policy");
+    }
+    dir
+}
+
+/// Loads a folder into an executor of its own.
+pub async fn load_dir(dir: &std::path::Path) -> Executor {
+    let catalog = Catalog::load_dir(&engine(), dir, &load_options())
+        .await
+        .expect("the folder loads");
+    Executor::new(Arc::new(catalog))
+}

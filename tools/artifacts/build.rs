@@ -13,7 +13,17 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 /// The tools that ship: (package, folder under tools/).
-const BUNDLED: &[&str] = &["calc", "text", "json", "hash", "clock", "sleep"];
+const BUNDLED: &[&str] = &[
+    "calc",
+    "text",
+    "json",
+    "hash",
+    "clock",
+    "sleep",
+    "fetch",
+    "http_json",
+    "files",
+];
 
 fn main() {
     let manifest =

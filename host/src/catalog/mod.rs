@@ -393,11 +393,13 @@ impl Loader<'_> {
             .ok_or_else(|| LoadError::BadName { path: path.into() })?
             .to_string();
         let policy_path = path.with_extension("toml");
-        let policy = if policy_path.exists() {
+        let has_policy = policy_path.exists();
+        let policy = if has_policy {
             Policy::load(&policy_path, self.engine.config().max_memory_mb)?
         } else {
             Policy::default()
         };
+        let grants = Grants::from_policy(&policy, has_policy.then_some(policy_path.as_path()))?;
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.into(),
             source,
@@ -413,7 +415,6 @@ impl Loader<'_> {
             .instantiate_pre(&component)
             .map_err(|e| world(format!("{e:#}")))?;
         let pre = ToolPre::new(instance_pre).map_err(|e| world(format!("{e:#}")))?;
-        let grants = Grants::from_policy(&policy);
         let limits = policy.limits(&self.options.defaults);
 
         let describe_limits = Limits {

@@ -7,9 +7,13 @@
 //! rather than inherited, and a wall clock frozen at the Unix epoch unless
 //! the policy grants the real one.
 
+mod addr;
 mod baseline;
 mod capture;
+mod grants;
 mod host;
+mod http;
+mod net;
 
 use std::future::poll_fn;
 use std::pin::pin;
@@ -20,10 +24,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub(crate) use self::baseline::Baseline;
 pub(crate) use self::capture::Capture;
+pub(crate) use self::grants::Grants;
 pub use self::host::GuestEvent;
 pub(crate) use self::host::GuestSink;
 use crate::Engine;
@@ -42,6 +48,8 @@ pub(crate) struct State {
     table: ResourceTable,
     limiter: Limiter,
     pub(crate) scope: host::Scope,
+    http: WasiHttpCtx,
+    outbound: http::Outbound,
 }
 
 impl WasiView for State {
@@ -53,39 +61,22 @@ impl WasiView for State {
     }
 }
 
-/// What a policy grants, resolved at load time (env values read once).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Grants {
-    pub(crate) wall_clock: bool,
-    pub(crate) env: Vec<(String, String)>,
-}
-
-impl Grants {
-    /// True when the grants let a guest reach or change anything outside its
-    /// sandbox that could make two identical calls differ: the real time of
-    /// day (and, with outbound capabilities, the network or a writable
-    /// directory). Such a tool is never cached or speculated, whatever it
-    /// declares.
-    pub(crate) fn reaches_outside(&self) -> bool {
-        self.wall_clock
-    }
-
-    pub(crate) fn from_policy(policy: &crate::Policy) -> Self {
-        let env = policy
-            .capabilities
-            .env
-            .iter()
-            .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
-            .collect();
-        Self {
-            wall_clock: policy.capabilities.wall_clock,
-            env,
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }
 
 /// The one function that turns a policy's grants into a WASI context.
-fn wasi_ctx(grants: &Grants, stdout: &Capture, stderr: &Capture) -> WasiCtx {
+/// Outbound HTTP is decided per request by [`http::Outbound`], built from
+/// the same grants in [`new_store`].
+///
+/// Fails only if a granted directory can no longer be opened.
+fn wasi_ctx(grants: &Grants, stdout: &Capture, stderr: &Capture) -> Result<WasiCtx, String> {
     let mut builder = WasiCtx::builder();
     builder
         .stdout(stdout.clone())
@@ -100,7 +91,19 @@ fn wasi_ctx(grants: &Grants, stdout: &Capture, stderr: &Capture) -> WasiCtx {
     for (name, value) in &grants.env {
         builder.env(name, value);
     }
-    builder.build()
+    for (guest, host) in &grants.dirs {
+        // cap-std underneath: `..`, absolute paths and symlinks that lead
+        // outside the directory are refused by the host, whatever the guest does.
+        builder
+            .preopened_dir(host, guest, FsPerms::ReadOnly)
+            .map_err(|e| {
+                format!(
+                    "the granted directory {guest} ({}) could not be opened: {e:#}",
+                    host.display()
+                )
+            })?;
+    }
+    Ok(builder.build())
 }
 
 /// A wall clock that always reads 1970-01-01T00:00:00Z.
@@ -158,11 +161,12 @@ enum Interrupt {
     Cancelled,
 }
 
-/// The linker every tool is instantiated with: all of WASI Preview 2 (inert
-/// unless granted) plus the `toolhost:tool/host` interface.
+/// The linker every tool is instantiated with: all of WASI Preview 2 and
+/// `wasi:http` (inert unless granted) plus the `toolhost:tool/host` interface.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
     let mut linker = Linker::new(engine.wasmtime());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     Tool::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
     Ok(linker)
 }
@@ -173,6 +177,16 @@ pub(crate) struct Run<T> {
     pub(crate) result: Result<T, Outcome>,
     pub(crate) fuel_used: Option<u64>,
     pub(crate) memory_peak: Option<u64>,
+}
+
+impl<T> Run<T> {
+    fn not_run(outcome: Outcome) -> Self {
+        Self {
+            result: Err(outcome),
+            fuel_used: None,
+            memory_peak: None,
+        }
+    }
 }
 
 /// Identifies a call in logs and events.
@@ -191,17 +205,22 @@ fn new_store(
     limits: &Limits,
     call: CallInfo,
     deadline: Instant,
-) -> (Store<State>, Capture) {
+) -> Result<(Store<State>, Capture), Outcome> {
     let stdout = Capture::new(CAPTURE_BYTES);
     let stderr = Capture::new(CAPTURE_BYTES);
+    let wasi = wasi_ctx(grants, &stdout, &stderr).map_err(|message| Outcome::Trap {
+        message: format!("the sandbox could not be set up: {message}"),
+    })?;
     let state = State {
-        wasi: wasi_ctx(grants, &stdout, &stderr),
+        wasi,
         table: ResourceTable::new(),
         limiter: Limiter {
             memory_cap: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
             peak: 0,
             refused: false,
         },
+        outbound: http::Outbound::new(grants.http.clone(), limits.http, &call),
+        http: WasiHttpCtx::new(),
         scope: host::Scope::new(call),
     };
     let mut store = Store::new(engine.wasmtime(), state);
@@ -233,7 +252,7 @@ fn new_store(
             Box::pin(tokio::task::yield_now()),
         ))
     });
-    (store, stderr)
+    Ok((store, stderr))
 }
 
 /// Runs `describe` in a fresh instance under `limits`.
@@ -246,7 +265,10 @@ pub(crate) async fn describe(
 ) -> Run<Vec<ToolSpec>> {
     let deadline = Instant::now() + limits.timeout;
     let cancel = call.cancel.clone();
-    let (mut store, stderr) = new_store(engine, grants, limits, call, deadline);
+    let (mut store, stderr) = match new_store(engine, grants, limits, call, deadline) {
+        Ok(made) => made,
+        Err(outcome) => return Run::not_run(outcome),
+    };
     let result = {
         let work = async {
             let tool = pre.instantiate_async(&mut store).await?;
@@ -269,7 +291,10 @@ pub(crate) async fn invoke(
 ) -> Run<String> {
     let deadline = Instant::now() + limits.timeout;
     let cancel = call.cancel.clone();
-    let (mut store, stderr) = new_store(engine, grants, limits, call, deadline);
+    let (mut store, stderr) = match new_store(engine, grants, limits, call, deadline) {
+        Ok(made) => made,
+        Err(outcome) => return Run::not_run(outcome),
+    };
     let result = {
         let work = async {
             let tool = pre.instantiate_async(&mut store).await?;

@@ -8,7 +8,9 @@
 //! clock that is the host's choice, and `tcp` starting `error: `. Any
 //! `ok: ` entry that the policy did not grant is a sandbox escape.
 //!
-//! Input: `{"tcp"?: "HOST:PORT"}`. Output:
+//! Input: `{"tcp"?: "HOST:PORT", "read"?: [path], "list"?: [path], "write_to"?: path}`, where
+//! `read` and `list` add paths to the fixed ones and `write_to` replaces
+//! the file written. Output:
 //! `{"files": {path: s}, "dirs": {path: s}, "cwd": s, "env": {name: value},
 //! "args": [..], "wall_clock_unix": i64, "tcp": s | null, "write": s}`, where
 //! every `s` is `ok: <what was read, truncated>` or `error: <the error>`.
@@ -40,6 +42,15 @@ struct Probe {
     /// `HOST:PORT` to open a TCP connection to (and send one line on). Not tried if absent.
     #[serde(default)]
     tcp: Option<String>,
+    /// More files to read, reported under `files`.
+    #[serde(default)]
+    read: Vec<String>,
+    /// More directories to list, reported under `dirs`.
+    #[serde(default)]
+    list: Vec<String>,
+    /// Write here instead of `/tmp/probe.txt`.
+    #[serde(default)]
+    write_to: Option<String>,
 }
 
 /// What each attempt gave; each string is `ok: ...` or `error: ...`.
@@ -67,11 +78,15 @@ fn probe(_: &Ctx, input: Probe) -> Result<Report, ToolError> {
     Ok(Report {
         files: FILES
             .iter()
-            .map(|&path| (path.to_string(), read_file(path)))
+            .copied()
+            .chain(input.read.iter().map(String::as_str))
+            .map(|path| (path.to_string(), read_file(path)))
             .collect(),
         dirs: DIRS
             .iter()
-            .map(|&path| (path.to_string(), list_dir(path)))
+            .copied()
+            .chain(input.list.iter().map(String::as_str))
+            .map(|path| (path.to_string(), list_dir(path)))
             .collect(),
         cwd: outcome(std::env::current_dir().map(|dir| dir.display().to_string())),
         env: std::env::vars_os()
@@ -87,10 +102,13 @@ fn probe(_: &Ctx, input: Probe) -> Result<Report, ToolError> {
             .collect(),
         wall_clock_unix: wall_clock_unix(),
         tcp: input.tcp.as_deref().map(connect),
-        write: outcome(
-            std::fs::write(WRITE_PATH, b"written by the probe test guest\n")
-                .map(|()| format!("wrote {WRITE_PATH}")),
-        ),
+        write: {
+            let path = input.write_to.as_deref().unwrap_or(WRITE_PATH);
+            outcome(
+                std::fs::write(path, b"written by the probe test guest\n")
+                    .map(|()| format!("wrote {path}")),
+            )
+        },
     })
 }
 
