@@ -12,6 +12,10 @@ use crate::common::{call, call_with, executor, host_still_serves, ok};
 pub const COVERED: &[&str] = &[
     "bad-describe",
     "bad-output",
+    "dyn-iface",
+    "dyn-resource",
+    "dyn-types",
+    "dyn-world",
     "misbehave",
     "probe",
     "slow-describe",

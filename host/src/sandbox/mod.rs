@@ -9,6 +9,7 @@
 
 mod baseline;
 mod capture;
+mod dynamic;
 mod host;
 
 use std::future::poll_fn;
@@ -24,6 +25,7 @@ use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 pub(crate) use self::baseline::Baseline;
 pub(crate) use self::capture::Capture;
+pub(crate) use self::dynamic::{Exports, Pre, invoke};
 pub use self::host::GuestEvent;
 pub(crate) use self::host::GuestEvents;
 use crate::Engine;
@@ -243,7 +245,8 @@ pub(crate) async fn describe(
 }
 
 /// Runs `invoke(name, input)` in a fresh instance under `limits`.
-pub(crate) async fn invoke(
+/// ([`invoke`] dispatches here for `toolhost:tool` components.)
+async fn invoke_tool(
     engine: &Engine,
     pre: &ToolPre<State>,
     grants: &Grants,
