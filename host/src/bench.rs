@@ -11,6 +11,9 @@ use serde::Serialize;
 use crate::sandbox::Baseline;
 use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
+mod languages;
+pub use self::languages::{LanguageCase, LanguageCost, languages};
+
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

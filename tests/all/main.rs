@@ -5,4 +5,7 @@ mod adversarial;
 mod bundled;
 mod catalog;
 mod common;
+mod dynamic;
+mod polyglot;
 mod sandbox;
+mod scaffold;

@@ -4,6 +4,7 @@
 mod bench;
 mod call;
 mod list;
+mod new;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ enum Command {
     Call(call::CallArgs),
     /// Measure fresh-instance calls per second against a bare wasmtime loop.
     Bench(bench::BenchArgs),
+    /// Create a tool project (Rust, Python or JavaScript) that builds and passes its tests.
+    New(new::NewArgs),
 }
 
 /// Where the tools are and how to load them; shared by the commands.
@@ -119,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => runtime.block_on(list::run(args)),
         Command::Call(args) => runtime.block_on(call::run(args)),
         Command::Bench(args) => bench::run(args),
+        Command::New(args) => new::run(args),
     };
     match result {
         Ok(code) => code,
