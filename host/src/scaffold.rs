@@ -36,7 +36,9 @@ impl fmt::Display for Lang {
 #[non_exhaustive]
 pub enum ScaffoldError {
     /// The name cannot name a folder, a package and a tool.
-    #[error("invalid tool name {0:?}: use a lowercase letter, then up to 63 of a-z 0-9 _ - (it names a folder, a package and the tool)")]
+    #[error(
+        "invalid tool name {0:?}: use a lowercase letter, then up to 63 of a-z 0-9 _ - (it names a folder, a package and the tool)"
+    )]
     BadName(String),
     /// The folder is there and has files in it.
     #[error("{0} already exists and is not empty; pick another name or folder")]
@@ -72,7 +74,12 @@ const WIT: &str = include_str!("../../wit/tool.wit");
 
 /// Creates the project `parent/name`. `sdk` (Rust only) is the
 /// `toolhost-sdk` folder to depend on by path.
-pub fn create(name: &str, lang: Lang, parent: &Path, sdk: Option<&Path>) -> Result<Scaffold, ScaffoldError> {
+pub fn create(
+    name: &str,
+    lang: Lang,
+    parent: &Path,
+    sdk: Option<&Path>,
+) -> Result<Scaffold, ScaffoldError> {
     check_name(name)?;
     let root = parent.join(name);
     if std::fs::read_dir(&root).is_ok_and(|mut entries| entries.next().is_some()) {
@@ -85,14 +92,22 @@ pub fn create(name: &str, lang: Lang, parent: &Path, sdk: Option<&Path>) -> Resu
     };
     for (path, contents) in &files {
         let path = root.join(path);
-        let write = |path: &Path, e| ScaffoldError::Write { path: path.into(), source: e };
+        let write = |path: &Path, e| ScaffoldError::Write {
+            path: path.into(),
+            source: e,
+        };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| write(dir, e))?;
         }
         std::fs::write(&path, contents).map_err(|e| write(&path, e))?;
     }
     let (build, test, call) = commands(lang, name);
-    Ok(Scaffold { root, build, test: test.into(), call })
+    Ok(Scaffold {
+        root,
+        build,
+        test: test.into(),
+        call,
+    })
 }
 
 fn check_name(name: &str) -> Result<(), ScaffoldError> {
@@ -101,7 +116,11 @@ fn check_name(name: &str) -> Result<(), ScaffoldError> {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok { Ok(()) } else { Err(ScaffoldError::BadName(name.into())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ScaffoldError::BadName(name.into()))
+    }
 }
 
 fn fill(template: &str, name: &str) -> String {
@@ -123,13 +142,20 @@ fn rust_files(name: &str, sdk: Option<&Path>) -> Result<Vec<(PathBuf, String)>, 
             .filter(|p| p.join("Cargo.toml").exists()),
     };
     let dependency = match sdk {
-        Some(path) => format!("toolhost-sdk = {{ path = {:?} }}", path.display().to_string()),
+        Some(path) => format!(
+            "toolhost-sdk = {{ path = {:?} }}",
+            path.display().to_string()
+        ),
         None => format!("toolhost-sdk = \"{}\"", env!("CARGO_PKG_VERSION")),
     };
-    let cargo = fill(include_str!("../templates/rust/Cargo.toml"), name).replace("{{sdk}}", &dependency);
+    let cargo =
+        fill(include_str!("../templates/rust/Cargo.toml"), name).replace("{{sdk}}", &dependency);
     Ok(vec![
         ("Cargo.toml".into(), cargo),
-        ("src/lib.rs".into(), fill(include_str!("../templates/rust/lib.rs"), name)),
+        (
+            "src/lib.rs".into(),
+            fill(include_str!("../templates/rust/lib.rs"), name),
+        ),
         (".gitignore".into(), "target/\n".into()),
         ("README.md".into(), readme(Lang::Rust, name)),
     ])
@@ -137,9 +163,18 @@ fn rust_files(name: &str, sdk: Option<&Path>) -> Result<Vec<(PathBuf, String)>, 
 
 fn python_files(name: &str) -> Vec<(PathBuf, String)> {
     vec![
-        ("app.py".into(), fill(include_str!("../templates/python/app.py"), name)),
-        ("tool.py".into(), fill(include_str!("../templates/python/tool.py"), name)),
-        ("test_tool.py".into(), fill(include_str!("../templates/python/test_tool.py"), name)),
+        (
+            "app.py".into(),
+            fill(include_str!("../templates/python/app.py"), name),
+        ),
+        (
+            "tool.py".into(),
+            fill(include_str!("../templates/python/tool.py"), name),
+        ),
+        (
+            "test_tool.py".into(),
+            fill(include_str!("../templates/python/test_tool.py"), name),
+        ),
         ("wit/tool.wit".into(), WIT.into()),
         (".gitignore".into(), "__pycache__/\n*.wasm\n".into()),
         ("README.md".into(), readme(Lang::Python, name)),
@@ -148,10 +183,22 @@ fn python_files(name: &str) -> Vec<(PathBuf, String)> {
 
 fn js_files(name: &str) -> Vec<(PathBuf, String)> {
     vec![
-        ("package.json".into(), fill(include_str!("../templates/js/package.json"), name)),
-        ("src/index.js".into(), fill(include_str!("../templates/js/index.js"), name)),
-        ("src/tool.js".into(), fill(include_str!("../templates/js/tool.js"), name)),
-        ("test/tool.test.js".into(), fill(include_str!("../templates/js/tool.test.js"), name)),
+        (
+            "package.json".into(),
+            fill(include_str!("../templates/js/package.json"), name),
+        ),
+        (
+            "src/index.js".into(),
+            fill(include_str!("../templates/js/index.js"), name),
+        ),
+        (
+            "src/tool.js".into(),
+            fill(include_str!("../templates/js/tool.js"), name),
+        ),
+        (
+            "test/tool.test.js".into(),
+            fill(include_str!("../templates/js/tool.test.js"), name),
+        ),
         ("wit/tool.wit".into(), WIT.into()),
         (".gitignore".into(), "node_modules/\n*.wasm\n".into()),
         ("README.md".into(), readme(Lang::Js, name)),
@@ -188,8 +235,12 @@ fn readme(lang: Lang, name: &str) -> String {
     let (build, test, call) = commands(lang, name);
     let what = match lang {
         Lang::Rust => "Rust, with toolhost-sdk: the input and output types give the JSON Schemas",
-        Lang::Python => "Python, built with componentize-py: `tool.py` holds the logic, `app.py` binds it to the `toolhost:tool` world in `wit/`",
-        Lang::Js => "JavaScript, built with componentize-js: `src/tool.js` holds the logic, `src/index.js` binds it to the `toolhost:tool` world in `wit/`",
+        Lang::Python => {
+            "Python, built with componentize-py: `tool.py` holds the logic, `app.py` binds it to the `toolhost:tool` world in `wit/`"
+        }
+        Lang::Js => {
+            "JavaScript, built with componentize-js: `src/tool.js` holds the logic, `src/index.js` binds it to the `toolhost:tool` world in `wit/`"
+        }
     };
     format!(
         "# {name}\n\nA toolhost tool in {what}.\n\n## Build\n\n```sh\n{build}\n```\n\n## Test\n\n```sh\n{test}\n```\n\n## Call\n\n```sh\n{call}\n```\n"
@@ -204,7 +255,14 @@ mod tests {
     fn names() {
         assert!(check_name("greet").is_ok());
         assert!(check_name("my-tool_2").is_ok());
-        for bad in ["", "Greet", "2greet", "has space", "dots.no", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "Greet",
+            "2greet",
+            "has space",
+            "dots.no",
+            &"x".repeat(65),
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }

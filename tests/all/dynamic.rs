@@ -23,7 +23,9 @@ fn load(dir: &Path) -> Catalog {
 #[test]
 fn world_level_functions_become_tools() {
     let catalog = executor().catalog().clone();
-    let add = catalog.tool("guest_dyn_world__add").expect("add is published");
+    let add = catalog
+        .tool("guest_dyn_world__add")
+        .expect("add is published");
     assert_eq!(add.tool, "add");
     assert_eq!(
         add.input_schema["properties"]["a"],
@@ -37,14 +39,26 @@ fn world_level_functions_become_tools() {
     assert_eq!(greet.input_schema["required"], json!(["name"]));
 
     block_on(async {
-        assert_eq!(ok("guest_dyn_world__add", json!({"a": 2, "b": 40})).await, 42);
-        assert_eq!(ok("guest_dyn_world__add", json!({"a": i32::MAX, "b": 1})).await, i32::MIN);
-        assert_eq!(ok("guest_dyn_world__greet", json!({"name": "Ada"})).await, "Hello, Ada!");
+        assert_eq!(
+            ok("guest_dyn_world__add", json!({"a": 2, "b": 40})).await,
+            42
+        );
+        assert_eq!(
+            ok("guest_dyn_world__add", json!({"a": i32::MAX, "b": 1})).await,
+            i32::MIN
+        );
+        assert_eq!(
+            ok("guest_dyn_world__greet", json!({"name": "Ada"})).await,
+            "Hello, Ada!"
+        );
         assert_eq!(
             ok("guest_dyn_world__greet", json!({"name": "Bo", "times": 2})).await,
             "Hello, Bo! Hello, Bo!"
         );
-        assert_eq!(ok("guest_dyn_world__divide", json!({"a": 1, "b": 4})).await, 0.25);
+        assert_eq!(
+            ok("guest_dyn_world__divide", json!({"a": 1, "b": 4})).await,
+            0.25
+        );
         assert_eq!(ok("guest_dyn_world__nothing", json!({})).await, Value::Null);
         // The `err` of a `result` is a tool error carrying the error value.
         let record = call("guest_dyn_world__divide", json!({"a": 1, "b": 0})).await;
@@ -61,17 +75,43 @@ fn world_level_functions_become_tools() {
 #[test]
 fn arguments_that_do_not_fit_the_wit_types_are_refused_with_a_path() {
     block_on(async {
-        let record = call("guest_dyn_world__add", json!({"a": 1, "b": 2_147_483_648_i64})).await;
+        let record = call(
+            "guest_dyn_world__add",
+            json!({"a": 1, "b": 2_147_483_648_i64}),
+        )
+        .await;
         let Outcome::InvalidInput { message } = &record.outcome else {
             panic!("{}", record.outcome)
         };
-        assert!(message.contains("`/b`") && message.contains("2147483647"), "{message}");
+        assert!(
+            message.contains("`/b`") && message.contains("2147483647"),
+            "{message}"
+        );
         let record = call("guest_dyn_world__add", json!({"a": 1})).await;
-        assert!(record.outcome.to_string().contains("\"b\" is a required property"), "{}", record.outcome);
+        assert!(
+            record
+                .outcome
+                .to_string()
+                .contains("\"b\" is a required property"),
+            "{}",
+            record.outcome
+        );
         let record = call("guest_dyn_world__greet", json!({"name": "x", "times": 300})).await;
-        assert!(matches!(record.outcome, Outcome::InvalidInput { .. }), "{}", record.outcome);
-        let record = call("guest_dyn_types__values_echo", json!({"value": {"letter": "ab"}})).await;
-        assert!(matches!(record.outcome, Outcome::InvalidInput { .. }), "{}", record.outcome);
+        assert!(
+            matches!(record.outcome, Outcome::InvalidInput { .. }),
+            "{}",
+            record.outcome
+        );
+        let record = call(
+            "guest_dyn_types__values_echo",
+            json!({"value": {"letter": "ab"}}),
+        )
+        .await;
+        assert!(
+            matches!(record.outcome, Outcome::InvalidInput { .. }),
+            "{}",
+            record.outcome
+        );
     });
 }
 
@@ -83,10 +123,20 @@ fn interface_functions_are_named_and_described_by_their_embedded_wit() {
         .filter(|t| t.component == "guest_dyn_iface")
         .map(|t| t.tool.as_str())
         .collect();
-    assert_eq!(names, ["geometry_centroid", "geometry_distance", "text_convert", "text_count"]);
+    assert_eq!(
+        names,
+        [
+            "geometry_centroid",
+            "geometry_distance",
+            "text_convert",
+            "text_count"
+        ]
+    );
     let distance = catalog.tool("guest_dyn_iface__geometry_distance").unwrap();
     assert!(
-        distance.description.starts_with("The straight-line distance between two points."),
+        distance
+            .description
+            .starts_with("The straight-line distance between two points."),
         "{}",
         distance.description
     );
@@ -96,7 +146,12 @@ fn interface_functions_are_named_and_described_by_their_embedded_wit() {
     let convert = catalog.tool("guest_dyn_iface__text_convert").unwrap();
     let style = &convert.input_schema["properties"]["style"];
     assert_eq!(style["enum"], json!(["upper", "lower", "title"]));
-    assert!(style["description"].as_str().unwrap().contains("`title`: Each Word Capitalised."));
+    assert!(
+        style["description"]
+            .as_str()
+            .unwrap()
+            .contains("`title`: Each Word Capitalised.")
+    );
 
     block_on(async {
         let d = ok(
@@ -111,14 +166,32 @@ fn interface_functions_are_named_and_described_by_their_embedded_wit() {
         )
         .await;
         assert_eq!(c, json!({"x": 1.0, "y": 2.0}));
-        assert_eq!(ok("guest_dyn_iface__geometry_centroid", json!({"points": []})).await, Value::Null);
         assert_eq!(
-            ok("guest_dyn_iface__text_convert", json!({"text": "hello wORLD", "style": "title"})).await,
+            ok("guest_dyn_iface__geometry_centroid", json!({"points": []})).await,
+            Value::Null
+        );
+        assert_eq!(
+            ok(
+                "guest_dyn_iface__text_convert",
+                json!({"text": "hello wORLD", "style": "title"})
+            )
+            .await,
             "Hello World"
         );
-        assert_eq!(ok("guest_dyn_iface__text_count", json!({"text": "två ord"})).await, json!([2, 7]));
-        let record = call("guest_dyn_iface__text_convert", json!({"text": "x", "style": "shout"})).await;
-        assert!(matches!(record.outcome, Outcome::InvalidInput { .. }), "{}", record.outcome);
+        assert_eq!(
+            ok("guest_dyn_iface__text_count", json!({"text": "två ord"})).await,
+            json!([2, 7])
+        );
+        let record = call(
+            "guest_dyn_iface__text_convert",
+            json!({"text": "x", "style": "shout"}),
+        )
+        .await;
+        assert!(
+            matches!(record.outcome, Outcome::InvalidInput { .. }),
+            "{}",
+            record.outcome
+        );
     });
 }
 
@@ -157,17 +230,38 @@ fn every_wit_type_round_trips_through_a_real_call() {
         other["single"] = json!("NaN");
         other["double"] = json!("-Infinity");
         other["permissions"] = json!([]);
-        assert_eq!(ok("guest_dyn_types__values_echo", json!({"value": other})).await, other);
+        assert_eq!(
+            ok("guest_dyn_types__values_echo", json!({"value": other})).await,
+            other
+        );
         let mut none = everything();
         none["maybe-maybe"] = Value::Null;
         none["shape"] = json!({"circle": 1.0});
-        assert_eq!(ok("guest_dyn_types__values_echo", json!({"value": none})).await, none);
+        assert_eq!(
+            ok("guest_dyn_types__values_echo", json!({"value": none})).await,
+            none
+        );
 
-        let area = ok("guest_dyn_types__values_area", json!({"shape": {"rect": [2, 3]}})).await;
+        let area = ok(
+            "guest_dyn_types__values_area",
+            json!({"shape": {"rect": [2, 3]}}),
+        )
+        .await;
         assert_eq!(area, 6.0);
         let record = call("guest_dyn_types__values_area", json!({"shape": "empty"})).await;
-        assert!(record.outcome.to_string().contains("an empty shape has no area"), "{}", record.outcome);
-        let missing = ok("guest_dyn_types__values_missing", json!({"granted": ["write"]})).await;
+        assert!(
+            record
+                .outcome
+                .to_string()
+                .contains("an empty shape has no area"),
+            "{}",
+            record.outcome
+        );
+        let missing = ok(
+            "guest_dyn_types__values_missing",
+            json!({"granted": ["write"]}),
+        )
+        .await;
         assert_eq!(missing, json!(["read", "exec"]));
     });
 }
@@ -183,10 +277,23 @@ fn the_schema_of_every_type_is_exact() {
     assert_eq!(fields["pair"]["prefixItems"][1]["type"], "string");
     assert_eq!(fields["shape"]["oneOf"][2]["const"], "empty");
     assert_eq!(fields["shape"]["description"], "A shape to draw.");
-    assert_eq!(fields["permissions"]["items"]["enum"], json!(["read", "write", "exec"]));
-    assert_eq!(fields["outcome"]["oneOf"][0]["properties"]["ok"]["x-wit-type"], "u32");
+    assert_eq!(
+        fields["permissions"]["items"]["enum"],
+        json!(["read", "write", "exec"])
+    );
+    assert_eq!(
+        fields["outcome"]["oneOf"][0]["properties"]["ok"]["x-wit-type"],
+        "u32"
+    );
     assert_eq!(fields["maybe"]["anyOf"][0]["type"], "null");
-    assert_eq!(echo.output_schema.as_ref().unwrap()["x-wit-type"].as_str().unwrap().split(' ').next(), Some("record"));
+    assert_eq!(
+        echo.output_schema.as_ref().unwrap()["x-wit-type"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next(),
+        Some("record")
+    );
 }
 
 #[test]
@@ -195,13 +302,22 @@ fn the_same_limits_and_outcomes_apply() {
         let record = call_with(
             "guest_dyn_types__harm_spin",
             json!({}),
-            CallOptions::default().timeout(std::time::Duration::from_millis(100)).fuel(u64::MAX / 2),
+            CallOptions::default()
+                .timeout(std::time::Duration::from_millis(100))
+                .fuel(u64::MAX / 2),
         )
         .await;
-        assert!(matches!(record.outcome, Outcome::Timeout { .. }), "{}", record.outcome);
+        assert!(
+            matches!(record.outcome, Outcome::Timeout { .. }),
+            "{}",
+            record.outcome
+        );
         let record = call("guest_dyn_types__harm_spin", json!({})).await;
         assert!(
-            matches!(record.outcome, Outcome::OutOfFuel { .. } | Outcome::Timeout { .. }),
+            matches!(
+                record.outcome,
+                Outcome::OutOfFuel { .. } | Outcome::Timeout { .. }
+            ),
             "{}",
             record.outcome
         );
@@ -211,8 +327,15 @@ fn the_same_limits_and_outcomes_apply() {
             CallOptions::default().memory_mb(16),
         )
         .await;
-        assert!(matches!(record.outcome, Outcome::MemoryLimit { .. }), "{}", record.outcome);
-        assert_eq!(ok("guest_dyn_types__harm_grow", json!({"mb": 2})).await, 2 * 256 * 4096);
+        assert!(
+            matches!(record.outcome, Outcome::MemoryLimit { .. }),
+            "{}",
+            record.outcome
+        );
+        assert_eq!(
+            ok("guest_dyn_types__harm_grow", json!({"mb": 2})).await,
+            2 * 256 * 4096
+        );
         let record = call("guest_dyn_types__harm_crash", json!({"message": "boom"})).await;
         let Outcome::Trap { message } = &record.outcome else {
             panic!("{}", record.outcome)
@@ -233,7 +356,10 @@ fn resources_are_refused_at_load_naming_the_function() {
         .expect("the resource component is refused");
     assert!(matches!(refusal, LoadError::Exports { .. }), "{refusal}");
     let text = refusal.to_string();
-    assert!(text.contains("[constructor]counter") && text.contains("a resource"), "{text}");
+    assert!(
+        text.contains("[constructor]counter") && text.contains("a resource"),
+        "{text}"
+    );
     assert!(text.contains("[method]counter.bump"), "{text}");
 }
 
@@ -241,12 +367,18 @@ fn resources_are_refused_at_load_naming_the_function() {
 fn docs_can_come_from_a_wit_file_beside_the_component() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(artifacts::DYN_WORLD, dir.path().join("calc2.wasm")).unwrap();
-    let wit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/test-guests/dyn-world/wit/world.wit");
+    let wit = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tools/test-guests/dyn-world/wit/world.wit");
     std::fs::copy(wit, dir.path().join("calc2.wit")).unwrap();
     let catalog = load(dir.path());
     assert!(catalog.failures().is_empty(), "{:?}", catalog.failures());
     let add = catalog.tool("calc2__add").unwrap();
-    assert!(add.description.starts_with("Add two integers, wrapping on overflow."), "{}", add.description);
+    assert!(
+        add.description
+            .starts_with("Add two integers, wrapping on overflow."),
+        "{}",
+        add.description
+    );
 
     // A WIT file that does not parse refuses the component, naming the file.
     std::fs::write(dir.path().join("calc2.wit"), "package broken").unwrap();

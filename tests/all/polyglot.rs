@@ -15,7 +15,10 @@ fn executor() -> Arc<Executor> {
     static EXECUTOR: OnceLock<Arc<Executor>> = OnceLock::new();
     EXECUTOR
         .get_or_init(|| {
-            let paths = vec![PathBuf::from(artifacts::UNITS), PathBuf::from(artifacts::MARKDOWN)];
+            let paths = vec![
+                PathBuf::from(artifacts::UNITS),
+                PathBuf::from(artifacts::MARKDOWN),
+            ];
             let catalog = block_on(async move {
                 Catalog::load_files(&engine(), &paths, &load_options(), &|_| {})
                     .await
@@ -30,7 +33,11 @@ fn executor() -> Arc<Executor> {
 fn call(tool: &str, input: Value) -> CallRecord {
     let executor = executor();
     let tool = tool.to_string();
-    block_on(async move { executor.call_value(&tool, &input, CallOptions::default()).await })
+    block_on(async move {
+        executor
+            .call_value(&tool, &input, CallOptions::default())
+            .await
+    })
 }
 
 fn ok(tool: &str, input: Value) -> Value {
@@ -42,13 +49,18 @@ fn ok(tool: &str, input: Value) -> Value {
 }
 
 fn close(a: &Value, b: f64) -> bool {
-    a.as_f64().is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
+    a.as_f64()
+        .is_some_and(|a| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
 }
 
 #[test]
 fn both_languages_publish_their_tools_with_schemas() {
     let executor = executor();
-    let names: Vec<&str> = executor.catalog().tools().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = executor
+        .catalog()
+        .tools()
+        .map(|t| t.name.as_str())
+        .collect();
     assert_eq!(
         names,
         [
@@ -61,24 +73,49 @@ fn both_languages_publish_their_tools_with_schemas() {
         ]
     );
     let convert = executor.catalog().tool("units__convert").unwrap();
-    assert_eq!(convert.input_schema["required"], json!(["value", "from", "to"]));
+    assert_eq!(
+        convert.input_schema["required"],
+        json!(["value", "from", "to"])
+    );
     assert!(convert.behavior.read_only && convert.behavior.idempotent);
-    assert!(executor.catalog().tool("markdown__to_text").unwrap().output_schema.is_some());
+    assert!(
+        executor
+            .catalog()
+            .tool("markdown__to_text")
+            .unwrap()
+            .output_schema
+            .is_some()
+    );
 }
 
 #[test]
 fn python_converts_units_with_dimensions() {
-    let out = ok("units__convert", json!({"value": 100, "from": "km/h", "to": "mph"}));
+    let out = ok(
+        "units__convert",
+        json!({"value": 100, "from": "km/h", "to": "mph"}),
+    );
     assert!(close(&out["value"], 62.137_119_223_733_4), "{out}");
     assert_eq!(out["dimension"], "m*s^-1");
-    let out = ok("units__convert", json!({"value": 212, "from": "degF", "to": "degC"}));
+    let out = ok(
+        "units__convert",
+        json!({"value": 212, "from": "degF", "to": "degC"}),
+    );
     assert!(close(&out["value"], 100.0), "{out}");
-    let out = ok("units__convert", json!({"value": 1, "from": "GiB", "to": "MB"}));
+    let out = ok(
+        "units__convert",
+        json!({"value": 1, "from": "GiB", "to": "MB"}),
+    );
     assert!(close(&out["value"], 1073.741_824), "{out}");
-    let out = ok("units__convert", json!({"value": 9.81, "from": "kg*m/s^2", "to": "N"}));
+    let out = ok(
+        "units__convert",
+        json!({"value": 9.81, "from": "kg*m/s^2", "to": "N"}),
+    );
     assert!(close(&out["value"], 9.81), "{out}");
 
-    let record = call("units__convert", json!({"value": 1, "from": "m", "to": "s"}));
+    let record = call(
+        "units__convert",
+        json!({"value": 1, "from": "m", "to": "s"}),
+    );
     match &record.outcome {
         Outcome::ToolError { error, message } => {
             assert_eq!(*error, ToolErrorKind::InvalidInput);
@@ -86,11 +123,25 @@ fn python_converts_units_with_dimensions() {
         }
         other => panic!("expected a tool error, got {other}"),
     }
-    let record = call("units__convert", json!({"value": -500, "from": "degC", "to": "K"}));
-    assert!(record.outcome.to_string().contains("below absolute zero"), "{}", record.outcome);
+    let record = call(
+        "units__convert",
+        json!({"value": -500, "from": "degC", "to": "K"}),
+    );
+    assert!(
+        record.outcome.to_string().contains("below absolute zero"),
+        "{}",
+        record.outcome
+    );
     // The schema is checked before any Python runs.
-    let record = call("units__convert", json!({"value": "ten", "from": "m", "to": "ft"}));
-    assert!(matches!(record.outcome, Outcome::InvalidInput { .. }), "{}", record.outcome);
+    let record = call(
+        "units__convert",
+        json!({"value": "ten", "from": "m", "to": "ft"}),
+    );
+    assert!(
+        matches!(record.outcome, Outcome::InvalidInput { .. }),
+        "{}",
+        record.outcome
+    );
 }
 
 #[test]
@@ -108,7 +159,11 @@ fn python_computes_statistics_and_a_line() {
     assert!(close(&out["regression"]["slope"], 2.0));
     assert!(close(&out["regression"]["r"], 1.0));
     let record = call("units__stats", json!({"data": [1, 1], "y": [1, 2]}));
-    assert!(record.outcome.to_string().contains("slope is undefined"), "{}", record.outcome);
+    assert!(
+        record.outcome.to_string().contains("slope is undefined"),
+        "{}",
+        record.outcome
+    );
 }
 
 const DOC: &str = "# Guide\n\nRead the [docs](https://example.org/docs) *first*.\n\n## Install\n\n- run `make`\n- done\n\n## Install\n";
@@ -120,8 +175,16 @@ fn javascript_turns_markdown_into_text_outlines_and_links() {
         out["text"],
         "Guide\n\nRead the docs first.\n\nInstall\n\n- run make\n- done\n\nInstall"
     );
-    let out = ok("markdown__to_text", json!({"markdown": DOC, "show_urls": true}));
-    assert!(out["text"].as_str().unwrap().contains("docs (https://example.org/docs)"));
+    let out = ok(
+        "markdown__to_text",
+        json!({"markdown": DOC, "show_urls": true}),
+    );
+    assert!(
+        out["text"]
+            .as_str()
+            .unwrap()
+            .contains("docs (https://example.org/docs)")
+    );
 
     let out = ok("markdown__outline", json!({"markdown": DOC}));
     let anchors: Vec<&str> = out["headings"]
@@ -140,8 +203,15 @@ fn javascript_turns_markdown_into_text_outlines_and_links() {
     let out = ok("markdown__stats", json!({"markdown": DOC}));
     assert_eq!(out["words"], 10);
 
-    let record = call("markdown__outline", json!({"markdown": DOC, "max_level": 9}));
-    assert!(matches!(record.outcome, Outcome::InvalidInput { .. }), "{}", record.outcome);
+    let record = call(
+        "markdown__outline",
+        json!({"markdown": DOC, "max_level": 9}),
+    );
+    assert!(
+        matches!(record.outcome, Outcome::InvalidInput { .. }),
+        "{}",
+        record.outcome
+    );
 }
 
 #[test]
@@ -150,10 +220,18 @@ fn the_same_limits_hold_for_python_and_javascript() {
     let big = "word ".repeat(20_000);
     let record = block_on(async move {
         executor
-            .call_value("markdown__stats", &json!({"markdown": big}), CallOptions::default().fuel(10_000))
+            .call_value(
+                "markdown__stats",
+                &json!({"markdown": big}),
+                CallOptions::default().fuel(10_000),
+            )
             .await
     });
-    assert!(matches!(record.outcome, Outcome::OutOfFuel { .. }), "{}", record.outcome);
+    assert!(
+        matches!(record.outcome, Outcome::OutOfFuel { .. }),
+        "{}",
+        record.outcome
+    );
     let executor = crate::polyglot::executor();
     let record = block_on(async move {
         executor
@@ -165,5 +243,12 @@ fn the_same_limits_hold_for_python_and_javascript() {
             .await
     });
     // The Python interpreter's heap alone is over 1 MiB.
-    assert!(matches!(record.outcome, Outcome::MemoryLimit { .. } | Outcome::Trap { .. }), "{}", record.outcome);
+    assert!(
+        matches!(
+            record.outcome,
+            Outcome::MemoryLimit { .. } | Outcome::Trap { .. }
+        ),
+        "{}",
+        record.outcome
+    );
 }

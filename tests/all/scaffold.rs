@@ -13,7 +13,10 @@ use toolhost::{CallOptions, Catalog, Executor};
 use crate::common::{block_on, engine, load_options};
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn run(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &Path)]) {
@@ -23,7 +26,13 @@ fn run(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &Path)]) {
         command.env(key, value);
     }
     // Flags of the outer build must not leak into the project's own.
-    for key in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER"] {
+    for key in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
         command.env_remove(key);
     }
     let output = command
@@ -40,7 +49,10 @@ fn run(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &Path)]) {
 }
 
 fn found(program: &str) -> bool {
-    Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Loads `wasm` as `tools/NAME.wasm` and calls the tool of that name.
@@ -49,11 +61,17 @@ fn call_built(wasm: &Path, name: &str) {
     assert_eq!(wasm.file_stem().unwrap(), name);
     let name = name.to_string();
     let record = block_on(async move {
-        let catalog = Catalog::load_dir(&engine(), &tools, &load_options()).await.unwrap();
+        let catalog = Catalog::load_dir(&engine(), &tools, &load_options())
+            .await
+            .unwrap();
         assert!(catalog.failures().is_empty(), "{:?}", catalog.failures());
         let executor = Executor::new(std::sync::Arc::new(catalog));
         executor
-            .call_value(&name, &json!({"name": "Ada", "times": 2}), CallOptions::default())
+            .call_value(
+                &name,
+                &json!({"name": "Ada", "times": 2}),
+                CallOptions::default(),
+            )
             .await
     });
     assert_eq!(
@@ -67,11 +85,17 @@ fn call_built(wasm: &Path, name: &str) {
 #[test]
 fn a_new_rust_tool_tests_builds_and_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let created = scaffold::create("greeter", Lang::Rust, dir.path(), Some(&repo().join("sdk"))).unwrap();
+    let created =
+        scaffold::create("greeter", Lang::Rust, dir.path(), Some(&repo().join("sdk"))).unwrap();
     assert!(created.build.contains("wasm32-wasip2"));
     // A target folder kept between runs: the SDK's dependencies build once.
     let target = repo().join("target/scaffold");
-    run(&created.root, "cargo", &["test", "--quiet"], &[("CARGO_TARGET_DIR", &target)]);
+    run(
+        &created.root,
+        "cargo",
+        &["test", "--quiet"],
+        &[("CARGO_TARGET_DIR", &target)],
+    );
     run(
         &created.root,
         "cargo",
@@ -93,7 +117,12 @@ fn a_new_python_tool_tests_builds_and_runs() {
     }
     let dir = tempfile::tempdir().unwrap();
     let created = scaffold::create("pygreeter", Lang::Python, dir.path(), None).unwrap();
-    run(&created.root, "python3", &["-m", "unittest", "--quiet"], &[]);
+    run(
+        &created.root,
+        "python3",
+        &["-m", "unittest", "--quiet"],
+        &[],
+    );
     std::fs::create_dir_all(created.root.join("tools")).unwrap();
     // The README's build command, as written.
     let build = created.build.lines().last().unwrap();
@@ -104,9 +133,12 @@ fn a_new_python_tool_tests_builds_and_runs() {
 
 #[test]
 fn a_new_javascript_tool_tests_builds_and_runs() {
-    let cli = repo().join("tools/js-toolchain/node_modules/@bytecodealliance/componentize-js/src/cli.js");
+    let cli =
+        repo().join("tools/js-toolchain/node_modules/@bytecodealliance/componentize-js/src/cli.js");
     if !found("node") || !cli.exists() {
-        println!("skipped: node or componentize-js is missing (npm ci --prefix tools/js-toolchain)");
+        println!(
+            "skipped: node or componentize-js is missing (npm ci --prefix tools/js-toolchain)"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +152,19 @@ fn a_new_javascript_tool_tests_builds_and_runs() {
     run(
         &created.root,
         "node",
-        &[&cli, "src/index.js", "--wit", "wit", "-n", "tool", "-d", "http", "fetch-event", "-o", "tools/jsgreeter.wasm"],
+        &[
+            &cli,
+            "src/index.js",
+            "--wit",
+            "wit",
+            "-n",
+            "tool",
+            "-d",
+            "http",
+            "fetch-event",
+            "-o",
+            "tools/jsgreeter.wasm",
+        ],
         &[],
     );
     call_built(&created.root.join("tools/jsgreeter.wasm"), "jsgreeter");

@@ -174,7 +174,8 @@ fn javascript(root: &Path, dir: &Path, out: &Path) -> (Command, String) {
         toolchain.join("package-lock.json").display()
     );
     let cli = toolchain.join("node_modules/@bytecodealliance/componentize-js/src/cli.js");
-    let install = "Install it with `npm ci --prefix tools/js-toolchain` (CI's .ci/run does) and build again";
+    let install =
+        "Install it with `npm ci --prefix tools/js-toolchain` (CI's .ci/run does) and build again";
     let node_ok = Command::new("node")
         .arg("--version")
         .output()
@@ -200,7 +201,19 @@ fn javascript(root: &Path, dir: &Path, out: &Path) -> (Command, String) {
         .current_dir(root)
         .arg(cli)
         .arg(source.strip_prefix(root).unwrap_or(&source))
-        .args(["--wit", "wit", "-n", "tool", "-d", "http", "fetch-event", "-o"])
+        .args([
+            "--wit",
+            "wit",
+            "-n",
+            "tool",
+            "-d",
+            "http",
+            "fetch-event",
+            "-o",
+        ])
         .arg(out);
-    (command, format!("componentize-js {COMPONENTIZE_JS_VERSION}"))
+    (
+        command,
+        format!("componentize-js {COMPONENTIZE_JS_VERSION}"),
+    )
 }

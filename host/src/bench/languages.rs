@@ -80,7 +80,11 @@ pub fn languages(cases: &[LanguageCase], calls: usize) -> Result<Vec<LanguageCos
     Ok(costs)
 }
 
-async fn measure(engine: &Engine, case: &LanguageCase, calls: usize) -> Result<LanguageCost, BenchError> {
+async fn measure(
+    engine: &Engine,
+    case: &LanguageCase,
+    calls: usize,
+) -> Result<LanguageCost, BenchError> {
     let setup = |e: String| BenchError::Setup(format!("{}: {e}", case.wasm.display()));
     let size_bytes = std::fs::metadata(&case.wasm)
         .map_err(|e| setup(e.to_string()))?
@@ -114,7 +118,9 @@ async fn measure(engine: &Engine, case: &LanguageCase, calls: usize) -> Result<L
         .map_err(|e| setup(e.to_string()))?;
     let ready_cached = start.elapsed();
     if catalog.stats().cache_hits != 1 {
-        return Err(setup("the second load did not come from the compile cache".into()));
+        return Err(setup(
+            "the second load did not come from the compile cache".into(),
+        ));
     }
     let _ = std::fs::remove_dir_all(&cache);
 
@@ -130,7 +136,9 @@ async fn measure(engine: &Engine, case: &LanguageCase, calls: usize) -> Result<L
     // A few calls first, so page faults and pool slots are warm.
     for i in 0..calls + 5 {
         let start = Instant::now();
-        let record = executor.call(&public, &case.input, CallOptions::default()).await;
+        let record = executor
+            .call(&public, &case.input, CallOptions::default())
+            .await;
         let elapsed = start.elapsed();
         if !record.outcome.is_ok() {
             return Err(BenchError::Call(format!("{public}: {}", record.outcome)));

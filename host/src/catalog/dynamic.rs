@@ -53,7 +53,9 @@ pub(crate) fn is_tool_world(engine: &Engine, component: &Component) -> bool {
     let engine = engine.wasmtime();
     ty.get_export(engine, "describe").is_some()
         || ty.get_export(engine, "invoke").is_some()
-        || ty.imports(engine).any(|(name, _)| name.starts_with("toolhost:tool/"))
+        || ty
+            .imports(engine)
+            .any(|(name, _)| name.starts_with("toolhost:tool/"))
 }
 
 /// The functions a component exports and the tool specs they make.
@@ -72,7 +74,17 @@ pub(crate) fn inspect(
         match item.ty {
             ComponentItem::ComponentFunc(func) => {
                 let index = component.get_export_index(None, export);
-                add(&mut funcs, &mut specs, &mut refused, docs, None, export, export, &func, index);
+                add(
+                    &mut funcs,
+                    &mut specs,
+                    &mut refused,
+                    docs,
+                    None,
+                    export,
+                    export,
+                    &func,
+                    index,
+                );
             }
             ComponentItem::ComponentInstance(_) if export.starts_with("wasi:") => {
                 skipped.push(export.to_string());
@@ -82,9 +94,21 @@ pub(crate) fn inspect(
                 let short = interface_name(export);
                 for (name, item) in instance.exports(wasmtime) {
                     if let ComponentItem::ComponentFunc(func) = item.ty {
-                        let index = outer.as_ref().and_then(|outer| component.get_export_index(Some(outer), name));
+                        let index = outer
+                            .as_ref()
+                            .and_then(|outer| component.get_export_index(Some(outer), name));
                         let tool = format!("{short}_{name}");
-                        add(&mut funcs, &mut specs, &mut refused, docs, Some(export), name, &tool, &func, index);
+                        add(
+                            &mut funcs,
+                            &mut specs,
+                            &mut refused,
+                            docs,
+                            Some(export),
+                            name,
+                            &tool,
+                            &func,
+                            index,
+                        );
                     }
                 }
             }
@@ -108,7 +132,10 @@ pub(crate) fn inspect(
     Ok((funcs, specs))
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
 fn add(
     funcs: &mut HashMap<String, ExportFunc>,
     specs: &mut Vec<ToolSpec>,
@@ -125,7 +152,9 @@ fn add(
         None => format!("`{name}`"),
     };
     if func.async_() {
-        refused.push(format!("function {qualified} is lifted async, which the host does not call"));
+        refused.push(format!(
+            "function {qualified} is lifted async, which the host does not call"
+        ));
         return;
     }
     let mut params = Vec::new();
@@ -153,12 +182,16 @@ fn add(
             shape
         }
         Err(what) => {
-            refused.push(format!("function {qualified} returns {what}, which has no JSON form"));
+            refused.push(format!(
+                "function {qualified} returns {what}, which has no JSON form"
+            ));
             return;
         }
     };
     let Some(index) = index else {
-        refused.push(format!("function {qualified} could not be found in the component"));
+        refused.push(format!(
+            "function {qualified} could not be found in the component"
+        ));
         return;
     };
     let signature = signature(name, &params, result.as_ref());
@@ -169,10 +202,16 @@ fn add(
             None => format!("Calls `{signature}`."),
         },
     };
-    let input_schema = object_schema(params.iter().map(|(name, shape)| (name.as_str(), shape, &None)));
+    let input_schema = object_schema(
+        params
+            .iter()
+            .map(|(name, shape)| (name.as_str(), shape, &None)),
+    );
     let output_schema = match &result {
         // `err` becomes a tool error, so the output is the `ok` side.
-        Some(Shape::Result(ok, _)) => ok.as_ref().map_or(json!({"type": "null"}), |ok| ok.schema()),
+        Some(Shape::Result(ok, _)) => ok
+            .as_ref()
+            .map_or(json!({"type": "null"}), |ok| ok.schema()),
         Some(shape) => shape.schema(),
         None => json!({"type": "null"}),
     };
@@ -183,7 +222,14 @@ fn add(
         output_schema: Some(output_schema.to_string()),
         behavior: Behavior::empty(),
     });
-    funcs.insert(tool.to_string(), ExportFunc { index, params, result });
+    funcs.insert(
+        tool.to_string(),
+        ExportFunc {
+            index,
+            params,
+            result,
+        },
+    );
 }
 
 /// `math` from `a:b/math@1.0.0`; an inline interface's own name otherwise.
@@ -217,8 +263,14 @@ mod tests {
 
     #[test]
     fn signatures() {
-        let params = vec![("a".to_string(), Shape::S32), ("b".to_string(), Shape::List(Box::new(Shape::U8)))];
-        assert_eq!(signature("f", &params, Some(&Shape::Bool)), "f: func(a: s32, b: list<u8>) -> bool");
+        let params = vec![
+            ("a".to_string(), Shape::S32),
+            ("b".to_string(), Shape::List(Box::new(Shape::U8))),
+        ];
+        assert_eq!(
+            signature("f", &params, Some(&Shape::Bool)),
+            "f: func(a: s32, b: list<u8>) -> bool"
+        );
         assert_eq!(signature("g", &[], None), "g: func()");
     }
 }

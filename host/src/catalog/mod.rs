@@ -420,29 +420,31 @@ impl Loader<'_> {
             .map_err(|e| world(format!("{e:#}")))?;
         let grants = Grants::from_policy(&policy);
         let limits = policy.limits(&self.options.defaults);
-        let (pre, specs) = if dynamic::is_tool_world(self.engine, &component) {
-            let pre = ToolPre::new(instance_pre).map_err(|e| world(format!("{e:#}")))?;
-            let specs = self.describe(&name, path, &pre, &grants, &limits).await?;
-            (Pre::Tool(pre), specs)
-        } else {
-            let exports_error = |message: String| LoadError::Exports {
-                path: path.into(),
-                message,
-            };
-            let docs = wit_docs_for(path, embedded_wit.as_deref()).map_err(exports_error)?;
-            let (funcs, specs) = dynamic::inspect(self.engine, &component, docs.as_ref())
-                .map_err(|error| match error {
-                    dynamic::InspectError::Refused(message) => exports_error(message),
-                    dynamic::InspectError::NoFunctions(message) => world(message),
+        let (pre, specs) =
+            if dynamic::is_tool_world(self.engine, &component) {
+                let pre = ToolPre::new(instance_pre).map_err(|e| world(format!("{e:#}")))?;
+                let specs = self.describe(&name, path, &pre, &grants, &limits).await?;
+                (Pre::Tool(pre), specs)
+            } else {
+                let exports_error = |message: String| LoadError::Exports {
+                    path: path.into(),
+                    message,
+                };
+                let docs = wit_docs_for(path, embedded_wit.as_deref()).map_err(exports_error)?;
+                let (funcs, specs) = dynamic::inspect(self.engine, &component, docs.as_ref())
+                    .map_err(|error| match error {
+                        dynamic::InspectError::Refused(message) => exports_error(message),
+                        dynamic::InspectError::NoFunctions(message) => world(message),
+                    })?;
+                let specs = spec::check(&name, specs).map_err(|problems| {
+                    exports_error(format!("bad tool names or schemas: {problems}"))
                 })?;
-            let specs = spec::check(&name, specs)
-                .map_err(|problems| exports_error(format!("bad tool names or schemas: {problems}")))?;
-            let exports = Exports {
-                pre: instance_pre,
-                funcs,
+                let exports = Exports {
+                    pre: instance_pre,
+                    funcs,
+                };
+                (Pre::Exports(Arc::new(exports)), specs)
             };
-            (Pre::Exports(Arc::new(exports)), specs)
-        };
         Ok((
             LoadedComponent {
                 name,
@@ -541,7 +543,8 @@ fn wit_docs_for(path: &Path, embedded: Option<&[u8]>) -> Result<Option<WitDocs>,
     }
     let sidecar = path.with_extension("wit");
     if sidecar.exists() {
-        let text = std::fs::read_to_string(&sidecar).map_err(|e| format!("{}: {e}", sidecar.display()))?;
+        let text =
+            std::fs::read_to_string(&sidecar).map_err(|e| format!("{}: {e}", sidecar.display()))?;
         return WitDocs::from_text(&sidecar.display().to_string(), &text)
             .map(Some)
             .map_err(|e| format!("{}: {e}", sidecar.display()));

@@ -91,7 +91,12 @@ impl Shape {
                     .collect::<Result<_, _>>()?,
                 None,
             ),
-            Type::Tuple(tuple) => Self::Tuple(tuple.types().map(|t| Self::of(&t)).collect::<Result<_, _>>()?),
+            Type::Tuple(tuple) => Self::Tuple(
+                tuple
+                    .types()
+                    .map(|t| Self::of(&t))
+                    .collect::<Result<_, _>>()?,
+            ),
             Type::Variant(variant) => Self::Variant(
                 variant
                     .cases()
@@ -109,8 +114,18 @@ impl Shape {
             Type::Flags(flags) => Self::Flags(cases(flags.names()), None),
             Type::Option(option) => Self::Option(Box::new(Self::of(&option.ty())?)),
             Type::Result(result) => Self::Result(
-                result.ok().as_ref().map(Self::of).transpose()?.map(Box::new),
-                result.err().as_ref().map(Self::of).transpose()?.map(Box::new),
+                result
+                    .ok()
+                    .as_ref()
+                    .map(Self::of)
+                    .transpose()?
+                    .map(Box::new),
+                result
+                    .err()
+                    .as_ref()
+                    .map(Self::of)
+                    .transpose()?
+                    .map(Box::new),
             ),
             Type::Map(_) => return Err("a map"),
             Type::Own(_) | Type::Borrow(_) => return Err("a resource"),
@@ -138,14 +153,20 @@ impl Shape {
             Self::String => "string".into(),
             Self::List(inner) => format!("list<{}>", inner.wit()),
             Self::FixedList(inner, n) => format!("list<{}, {n}>", inner.wit()),
-            Self::Record(fields, _) => format!("record {{ {} }}", names(fields.iter().map(|f| &f.name))),
+            Self::Record(fields, _) => {
+                format!("record {{ {} }}", names(fields.iter().map(|f| &f.name)))
+            }
             Self::Tuple(items) => format!(
                 "tuple<{}>",
                 items.iter().map(Self::wit).collect::<Vec<_>>().join(", ")
             ),
-            Self::Variant(cases, _) => format!("variant {{ {} }}", names(cases.iter().map(|c| &c.name))),
+            Self::Variant(cases, _) => {
+                format!("variant {{ {} }}", names(cases.iter().map(|c| &c.name)))
+            }
             Self::Enum(cases, _) => format!("enum {{ {} }}", names(cases.iter().map(|c| &c.name))),
-            Self::Flags(cases, _) => format!("flags {{ {} }}", names(cases.iter().map(|c| &c.name))),
+            Self::Flags(cases, _) => {
+                format!("flags {{ {} }}", names(cases.iter().map(|c| &c.name)))
+            }
             Self::Option(inner) => format!("option<{}>", inner.wit()),
             Self::Result(ok, err) => {
                 let part = |s: &Option<Box<Shape>>| s.as_ref().map_or("_".to_string(), |s| s.wit());
@@ -173,7 +194,14 @@ impl Shape {
     pub(crate) fn schema(&self) -> Value {
         let mut schema = match self {
             Self::Bool => json!({"type": "boolean"}),
-            Self::S8 | Self::U8 | Self::S16 | Self::U16 | Self::S32 | Self::U32 | Self::S64 | Self::U64 => {
+            Self::S8
+            | Self::U8
+            | Self::S16
+            | Self::U16
+            | Self::S32
+            | Self::U32
+            | Self::S64
+            | Self::U64 => {
                 let (min, max) = self.int_range().unwrap_or((0, 0));
                 json!({"type": "integer", "minimum": number(min), "maximum": number(max)})
             }
@@ -194,7 +222,8 @@ impl Shape {
                 "minItems": items.len(),
             }),
             Self::Record(fields, docs) => {
-                let mut schema = object_schema(fields.iter().map(|f| (f.name.as_str(), &f.shape, &f.docs)));
+                let mut schema =
+                    object_schema(fields.iter().map(|f| (f.name.as_str(), &f.shape, &f.docs)));
                 describe(&mut schema, docs);
                 schema
             }
@@ -257,7 +286,8 @@ impl Shape {
             }
         };
         if let Some(map) = schema.as_object_mut() {
-            map.entry("x-wit-type").or_insert_with(|| Value::String(self.wit()));
+            map.entry("x-wit-type")
+                .or_insert_with(|| Value::String(self.wit()));
         }
         schema
     }
@@ -306,7 +336,11 @@ fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
 fn case_docs(cases: &[Case]) -> Docs {
     let documented: Vec<String> = cases
         .iter()
-        .filter_map(|c| c.docs.as_ref().map(|d| format!("`{}`: {}", c.name, one_line(d))))
+        .filter_map(|c| {
+            c.docs
+                .as_ref()
+                .map(|d| format!("`{}`: {}", c.name, one_line(d)))
+        })
         .collect();
     (!documented.is_empty()).then(|| documented.join("; "))
 }
@@ -347,10 +381,17 @@ mod tests {
     fn options_are_not_required_and_nested_options_are_wrapped() {
         let a = Shape::Option(Box::new(Shape::U8));
         let b = Shape::Option(Box::new(Shape::Option(Box::new(Shape::U8))));
-        let fields = [("a".to_string(), a), ("b".to_string(), b), ("c".to_string(), Shape::String)];
+        let fields = [
+            ("a".to_string(), a),
+            ("b".to_string(), b),
+            ("c".to_string(), Shape::String),
+        ];
         let schema = object_schema(fields.iter().map(|(n, s)| (n.as_str(), s, &None)));
         assert_eq!(schema["required"], json!(["c"]));
-        assert_eq!(schema["properties"]["b"]["anyOf"][1]["required"], json!(["some"]));
+        assert_eq!(
+            schema["properties"]["b"]["anyOf"][1]["required"],
+            json!(["some"])
+        );
         assert_eq!(schema["properties"]["a"]["anyOf"][1]["type"], "integer");
     }
 
@@ -366,7 +407,10 @@ mod tests {
         );
         let schema = shape.schema();
         assert_eq!(schema["description"], "A point.");
-        assert_eq!(schema["properties"]["x"]["description"], "The x coordinate.");
+        assert_eq!(
+            schema["properties"]["x"]["description"],
+            "The x coordinate."
+        );
         let colors = Shape::Enum(
             vec![Case {
                 name: "red".into(),

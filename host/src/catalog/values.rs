@@ -36,8 +36,16 @@ pub(crate) struct ValueError {
 
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.path.is_empty() { "/" } else { &self.path };
-        write!(f, "at `{at}`: expected {}, got {}", self.expected, self.found)
+        let at = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
+        write!(
+            f,
+            "at `{at}`: expected {}, got {}",
+            self.expected, self.found
+        )
     }
 }
 
@@ -50,34 +58,53 @@ pub(crate) fn to_val(shape: &Shape, json: &Value, path: &str) -> Result<Val, Val
     };
     let at = |key: &str| format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
     Ok(match shape {
-        Shape::Bool => Val::Bool(json.as_bool().ok_or_else(|| fail("a boolean (bool)".into()))?),
-        Shape::S8 | Shape::U8 | Shape::S16 | Shape::U16 | Shape::S32 | Shape::U32 | Shape::S64 | Shape::U64 => {
-            integer(shape, json).ok_or_else(|| {
-                let (min, max) = shape.int_range().unwrap_or((0, 0));
-                fail(format!("an integer from {min} to {max} ({})", shape.wit()))
-            })?
-        }
+        Shape::Bool => Val::Bool(
+            json.as_bool()
+                .ok_or_else(|| fail("a boolean (bool)".into()))?,
+        ),
+        Shape::S8
+        | Shape::U8
+        | Shape::S16
+        | Shape::U16
+        | Shape::S32
+        | Shape::U32
+        | Shape::S64
+        | Shape::U64 => integer(shape, json).ok_or_else(|| {
+            let (min, max) = shape.int_range().unwrap_or((0, 0));
+            fail(format!("an integer from {min} to {max} ({})", shape.wit()))
+        })?,
         Shape::F32 => {
             let x = float(json).ok_or_else(|| fail("a number (f32)".into()))?;
             if x.is_finite() && x.abs() > f64::from(f32::MAX) {
                 return Err(fail("a number within the range of f32".into()));
             }
             // Rounding to the nearest f32 is what the type means.
-            #[expect(clippy::cast_possible_truncation, reason = "f64 to f32 rounds by design")]
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "f64 to f32 rounds by design"
+            )]
             Val::Float32(x as f32)
         }
         Shape::F64 => Val::Float64(float(json).ok_or_else(|| fail("a number (f64)".into()))?),
         Shape::Char => {
-            let text = json.as_str().ok_or_else(|| fail("a string of one character (char)".into()))?;
+            let text = json
+                .as_str()
+                .ok_or_else(|| fail("a string of one character (char)".into()))?;
             let mut chars = text.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) => Val::Char(c),
                 _ => return Err(fail("a string of exactly one character (char)".into())),
             }
         }
-        Shape::String => Val::String(json.as_str().ok_or_else(|| fail("a string".into()))?.to_string()),
+        Shape::String => Val::String(
+            json.as_str()
+                .ok_or_else(|| fail("a string".into()))?
+                .to_string(),
+        ),
         Shape::List(inner) => {
-            let items = json.as_array().ok_or_else(|| fail(format!("an array ({})", shape.wit())))?;
+            let items = json
+                .as_array()
+                .ok_or_else(|| fail(format!("an array ({})", shape.wit())))?;
             Val::List(
                 items
                     .iter()
@@ -103,7 +130,13 @@ pub(crate) fn to_val(shape: &Shape, json: &Value, path: &str) -> Result<Val, Val
             let items = json
                 .as_array()
                 .filter(|items| items.len() == shapes.len())
-                .ok_or_else(|| fail(format!("an array of {} items ({})", shapes.len(), shape.wit())))?;
+                .ok_or_else(|| {
+                    fail(format!(
+                        "an array of {} items ({})",
+                        shapes.len(),
+                        shape.wit()
+                    ))
+                })?;
             Val::Tuple(
                 shapes
                     .iter()
@@ -114,7 +147,9 @@ pub(crate) fn to_val(shape: &Shape, json: &Value, path: &str) -> Result<Val, Val
             )
         }
         Shape::Record(fields, _) => {
-            let object = json.as_object().ok_or_else(|| fail(format!("an object ({})", shape.wit())))?;
+            let object = json
+                .as_object()
+                .ok_or_else(|| fail(format!("an object ({})", shape.wit())))?;
             Val::Record(fields_to_vals(
                 fields.iter().map(|f| (f.name.as_str(), &f.shape)),
                 object,
@@ -131,14 +166,22 @@ pub(crate) fn to_val(shape: &Shape, json: &Value, path: &str) -> Result<Val, Val
                 }
                 _ => return Err(fail(expected())),
             };
-            let case = cases.iter().find(|c| c.name == name).ok_or_else(|| fail(expected()))?;
+            let case = cases
+                .iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| fail(expected()))?;
             let payload = match (&case.payload, payload) {
                 (None, None | Some(Value::Null)) => None,
                 (Some(shape), Some(value)) => Some(Box::new(to_val(shape, value, &at(name))?)),
                 (Some(payload), None) => {
-                    return Err(fail(format!("`{{\"{name}\": ...}}` with a {} payload", payload.wit())));
+                    return Err(fail(format!(
+                        "`{{\"{name}\": ...}}` with a {} payload",
+                        payload.wit()
+                    )));
                 }
-                (None, Some(_)) => return Err(fail(format!("`\"{name}\"` (the case has no payload)"))),
+                (None, Some(_)) => {
+                    return Err(fail(format!("`\"{name}\"` (the case has no payload)")));
+                }
             };
             Val::Variant(name.to_string(), payload)
         }
@@ -146,11 +189,21 @@ pub(crate) fn to_val(shape: &Shape, json: &Value, path: &str) -> Result<Val, Val
             let name = json
                 .as_str()
                 .filter(|name| cases.iter().any(|c| c.name == *name))
-                .ok_or_else(|| fail(format!("one of {}", quoted(cases.iter().map(|c| c.name.as_str())))))?;
+                .ok_or_else(|| {
+                    fail(format!(
+                        "one of {}",
+                        quoted(cases.iter().map(|c| c.name.as_str()))
+                    ))
+                })?;
             Val::Enum(name.to_string())
         }
         Shape::Flags(cases, _) => {
-            let expected = || format!("an array of flags from {}", quoted(cases.iter().map(|c| c.name.as_str())));
+            let expected = || {
+                format!(
+                    "an array of flags from {}",
+                    quoted(cases.iter().map(|c| c.name.as_str()))
+                )
+            };
             let items = json.as_array().ok_or_else(|| fail(expected()))?;
             let mut set = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -177,7 +230,9 @@ pub(crate) fn to_val(shape: &Shape, json: &Value, path: &str) -> Result<Val, Val
                     .ok_or_else(|| fail(format!("null or {{\"some\": ...}} ({})", shape.wit())))?;
                 Val::Option(Some(Box::new(to_val(inner, some, &at("some"))?)))
             }
-            (_, Shape::Option(_)) => return Err(fail(format!("null or {{\"some\": ...}} ({})", shape.wit()))),
+            (_, Shape::Option(_)) => {
+                return Err(fail(format!("null or {{\"some\": ...}} ({})", shape.wit())));
+            }
             (value, _) => Val::Option(Some(Box::new(to_val(inner, value, path)?))),
         },
         Shape::Result(ok, err) => {
@@ -186,18 +241,19 @@ pub(crate) fn to_val(shape: &Shape, json: &Value, path: &str) -> Result<Val, Val
                 .as_object()
                 .filter(|map| map.len() == 1)
                 .ok_or_else(|| fail(expected()))?;
-            let side = |name: &str, shape: &Option<Box<Shape>>| -> Result<Option<Box<Val>>, ValueError> {
-                let value = &map[name];
-                match shape {
-                    Some(shape) => Ok(Some(Box::new(to_val(shape, value, &at(name))?))),
-                    None if value.is_null() => Ok(None),
-                    None => Err(ValueError {
-                        path: at(name),
-                        expected: "null (this side of the result has no payload)".into(),
-                        found: describe(value),
-                    }),
-                }
-            };
+            let side =
+                |name: &str, shape: &Option<Box<Shape>>| -> Result<Option<Box<Val>>, ValueError> {
+                    let value = &map[name];
+                    match shape {
+                        Some(shape) => Ok(Some(Box::new(to_val(shape, value, &at(name))?))),
+                        None if value.is_null() => Ok(None),
+                        None => Err(ValueError {
+                            path: at(name),
+                            expected: "null (this side of the result has no payload)".into(),
+                            found: describe(value),
+                        }),
+                    }
+                };
             if map.contains_key("ok") {
                 Val::Result(Ok(side("ok", ok)?))
             } else if map.contains_key("err") {
@@ -216,10 +272,16 @@ pub(crate) fn fields_to_vals<'a>(
     object: &Map<String, Value>,
     path: &str,
 ) -> Result<Vec<(String, Val)>, ValueError> {
-    if let Some(unknown) = object.keys().find(|key| !fields.clone().any(|(name, _)| name == key.as_str())) {
+    if let Some(unknown) = object
+        .keys()
+        .find(|key| !fields.clone().any(|(name, _)| name == key.as_str()))
+    {
         return Err(ValueError {
             path: format!("{path}/{unknown}"),
-            expected: format!("no such key (known: {})", quoted(fields.map(|(name, _)| name))),
+            expected: format!(
+                "no such key (known: {})",
+                quoted(fields.map(|(name, _)| name))
+            ),
             found: "a key that is not one".into(),
         });
     }
@@ -303,7 +365,10 @@ fn integer(shape: &Shape, json: &Value) -> Option<Val> {
             if x.fract() != 0.0 || x.abs() > 1.9e19 {
                 return None;
             }
-            #[expect(clippy::cast_possible_truncation, reason = "checked to be integral and in range")]
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "checked to be integral and in range"
+            )]
             let n = x as i128;
             n
         }
@@ -344,7 +409,10 @@ fn float_json(x: f64) -> Value {
 }
 
 fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A short description of a JSON value for messages.
@@ -363,7 +431,11 @@ fn describe(json: &Value) -> String {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    if json.is_null() { kind.into() } else { format!("{kind} {text}") }
+    if json.is_null() {
+        kind.into()
+    } else {
+        format!("{kind} {text}")
+    }
 }
 
 #[cfg(test)]
@@ -382,18 +454,32 @@ mod tests {
         assert_eq!(to_json(&val), json, "{}", shape.wit());
         // Every accepted value also passes the shape's schema.
         let validator = jsonschema::validator_for(&shape.schema()).unwrap();
-        assert!(validator.is_valid(&json), "{json} fails the schema of {}", shape.wit());
+        assert!(
+            validator.is_valid(&json),
+            "{json} fails the schema of {}",
+            shape.wit()
+        );
     }
 
     fn error(shape: &Shape, json: Value) -> String {
-        let err = to_val(shape, &json, "").expect_err("must not convert").to_string();
+        let err = to_val(shape, &json, "")
+            .expect_err("must not convert")
+            .to_string();
         let validator = jsonschema::validator_for(&shape.schema()).unwrap();
-        assert!(!validator.is_valid(&json), "{json} passes the schema of {}", shape.wit());
+        assert!(
+            !validator.is_valid(&json),
+            "{json} passes the schema of {}",
+            shape.wit()
+        );
         err
     }
 
     fn case(name: &str, payload: Option<Shape>) -> Case {
-        Case { name: name.into(), payload, docs: None }
+        Case {
+            name: name.into(),
+            payload,
+            docs: None,
+        }
     }
 
     #[test]
@@ -407,12 +493,18 @@ mod tests {
         round_trip(&Shape::F32, json!("-Infinity"));
         round_trip(&Shape::Char, json!("é"));
         round_trip(&Shape::String, json!("hello"));
-        assert!(matches!(to_val(&Shape::U8, &json!(3.0), "").unwrap(), Val::U8(3)));
+        assert!(matches!(
+            to_val(&Shape::U8, &json!(3.0), "").unwrap(),
+            Val::U8(3)
+        ));
     }
 
     #[test]
     fn scalar_errors_name_the_range() {
-        assert_eq!(error(&Shape::U8, json!(256)), "at `/`: expected an integer from 0 to 255 (u8), got a number 256");
+        assert_eq!(
+            error(&Shape::U8, json!(256)),
+            "at `/`: expected an integer from 0 to 255 (u8), got a number 256"
+        );
         assert!(error(&Shape::S8, json!(-129)).contains("from -128 to 127 (s8)"));
         assert!(error(&Shape::U32, json!(1.5)).contains("(u32)"));
         assert!(error(&Shape::Char, json!("ab")).contains("exactly one character"));
@@ -424,16 +516,34 @@ mod tests {
     fn compounds() {
         let record = Shape::Record(
             vec![
-                Field { name: "x".into(), shape: Shape::S32, docs: None },
-                Field { name: "tags".into(), shape: Shape::List(boxed(Shape::String)), docs: None },
-                Field { name: "note".into(), shape: Shape::Option(boxed(Shape::String)), docs: None },
+                Field {
+                    name: "x".into(),
+                    shape: Shape::S32,
+                    docs: None,
+                },
+                Field {
+                    name: "tags".into(),
+                    shape: Shape::List(boxed(Shape::String)),
+                    docs: None,
+                },
+                Field {
+                    name: "note".into(),
+                    shape: Shape::Option(boxed(Shape::String)),
+                    docs: None,
+                },
             ],
             None,
         );
         round_trip(&record, json!({"x": -1, "tags": ["a"], "note": null}));
-        round_trip(&Shape::Tuple(vec![Shape::U8, Shape::String]), json!([1, "a"]));
+        round_trip(
+            &Shape::Tuple(vec![Shape::U8, Shape::String]),
+            json!([1, "a"]),
+        );
         round_trip(&Shape::FixedList(boxed(Shape::U8), 2), json!([1, 2]));
-        let variant = Shape::Variant(vec![case("none", None), case("num", Some(Shape::F64))], None);
+        let variant = Shape::Variant(
+            vec![case("none", None), case("num", Some(Shape::F64))],
+            None,
+        );
         round_trip(&variant, json!("none"));
         round_trip(&variant, json!({"num": 2.5}));
         let colors = Shape::Enum(vec![case("red", None), case("green", None)], None);
@@ -453,7 +563,11 @@ mod tests {
     #[test]
     fn compound_errors_have_paths() {
         let record = Shape::Record(
-            vec![Field { name: "p".into(), shape: Shape::List(boxed(Shape::U8)), docs: None }],
+            vec![Field {
+                name: "p".into(),
+                shape: Shape::List(boxed(Shape::U8)),
+                docs: None,
+            }],
             None,
         );
         assert_eq!(

@@ -62,7 +62,9 @@ impl WitDocs {
     /// Reads the docs from a WIT document; `name` is for messages.
     pub(crate) fn from_text(name: &str, text: &str) -> Result<Self, String> {
         let mut resolve = Resolve::new();
-        resolve.push_source(name, text).map_err(|e| format!("{e:#}"))?;
+        resolve
+            .push_source(name, text)
+            .map_err(|e| format!("{e:#}"))?;
         Ok(Self::index(&resolve))
     }
 
@@ -91,16 +93,31 @@ impl WitDocs {
         }
         for (_, ty) in &resolve.types {
             let scope = match ty.owner {
-                TypeOwner::Interface(id) => {
-                    resolve.id_of(id).or_else(|| resolve.interfaces[id].name.clone())
-                }
+                TypeOwner::Interface(id) => resolve
+                    .id_of(id)
+                    .or_else(|| resolve.interfaces[id].name.clone()),
                 TypeOwner::World(_) | TypeOwner::None => None,
             };
             let (kind, members): (Kind, Vec<(&str, &Docs)>) = match &ty.kind {
-                TypeDefKind::Record(r) => (Kind::Record, r.fields.iter().map(|f| (f.name.as_str(), &f.docs)).collect()),
-                TypeDefKind::Variant(v) => (Kind::Variant, v.cases.iter().map(|c| (c.name.as_str(), &c.docs)).collect()),
-                TypeDefKind::Enum(e) => (Kind::Enum, e.cases.iter().map(|c| (c.name.as_str(), &c.docs)).collect()),
-                TypeDefKind::Flags(f) => (Kind::Flags, f.flags.iter().map(|f| (f.name.as_str(), &f.docs)).collect()),
+                TypeDefKind::Record(r) => (
+                    Kind::Record,
+                    r.fields
+                        .iter()
+                        .map(|f| (f.name.as_str(), &f.docs))
+                        .collect(),
+                ),
+                TypeDefKind::Variant(v) => (
+                    Kind::Variant,
+                    v.cases.iter().map(|c| (c.name.as_str(), &c.docs)).collect(),
+                ),
+                TypeDefKind::Enum(e) => (
+                    Kind::Enum,
+                    e.cases.iter().map(|c| (c.name.as_str(), &c.docs)).collect(),
+                ),
+                TypeDefKind::Flags(f) => (
+                    Kind::Flags,
+                    f.flags.iter().map(|f| (f.name.as_str(), &f.docs)).collect(),
+                ),
                 _ => continue,
             };
             docs.types.push(TypeDocs {
@@ -116,7 +133,9 @@ impl WitDocs {
 
     fn func(&mut self, scope: Option<String>, name: &str, docs: &Docs) {
         if let Some(text) = &docs.contents {
-            self.funcs.entry((scope, name.to_string())).or_insert_with(|| text.clone());
+            self.funcs
+                .entry((scope, name.to_string()))
+                .or_insert_with(|| text.clone());
         }
     }
 
@@ -163,7 +182,13 @@ impl WitDocs {
         }
     }
 
-    fn cases(&self, scope: Option<&str>, kind: Kind, cases: &mut [Case], docs: &mut Option<String>) {
+    fn cases(
+        &self,
+        scope: Option<&str>,
+        kind: Kind,
+        cases: &mut [Case],
+        docs: &mut Option<String>,
+    ) {
         let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
         if let Some(found) = self.find(scope, kind, &names) {
             *docs = found.docs.clone();
@@ -181,7 +206,13 @@ impl WitDocs {
     /// A type of this kind and these member names: in `scope` if there is
     /// one, else anywhere in the package.
     fn find(&self, scope: Option<&str>, kind: Kind, names: &[&str]) -> Option<&TypeDocs> {
-        let matches = |t: &&TypeDocs| t.kind == kind && t.members.iter().map(String::as_str).eq(names.iter().copied());
+        let matches = |t: &&TypeDocs| {
+            t.kind == kind
+                && t.members
+                    .iter()
+                    .map(String::as_str)
+                    .eq(names.iter().copied())
+        };
         self.types
             .iter()
             .filter(matches)
@@ -257,10 +288,16 @@ world shapes {
             Some("How far apart two points are.")
         );
         assert_eq!(docs.function(None, "distance"), None);
-        let field = |name: &str| Field { name: name.into(), shape: Shape::F64, docs: None };
+        let field = |name: &str| Field {
+            name: name.into(),
+            shape: Shape::F64,
+            docs: None,
+        };
         let mut point = Shape::Record(vec![field("x"), field("y")], None);
         docs.annotate(Some("test:docs/geometry@0.1.0"), &mut point);
-        let Shape::Record(fields, doc) = &point else { unreachable!() };
+        let Shape::Record(fields, doc) = &point else {
+            unreachable!()
+        };
         assert_eq!(doc.as_deref(), Some("A point in the plane."));
         assert_eq!(fields[1].docs.as_deref(), Some("Up."));
         // Another shape does not pick them up.

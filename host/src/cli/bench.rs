@@ -98,8 +98,18 @@ fn languages(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let cases = [
         LanguageCase::new("rust", &args.wasm, &args.tool, &args.input),
-        LanguageCase::new("python", &units, "convert", r#"{"value": 1, "from": "m", "to": "ft"}"#),
-        LanguageCase::new("js", &markdown, "stats", r##"{"markdown": "# Hi\n\nOne two."}"##),
+        LanguageCase::new(
+            "python",
+            &units,
+            "convert",
+            r#"{"value": 1, "from": "m", "to": "ft"}"#,
+        ),
+        LanguageCase::new(
+            "js",
+            &markdown,
+            "stats",
+            r##"{"markdown": "# Hi\n\nOne two."}"##,
+        ),
     ];
     let calls = args.calls.min(2000);
     let rows = bench::languages(&cases, calls)?;
@@ -108,7 +118,9 @@ fn languages(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("Per language, one run ({calls} sequential fresh-instance calls each)\n");
-    println!("| language | tool | size | cold compile | ready, no cache | ready, cached | memory / call | call p50 | call p99 | fuel / call |");
+    println!(
+        "| language | tool | size | cold compile | ready, no cache | ready, cached | memory / call | call p50 | call p99 | fuel / call |"
+    );
     println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     for row in rows {
         println!(

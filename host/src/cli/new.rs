@@ -38,7 +38,11 @@ pub(super) fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
         LangArg::Js => Lang::Js,
     };
     let created = scaffold::create(&args.name, lang, &args.dir, args.sdk.as_deref())?;
-    println!("created {} ({lang} tool `{}`)\n", created.root.display(), args.name);
+    println!(
+        "created {} ({lang} tool `{}`)\n",
+        created.root.display(),
+        args.name
+    );
     println!("next:\n  cd {}", created.root.display());
     for line in created.build.lines() {
         println!("  {line}");

@@ -49,7 +49,9 @@ pub(crate) async fn invoke(
 ) -> Run<String> {
     match pre {
         Pre::Tool(pre) => invoke_tool(engine, pre, grants, limits, call, name, input).await,
-        Pre::Exports(exports) => invoke_export(engine, exports, grants, limits, call, name, input).await,
+        Pre::Exports(exports) => {
+            invoke_export(engine, exports, grants, limits, call, name, input).await
+        }
     }
 }
 
@@ -85,9 +87,9 @@ async fn invoke_export(
     let result = {
         let work = async {
             let instance = exports.pre.instantiate_async(&mut store).await?;
-            let f = instance
-                .get_func(&mut store, &func.index)
-                .ok_or_else(|| wasmtime::format_err!("the exported function is missing from the instance"))?;
+            let f = instance.get_func(&mut store, &func.index).ok_or_else(|| {
+                wasmtime::format_err!("the exported function is missing from the instance")
+            })?;
             let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
             f.call_async(&mut store, &args, &mut results).await?;
             Ok(results.pop())
@@ -105,7 +107,10 @@ fn arguments(func: &ExportFunc, input: &str) -> Result<Vec<Val>, String> {
     let object = value
         .as_object()
         .ok_or_else(|| "the input must be a JSON object with one key per parameter".to_string())?;
-    let fields = func.params.iter().map(|(name, shape)| (name.as_str(), shape));
+    let fields = func
+        .params
+        .iter()
+        .map(|(name, shape)| (name.as_str(), shape));
     let vals = fields_to_vals(fields, object, "").map_err(|e| e.to_string())?;
     Ok(vals.into_iter().map(|(_, val)| val).collect())
 }
@@ -115,7 +120,9 @@ fn arguments(func: &ExportFunc, input: &str) -> Result<Vec<Val>, String> {
 /// else as JSON).
 fn output(shape: Option<&Shape>, returned: Option<Val>) -> Result<String, Outcome> {
     let value = match (shape, returned) {
-        (Some(Shape::Result(..)), Some(Val::Result(Ok(ok)))) => ok.as_deref().map_or(Value::Null, to_json),
+        (Some(Shape::Result(..)), Some(Val::Result(Ok(ok)))) => {
+            ok.as_deref().map_or(Value::Null, to_json)
+        }
         (Some(Shape::Result(..)), Some(Val::Result(Err(err)))) => {
             let message = match err.as_deref().map(to_json) {
                 Some(Value::String(text)) => text,

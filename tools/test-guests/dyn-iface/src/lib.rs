@@ -38,7 +38,10 @@ impl text::Guest for Component {
                 .map(|word| {
                     let mut chars = word.chars();
                     match chars.next() {
-                        Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+                        Some(first) => first
+                            .to_uppercase()
+                            .chain(chars.flat_map(char::to_lowercase))
+                            .collect(),
                         None => String::new(),
                     }
                 })
@@ -50,7 +53,10 @@ impl text::Guest for Component {
     fn count(text: String) -> (u32, u32) {
         let words = text.split_whitespace().count();
         let chars = text.chars().count();
-        (u32::try_from(words).unwrap_or(u32::MAX), u32::try_from(chars).unwrap_or(u32::MAX))
+        (
+            u32::try_from(words).unwrap_or(u32::MAX),
+            u32::try_from(chars).unwrap_or(u32::MAX),
+        )
     }
 }
 

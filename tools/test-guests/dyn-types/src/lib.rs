@@ -42,7 +42,11 @@ impl harm::Guest for Component {
         for i in (0..block.len()).step_by(4096) {
             block[i] = 1;
         }
-        std::hint::black_box(&block).iter().map(|&b| u64::from(b)).sum::<u64>() * 4096
+        std::hint::black_box(&block)
+            .iter()
+            .map(|&b| u64::from(b))
+            .sum::<u64>()
+            * 4096
     }
 
     fn crash(message: String) {
