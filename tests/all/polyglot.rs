@@ -105,7 +105,7 @@ fn python_converts_units_with_dimensions() {
         "units__convert",
         json!({"value": 1, "from": "GiB", "to": "MB"}),
     );
-    assert!(close(&out["value"], 1073.741_824), "{out}");
+    assert!(close(&out["value"], 1_073.741_824), "{out}");
     let out = ok(
         "units__convert",
         json!({"value": 9.81, "from": "kg*m/s^2", "to": "N"}),

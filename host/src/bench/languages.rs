@@ -100,8 +100,10 @@ async fn measure(
             *compile = *elapsed;
         }
     };
-    let mut options = LoadOptions::default();
-    options.cache_dir = Some(cache.clone());
+    let options = LoadOptions {
+        cache_dir: Some(cache.clone()),
+        ..LoadOptions::default()
+    };
     let start = Instant::now();
     let catalog = Catalog::load_files(engine, &paths, &options, &observe)
         .await

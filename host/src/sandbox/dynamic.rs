@@ -87,7 +87,7 @@ async fn invoke_export(
     let result = {
         let work = async {
             let instance = exports.pre.instantiate_async(&mut store).await?;
-            let f = instance.get_func(&mut store, &func.index).ok_or_else(|| {
+            let f = instance.get_func(&mut store, func.index).ok_or_else(|| {
                 wasmtime::format_err!("the exported function is missing from the instance")
             })?;
             let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
