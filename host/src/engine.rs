@@ -26,6 +26,10 @@ pub struct EngineConfig {
     pub max_memory_mb: u64,
     /// Count fuel (deterministic CPU budgets). Costs a little speed.
     pub fuel: bool,
+    /// Epoch interruption: what stops a guest that computes past its
+    /// deadline. Turning it off leaves only fuel to stop a looping guest;
+    /// it exists to measure what it costs.
+    pub epoch_interruption: bool,
     /// How often the epoch ticks; deadlines are checked at this granularity.
     pub epoch_tick: Duration,
     /// Use the pooling instance allocator (fast, fixed virtual reservation).
@@ -39,6 +43,7 @@ impl Default for EngineConfig {
             max_instances: 1000,
             max_memory_mb: 512,
             fuel: true,
+            epoch_interruption: true,
             epoch_tick: Duration::from_millis(1),
             pooling: true,
         }
@@ -120,7 +125,7 @@ impl Engine {
         }
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(config.epoch_interruption)
             .consume_fuel(config.fuel)
             .parallel_compilation(true)
             .max_wasm_stack(1 << 20);

@@ -33,8 +33,15 @@ pub use catalog::{
     NAMESPACE_SEPARATOR, ToolInfo, WIT_SOURCE_SECTION, default_cache_dir, is_valid_name,
 };
 pub use engine::{Engine, EngineConfig, EngineError};
-pub use exec::{CallOptions, Executor};
+pub use exec::{
+    Batch, BatchOptions, BatchReport, BatchResult, Bound, CacheConfig, CallHandle, CallOptions,
+    CallRequest, Event, ExecConfig, ExecStats, Executor, Plan, PlanError, PlanResult, RateRule,
+    Score, Step, Strategy, canonical_json,
+};
 pub use outcome::{CallRecord, Outcome, ToolErrorKind};
-pub use policy::{Capabilities, Limits, LimitsPatch, Policy, PolicyError, Rate, parse_rate};
+pub use policy::{
+    Capabilities, Limits, LimitsPatch, OnLimit, Policy, PolicyError, Rate, Retry, RetryPatch,
+    parse_rate,
+};
 pub use sandbox::GuestEvent;
 pub use tokio_util::sync::CancellationToken;

@@ -6,6 +6,7 @@ mod bundled;
 mod catalog;
 mod common;
 mod dynamic;
+mod executor;
 mod polyglot;
 mod sandbox;
 mod scaffold;

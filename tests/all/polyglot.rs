@@ -55,12 +55,8 @@ fn close(a: &Value, b: f64) -> bool {
 
 #[test]
 fn both_languages_publish_their_tools_with_schemas() {
-    let executor = executor();
-    let names: Vec<&str> = executor
-        .catalog()
-        .tools()
-        .map(|t| t.name.as_str())
-        .collect();
+    let catalog = executor().catalog();
+    let names: Vec<&str> = catalog.tools().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -72,15 +68,14 @@ fn both_languages_publish_their_tools_with_schemas() {
             "units__stats"
         ]
     );
-    let convert = executor.catalog().tool("units__convert").unwrap();
+    let convert = catalog.tool("units__convert").unwrap();
     assert_eq!(
         convert.input_schema["required"],
         json!(["value", "from", "to"])
     );
     assert!(convert.behavior.read_only && convert.behavior.idempotent);
     assert!(
-        executor
-            .catalog()
+        catalog
             .tool("markdown__to_text")
             .unwrap()
             .output_schema

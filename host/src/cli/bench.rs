@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use toolhost::bench::{self, LanguageCase, ThroughputConfig};
+use toolhost::bench::{self, ExecutorSuite, LanguageCase, SuiteConfig, ThroughputConfig};
 
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
@@ -32,6 +32,21 @@ pub(super) struct BenchArgs {
     /// Print JSON instead of a markdown table.
     #[arg(long)]
     json: bool,
+    /// What to measure: fresh-instance throughput, the executor suite, or both.
+    #[arg(long, value_enum, default_value_t = Suite::Throughput)]
+    suite: Suite,
+    /// The `sleep` component, for the executor suite.
+    #[arg(long, default_value = "target/tools/sleep.wasm")]
+    sleep: PathBuf,
+    /// The `misbehave` test guest, for the executor suite.
+    #[arg(
+        long,
+        default_value = "target/guests/wasm32-wasip2/release/guest_misbehave.wasm"
+    )]
+    misbehave: PathBuf,
+    /// Skip the 10,000-calls-in-flight memory figure.
+    #[arg(long)]
+    no_ten_thousand: bool,
     /// Instead, compare tools by language: Rust (--wasm), Python
     /// (`units.wasm`) and JavaScript (`markdown.wasm`) from --tools-dir:
     /// size, cold compile, start-to-ready with and without the compile
@@ -43,15 +58,52 @@ pub(super) struct BenchArgs {
     tools_dir: PathBuf,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Suite {
+    /// Fresh-instance calls per second against a bare wasmtime loop.
+    Throughput,
+    /// Overhead, overlap, deadlines, memory, fuel and rate-limit costs.
+    Executor,
+    /// Both.
+    All,
+}
+
 pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.languages {
+        if !args.wasm.exists() {
+            anyhow::bail!(
+                "{} does not exist; build the guests with `cargo build --release -p toolhost-artifacts`, or pass --wasm",
+                args.wasm.display()
+            );
+        }
+        return languages(&args);
+    }
+    if args.suite != Suite::Throughput {
+        for path in [&args.sleep, &args.misbehave] {
+            if !path.exists() {
+                anyhow::bail!(
+                    "{} does not exist; build the guests with `cargo build --release -p toolhost-artifacts`",
+                    path.display()
+                );
+            }
+        }
+        let mut config = SuiteConfig::new(args.sleep.clone(), args.misbehave.clone());
+        config.ten_thousand = !args.no_ten_thousand;
+        let suite = bench::executor_suite(&config)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&suite)?);
+        } else {
+            print_suite(&suite);
+        }
+        if args.suite == Suite::Executor {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     if !args.wasm.exists() {
         anyhow::bail!(
             "{} does not exist; build the guests with `cargo build --release -p toolhost-artifacts`, or pass --wasm",
             args.wasm.display()
         );
-    }
-    if args.languages {
-        return languages(&args);
     }
     let mut config = ThroughputConfig::default();
     config.calls = args.calls;
@@ -138,4 +190,57 @@ fn languages(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_suite(s: &ExecutorSuite) {
+    println!("Coordination overhead: elapsed minus the guest's own sleep, per call (ms)\n");
+    println!("| in flight | executor p50 | executor p99 | bare p50 | bare p99 |");
+    println!("|--:|--:|--:|--:|--:|");
+    for o in &s.overhead {
+        println!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            o.in_flight, o.executor.p50_ms, o.executor.p99_ms, o.bare.p50_ms, o.bare.p99_ms
+        );
+    }
+    println!("\nN calls of `sleep` at once\n");
+    println!("| N | wall (ms) | N x L (ms) | L (ms) | wall / L |");
+    println!("|--:|--:|--:|--:|--:|");
+    for o in &s.overlap {
+        println!(
+            "| {} | {:.1} | {:.0} | {:.0} | {:.3} |",
+            o.calls,
+            o.wall_ms,
+            o.sequential_ms,
+            o.limit_ms,
+            o.wall_ms / o.limit_ms
+        );
+    }
+    let d = &s.deadline_to_return;
+    println!(
+        "\nDeadline to return, infinite loop, 20 ms deadline, 2 at once: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        d.p50_ms, d.p99_ms, d.max_ms
+    );
+    println!("\n| calls in flight | RSS before (MiB) | RSS during (MiB) | MiB per 1,000 |");
+    println!("|--:|--:|--:|--:|");
+    for r in &s.resident {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} |",
+            r.in_flight, r.before_mib, r.during_mib, r.per_thousand_mib
+        );
+    }
+    println!("\nCPU-bound guest (busy, 20M iterations, best of 5)\n");
+    println!("| fuel + epoch | epoch only | neither | fuel+epoch / neither | epoch / neither |");
+    println!("|--:|--:|--:|--:|--:|");
+    println!(
+        "| {:.1} ms | {:.1} ms | {:.1} ms | {:.2} | {:.2} |",
+        s.cpu_fuel_ms,
+        s.cpu_epoch_ms,
+        s.cpu_neither_ms,
+        s.cpu_fuel_ms / s.cpu_neither_ms,
+        s.cpu_epoch_ms / s.cpu_neither_ms
+    );
+    println!(
+        "\nRate-limit check: {:.1} ns (an atomic increment: {:.1} ns)\n",
+        s.rate_check_ns, s.atomic_ns
+    );
 }

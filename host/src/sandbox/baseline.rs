@@ -54,6 +54,11 @@ impl Baseline {
 
     /// One call; true when the tool returned `ok`.
     pub(crate) async fn call(&self, name: &str, input: &str) -> wasmtime::Result<bool> {
+        Ok(self.call_output(name, input).await.is_ok())
+    }
+
+    /// One call; the output text, or an error if the tool or the call failed.
+    pub(crate) async fn call_output(&self, name: &str, input: &str) -> wasmtime::Result<String> {
         let mut store = Store::new(
             self.engine.wasmtime(),
             BareState {
@@ -66,6 +71,8 @@ impl Baseline {
         }
         store.set_epoch_deadline(u64::MAX / 2);
         let tool = self.pre.instantiate_async(&mut store).await?;
-        Ok(tool.call_invoke(&mut store, name, input).await?.is_ok())
+        tool.call_invoke(&mut store, name, input)
+            .await?
+            .map_err(|e| wasmtime::format_err!("the tool failed: {e:?}"))
     }
 }

@@ -27,7 +27,7 @@ pub(crate) use self::baseline::Baseline;
 pub(crate) use self::capture::Capture;
 pub(crate) use self::dynamic::{Exports, Pre, invoke};
 pub use self::host::GuestEvent;
-pub(crate) use self::host::GuestEvents;
+pub(crate) use self::host::GuestSink;
 use crate::Engine;
 use crate::bindings::{Tool, ToolPre, ToolSpec};
 use crate::outcome::{Outcome, ToolErrorKind};
@@ -63,6 +63,15 @@ pub(crate) struct Grants {
 }
 
 impl Grants {
+    /// True when the grants let a guest reach or change anything outside its
+    /// sandbox that could make two identical calls differ: the real time of
+    /// day (and, with outbound capabilities, the network or a writable
+    /// directory). Such a tool is never cached or speculated, whatever it
+    /// declares.
+    pub(crate) fn reaches_outside(&self) -> bool {
+        self.wall_clock
+    }
+
     pub(crate) fn from_policy(policy: &crate::Policy) -> Self {
         let env = policy
             .capabilities
@@ -169,12 +178,12 @@ pub(crate) struct Run<T> {
 }
 
 /// Identifies a call in logs and events.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct CallInfo {
     pub(crate) call_id: String,
     pub(crate) tool: Arc<str>,
     pub(crate) cancel: Option<CancellationToken>,
-    pub(crate) events: Option<GuestEvents>,
+    pub(crate) events: Option<Arc<dyn GuestSink>>,
 }
 
 /// A fresh store for one call, with limits set and the deadline armed.
@@ -218,7 +227,13 @@ fn new_store(
         if Instant::now() >= deadline {
             return Err(Interrupt::Deadline.into());
         }
-        Ok(UpdateDeadline::Yield(1))
+        // tokio's yield_now requeues the task behind the others, so many
+        // computing guests share the workers fairly and each sees its
+        // deadline within about a tick.
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
     });
     (store, stderr)
 }
@@ -293,9 +308,9 @@ async fn guard<T>(
     };
     tokio::select! {
         biased;
-        result = work => result,
-        () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
         () = cancelled => Err(Interrupt::Cancelled.into()),
+        () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
+        result = work => result,
     }
 }
 
@@ -324,6 +339,11 @@ fn finish<T>(
     let limiter = &store.data().limiter;
     let memory_peak = Some(limiter.peak as u64);
     let result = match result {
+        // A guest that was told it is cancelled and returned early gave a
+        // reaction to the cancellation, not an answer.
+        Ok(_) if store.data().scope.told_cancelled => Err(Outcome::Cancelled {
+            message: "the call was cancelled; the tool saw it and stopped early".into(),
+        }),
         Ok(result) => result,
         Err(error) => Err(classify(&error, limiter.refused, stderr, limits)),
     };

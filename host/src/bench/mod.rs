@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::sandbox::Baseline;
+mod suite;
+
+pub use self::suite::{ExecutorSuite, SuiteConfig, executor_suite};
 use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
 mod languages;
