@@ -138,9 +138,13 @@ async fn measure(
     // A few calls first, so page faults and pool slots are warm.
     for i in 0..calls + 5 {
         let start = Instant::now();
-        let record = executor
-            .call(&public, &case.input, CallOptions::default())
-            .await;
+        // Every call runs in a fresh instance: the result cache would answer
+        // these pure tools without one.
+        let options = CallOptions {
+            no_cache: true,
+            ..CallOptions::default()
+        };
+        let record = executor.call(&public, &case.input, options).await;
         let elapsed = start.elapsed();
         if !record.outcome.is_ok() {
             return Err(BenchError::Call(format!("{public}: {}", record.outcome)));
