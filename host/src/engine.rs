@@ -90,7 +90,15 @@ impl std::fmt::Debug for Engine {
 
 /// Per-component limits of the pool: generous enough for componentize-py and
 /// jco output, which hold many core instances, memories and tables.
+/// Measured: a componentize-py component instantiates 14 core modules (one
+/// memory, two tables), a componentize-js one 4, a Rust one 3 or 4.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Core instances in the pool per component instance slot: enough for every
+/// slot to hold a Python tool (14), so the executor's slot count, not the
+/// core-instance pool, is what limits calls in flight. A core instance slot
+/// is only a count (its VM context is allocated per instance), so this costs
+/// no reserved memory.
+const CORE_INSTANCES_PER_SLOT: u32 = 16;
 const MEMORIES_PER_COMPONENT: u32 = 8;
 const TABLES_PER_COMPONENT: u32 = 32;
 
@@ -167,7 +175,7 @@ fn pooling(config: &EngineConfig) -> PoolingAllocationConfig {
     let n = config.max_instances;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
-        .total_core_instances(n.saturating_mul(4))
+        .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_SLOT))
         .total_memories(n.saturating_mul(2))
         .total_tables(n.saturating_mul(4))
         .total_stacks(n)

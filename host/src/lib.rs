@@ -26,10 +26,11 @@ pub mod formats;
 mod outcome;
 mod policy;
 mod sandbox;
+pub mod scaffold;
 
 pub use catalog::{
     Behavior, Catalog, CatalogError, LoadError, LoadEvent, LoadOptions, LoadStats,
-    NAMESPACE_SEPARATOR, ToolInfo, default_cache_dir, is_valid_name,
+    NAMESPACE_SEPARATOR, ToolInfo, WIT_SOURCE_SECTION, default_cache_dir, is_valid_name,
 };
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{

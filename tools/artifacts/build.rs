@@ -3,6 +3,10 @@
 //!
 //! The bundled tools are also copied, with their policy files, into
 //! `target/tools/`: a ready tools folder for the demo, the CLI and benches.
+//! The tools written in Python and JavaScript are built too (`polyglot.rs`).
+
+mod embed;
+mod polyglot;
 
 use std::env;
 use std::fmt::Write as _;
@@ -75,6 +79,10 @@ fn main() {
 
     ensure_target();
 
+    // The Python and JavaScript builds run while cargo builds the Rust guests.
+    let polyglot_dir = target_dir.join("polyglot");
+    let polyglot_builds = polyglot::start(&root, &polyglot_dir);
+
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
@@ -99,6 +107,7 @@ fn main() {
         status.success(),
         "building the guest tools for {TARGET} failed (see above)"
     );
+    polyglot::finish(polyglot_builds);
 
     let wasm_dir = target_dir.join(TARGET).join("release");
     let bundled_dir = root.join("target/tools");
@@ -130,6 +139,9 @@ fn main() {
                 fs::remove_file(&policy_dest).expect("remove a stale policy");
             }
             dest
+        } else if embed::wanted(dir) {
+            println!("cargo:rerun-if-changed={}", dir.join("wit").display());
+            embed::embed(dir, &wasm, &target_dir.join("embedded"))
         } else {
             wasm
         };
@@ -153,6 +165,24 @@ fn main() {
             )
             .unwrap();
         }
+    }
+    for tool in polyglot::TOOLS {
+        let wasm = polyglot_dir.join(format!("{}.wasm", tool.name));
+        let dest = bundled_dir.join(format!("{}.wasm", tool.name));
+        copy_if_changed(&wasm, &dest);
+        writeln!(
+            code,
+            "/// The component built from `tools/{}` (Python or JavaScript).",
+            tool.folder
+        )
+        .unwrap();
+        writeln!(
+            code,
+            "pub const {}: &str = {:?};",
+            tool.name.to_uppercase(),
+            dest.display().to_string()
+        )
+        .unwrap();
     }
     writeln!(
         code,

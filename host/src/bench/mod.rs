@@ -14,6 +14,9 @@ mod suite;
 pub use self::suite::{ExecutorSuite, SuiteConfig, executor_suite};
 use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
+mod languages;
+pub use self::languages::{LanguageCase, LanguageCost, languages};
+
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -5,9 +5,16 @@
 //! import the host does not provide, a bad policy, a `describe()` that traps,
 //! loops or returns bad names or schemas) is refused with a message saying
 //! why, and the others still load.
+//!
+//! A component that does not implement `toolhost:tool` but exports plain
+//! functions is loaded too: each function is a tool ([`dynamic`]).
 
 mod cache;
+pub(crate) mod dynamic;
+pub(crate) mod shape;
 mod spec;
+pub(crate) mod values;
+mod wit_docs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,9 +27,11 @@ use self::cache::CompileCache;
 pub use self::cache::default_cache_dir;
 pub(crate) use self::spec::CheckedSpec;
 pub use self::spec::{Behavior, NAMESPACE_SEPARATOR, ToolInfo, is_valid_name};
+pub use self::wit_docs::SECTION as WIT_SOURCE_SECTION;
+use self::wit_docs::WitDocs;
 use crate::bindings::ToolPre;
 use crate::policy::{Limits, Policy};
-use crate::sandbox::{self, CallInfo, Grants, State};
+use crate::sandbox::{self, CallInfo, Exports, Grants, Pre, State};
 use crate::{Engine, PolicyError};
 
 /// How a folder is loaded.
@@ -109,6 +118,15 @@ pub enum LoadError {
         /// What is missing or extra.
         message: String,
     },
+    /// It exports plain functions, but some cannot be published as tools
+    /// (they pass resources, streams or futures), or there are none.
+    #[error("{path}: cannot publish its exports as tools: {message}")]
+    Exports {
+        /// The file.
+        path: PathBuf,
+        /// Which functions and why.
+        message: String,
+    },
     /// `describe()` failed, ran out of time, or returned bad specs.
     #[error("{path}: describe() {message}")]
     Describe {
@@ -137,6 +155,7 @@ impl LoadError {
             | Self::Read { path, .. }
             | Self::Compile { path, .. }
             | Self::World { path, .. }
+            | Self::Exports { path, .. }
             | Self::Describe { path, .. }
             | Self::Duplicate { path, .. } => path,
             Self::Policy(
@@ -183,7 +202,7 @@ pub struct LoadStats {
 pub(crate) struct LoadedComponent {
     pub(crate) name: String,
     pub(crate) hash: String,
-    pub(crate) pre: ToolPre<State>,
+    pub(crate) pre: Pre,
     pub(crate) grants: Grants,
     pub(crate) limits: Limits,
 }
@@ -405,6 +424,8 @@ impl Loader<'_> {
             source,
         })?;
         let hash = blake3::hash(&bytes).to_hex().to_string();
+        // Read before compiling consumes the bytes; only plain-export components use it.
+        let embedded_wit = wit_docs::custom_section(&bytes, wit_docs::SECTION).map(<[u8]>::to_vec);
         let component = self.compile(&name, path, bytes, &hash, stats).await?;
         let world = |message: String| LoadError::World {
             path: path.into(),
@@ -414,29 +435,32 @@ impl Loader<'_> {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| world(format!("{e:#}")))?;
-        let pre = ToolPre::new(instance_pre).map_err(|e| world(format!("{e:#}")))?;
         let limits = policy.limits(&self.options.defaults);
-
-        let describe_limits = Limits {
-            timeout: self.options.describe_timeout,
-            ..limits.clone()
-        };
-        let call = CallInfo {
-            call_id: format!("describe-{name}"),
-            tool: Arc::from(name.as_str()),
-            cancel: None,
-            events: None,
-        };
-        let run = sandbox::describe(self.engine, &pre, &grants, &describe_limits, call).await;
-        let describe_error = |message: String| LoadError::Describe {
-            path: path.into(),
-            message,
-        };
-        let specs = run
-            .result
-            .map_err(|outcome| describe_error(format!("did not complete: {outcome}")))?;
-        let specs = spec::check(&name, specs)
-            .map_err(|problems| describe_error(format!("returned bad specs: {problems}")))?;
+        let (pre, specs) =
+            if dynamic::is_tool_world(self.engine, &component) {
+                let pre = ToolPre::new(instance_pre).map_err(|e| world(format!("{e:#}")))?;
+                let specs = self.describe(&name, path, &pre, &grants, &limits).await?;
+                (Pre::Tool(pre), specs)
+            } else {
+                let exports_error = |message: String| LoadError::Exports {
+                    path: path.into(),
+                    message,
+                };
+                let docs = wit_docs_for(path, embedded_wit.as_deref()).map_err(exports_error)?;
+                let (funcs, specs) = dynamic::inspect(self.engine, &component, docs.as_ref())
+                    .map_err(|error| match error {
+                        dynamic::InspectError::Refused(message) => exports_error(message),
+                        dynamic::InspectError::NoFunctions(message) => world(message),
+                    })?;
+                let specs = spec::check(&name, specs).map_err(|problems| {
+                    exports_error(format!("bad tool names or schemas: {problems}"))
+                })?;
+                let exports = Exports {
+                    pre: instance_pre,
+                    funcs,
+                };
+                (Pre::Exports(Arc::new(exports)), specs)
+            };
         Ok((
             LoadedComponent {
                 name,
@@ -447,6 +471,37 @@ impl Loader<'_> {
             },
             specs,
         ))
+    }
+
+    /// Asks a `toolhost:tool` component for its tools and checks them.
+    async fn describe(
+        &self,
+        name: &str,
+        path: &Path,
+        pre: &ToolPre<State>,
+        grants: &Grants,
+        limits: &Limits,
+    ) -> Result<Vec<CheckedSpec>, LoadError> {
+        let describe_limits = Limits {
+            timeout: self.options.describe_timeout,
+            ..limits.clone()
+        };
+        let call = CallInfo {
+            call_id: format!("describe-{name}"),
+            tool: Arc::from(name),
+            cancel: None,
+            events: None,
+        };
+        let run = sandbox::describe(self.engine, pre, grants, &describe_limits, call).await;
+        let describe_error = |message: String| LoadError::Describe {
+            path: path.into(),
+            message,
+        };
+        let specs = run
+            .result
+            .map_err(|outcome| describe_error(format!("did not complete: {outcome}")))?;
+        spec::check(name, specs)
+            .map_err(|problems| describe_error(format!("returned bad specs: {problems}")))
     }
 
     async fn compile(
@@ -492,6 +547,25 @@ impl Loader<'_> {
         }
         Ok(component)
     }
+}
+
+/// The WIT docs of a plain-export component: its embedded WIT source, else
+/// `NAME.wit` beside it, else none.
+fn wit_docs_for(path: &Path, embedded: Option<&[u8]>) -> Result<Option<WitDocs>, String> {
+    if let Some(bytes) = embedded {
+        return WitDocs::from_embedded(bytes)
+            .map(Some)
+            .map_err(|e| format!("its `{}` section is not valid WIT: {e}", wit_docs::SECTION));
+    }
+    let sidecar = path.with_extension("wit");
+    if sidecar.exists() {
+        let text =
+            std::fs::read_to_string(&sidecar).map_err(|e| format!("{}: {e}", sidecar.display()))?;
+        return WitDocs::from_text(&sidecar.display().to_string(), &text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", sidecar.display()));
+    }
+    Ok(None)
 }
 
 /// Levenshtein distance, for suggestions.

@@ -4,6 +4,7 @@
 mod bench;
 mod call;
 mod list;
+mod new;
 mod policy;
 
 use std::io::IsTerminal;
@@ -37,6 +38,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Review policies: `toolhost policy check DIR` validates them and prints each tool's grants.
     Policy(policy::PolicyArgs),
+    /// Create a tool project (Rust, Python or JavaScript) that builds and passes its tests.
+    New(new::NewArgs),
 }
 
 /// Where the tools are and how to load them; shared by the commands.
@@ -123,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Call(args) => runtime.block_on(call::run(args)),
         Command::Bench(args) => bench::run(args),
         Command::Policy(args) => policy::run(args),
+        Command::New(args) => new::run(args),
     };
     match result {
         Ok(code) => code,

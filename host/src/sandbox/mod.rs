@@ -10,6 +10,7 @@
 mod addr;
 mod baseline;
 mod capture;
+mod dynamic;
 mod grants;
 mod host;
 mod http;
@@ -29,6 +30,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 pub(crate) use self::baseline::Baseline;
 pub(crate) use self::capture::Capture;
+pub(crate) use self::dynamic::{Exports, Pre, invoke};
 pub(crate) use self::grants::Grants;
 pub use self::host::GuestEvent;
 pub(crate) use self::host::GuestSink;
@@ -280,7 +282,8 @@ pub(crate) async fn describe(
 }
 
 /// Runs `invoke(name, input)` in a fresh instance under `limits`.
-pub(crate) async fn invoke(
+/// ([`invoke`] dispatches here for `toolhost:tool` components.)
+async fn invoke_tool(
     engine: &Engine,
     pre: &ToolPre<State>,
     grants: &Grants,
