@@ -335,6 +335,30 @@ impl Catalog {
             .map(|entry| entry.component.hash.as_str())
     }
 
+    /// True when calls of `tool` may run ahead of time (speculation) or have
+    /// their results reused (a result cache): the tool declares itself
+    /// read-only and idempotent, and neither open-world nor destructive, AND
+    /// its policy grants nothing through which its output could depend on
+    /// the world or change it: no network, no writable directories, no wall
+    /// clock. Unknown tools are not pure.
+    pub fn is_pure(&self, tool: &str) -> bool {
+        let Some(entry) = self.tools.get(tool) else {
+            return false;
+        };
+        let behavior = entry.info.behavior;
+        // Destructured on purpose: a new grant (network, directories) must
+        // not compile until it is weighed here.
+        let Grants {
+            wall_clock,
+            env: _, // fixed for the process's life
+        } = &entry.component.grants;
+        behavior.read_only
+            && behavior.idempotent
+            && !behavior.open_world
+            && !behavior.destructive
+            && !wall_clock
+    }
+
     pub(crate) fn entry(&self, name: &str) -> Option<&ToolEntry> {
         self.tools.get(name)
     }

@@ -7,15 +7,26 @@
 //! This module never touches wasmtime: it sees tools through
 //! [`ToolInfo`](crate::ToolInfo) and runs them through the executor.
 
+mod agent;
 mod anthropic;
 mod client;
 mod openai_chat;
 mod openai_responses;
 mod protocol;
+mod scripted;
+mod speculate;
 mod sse;
 mod types;
 
+pub use agent::{Agent, AgentConfig, AgentError, AgentEvent, AgentReport, AgentStop, Dispatch};
 pub use client::{ClientConfig, LlmError, ModelClient};
+pub use scripted::{
+    RecordedRequest, Script, ScriptGate, ScriptPart, ScriptedReply, ScriptedServer,
+};
+pub use speculate::{
+    HistoryPredictor, ModelPredictor, PredictContext, PredictedCall, Predictor, SpeculationStats,
+    canonical_json,
+};
 pub use types::{
     AssistantMessage, Message, ModelReply, Provider, StopReason, StreamEvent, ToolCall, ToolResult,
 };

@@ -159,6 +159,26 @@ pub enum StopReason {
     Other(String),
 }
 
+impl StopReason {
+    /// The reason as one word: `end_turn`, `tool_use`, `max_tokens`,
+    /// `truncated`, or the provider's own word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::EndTurn => "end_turn",
+            Self::ToolUse => "tool_use",
+            Self::MaxTokens => "max_tokens",
+            Self::Truncated => "truncated",
+            Self::Other(other) => other,
+        }
+    }
+}
+
+impl serde::Serialize for StopReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// A complete reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelReply {
