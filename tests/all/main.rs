@@ -5,4 +5,8 @@ mod adversarial;
 mod bundled;
 mod catalog;
 mod common;
+mod llm_agent;
+mod llm_client;
+mod llm_speculate;
+mod llm_util;
 mod sandbox;
