@@ -3,6 +3,7 @@
 
 mod bench;
 mod call;
+mod chat;
 mod list;
 
 use std::io::IsTerminal;
@@ -34,6 +35,9 @@ enum Command {
     Call(call::CallArgs),
     /// Measure fresh-instance calls per second against a bare wasmtime loop.
     Bench(bench::BenchArgs),
+    /// Let a model (OpenAI, Anthropic or any OpenAI-compatible server) call the
+    /// tools until it answers; with no API key, replay a scripted demo.
+    Chat(chat::ChatArgs),
 }
 
 /// Where the tools are and how to load them; shared by the commands.
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::List(args) => runtime.block_on(list::run(args)),
         Command::Call(args) => runtime.block_on(call::run(args)),
         Command::Bench(args) => bench::run(args),
+        Command::Chat(args) => runtime.block_on(chat::run(args)),
     };
     match result {
         Ok(code) => code,

@@ -143,9 +143,9 @@ pub(crate) fn parse_reply(body: &Value) -> Result<ModelReply, String> {
     })
 }
 
-/// Streamed chunks to calls. A call is ready when the next call begins and
-/// its arguments are complete JSON (so servers that interleave calls are
-/// still right), or when the choice finishes.
+/// Streamed chunks to calls. A call is ready when the next call (or more
+/// text) begins and its arguments are complete JSON (so servers that
+/// interleave calls are still right), or when the choice finishes.
 #[derive(Debug, Default)]
 pub(crate) struct ChatAssembler {
     collected: Collected,
@@ -229,7 +229,14 @@ impl Assembler for ChatAssembler {
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
         if let Some(content) = delta.get("content") {
-            self.collected.text(&content_text(content), out);
+            let text = content_text(content);
+            if !text.is_empty() {
+                // The model went on writing: the calls before are complete.
+                for call in &mut self.collected.calls {
+                    call.announce(false, out);
+                }
+            }
+            self.collected.text(&text, out);
         }
         for call in delta
             .get("tool_calls")
