@@ -259,3 +259,29 @@ async fn budgets_end_the_run() {
         results[1]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_stops_the_run_and_its_calls() {
+    let script = Script::new(vec![
+        ScriptedReply::new().call("sleep", json!({"ms": 60_000})),
+        ScriptedReply::new().text("never reached"),
+    ]);
+    let server = ScriptedServer::start(script).await.unwrap();
+    let mut config = config(true);
+    config.deadline = std::time::Duration::from_millis(300);
+    let (report, events) = run(&server, Provider::OpenAiChat, config, None, None).await;
+    assert_eq!(report.stop, AgentStop::Deadline);
+    assert_eq!(server.requests().len(), 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::ToolStarted { .. }))
+    );
+    assert!(matches!(
+        events.last(),
+        Some(AgentEvent::Finished {
+            stop: AgentStop::Deadline,
+            ..
+        })
+    ));
+}
