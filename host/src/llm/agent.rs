@@ -10,12 +10,13 @@
 
 use std::collections::HashMap;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -230,6 +231,49 @@ impl Events {
     }
 }
 
+/// Counts the run's tool tasks, so the run can wait for them (and their
+/// last events) before it reports that it is finished.
+#[derive(Debug, Clone, Default)]
+struct InFlight(Arc<(AtomicUsize, Notify)>);
+
+struct InFlightGuard(InFlight);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let (count, notify) = &*(self.0).0;
+        count.fetch_sub(1, Ordering::SeqCst);
+        notify.notify_waiters();
+    }
+}
+
+impl InFlight {
+    fn spawn<F>(&self, work: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.0.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlightGuard(self.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            work.await
+        })
+    }
+
+    /// Waits until no task is left.
+    async fn idle(&self) {
+        let (count, notify) = &*self.0;
+        loop {
+            // Created before the check, so no wake-up is missed.
+            let notified = notify.notified();
+            if count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// Runs conversations with one model over one executor.
 #[derive(Debug)]
 pub struct Agent {
@@ -304,6 +348,7 @@ impl Agent {
         let _cancel_on_return = cancel.clone().drop_guard();
         let tools: Vec<ToolInfo> = self.executor.catalog().tools().cloned().collect();
         let stats = Arc::new(Mutex::new(SpeculationStats::default()));
+        let in_flight = InFlight::default();
         let mut state = RunState {
             messages,
             tool_calls: 0,
@@ -323,6 +368,7 @@ impl Agent {
                 events: &events,
                 cancel: &cancel,
                 stats: &stats,
+                in_flight: &in_flight,
             };
             let end = match tokio::time::timeout_at(deadline, self.turn(&context, &mut state)).await
             {
@@ -346,6 +392,15 @@ impl Agent {
                 stop = AgentStop::MaxToolCalls;
                 break;
             }
+        }
+        // Stop what is still running (only a passed deadline leaves calls
+        // behind) and let their last events out before `Finished`.
+        cancel.cancel();
+        if tokio::time::timeout(Duration::from_secs(5), in_flight.idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!("tool tasks still running 5 s after the run was cancelled");
         }
         events.emit(AgentEvent::Finished {
             answer: state.answer.clone(),
@@ -392,6 +447,7 @@ impl Agent {
             events: context.events,
             cancel: context.cancel,
             stats: context.stats,
+            in_flight: context.in_flight,
             speculation: speculation.as_ref().map(|(_, s)| s),
             running: HashMap::new(),
             budget_left: self.config.max_tool_calls.saturating_sub(state.tool_calls),
@@ -495,6 +551,7 @@ struct TurnContext<'a> {
     events: &'a Events,
     cancel: &'a CancellationToken,
     stats: &'a Arc<Mutex<SpeculationStats>>,
+    in_flight: &'a InFlight,
 }
 
 /// Starts the calls of one turn, each at most once.
@@ -505,6 +562,7 @@ struct Dispatcher<'a> {
     events: &'a Events,
     cancel: &'a CancellationToken,
     stats: &'a Arc<Mutex<SpeculationStats>>,
+    in_flight: &'a InFlight,
     speculation: Option<&'a Speculation>,
     running: HashMap<String, JoinHandle<ToolResult>>,
     budget_left: usize,
@@ -545,7 +603,8 @@ impl Dispatcher<'_> {
         let handle = match refusal {
             Some(outcome) => {
                 events.emit(started(false));
-                tokio::spawn(async move { finish(&events, turn, &call, outcome, 0.0) })
+                self.in_flight
+                    .spawn(async move { finish(&events, turn, &call, outcome, 0.0) })
             }
             None => {
                 self.budget_left -= 1;
@@ -557,7 +616,7 @@ impl Dispatcher<'_> {
                 match claimed {
                     Some(claimed) => {
                         let stats = self.stats.clone();
-                        tokio::spawn(async move {
+                        self.in_flight.spawn(async move {
                             let (outcome, elapsed_ms) = match claimed.handle.await {
                                 Ok(record) => {
                                     let ran = Duration::from_secs_f64(record.elapsed_ms / 1e3);
@@ -596,7 +655,7 @@ impl Dispatcher<'_> {
             options.events = Some(sender);
             let events = events.clone();
             let call_id = call.id.clone();
-            tokio::spawn(async move {
+            self.in_flight.spawn(async move {
                 while let Some(event) = receiver.recv().await {
                     if let GuestEvent::Progress {
                         done,
@@ -615,7 +674,7 @@ impl Dispatcher<'_> {
                 }
             });
         }
-        tokio::spawn(async move {
+        self.in_flight.spawn(async move {
             let record = executor.call(&call.name, &call.arguments, options).await;
             finish(&events, turn, &call, record.outcome, record.elapsed_ms)
         })
