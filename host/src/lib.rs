@@ -23,6 +23,7 @@ mod catalog;
 mod engine;
 mod exec;
 pub mod formats;
+pub mod llm;
 mod outcome;
 mod policy;
 mod sandbox;

@@ -185,8 +185,7 @@ fn javascript(root: &Path, dir: &Path, out: &Path) -> (Command, String) {
         toolchain.join("package-lock.json").display()
     );
     let cli = toolchain.join("node_modules/@bytecodealliance/componentize-js/src/cli.js");
-    let install =
-        "Install it with `npm install --prefix tools/js-toolchain` (CI's .ci/run does) and build again";
+    let install = "Install it with `npm install --prefix tools/js-toolchain` (CI's .ci/run does) and build again";
     let node_ok = Command::new("node")
         .arg("--version")
         .output()

@@ -315,8 +315,11 @@ impl Catalog {
         self.stats.loaded += 1;
         let component = Arc::new(component);
         for spec in specs {
-            let pure = spec.info.behavior.read_only
-                && spec.info.behavior.idempotent
+            let behavior = spec.info.behavior;
+            let pure = behavior.read_only
+                && behavior.idempotent
+                && !behavior.open_world
+                && !behavior.destructive
                 && !component.grants.reaches_outside();
             let entry = ToolEntry {
                 name: Arc::from(spec.info.name.as_str()),

@@ -3,6 +3,7 @@
 
 mod bench;
 mod call;
+mod chat;
 mod list;
 mod new;
 mod policy;
@@ -40,6 +41,9 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// Create a tool project (Rust, Python or JavaScript) that builds and passes its tests.
     New(new::NewArgs),
+    /// Let a model (OpenAI, Anthropic or any OpenAI-compatible server) call the
+    /// tools until it answers; with no API key, replay a scripted demo.
+    Chat(chat::ChatArgs),
 }
 
 /// Where the tools are and how to load them; shared by the commands.
@@ -127,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Policy(args) => policy::run(args),
         Command::New(args) => new::run(args),
+        Command::Chat(args) => runtime.block_on(chat::run(args)),
     };
     match result {
         Ok(code) => code,

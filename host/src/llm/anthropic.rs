@@ -1,0 +1,206 @@
+//! Anthropic Messages: `tool_use` blocks out, `tool_result` blocks back
+//! (first in one user message, `is_error` on failures). Streamed
+//! `input_json_delta` fragments arrive between `content_block_start` and
+//! `content_block_stop`; the stop makes the call ready.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::protocol::{
+    Assembler, Collected, ModelRequest, PartialCall, anthropic_tool, error_message, parse_data,
+};
+use super::sse::SseEvent;
+use super::types::{AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall};
+
+/// The API version header every request carries.
+pub(crate) const API_VERSION: &str = "2023-06-01";
+
+/// The request body.
+pub(crate) fn request_body(request: &ModelRequest<'_>, stream: bool) -> Value {
+    let mut messages = Vec::new();
+    for message in request.messages {
+        match message {
+            Message::User(text) => messages.push(json!({"role": "user", "content": text})),
+            Message::Assistant(reply) => {
+                let mut content = Vec::new();
+                if !reply.text.is_empty() {
+                    content.push(json!({"type": "text", "text": reply.text}));
+                }
+                for call in &reply.calls {
+                    // `input` must be an object; arguments that were not one
+                    // already got an error result saying so.
+                    let input = serde_json::from_str::<Value>(&call.arguments)
+                        .ok()
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| json!({}));
+                    content.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+                }
+                if !content.is_empty() {
+                    messages.push(json!({"role": "assistant", "content": content}));
+                }
+            }
+            Message::ToolResults(results) => {
+                let content: Vec<Value> = results
+                    .iter()
+                    .map(|result| {
+                        let mut block = json!({
+                            "type": "tool_result",
+                            "tool_use_id": result.call_id,
+                            "content": result.content,
+                        });
+                        if result.is_error {
+                            block["is_error"] = json!(true);
+                        }
+                        block
+                    })
+                    .collect();
+                messages.push(json!({"role": "user", "content": content}));
+            }
+        }
+    }
+    let mut body = json!({
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "messages": messages,
+    });
+    if let Some(system) = request.system {
+        body["system"] = json!(system);
+    }
+    if !request.tools.is_empty() {
+        body["tools"] = request.tools.iter().map(anthropic_tool).collect();
+        body["tool_choice"] = json!({"type": "auto"});
+    }
+    if stream {
+        body["stream"] = json!(true);
+    }
+    body
+}
+
+fn stop_reason(reason: &str) -> StopReason {
+    match reason {
+        "end_turn" | "stop_sequence" => StopReason::EndTurn,
+        "tool_use" => StopReason::ToolUse,
+        "max_tokens" => StopReason::MaxTokens,
+        other => StopReason::Other(other.to_string()),
+    }
+}
+
+/// A non-streaming reply.
+pub(crate) fn parse_reply(body: &Value) -> Result<ModelReply, String> {
+    if let Some(message) = error_message(body) {
+        return Err(message);
+    }
+    let content = body
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or("the reply has no `content` array")?;
+    let mut message = AssistantMessage::default();
+    for block in content {
+        let text = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or_default();
+        match text("type") {
+            "text" => message.text.push_str(text("text")),
+            "tool_use" => message.calls.push(ToolCall::new(
+                text("id"),
+                text("name"),
+                block.get("input").map_or("{}".into(), Value::to_string),
+            )),
+            _ => {}
+        }
+    }
+    let stop = match body.get("stop_reason").and_then(Value::as_str) {
+        Some(reason) => stop_reason(reason),
+        None if message.calls.is_empty() => StopReason::EndTurn,
+        None => StopReason::ToolUse,
+    };
+    Ok(ModelReply { message, stop })
+}
+
+/// Streamed events to calls, by content block index.
+#[derive(Debug, Default)]
+pub(crate) struct AnthropicAssembler {
+    collected: Collected,
+    /// Block index to call position, for `tool_use` blocks.
+    blocks: HashMap<u64, usize>,
+    /// The `input` of `content_block_start`, used when no fragment follows.
+    start_inputs: HashMap<usize, String>,
+    stop: Option<StopReason>,
+}
+
+impl Assembler for AnthropicAssembler {
+    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, String> {
+        let value = parse_data(event)?;
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .or(event.event.as_deref())
+            .unwrap_or_default();
+        let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+        match kind {
+            "content_block_start" => {
+                let block = value.get("content_block").unwrap_or(&Value::Null);
+                let text = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or_default();
+                match text("type") {
+                    "tool_use" => {
+                        let call = PartialCall::new(text("id"), text("name"));
+                        let position = self.collected.begin(call, out);
+                        self.blocks.insert(index, position);
+                        if let Some(input) = block
+                            .get("input")
+                            .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
+                        {
+                            self.start_inputs.insert(position, input.to_string());
+                        }
+                    }
+                    "text" => self.collected.text(text("text"), out),
+                    _ => {}
+                }
+            }
+            "content_block_delta" => {
+                let delta = value.get("delta").unwrap_or(&Value::Null);
+                let text = |key: &str| delta.get(key).and_then(Value::as_str).unwrap_or_default();
+                match text("type") {
+                    "text_delta" => self.collected.text(text("text"), out),
+                    "input_json_delta" => {
+                        if let Some(&position) = self.blocks.get(&index) {
+                            self.collected.calls[position]
+                                .arguments
+                                .push_str(text("partial_json"));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_stop" => {
+                if let Some(position) = self.blocks.remove(&index) {
+                    let call = &mut self.collected.calls[position];
+                    if call.arguments.trim().is_empty()
+                        && let Some(input) = self.start_inputs.remove(&position)
+                    {
+                        call.arguments = input;
+                    }
+                    call.announce(true, out);
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = value.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.stop = Some(stop_reason(reason));
+                }
+            }
+            "message_stop" => return Ok(true),
+            "error" => {
+                return Err(error_message(&value)
+                    .unwrap_or_else(|| format!("the stream reported an error: {value}")));
+            }
+            _ => {} // message_start, ping, thinking blocks
+        }
+        Ok(false)
+    }
+
+    fn finish(&mut self, complete: bool, out: &mut Vec<StreamEvent>) -> ModelReply {
+        self.collected.finish(complete, self.stop.take(), out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

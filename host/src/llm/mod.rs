@@ -1,0 +1,32 @@
+//! Driving tools from models: OpenAI Chat Completions, the OpenAI Responses
+//! API and Anthropic Messages; streamed tool calls assembled piece by piece;
+//! the agent loop that runs the calls through the [`Executor`](crate::Executor)
+//! and hands the results back; speculation of pure tools; and a scripted
+//! model server for tests and demos.
+//!
+//! This module never touches wasmtime: it sees tools through
+//! [`ToolInfo`](crate::ToolInfo) and runs them through the executor.
+
+mod agent;
+mod anthropic;
+mod client;
+mod openai_chat;
+mod openai_responses;
+mod protocol;
+mod scripted;
+mod speculate;
+mod sse;
+mod types;
+
+pub use agent::{Agent, AgentConfig, AgentError, AgentEvent, AgentReport, AgentStop, Dispatch};
+pub use client::{ClientConfig, LlmError, ModelClient};
+pub use scripted::{
+    RecordedRequest, Script, ScriptGate, ScriptPart, ScriptedReply, ScriptedServer,
+};
+pub use speculate::{
+    HistoryPredictor, ModelPredictor, PredictContext, PredictedCall, Predictor, SpeculationStats,
+    canonical_json,
+};
+pub use types::{
+    AssistantMessage, Message, ModelReply, Provider, StopReason, StreamEvent, ToolCall, ToolResult,
+};

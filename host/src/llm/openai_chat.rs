@@ -1,0 +1,265 @@
+//! OpenAI Chat Completions: requests, replies, and streamed tool calls
+//! assembled by `index`, and by `id` for servers that reuse index 0 for
+//! every call.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::protocol::{
+    Assembler, Collected, ModelRequest, PartialCall, chat_tool, error_message, parse_data,
+};
+use super::sse::SseEvent;
+use super::types::{
+    AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall, normalize_arguments,
+};
+
+/// The request body.
+pub(crate) fn request_body(request: &ModelRequest<'_>, stream: bool) -> Value {
+    let mut messages = Vec::new();
+    if let Some(system) = request.system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    for message in request.messages {
+        match message {
+            Message::User(text) => messages.push(json!({"role": "user", "content": text})),
+            Message::Assistant(reply) => {
+                let mut entry = json!({
+                    "role": "assistant",
+                    "content": if reply.text.is_empty() { Value::Null } else { json!(reply.text) },
+                });
+                if !reply.calls.is_empty() {
+                    entry["tool_calls"] = reply
+                        .calls
+                        .iter()
+                        .map(|call| {
+                            json!({
+                                "id": call.id,
+                                "type": "function",
+                                "function": {"name": call.name, "arguments": call.arguments},
+                            })
+                        })
+                        .collect();
+                }
+                messages.push(entry);
+            }
+            Message::ToolResults(results) => {
+                for result in results {
+                    messages.push(json!({
+                        "role": "tool",
+                        "tool_call_id": result.call_id,
+                        "content": result.content,
+                    }));
+                }
+            }
+        }
+    }
+    let mut body = json!({
+        "model": request.model,
+        "messages": messages,
+        "max_completion_tokens": request.max_tokens,
+    });
+    if !request.tools.is_empty() {
+        body["tools"] = request.tools.iter().map(chat_tool).collect();
+        body["tool_choice"] = json!("auto");
+        body["parallel_tool_calls"] = json!(true);
+    }
+    if stream {
+        body["stream"] = json!(true);
+    }
+    body
+}
+
+fn stop_reason(reason: &str) -> StopReason {
+    match reason {
+        "stop" => StopReason::EndTurn,
+        "tool_calls" | "function_call" => StopReason::ToolUse,
+        "length" => StopReason::MaxTokens,
+        other => StopReason::Other(other.to_string()),
+    }
+}
+
+/// `content` as a string, or an array of `{type: text, text}` parts.
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// A non-streaming reply.
+pub(crate) fn parse_reply(body: &Value) -> Result<ModelReply, String> {
+    if let Some(message) = error_message(body) {
+        return Err(message);
+    }
+    let choice = body
+        .get("choices")
+        .and_then(|choices| choices.get(0))
+        .ok_or("the reply has no `choices[0]`")?;
+    let message = choice
+        .get("message")
+        .ok_or("`choices[0]` has no `message`")?;
+    let mut calls = Vec::new();
+    for (n, call) in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let function = call.get("function").unwrap_or(&Value::Null);
+        let arguments = match function.get("arguments") {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Null) | None => String::new(),
+            // Some servers send the arguments as an object.
+            Some(other) => other.to_string(),
+        };
+        calls.push(ToolCall::new(
+            call.get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("call_{n}"), str::to_string),
+            function
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            normalize_arguments(arguments),
+        ));
+    }
+    let stop = match choice.get("finish_reason").and_then(Value::as_str) {
+        Some(reason) => stop_reason(reason),
+        None if calls.is_empty() => StopReason::EndTurn,
+        None => StopReason::ToolUse,
+    };
+    Ok(ModelReply {
+        message: AssistantMessage {
+            text: content_text(message.get("content").unwrap_or(&Value::Null)),
+            calls,
+        },
+        stop,
+    })
+}
+
+/// Streamed chunks to calls. A call is ready when the next call (or more
+/// text) begins and its arguments are complete JSON (so servers that
+/// interleave calls are still right), or when the choice finishes.
+#[derive(Debug, Default)]
+pub(crate) struct ChatAssembler {
+    collected: Collected,
+    /// The call each `index` currently feeds.
+    by_index: HashMap<u64, usize>,
+    finish: Option<StopReason>,
+}
+
+impl ChatAssembler {
+    fn tool_call_delta(&mut self, delta: &Value, out: &mut Vec<StreamEvent>) {
+        let index = delta.get("index").and_then(Value::as_u64);
+        let id = delta
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty());
+        let function = delta.get("function").unwrap_or(&Value::Null);
+        let name = function
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let current = match index {
+            Some(index) => self.by_index.get(&index).copied(),
+            None => self.collected.calls.len().checked_sub(1),
+        };
+        let position = match (id, current) {
+            // Some servers repeat the id on every piece.
+            (Some(id), Some(position)) if self.collected.calls[position].id == id => position,
+            (Some(id), _) => match self.collected.calls.iter().position(|c| c.id == id) {
+                Some(position) => position,
+                None => self.begin(PartialCall::new(id, name), out),
+            },
+            (None, Some(position)) => position,
+            (None, None) => {
+                let id = format!("call_{}", self.collected.calls.len());
+                self.begin(PartialCall::new(id, name), out)
+            }
+        };
+        self.by_index.insert(index.unwrap_or(0), position);
+        let newest = position + 1 == self.collected.calls.len();
+        let call = &mut self.collected.calls[position];
+        if call.name.is_empty() && !name.is_empty() {
+            call.name = name.to_string();
+        }
+        let arguments = match function.get("arguments") {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Object(_)) => function["arguments"].to_string(),
+            _ => String::new(),
+        };
+        call.arguments.push_str(&arguments);
+        // A piece for a call other than the newest: the calls are
+        // interleaved, so this one may be complete now.
+        if !newest {
+            call.announce(false, out);
+        }
+    }
+
+    /// A new call begins: every earlier call whose arguments are complete is ready.
+    fn begin(&mut self, call: PartialCall, out: &mut Vec<StreamEvent>) -> usize {
+        for earlier in &mut self.collected.calls {
+            earlier.announce(false, out);
+        }
+        self.collected.begin(call, out)
+    }
+}
+
+impl Assembler for ChatAssembler {
+    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, String> {
+        if event.data.trim() == "[DONE]" {
+            return Ok(true);
+        }
+        let value = parse_data(event)?;
+        if let Some(message) = error_message(&value) {
+            return Err(message);
+        }
+        let Some(choice) = value
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|choices| choices.first())
+        else {
+            return Ok(false); // the usage chunk, or a keep-alive
+        };
+        let delta = choice.get("delta").unwrap_or(&Value::Null);
+        if let Some(content) = delta.get("content") {
+            let text = content_text(content);
+            if !text.is_empty() {
+                // The model went on writing: the calls before are complete.
+                for call in &mut self.collected.calls {
+                    call.announce(false, out);
+                }
+            }
+            self.collected.text(&text, out);
+        }
+        for call in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            self.tool_call_delta(call, out);
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish = Some(stop_reason(reason));
+            for call in &mut self.collected.calls {
+                call.announce(true, out);
+            }
+        }
+        Ok(false)
+    }
+
+    fn finish(&mut self, complete: bool, out: &mut Vec<StreamEvent>) -> ModelReply {
+        let complete = complete || self.finish.is_some();
+        self.collected.finish(complete, self.finish.take(), out)
+    }
+}
+
+#[cfg(test)]
+mod tests;
