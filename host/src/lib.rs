@@ -32,11 +32,15 @@ pub use catalog::{
     NAMESPACE_SEPARATOR, ToolInfo, default_cache_dir, is_valid_name,
 };
 pub use engine::{Engine, EngineConfig, EngineError};
-pub use exec::{CallOptions, Executor};
+pub use exec::{
+    Batch, BatchOptions, BatchReport, BatchResult, Bound, CacheConfig, CallHandle, CallOptions,
+    CallRequest, Event, ExecConfig, ExecStats, Executor, Plan, PlanError, PlanResult, RateRule,
+    Score, Step, Strategy, canonical_json,
+};
 pub use outcome::{CallRecord, Outcome, ToolErrorKind};
 pub use policy::{
-    Capabilities, Granted, HttpLimits, HttpLimitsPatch, Limits, LimitsPatch, Policy, PolicyError,
-    PolicyReview, Rate, Secret, parse_rate, review_dir,
+    Capabilities, Granted, HttpLimits, HttpLimitsPatch, Limits, LimitsPatch, OnLimit, Policy,
+    PolicyError, PolicyReview, Rate, Retry, RetryPatch, Secret, parse_rate, review_dir,
 };
 pub use sandbox::GuestEvent;
 pub use tokio_util::sync::CancellationToken;

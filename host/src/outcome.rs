@@ -71,6 +71,11 @@ pub enum Outcome {
         /// What was asked for, and the closest names.
         message: String,
     },
+    /// A plan step that did not run because a step it depends on failed.
+    Skipped {
+        /// Which dependency failed, and how.
+        message: String,
+    },
 }
 
 /// The kind a tool gave its error, as in the WIT `tool-error` variant.
@@ -103,6 +108,7 @@ impl Outcome {
             Self::Cancelled { .. } => "cancelled",
             Self::RateLimited { .. } => "rate-limited",
             Self::UnknownTool { .. } => "unknown-tool",
+            Self::Skipped { .. } => "skipped",
         }
     }
 
@@ -132,7 +138,8 @@ impl Outcome {
             | Self::Trap { message }
             | Self::Cancelled { message }
             | Self::RateLimited { message, .. }
-            | Self::UnknownTool { message } => Some(message),
+            | Self::UnknownTool { message }
+            | Self::Skipped { message } => Some(message),
         }
     }
 }
@@ -170,6 +177,16 @@ pub struct CallRecord {
     /// The largest linear memory the guest reached, in bytes, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_peak_bytes: Option<u64>,
+    /// Attempts made (more than one when transient failures were retried).
+    #[serde(skip_serializing_if = "is_one")]
+    pub attempts: u32,
+    /// True when the output came from the result cache and no guest ran.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl CallRecord {
@@ -181,6 +198,8 @@ impl CallRecord {
             elapsed_ms: elapsed.as_secs_f64() * 1e3,
             fuel_used: None,
             memory_peak_bytes: None,
+            attempts: 1,
+            cached: false,
         }
     }
 

@@ -35,6 +35,66 @@ pub struct Policy {
     /// tool loads; the guest never sees them.
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// When failed calls are tried again.
+    #[serde(default)]
+    pub retry: RetryPatch,
+}
+
+/// Retry settings as a policy states them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RetryPatch {
+    /// Attempts in all, the first included (1 turns retries off).
+    pub attempts: Option<u32>,
+    /// The first backoff, in milliseconds; each retry doubles it, with jitter.
+    pub backoff_ms: Option<u64>,
+    /// The longest backoff, in milliseconds.
+    pub max_backoff_ms: Option<u64>,
+    /// Also retry traps (treat them as transient).
+    pub on_trap: Option<bool>,
+    /// Retry even though the tool does not declare itself idempotent.
+    pub non_idempotent: Option<bool>,
+}
+
+/// The settled retry rules of a tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// The first backoff.
+    pub backoff: Duration,
+    /// The longest backoff.
+    pub max_backoff: Duration,
+    /// Retry traps too.
+    pub on_trap: bool,
+    /// Retry tools that are not idempotent.
+    pub non_idempotent: bool,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            on_trap: false,
+            non_idempotent: false,
+        }
+    }
+}
+
+/// What a limit does when it is reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum OnLimit {
+    /// Wait for a permit (backpressure), up to the queue deadline.
+    #[default]
+    Wait,
+    /// Refuse at once with the `rate-limited` outcome.
+    Reject,
 }
 
 /// Limits as a policy states them: each one optional, overriding the default.
@@ -56,6 +116,8 @@ pub struct LimitsPatch {
     pub rate: Option<String>,
     /// Burst size for `rate`; defaults to the rate's count.
     pub burst: Option<u32>,
+    /// What the rate limit and the concurrency cap do when reached.
+    pub on_limit: Option<OnLimit>,
     /// Limits on outbound HTTP, as `[limits.http]`.
     #[serde(default)]
     pub http: HttpLimitsPatch,
@@ -120,6 +182,10 @@ pub struct Limits {
     pub rate: Option<Rate>,
     /// Outbound HTTP limits.
     pub http: HttpLimits,
+    /// What the rate limit and the concurrency cap do when reached.
+    pub on_limit: OnLimit,
+    /// When failed calls are tried again.
+    pub retry: Retry,
 }
 
 impl Default for Limits {
@@ -131,6 +197,8 @@ impl Default for Limits {
             max_output_bytes: 1 << 20,
             max_concurrency: 256,
             rate: None,
+            on_limit: OnLimit::Wait,
+            retry: Retry::default(),
             http: HttpLimits::default(),
         }
     }
@@ -277,6 +345,31 @@ impl Policy {
                 "is set but `limits.rate` is not".into(),
             ));
         }
+        let r = &self.retry;
+        if let Some(attempts) = r.attempts
+            && !(1..=10).contains(&attempts)
+        {
+            return Err(invalid(
+                "retry.attempts",
+                format!("must be from 1 to 10, got {attempts}"),
+            ));
+        }
+        if let Some(ms) = r.backoff_ms
+            && ms > 60_000
+        {
+            return Err(invalid(
+                "retry.backoff_ms",
+                format!("must be at most 60000, got {ms}"),
+            ));
+        }
+        if let Some(ms) = r.max_backoff_ms
+            && ms > 600_000
+        {
+            return Err(invalid(
+                "retry.max_backoff_ms",
+                format!("must be at most 600000, got {ms}"),
+            ));
+        }
         for name in &self.capabilities.env {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 return Err(invalid(
@@ -417,6 +510,23 @@ impl Policy {
                     .map_or(base.http.timeout, Duration::from_millis),
                 max_requests: l.http.max_requests.unwrap_or(base.http.max_requests),
             },
+            on_limit: l.on_limit.unwrap_or(base.on_limit),
+            retry: self.retry(&base.retry),
+        }
+    }
+
+    fn retry(&self, base: &Retry) -> Retry {
+        let r = &self.retry;
+        let backoff = r.backoff_ms.map_or(base.backoff, Duration::from_millis);
+        Retry {
+            attempts: r.attempts.unwrap_or(base.attempts),
+            backoff,
+            max_backoff: r
+                .max_backoff_ms
+                .map_or(base.max_backoff, Duration::from_millis)
+                .max(backoff),
+            on_trap: r.on_trap.unwrap_or(base.on_trap),
+            non_idempotent: r.non_idempotent.unwrap_or(base.non_idempotent),
         }
     }
 }
@@ -538,6 +648,8 @@ mod tests {
             ("[limits]\nrate = \"fast\"", "limits.rate"),
             ("[limits]\nrate = \"10/fortnight\"", "limits.rate"),
             ("[limits]\nburst = 3", "limits.burst"),
+            ("[retry]\nattempts = 0", "retry.attempts"),
+            ("[retry]\nbackoff_ms = 100000", "retry.backoff_ms"),
             ("[capabilities]\nenv = [\"A=B\"]", "capabilities.env"),
             (
                 "[limits.http]\nmax_response_kb = 0",
@@ -616,7 +728,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_toml() {
-        let policy = parse("[limits]\nfuel = 1000\nrate = \"5/s\"\nburst = 2\n[capabilities]\nwall_clock = true\nenv = [\"LANG\"]\n").unwrap();
+        let policy = parse("[limits]\nfuel = 1000\nrate = \"5/s\"\nburst = 2\non_limit = \"reject\"\n[retry]\nattempts = 2\non_trap = true\n[capabilities]\nwall_clock = true\nenv = [\"LANG\"]\n").unwrap();
         let text = toml::to_string(&policy).unwrap();
         assert_eq!(parse(&text).unwrap(), policy);
     }

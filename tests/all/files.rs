@@ -119,7 +119,8 @@ fn a_grant_of_a_missing_directory_stops_the_tool() {
     );
     let path = dir.path().to_path_buf();
     let executor = crate::common::block_on(async move { load_dir(&path).await });
-    let failures = executor.catalog().failures();
+    let catalog = executor.catalog();
+    let failures = catalog.failures();
     assert_eq!(failures.len(), 1);
     let message = failures[0].to_string();
     assert!(message.contains("probe.toml"), "{message}");

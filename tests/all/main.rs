@@ -5,6 +5,7 @@ mod adversarial;
 mod bundled;
 mod catalog;
 mod common;
+mod executor;
 mod files;
 mod http;
 mod net_tools;

@@ -193,6 +193,9 @@ pub(crate) struct ToolEntry {
     pub(crate) info: ToolInfo,
     /// The public name, shared with every call's log context.
     pub(crate) name: Arc<str>,
+    /// Declared read-only and idempotent, and granted nothing that reaches
+    /// outside: safe to cache and to speculate.
+    pub(crate) pure: bool,
     pub(crate) component: Arc<LoadedComponent>,
     pub(crate) validator: jsonschema::Validator,
 }
@@ -293,8 +296,12 @@ impl Catalog {
         self.stats.loaded += 1;
         let component = Arc::new(component);
         for spec in specs {
+            let pure = spec.info.behavior.read_only
+                && spec.info.behavior.idempotent
+                && !component.grants.reaches_outside();
             let entry = ToolEntry {
                 name: Arc::from(spec.info.name.as_str()),
+                pure,
                 info: spec.info,
                 component: component.clone(),
                 validator: spec.validator,
@@ -333,6 +340,14 @@ impl Catalog {
         self.tools
             .get(tool)
             .map(|entry| entry.component.hash.as_str())
+    }
+
+    /// True when `tool` may be cached and speculated: it declares itself
+    /// read-only and idempotent, and its policy grants nothing that reaches
+    /// outside the sandbox. The host checks the grants itself; the flags alone
+    /// are not trusted.
+    pub fn is_pure(&self, tool: &str) -> bool {
+        self.tools.get(tool).is_some_and(|entry| entry.pure)
     }
 
     pub(crate) fn entry(&self, name: &str) -> Option<&ToolEntry> {

@@ -27,6 +27,14 @@ pub(crate) struct HttpGrant {
 }
 
 impl Grants {
+    /// True when the grants let a guest reach or change anything outside its
+    /// sandbox that could make two identical calls differ: the real time of
+    /// day, the network, or directories whose content the host may change.
+    /// Such a tool is never cached or speculated, whatever it declares.
+    pub(crate) fn reaches_outside(&self) -> bool {
+        self.wall_clock || self.http.is_some() || !self.dirs.is_empty()
+    }
+
     /// Resolves `policy`, read from `path` (`None` for the empty default
     /// policy). A secret that cannot be read or a directory that does not
     /// exist refuses the policy, so the tool does not load.

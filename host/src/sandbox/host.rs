@@ -38,7 +38,16 @@ pub enum GuestEvent {
 }
 
 /// Where a call's guest events go.
-pub(crate) type GuestEvents = mpsc::UnboundedSender<GuestEvent>;
+pub(crate) trait GuestSink: Send + Sync {
+    /// One event from the guest; must not block.
+    fn guest_event(&self, event: GuestEvent);
+}
+
+impl GuestSink for mpsc::UnboundedSender<GuestEvent> {
+    fn guest_event(&self, event: GuestEvent) {
+        let _ = self.send(event);
+    }
+}
 
 /// Per-call state of the host interface.
 pub(crate) struct Scope {
@@ -46,6 +55,8 @@ pub(crate) struct Scope {
     logs_left: u32,
     logs_dropped: u64,
     last_progress: Option<Instant>,
+    /// The guest asked `cancelled()` and was told yes.
+    pub(crate) told_cancelled: bool,
 }
 
 impl Scope {
@@ -55,6 +66,7 @@ impl Scope {
             logs_left: MAX_LOG_LINES,
             logs_dropped: 0,
             last_progress: None,
+            told_cancelled: false,
         }
     }
 }
@@ -107,7 +119,7 @@ impl Host for State {
             Level::Error => tracing::error!(target: "toolhost::guest", tool, call_id, "{message}"),
         }
         if let Some(events) = &scope.call.events {
-            let _ = events.send(GuestEvent::Log {
+            events.guest_event(GuestEvent::Log {
                 level: level_name(level),
                 message,
             });
@@ -130,7 +142,7 @@ impl Host for State {
         }
         scope.last_progress = Some(now);
         let message = message.map(|m| cut(m, MAX_LOG_LINE));
-        let _ = events.send(GuestEvent::Progress {
+        events.guest_event(GuestEvent::Progress {
             done,
             total,
             message,
@@ -138,11 +150,14 @@ impl Host for State {
     }
 
     fn cancelled(&mut self) -> bool {
-        self.scope
+        let cancelled = self
+            .scope
             .call
             .cancel
             .as_ref()
-            .is_some_and(|cancel| cancel.is_cancelled())
+            .is_some_and(|cancel| cancel.is_cancelled());
+        self.scope.told_cancelled |= cancelled;
+        cancelled
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) use self::baseline::Baseline;
 pub(crate) use self::capture::Capture;
 pub(crate) use self::grants::Grants;
 pub use self::host::GuestEvent;
-pub(crate) use self::host::GuestEvents;
+pub(crate) use self::host::GuestSink;
 use crate::Engine;
 use crate::bindings::{Tool, ToolPre, ToolSpec};
 use crate::outcome::{Outcome, ToolErrorKind};
@@ -190,12 +190,12 @@ impl<T> Run<T> {
 }
 
 /// Identifies a call in logs and events.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct CallInfo {
     pub(crate) call_id: String,
     pub(crate) tool: Arc<str>,
     pub(crate) cancel: Option<CancellationToken>,
-    pub(crate) events: Option<GuestEvents>,
+    pub(crate) events: Option<Arc<dyn GuestSink>>,
 }
 
 /// A fresh store for one call, with limits set and the deadline armed.
@@ -324,9 +324,9 @@ async fn guard<T>(
     };
     tokio::select! {
         biased;
-        result = work => result,
-        () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
         () = cancelled => Err(Interrupt::Cancelled.into()),
+        () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
+        result = work => result,
     }
 }
 
@@ -355,6 +355,11 @@ fn finish<T>(
     let limiter = &store.data().limiter;
     let memory_peak = Some(limiter.peak as u64);
     let result = match result {
+        // A guest that was told it is cancelled and returned early gave a
+        // reaction to the cancellation, not an answer.
+        Ok(_) if store.data().scope.told_cancelled => Err(Outcome::Cancelled {
+            message: "the call was cancelled; the tool saw it and stopped early".into(),
+        }),
         Ok(result) => result,
         Err(error) => Err(classify(&error, limiter.refused, stderr, limits)),
     };

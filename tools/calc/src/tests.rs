@@ -180,3 +180,67 @@ fn deepest_allowed_nesting_evaluates() {
     let towers = format!("1{}", "^1".repeat(127));
     assert_eq!(value(&towers), json!(1));
 }
+
+/// Random token soup must give a value or an error, never a panic.
+#[test]
+fn random_expressions_never_panic() {
+    const PIECES: &[&str] = &[
+        "1",
+        "0",
+        "2.5",
+        ".5",
+        "1e308",
+        "1_0",
+        "0x",
+        "0xff",
+        "x",
+        "pi",
+        "e",
+        "(",
+        ")",
+        ",",
+        ";",
+        "=",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "^",
+        "**",
+        "!",
+        "sqrt(",
+        "log(",
+        "max(",
+        "round(",
+        "mod(",
+        "factorial(",
+        "gcd(",
+        "clamp(",
+        "atan2(",
+        "y",
+        "$",
+        " ",
+        "×",
+        "é",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..4000 {
+        let mut expression = String::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for _ in 0..(state % 12 + 1) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            expression.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+        }
+        let input = json!({"expression": expression, "variables": {"x": 2}});
+        match call(input) {
+            Ok(out) => assert!(out["value"].is_number(), "{expression}: {out}"),
+            Err(ToolError::InvalidInput(_)) => {}
+            Err(other) => panic!("{expression}: {other:?}"),
+        }
+    }
+}

@@ -460,6 +460,59 @@ mod tests {
         assert!(error("[\"é\", x]").contains("(found `x` at line 1, column 7)"));
     }
 
+    /// Random JSON-ish soup: we accept exactly what serde_json accepts.
+    #[test]
+    fn random_texts_agree_with_serde_json() {
+        const PIECES: &[&str] = &[
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            " ",
+            "\n",
+            "\"",
+            "\"a\"",
+            "\"\\u00e9\"",
+            "\\",
+            "1",
+            "-",
+            "0",
+            ".",
+            "5",
+            "e",
+            "+",
+            "true",
+            "null",
+            "fals",
+            "'",
+            "/",
+            "\\ud83d",
+            "\\ude00",
+            "\\n",
+            "\\x",
+            "é",
+            "\t",
+        ];
+        let mut state: u64 = 0x1234_5678_9abc_def1;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for _ in 0..(state % 10 + 1) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+            }
+            let ours = parse(&text).is_ok();
+            let theirs = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            assert_eq!(ours, theirs, "{text:?}: ours {:?}", parse(&text));
+        }
+    }
+
     #[test]
     fn nesting_is_capped() {
         let ok = format!("{}{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));

@@ -32,8 +32,8 @@ const MAX_TEXT_BYTES: usize = 4 * 1024 * 1024;
 const MAX_INDENT: u8 = 16;
 
 const QUERY: &str = "Read values out of a JSON document by RFC 6901 JSON Pointer: `/items/0/name` is key \
-`items`, then element 0, then key `name`; `` (empty) is the whole document; write `~1` for a `/` inside a \
-key and `~0` for `~`. Give `pointer` for one value (returned as `value`) or `pointers` for several \
+`items`, then element 0, then key `name`; the empty pointer \"\" is the whole document; write `~1` for a \
+`/` inside a key and `~0` for `~`. Give `pointer` for one value (returned as `value`) or `pointers` for several \
 (returned as `values`, in order). A pointer that does not resolve is an error naming the segment that \
 failed and the keys or indices that exist there.";
 
@@ -92,7 +92,7 @@ fn query(_: &Ctx, input: QueryInput) -> Result<QueryOutput, ToolError> {
     let read = |p: &str| {
         pointer::resolve(document, p)
             .cloned()
-            .map_err(ToolError::invalid_input)
+            .map_err(|m| ToolError::invalid_input(with_note(m, document)))
     };
     match (input.pointer, input.pointers) {
         (Some(p), None) => Ok(QueryOutput {
@@ -110,9 +110,10 @@ fn query(_: &Ctx, input: QueryInput) -> Result<QueryOutput, ToolError> {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    pointer::resolve(document, p)
-                        .cloned()
-                        .map_err(|m| ToolError::invalid_input(format!("pointers[{i}]: {m}")))
+                    pointer::resolve(document, p).cloned().map_err(|m| {
+                        let m = with_note(format!("pointers[{i}]: {m}"), document);
+                        ToolError::invalid_input(m)
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(QueryOutput {
@@ -153,9 +154,25 @@ fn run_filter(ctx: &Ctx, input: FilterInput) -> Result<FilterOutput, ToolError> 
             "the filter is {length} characters long; the limit is {MAX_FILTER_CHARS}"
         )));
     }
-    let results = filter::run(&input.filter, &input.document).map_err(ToolError::invalid_input)?;
+    let results = filter::run(&input.filter, &input.document)
+        .map_err(|m| ToolError::invalid_input(with_note(m, &input.document)))?;
     ctx.debug(&format!("filter gave {} results", results.len()));
     Ok(FilterOutput { results })
+}
+
+/// `message`, with a note if `document` is a string holding JSON text: a
+/// common mistake, since then every path into it fails.
+fn with_note(message: String, document: &Value) -> String {
+    let Value::String(text) = document else {
+        return message;
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(_) | Value::Object(_)) => format!(
+            "{message}\nnote: `document` is a string holding JSON text; pass the JSON value itself, \
+not a string, or start the filter with `fromjson | `"
+        ),
+        _ => message,
+    }
 }
 
 /// The layout `format` produces.

@@ -32,10 +32,11 @@ pub(crate) fn resolve<'a>(document: &'a Value, pointer: &str) -> Result<&'a Valu
             },
             Value::Array(items) => {
                 let index = array_index(&segment, items.len()).map_err(|m| {
-                    format!(
-                        "pointer `{pointer}`: {at} is an array of {} elements; {m}",
-                        items.len()
-                    )
+                    let count = match items.len() {
+                        1 => "1 element".to_string(),
+                        n => format!("{n} elements"),
+                    };
+                    format!("pointer `{pointer}`: {at} is an array of {count}; {m}")
                 })?;
                 &items[index]
             }
@@ -227,6 +228,10 @@ mod tests {
             resolve(&json!([]), "/0")
                 .unwrap_err()
                 .contains("the array is empty")
+        );
+        assert_eq!(
+            resolve(&json!([7]), "/1").unwrap_err(),
+            "pointer `/1`: the document root is an array of 1 element; index 1 is out of range (valid: 0 to 0)"
         );
     }
 

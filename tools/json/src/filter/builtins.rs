@@ -1,365 +1,130 @@
 //! The builtin functions of the filter language.
+//!
+//! [`call`] dispatches to one function per group of builtins, so that a
+//! nested call (`select(select(...))`) keeps only its group's locals on the
+//! stack.
 
 use std::cmp::Ordering;
 
-use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
-use super::eval::{Interp, Out, recurse_refs};
+use super::eval::{Interp, Out, index, recurse_refs};
 use super::value::{self, as_f64, compare, describe, number, truthy, type_name};
-use super::{Filter, FilterError, paths};
+use super::{Filter, FilterError, paths, patterns};
 use crate::span::Span;
 
-/// A builtin: its name, how many arguments it takes, and how to call it.
-#[derive(Debug)]
-pub(crate) struct Builtin {
-    pub name: &'static str,
-    pub arities: &'static [usize],
-    pub usage: &'static str,
-}
+/// The most numbers `range` may make.
+const MAX_RANGE: f64 = 1_000_000.0;
 
-const fn b(name: &'static str, arities: &'static [usize], usage: &'static str) -> Builtin {
-    Builtin {
-        name,
-        arities,
-        usage,
+/// Runs the builtin `name` (whose arity the parser checked) on `input`.
+pub(crate) fn call(it: &mut Interp, name: &str, args: &[Filter], input: &Value, span: Span) -> Out {
+    match name {
+        "empty" | "error" | "not" | "first" | "last" | "limit" | "range" | "select" | "recurse"
+        | "walk" | "isempty" => control(it, name, args, input, span),
+        "map" | "map_values" | "min_by" | "max_by" | "sort_by" | "group_by" | "unique_by"
+        | "with_entries" => higher_order(it, name, args, input, span),
+        "any" | "all" if args.len() == 1 => higher_order(it, name, args, input, span),
+        "length" | "utf8bytelength" | "keys" | "keys_unsorted" | "values" | "has" | "contains"
+        | "inside" | "add" | "any" | "all" | "min" | "max" | "sort" | "unique" | "reverse"
+        | "flatten" | "to_entries" | "from_entries" => collections(it, name, args, input, span),
+        "path" | "paths" | "getpath" | "setpath" | "del" | "pick" => {
+            paths::call(it, name, args, input, span)
+        }
+        "test" | "sub" | "gsub" => patterns::call(it, name, args, input, span),
+        _ => scalars(it, name, args, input, span),
     }
 }
 
-/// Every builtin.
-pub(crate) const BUILTINS: &[Builtin] = &[
-    b("empty", &[0], "empty"),
-    b("error", &[0, 1], "error or error(message)"),
-    b("not", &[0], "f | not"),
-    b("length", &[0], "length"),
-    b("utf8bytelength", &[0], "utf8bytelength"),
-    b("keys", &[0], "keys"),
-    b("keys_unsorted", &[0], "keys_unsorted"),
-    b("values", &[0], "values"),
-    b("has", &[1], "has(key)"),
-    b("contains", &[1], "contains(value)"),
-    b("inside", &[1], "inside(value)"),
-    b("first", &[0, 1], "first or first(f)"),
-    b("last", &[0, 1], "last or last(f)"),
-    b("limit", &[2], "limit(n; f)"),
-    b("range", &[1, 2], "range(n) or range(from; upto)"),
-    b("map", &[1], "map(f)"),
-    b("map_values", &[1], "map_values(f)"),
-    b("select", &[1], "select(condition)"),
-    b("recurse", &[0, 1], "recurse or recurse(f)"),
-    b("walk", &[1], "walk(f)"),
-    b("type", &[0], "type"),
-    b("tostring", &[0], "tostring"),
-    b("tonumber", &[0], "tonumber"),
-    b("tojson", &[0], "tojson"),
-    b("fromjson", &[0], "fromjson"),
-    b("ascii_downcase", &[0], "ascii_downcase"),
-    b("ascii_upcase", &[0], "ascii_upcase"),
-    b("trim", &[0], "trim"),
-    b("ltrim", &[0], "ltrim"),
-    b("rtrim", &[0], "rtrim"),
-    b("ltrimstr", &[1], "ltrimstr(prefix)"),
-    b("rtrimstr", &[1], "rtrimstr(suffix)"),
-    b("startswith", &[1], "startswith(prefix)"),
-    b("endswith", &[1], "endswith(suffix)"),
-    b("split", &[1], "split(separator)"),
-    b("join", &[1], "join(separator)"),
-    b("test", &[1, 2], "test(regex) or test(regex; flags)"),
-    b(
-        "sub",
-        &[2, 3],
-        "sub(regex; replacement) or sub(regex; replacement; flags)",
-    ),
-    b(
-        "gsub",
-        &[2, 3],
-        "gsub(regex; replacement) or gsub(regex; replacement; flags)",
-    ),
-    b("add", &[0], "add"),
-    b("any", &[0, 1], "any or any(condition)"),
-    b("all", &[0, 1], "all or all(condition)"),
-    b("min", &[0], "min"),
-    b("max", &[0], "max"),
-    b("min_by", &[1], "min_by(f)"),
-    b("max_by", &[1], "max_by(f)"),
-    b("sort", &[0], "sort"),
-    b("sort_by", &[1], "sort_by(f)"),
-    b("group_by", &[1], "group_by(f)"),
-    b("unique", &[0], "unique"),
-    b("unique_by", &[1], "unique_by(f)"),
-    b("reverse", &[0], "reverse"),
-    b("flatten", &[0, 1], "flatten or flatten(depth)"),
-    b("to_entries", &[0], "to_entries"),
-    b("from_entries", &[0], "from_entries"),
-    b("with_entries", &[1], "with_entries(f)"),
-    b("floor", &[0], "floor"),
-    b("ceil", &[0], "ceil"),
-    b("round", &[0], "round"),
-    b("sqrt", &[0], "sqrt"),
-    b("abs", &[0], "abs"),
-    b("objects", &[0], "objects"),
-    b("arrays", &[0], "arrays"),
-    b("strings", &[0], "strings"),
-    b("numbers", &[0], "numbers"),
-    b("booleans", &[0], "booleans"),
-    b("nulls", &[0], "nulls"),
-    b("iterables", &[0], "iterables"),
-    b("scalars", &[0], "scalars"),
-    b("isempty", &[1], "isempty(f)"),
-    b("path", &[1], "path(f)"),
-    b("paths", &[0, 1], "paths or paths(condition)"),
-    b("getpath", &[1], "getpath([\"a\", 0])"),
-    b("setpath", &[2], "setpath([\"a\", 0]; value)"),
-    b("del", &[1], "del(.a, .b[0])"),
-    b("pick", &[1], "pick(.a, .b.c)"),
-];
-
-/// The builtin named `name`.
-pub(crate) fn lookup(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
-}
-
-/// The most elements `range` and string repetition may make.
-const MAX_RANGE: f64 = 1_000_000.0;
-
-/// Runs the builtin `name` on `input`.
-pub(crate) fn call(it: &mut Interp, name: &str, args: &[Filter], input: &Value, span: Span) -> Out {
-    let arg = |i: usize| &args[i];
-    let one = |v: Value| Ok(vec![v]);
-    match (name, args.len()) {
-        ("empty", 0) => Ok(Vec::new()),
-        ("error", 0) => Err(raised(it.copy(input)?)),
-        ("error", _) => match it.eval(arg(0), input)?.into_iter().next() {
+/// Control flow: `empty`, `error`, `not`, `first`, `last`, `limit`,
+/// `range`, `select`, `recurse`, `walk`, `isempty`.
+#[inline(never)]
+fn control(it: &mut Interp, name: &str, args: &[Filter], input: &Value, span: Span) -> Out {
+    match (name, args) {
+        ("empty", []) => Ok(Vec::new()),
+        ("error", []) => Err(raised(it.copy(input)?)),
+        ("error", [message]) => match it.eval(message, input)?.into_iter().next() {
             Some(message) => Err(raised(message)),
             None => Ok(Vec::new()),
         },
-        ("not", 0) => one(Value::Bool(!truthy(input))),
-        ("length", 0) => one(match input {
-            Value::Null => Value::from(0),
-            Value::Bool(_) => return Err(FilterError::at(span, "a boolean has no length")),
-            Value::Number(n) => {
-                number(n.as_f64().unwrap_or(0.0).abs()).map_err(|m| FilterError::at(span, m))?
-            }
-            Value::String(s) => Value::from(s.chars().count()),
-            Value::Array(items) => Value::from(items.len()),
-            Value::Object(map) => Value::from(map.len()),
-        }),
-        ("utf8bytelength", 0) => one(Value::from(string(input, name, span)?.len())),
-        ("keys" | "keys_unsorted", 0) => one(match input {
-            Value::Object(map) => map.keys().map(|k| Value::String(k.clone())).collect(),
-            Value::Array(items) => (0..items.len()).map(Value::from).collect(),
-            other => return Err(needs(name, "an object or an array", other, span)),
-        }),
-        ("values", 0) => one(match input {
-            Value::Object(map) => it.copy(&Value::Array(map.values().cloned().collect()))?,
-            Value::Array(_) => it.copy(input)?,
-            other => return Err(needs(name, "an object or an array", other, span)),
-        }),
-        ("has", 1) => per_value(it, arg(0), input, |_, key| {
-            Ok(Value::Bool(match (input, &key) {
-                (Value::Object(map), Value::String(k)) => map.contains_key(k),
-                (Value::Array(items), Value::Number(n)) => n
-                    .as_f64()
-                    .is_some_and(|i| i >= 0.0 && i < items.len() as f64),
-                _ => {
-                    return Err(FilterError::at(
-                        span,
-                        format!(
-                            "cannot check whether {} has the key {}",
-                            describe(input),
-                            describe(&key)
-                        ),
-                    ));
-                }
-            }))
-        }),
-        ("contains", 1) => per_value(it, arg(0), input, |_, b| {
-            Ok(Value::Bool(contains(input, &b, span)?))
-        }),
-        ("inside", 1) => per_value(it, arg(0), input, |_, b| {
-            Ok(Value::Bool(contains(&b, input, span)?))
-        }),
-        ("first", 0) => Ok(vec![it.copy(super::eval::index(
-            input,
-            &Value::from(0),
-            span,
-        )?)?]),
-        ("last", 0) => Ok(vec![it.copy(super::eval::index(
-            input,
-            &Value::from(-1),
-            span,
-        )?)?]),
-        ("first", 1) => Ok(it.eval(arg(0), input)?.into_iter().take(1).collect()),
-        ("last", 1) => Ok(it.eval(arg(0), input)?.pop().into_iter().collect()),
-        ("limit", 2) => {
+        ("not", []) => Ok(vec![Value::Bool(!truthy(input))]),
+        ("first", []) => Ok(vec![it.copy(index(input, &Value::from(0), span)?)?]),
+        ("last", []) => Ok(vec![it.copy(index(input, &Value::from(-1), span)?)?]),
+        ("first", [f]) => Ok(it.eval(f, input)?.into_iter().take(1).collect()),
+        ("last", [f]) => Ok(it.eval(f, input)?.pop().into_iter().collect()),
+        ("limit", [n, f]) => {
             let mut out = Vec::new();
-            for n in it.eval(arg(0), input)? {
+            for n in it.eval(n, input)? {
                 let n = as_f64(&n)
                     .ok_or_else(|| needs("limit", "a number as its first argument", &n, span))?;
-                let values = it.eval(arg(1), input)?;
+                let values = it.eval(f, input)?;
                 out.extend(values.into_iter().take(n.max(0.0) as usize));
             }
             Ok(out)
         }
         ("range", _) => range(it, args, input, span),
-        ("map", 1) => {
+        ("select", [condition]) => {
             let mut out = Vec::new();
-            for item in elements(input, name, span)? {
-                out.extend(it.eval(arg(0), item)?);
-            }
-            Ok(vec![it.built(Value::Array(out), Some(span))?])
-        }
-        ("map_values", 1) => one(map_values(it, arg(0), input, span)?),
-        ("select", 1) => {
-            let mut out = Vec::new();
-            for c in it.eval(arg(0), input)? {
+            for c in it.eval(condition, input)? {
                 if truthy(&c) {
                     out.push(it.copy(input)?);
                 }
             }
             Ok(out)
         }
-        ("recurse", 0) => recurse_refs(input)
+        ("recurse", []) => recurse_refs(input)
             .into_iter()
             .map(|v| it.copy(v))
             .collect(),
-        ("recurse", 1) => {
+        ("recurse", [f]) => {
             let mut out = Vec::new();
             let mut stack = vec![it.copy(input)?];
             while let Some(v) = stack.pop() {
-                let children = it.eval(arg(0), &v)?;
+                let children = it.eval(f, &v)?;
                 stack.extend(children.into_iter().rev());
                 out.push(v);
             }
             Ok(out)
         }
-        ("walk", 1) => {
+        ("walk", [f]) => {
             let value = it.copy(input)?;
-            walk(it, arg(0), value, span)
+            walk(it, f, value, span)
         }
-        ("type", 0) => one(Value::String(type_name(input).into())),
-        ("tostring", 0) => one(match input {
-            Value::String(_) => input.clone(),
-            other => Value::String(other.to_string()),
-        }),
-        ("tonumber", 0) => one(match input {
-            Value::Number(_) => input.clone(),
-            Value::String(s) => match s.trim().parse::<f64>() {
-                Ok(x) => number(x).map_err(|m| FilterError::at(span, m))?,
-                Err(_) => {
-                    return Err(FilterError::at(
-                        span,
-                        format!("cannot parse {} as a number", describe(input)),
-                    ));
-                }
-            },
-            other => return Err(needs(name, "a string or a number", other, span)),
-        }),
-        ("tojson", 0) => one(Value::String(input.to_string())),
-        ("fromjson", 0) => {
-            let text = string(input, name, span)?;
-            let parsed: Value = serde_json::from_str(text).map_err(|e| {
-                FilterError::at(
-                    span,
-                    format!("fromjson: {} is not valid JSON: {e}", value::short(input)),
-                )
-            })?;
-            Ok(vec![it.built(parsed, Some(span))?])
-        }
-        ("ascii_downcase", 0) => one(Value::String(
-            string(input, name, span)?.to_ascii_lowercase(),
-        )),
-        ("ascii_upcase", 0) => one(Value::String(
-            string(input, name, span)?.to_ascii_uppercase(),
-        )),
-        ("trim", 0) => one(Value::String(string(input, name, span)?.trim().into())),
-        ("ltrim", 0) => one(Value::String(
-            string(input, name, span)?.trim_start().into(),
-        )),
-        ("rtrim", 0) => one(Value::String(string(input, name, span)?.trim_end().into())),
-        ("ltrimstr" | "rtrimstr", 1) => per_value(it, arg(0), input, |_, affix| {
-            let (Value::String(s), Value::String(a)) = (input, &affix) else {
-                return Ok(input.clone());
-            };
-            let trimmed = if name == "ltrimstr" {
-                s.strip_prefix(a.as_str())
-            } else {
-                s.strip_suffix(a.as_str())
-            };
-            Ok(Value::String(trimmed.unwrap_or(s).to_string()))
-        }),
-        ("startswith" | "endswith", 1) => per_value(it, arg(0), input, |_, affix| {
-            let (Value::String(s), Value::String(a)) = (input, &affix) else {
-                return Err(FilterError::at(
-                    span,
-                    format!(
-                        "{name} needs a string input and a string argument, got {} and {}",
-                        describe(input),
-                        describe(&affix)
-                    ),
-                ));
-            };
-            Ok(Value::Bool(if name == "startswith" {
-                s.starts_with(a.as_str())
-            } else {
-                s.ends_with(a.as_str())
-            }))
-        }),
-        ("split", 1) => per_value(it, arg(0), input, |_, sep| {
-            let text = string(input, name, span)?;
-            let Value::String(sep) = sep else {
-                return Err(needs(name, "a string separator", &sep, span));
-            };
-            Ok(value::split(text, &sep))
-        }),
-        ("join", 1) => per_value(it, arg(0), input, |_, sep| join(input, &sep, span)),
-        ("test", _) | ("sub", _) | ("gsub", _) => regex_call(it, name, args, input, span),
-        ("add", 0) => {
-            let items: Vec<&Value> = match input {
-                Value::Null => Vec::new(),
-                Value::Array(items) => items.iter().collect(),
-                Value::Object(map) => map.values().collect(),
-                other => return Err(needs(name, "an array", other, span)),
-            };
-            let mut acc = Value::Null;
-            for item in items {
-                let item = it.copy(item)?;
-                acc = value::arith("+", acc, item).map_err(|m| FilterError::at(span, m))?;
+        ("isempty", [f]) => Ok(vec![Value::Bool(it.eval(f, input)?.is_empty())]),
+        _ => Err(unknown(name, args, span)),
+    }
+}
+
+/// Builtins that run a filter on each element: `map`, `map_values`,
+/// `any(f)`, `all(f)`, `min_by`, `max_by`, `sort_by`, `group_by`,
+/// `unique_by`, `with_entries`.
+#[inline(never)]
+fn higher_order(it: &mut Interp, name: &str, args: &[Filter], input: &Value, span: Span) -> Out {
+    let [f] = args else {
+        return Err(unknown(name, args, span));
+    };
+    match name {
+        "map" => {
+            let mut out = Vec::new();
+            for item in elements(input, name, span)? {
+                out.extend(it.eval(f, item)?);
             }
-            Ok(vec![acc])
+            Ok(vec![it.built(Value::Array(out), Some(span))?])
         }
-        ("any" | "all", 0) => {
-            let items = elements(input, name, span)?;
-            let found = if name == "any" {
-                items.iter().any(|v| truthy(v))
-            } else {
-                items.iter().all(|v| truthy(v))
-            };
-            one(Value::Bool(found))
-        }
-        ("any" | "all", 1) => {
+        "map_values" => Ok(vec![map_values(it, f, input, span)?]),
+        "any" | "all" => {
             let mut results = Vec::new();
             for item in elements(input, name, span)? {
-                results.extend(it.eval(arg(0), item)?.iter().map(truthy));
+                results.extend(it.eval(f, item)?.iter().map(truthy));
             }
             let found = if name == "any" {
                 results.iter().any(|&b| b)
             } else {
                 results.iter().all(|&b| b)
             };
-            one(Value::Bool(found))
+            Ok(vec![Value::Bool(found)])
         }
-        ("min" | "max", 0) => {
-            let items = array(input, name, span)?;
-            let pick = if name == "min" {
-                items.iter().min_by(|a, b| compare(a, b))
-            } else {
-                items.iter().max_by(|a, b| compare(a, b))
-            };
-            Ok(vec![it.copy(pick.unwrap_or(&Value::Null))?])
-        }
-        ("min_by" | "max_by", 1) => {
-            let keyed = keyed(it, arg(0), input, name, span)?;
+        "min_by" | "max_by" => {
+            let keyed = keyed(it, f, input, name, span)?;
             let pick = if name == "min_by" {
                 keyed.into_iter().min_by(|a, b| compare(&a.0, &b.0))
             } else {
@@ -367,19 +132,13 @@ pub(crate) fn call(it: &mut Interp, name: &str, args: &[Filter], input: &Value, 
             };
             Ok(vec![pick.map_or(Value::Null, |(_, v)| v)])
         }
-        ("sort", 0) => {
-            let mut items = array(input, name, span)?.clone();
-            it.charge(items.len() as u64)?;
-            items.sort_by(compare);
-            one(Value::Array(items))
-        }
-        ("sort_by", 1) => {
-            let mut keyed = keyed(it, arg(0), input, name, span)?;
+        "sort_by" => {
+            let mut keyed = keyed(it, f, input, name, span)?;
             keyed.sort_by(|a, b| compare(&a.0, &b.0));
-            one(keyed.into_iter().map(|(_, v)| v).collect())
+            Ok(vec![keyed.into_iter().map(|(_, v)| v).collect()])
         }
-        ("group_by" | "unique_by", 1) => {
-            let mut keyed = keyed(it, arg(0), input, name, span)?;
+        "group_by" | "unique_by" => {
+            let mut keyed = keyed(it, f, input, name, span)?;
             keyed.sort_by(|a, b| compare(&a.0, &b.0));
             let mut groups: Vec<(Value, Vec<Value>)> = Vec::new();
             for (key, v) in keyed {
@@ -398,24 +157,110 @@ pub(crate) fn call(it: &mut Interp, name: &str, args: &[Filter], input: &Value, 
             };
             Ok(vec![it.built(out, Some(span))?])
         }
-        ("unique", 0) => {
-            let mut items = array(input, name, span)?.clone();
-            it.charge(items.len() as u64)?;
-            items.sort_by(compare);
-            items.dedup_by(|a, b| compare(a, b) == Ordering::Equal);
-            one(Value::Array(items))
+        "with_entries" => {
+            let entries = to_entries(input, span)?;
+            let mut mapped = Vec::new();
+            for entry in elements(&entries, name, span)? {
+                mapped.extend(it.eval(f, entry)?);
+            }
+            let object = from_entries(&Value::Array(mapped), span)?;
+            Ok(vec![it.built(object, Some(span))?])
         }
-        ("reverse", 0) => one(match input {
+        _ => Err(unknown(name, args, span)),
+    }
+}
+
+/// Builtins on arrays and objects that take no filter per element.
+#[inline(never)]
+fn collections(it: &mut Interp, name: &str, args: &[Filter], input: &Value, span: Span) -> Out {
+    let value = match (name, args) {
+        ("length", []) => match input {
+            Value::Null => Value::from(0),
+            Value::Bool(_) => return Err(FilterError::at(span, "a boolean has no length")),
+            Value::Number(n) => {
+                number(n.as_f64().unwrap_or(0.0).abs()).map_err(|m| FilterError::at(span, m))?
+            }
+            Value::String(s) => Value::from(s.chars().count()),
+            Value::Array(items) => Value::from(items.len()),
+            Value::Object(map) => Value::from(map.len()),
+        },
+        ("utf8bytelength", []) => Value::from(string(input, name, span)?.len()),
+        ("keys" | "keys_unsorted", []) => match input {
+            Value::Object(map) => map.keys().map(|k| Value::String(k.clone())).collect(),
+            Value::Array(items) => (0..items.len()).map(Value::from).collect(),
+            other => return Err(needs(name, "an object or an array", other, span)),
+        },
+        ("values", []) => match input {
+            Value::Object(map) => it.copy(&Value::Array(map.values().cloned().collect()))?,
+            Value::Array(_) => it.copy(input)?,
+            other => return Err(needs(name, "an object or an array", other, span)),
+        },
+        ("has", [key]) => {
+            return per_value(it, key, input, |_, key| has(input, &key, span));
+        }
+        ("contains", [b]) => {
+            return per_value(it, b, input, |_, b| {
+                Ok(Value::Bool(contains(input, &b, span)?))
+            });
+        }
+        ("inside", [b]) => {
+            return per_value(it, b, input, |_, b| {
+                Ok(Value::Bool(contains(&b, input, span)?))
+            });
+        }
+        ("add", []) => {
+            let items: Vec<&Value> = match input {
+                Value::Null => Vec::new(),
+                Value::Array(items) => items.iter().collect(),
+                Value::Object(map) => map.values().collect(),
+                other => return Err(needs(name, "an array", other, span)),
+            };
+            let mut acc = Value::Null;
+            for item in items {
+                let item = it.copy(item)?;
+                acc = value::arith("+", acc, item).map_err(|m| FilterError::at(span, m))?;
+            }
+            acc
+        }
+        ("any" | "all", []) => {
+            let items = elements(input, name, span)?;
+            Value::Bool(if name == "any" {
+                items.iter().any(|v| truthy(v))
+            } else {
+                items.iter().all(|v| truthy(v))
+            })
+        }
+        ("min" | "max", []) => {
+            let items = array(input, name, span)?;
+            let pick = if name == "min" {
+                items.iter().min_by(|a, b| compare(a, b))
+            } else {
+                items.iter().max_by(|a, b| compare(a, b))
+            };
+            it.copy(pick.unwrap_or(&Value::Null))?
+        }
+        ("sort" | "unique", []) => {
+            let Value::Array(mut items) =
+                it.copy(&Value::Array(array(input, name, span)?.clone()))?
+            else {
+                return Err(needs(name, "an array", input, span));
+            };
+            items.sort_by(compare);
+            if name == "unique" {
+                items.dedup_by(|a, b| compare(a, b) == Ordering::Equal);
+            }
+            Value::Array(items)
+        }
+        ("reverse", []) => match input {
             Value::Null => Value::Array(Vec::new()),
             Value::String(s) => Value::String(s.chars().rev().collect()),
             Value::Array(items) => it.copy(&Value::Array(items.iter().rev().cloned().collect()))?,
             other => return Err(needs(name, "an array or a string", other, span)),
-        }),
+        },
         ("flatten", _) => {
-            let depths = if args.is_empty() {
-                vec![Value::from(MAX_RANGE)]
-            } else {
-                it.eval(arg(0), input)?
+            let depths = match args {
+                [depth] => it.eval(depth, input)?,
+                _ => vec![Value::from(MAX_RANGE)],
             };
             let mut out = Vec::new();
             for depth in depths {
@@ -426,22 +271,94 @@ pub(crate) fn call(it: &mut Interp, name: &str, args: &[Filter], input: &Value, 
                 flatten(array(input, name, span)?, depth as usize, &mut flat);
                 out.push(it.copy(&Value::Array(flat))?);
             }
-            Ok(out)
+            return Ok(out);
         }
-        ("to_entries", 0) => Ok(vec![it.built(to_entries(input, span)?, Some(span))?]),
-        ("from_entries", 0) => Ok(vec![it.built(from_entries(input, span)?, Some(span))?]),
-        ("with_entries", 1) => {
-            let entries = to_entries(input, span)?;
-            let mut mapped = Vec::new();
-            for entry in elements(&entries, name, span)? {
-                mapped.extend(it.eval(arg(0), entry)?);
-            }
-            Ok(vec![it.built(
-                from_entries(&Value::Array(mapped), span)?,
-                Some(span),
-            )?])
+        ("to_entries", []) => it.built(to_entries(input, span)?, Some(span))?,
+        ("from_entries", []) => it.built(from_entries(input, span)?, Some(span))?,
+        _ => return Err(unknown(name, args, span)),
+    };
+    Ok(vec![value])
+}
+
+/// Builtins on strings, numbers and types.
+#[inline(never)]
+fn scalars(it: &mut Interp, name: &str, args: &[Filter], input: &Value, span: Span) -> Out {
+    let value = match (name, args) {
+        ("type", []) => Value::String(type_name(input).into()),
+        ("tostring", []) => match input {
+            Value::String(_) => input.clone(),
+            other => Value::String(other.to_string()),
+        },
+        ("tonumber", []) => match input {
+            Value::Number(_) => input.clone(),
+            Value::String(s) => match s.trim().parse::<f64>() {
+                Ok(x) => number(x).map_err(|m| FilterError::at(span, m))?,
+                Err(_) => {
+                    let message = format!("cannot parse {} as a number", describe(input));
+                    return Err(FilterError::at(span, message));
+                }
+            },
+            other => return Err(needs(name, "a string or a number", other, span)),
+        },
+        ("tojson", []) => Value::String(input.to_string()),
+        ("fromjson", []) => {
+            let text = string(input, name, span)?;
+            let parsed: Value = serde_json::from_str(text).map_err(|e| {
+                let shown = value::short(input);
+                FilterError::at(span, format!("fromjson: {shown} is not valid JSON: {e}"))
+            })?;
+            it.built(parsed, Some(span))?
         }
-        ("floor" | "ceil" | "round" | "sqrt" | "abs", 0) => {
+        ("ascii_downcase", []) => Value::String(string(input, name, span)?.to_ascii_lowercase()),
+        ("ascii_upcase", []) => Value::String(string(input, name, span)?.to_ascii_uppercase()),
+        ("trim", []) => Value::String(string(input, name, span)?.trim().into()),
+        ("ltrim", []) => Value::String(string(input, name, span)?.trim_start().into()),
+        ("rtrim", []) => Value::String(string(input, name, span)?.trim_end().into()),
+        ("ltrimstr" | "rtrimstr", [affix]) => {
+            return per_value(it, affix, input, |_, affix| {
+                let (Value::String(s), Value::String(a)) = (input, &affix) else {
+                    return Ok(input.clone());
+                };
+                let trimmed = if name == "ltrimstr" {
+                    s.strip_prefix(a.as_str())
+                } else {
+                    s.strip_suffix(a.as_str())
+                };
+                Ok(Value::String(trimmed.unwrap_or(s).to_string()))
+            });
+        }
+        ("startswith" | "endswith", [affix]) => {
+            return per_value(it, affix, input, |_, affix| {
+                let (Value::String(s), Value::String(a)) = (input, &affix) else {
+                    let message = format!(
+                        "{name} needs a string input and a string argument, got {} and {}",
+                        describe(input),
+                        describe(&affix)
+                    );
+                    return Err(FilterError::at(span, message));
+                };
+                Ok(Value::Bool(if name == "startswith" {
+                    s.starts_with(a.as_str())
+                } else {
+                    s.ends_with(a.as_str())
+                }))
+            });
+        }
+        ("split", [separator]) => {
+            return per_value(it, separator, input, |_, separator| {
+                let text = string(input, name, span)?;
+                let Value::String(separator) = separator else {
+                    return Err(needs(name, "a string separator", &separator, span));
+                };
+                Ok(value::split(text, &separator))
+            });
+        }
+        ("join", [separator]) => {
+            return per_value(it, separator, input, |_, separator| {
+                join(input, &separator, span)
+            });
+        }
+        ("floor" | "ceil" | "round" | "sqrt" | "abs", []) => {
             let x = as_f64(input).ok_or_else(|| needs(name, "a number", input, span))?;
             let y = match name {
                 "floor" => x.floor(),
@@ -456,33 +373,34 @@ pub(crate) fn call(it: &mut Interp, name: &str, args: &[Filter], input: &Value, 
                 }
                 _ => x.sqrt(),
             };
-            one(number(y).map_err(|m| FilterError::at(span, m))?)
+            number(y).map_err(|m| FilterError::at(span, m))?
         }
         (
             "objects" | "arrays" | "strings" | "numbers" | "booleans" | "nulls" | "iterables"
             | "scalars",
-            0,
+            [],
         ) => {
             let keep = match name {
                 "iterables" => matches!(input, Value::Array(_) | Value::Object(_)),
                 "scalars" => !matches!(input, Value::Array(_) | Value::Object(_)),
                 _ => name.trim_end_matches('s') == type_name(input),
             };
-            if keep {
-                Ok(vec![it.copy(input)?])
-            } else {
-                Ok(Vec::new())
+            if !keep {
+                return Ok(Vec::new());
             }
+            it.copy(input)?
         }
-        ("isempty", 1) => one(Value::Bool(it.eval(arg(0), input)?.is_empty())),
-        ("path" | "paths" | "getpath" | "setpath" | "del" | "pick", _) => {
-            paths::call(it, name, args, input, span)
-        }
-        _ => Err(FilterError::at(
-            span,
-            format!("`{name}` cannot take {} arguments", args.len()),
-        )),
-    }
+        _ => return Err(unknown(name, args, span)),
+    };
+    Ok(vec![value])
+}
+
+/// A builtin the parser let through with arguments it cannot take.
+pub(crate) fn unknown(name: &str, args: &[Filter], span: Span) -> FilterError {
+    FilterError::at(
+        span,
+        format!("`{name}` cannot take {} arguments", args.len()),
+    )
 }
 
 /// The error `error` raises with `value`.
@@ -496,11 +414,11 @@ fn raised(value: Value) -> FilterError {
 }
 
 /// "`name` needs what, got ...".
-fn needs(name: &str, what: &str, got: &Value, span: Span) -> FilterError {
+pub(crate) fn needs(name: &str, what: &str, got: &Value, span: Span) -> FilterError {
     FilterError::at(span, format!("{name} needs {what}, got {}", describe(got)))
 }
 
-fn string<'a>(input: &'a Value, name: &str, span: Span) -> Result<&'a str, FilterError> {
+pub(crate) fn string<'a>(input: &'a Value, name: &str, span: Span) -> Result<&'a str, FilterError> {
     input
         .as_str()
         .ok_or_else(|| needs(name, "a string", input, span))
@@ -535,6 +453,24 @@ fn per_value(
     Ok(out)
 }
 
+/// `has(key)`: an object's key or an array's index.
+fn has(input: &Value, key: &Value, span: Span) -> Result<Value, FilterError> {
+    Ok(Value::Bool(match (input, key) {
+        (Value::Object(map), Value::String(k)) => map.contains_key(k),
+        (Value::Array(items), Value::Number(n)) => n
+            .as_f64()
+            .is_some_and(|i| i >= 0.0 && i < items.len() as f64),
+        _ => {
+            let message = format!(
+                "cannot check whether {} has the key {}",
+                describe(input),
+                describe(key)
+            );
+            return Err(FilterError::at(span, message));
+        }
+    }))
+}
+
 /// Each element of the input array with its key: the outputs of `f`.
 fn keyed(
     it: &mut Interp,
@@ -562,22 +498,18 @@ fn range(it: &mut Interp, args: &[Filter], input: &Value, span: Span) -> Out {
     let (starts, ends) = match args {
         [upto] => (vec![0.0], numbers(it, upto)?),
         [from, upto] => (numbers(it, from)?, numbers(it, upto)?),
-        _ => return Err(FilterError::at(span, "range takes 1 or 2 arguments")),
+        _ => return Err(unknown("range", args, span)),
     };
     let mut out = Vec::new();
     for &start in &starts {
         for &end in &ends {
             if end - start > MAX_RANGE {
-                return Err(FilterError::at(
-                    span,
-                    format!("range would make more than {MAX_RANGE} numbers"),
-                )
-                .fatal());
+                let message = format!("range would make more than {MAX_RANGE} numbers");
+                return Err(FilterError::at(span, message).fatal());
             }
-            let mut x = start;
-            while x < end {
-                out.push(number(x).map_err(|m| FilterError::at(span, m))?);
-                x += 1.0;
+            let count = (end - start).ceil().max(0.0) as u64;
+            for k in 0..count {
+                out.push(number(start + k as f64).map_err(|m| FilterError::at(span, m))?);
             }
             it.charge(out.len() as u64)?;
         }
@@ -635,7 +567,11 @@ fn walk(it: &mut Interp, f: &Filter, value: Value, span: Span) -> Out {
         scalar => scalar,
     };
     it.charge(1)?;
-    it.eval(f, &rebuilt)
+    let results = it.eval(f, &rebuilt)?;
+    results
+        .into_iter()
+        .map(|v| it.built(v, Some(span)))
+        .collect()
 }
 
 /// jq's `contains`: substrings, subsets of arrays, sub-objects.
@@ -668,15 +604,12 @@ fn contains(a: &Value, b: &Value, span: Span) -> Result<bool, FilterError> {
         (Value::String(x), Value::String(y)) => x.contains(y.as_str()),
         _ if type_name(a) == type_name(b) => compare(a, b) == Ordering::Equal,
         _ => {
-            return Err(FilterError::at(
-                span,
-                format!(
-                    "cannot check whether {} contains {}",
-                    describe(a),
-                    describe(b)
-                ),
-            )
-            .hint("both sides must have the same type"));
+            let message = format!(
+                "cannot check whether {} contains {}",
+                describe(a),
+                describe(b)
+            );
+            return Err(FilterError::at(span, message).hint("both sides must have the same type"));
         }
     })
 }
@@ -735,8 +668,8 @@ fn to_entries(input: &Value, span: Span) -> Result<Value, FilterError> {
     }
 }
 
-/// An object from `[{"key": k, "value": v}, ...]`; also accepts `k`/`name`
-/// for the key and `v` for the value.
+/// An object from `[{"key": k, "value": v}, ...]`; also accepts `k`, `name`,
+/// `Name`, `K` or `Key` for the key and `v` or `Value` for the value.
 fn from_entries(input: &Value, span: Span) -> Result<Value, FilterError> {
     let mut out = Map::new();
     for entry in array(input, "from_entries", span)? {
@@ -750,96 +683,18 @@ fn from_entries(input: &Value, span: Span) -> Result<Value, FilterError> {
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
             None => {
+                let shown = value::short(entry);
                 return Err(FilterError::at(
                     span,
-                    format!(
-                        "from_entries: the entry {} has no `key`",
-                        value::short(entry)
-                    ),
+                    format!("from_entries: {shown} has no `key`"),
                 ));
             }
         };
         let value = e
             .get("value")
             .or_else(|| e.get("v"))
-            .or_else(|| e.get("Value"))
-            .cloned()
-            .unwrap_or(Value::Null);
-        out.insert(key, value);
+            .or_else(|| e.get("Value"));
+        out.insert(key, value.cloned().unwrap_or(Value::Null));
     }
     Ok(Value::Object(out))
-}
-
-/// `test`, `sub` and `gsub`.
-fn regex_call(it: &mut Interp, name: &str, args: &[Filter], input: &Value, span: Span) -> Out {
-    let text = string(input, name, span)?;
-    let flags_arg = if name == "test" {
-        args.get(1)
-    } else {
-        args.get(2)
-    };
-    let flags = match flags_arg {
-        Some(f) => it.eval(f, input)?.into_iter().next().unwrap_or(Value::Null),
-        None => Value::Null,
-    };
-    let flags = match flags {
-        Value::Null => String::new(),
-        Value::String(s) => s,
-        other => return Err(needs(name, "flags as a string, e.g. \"i\"", &other, span)),
-    };
-    let mut out = Vec::new();
-    for pattern in it.eval(&args[0], input)? {
-        let Value::String(pattern) = pattern else {
-            return Err(needs(name, "a regex string", &pattern, span));
-        };
-        let re = compiled(it, &pattern, &flags, span)?;
-        if name == "test" {
-            out.push(Value::Bool(re.is_match(text)));
-            continue;
-        }
-        for replacement in it.eval(&args[1], input)? {
-            let Value::String(replacement) = replacement else {
-                return Err(needs(name, "a replacement string", &replacement, span));
-            };
-            let replaced = if name == "gsub" || flags.contains('g') {
-                re.replace_all(text, replacement.as_str())
-            } else {
-                re.replace(text, replacement.as_str())
-            };
-            it.charge(replaced.len() as u64 / 16)?;
-            out.push(Value::String(replaced.into_owned()));
-        }
-    }
-    Ok(out)
-}
-
-/// The compiled regex, from the cache if it was compiled before.
-fn compiled(it: &mut Interp, pattern: &str, flags: &str, span: Span) -> Result<Regex, FilterError> {
-    let key = (pattern.to_string(), flags.to_string());
-    if let Some(re) = it.regexes.get(&key) {
-        return Ok(re.clone());
-    }
-    let mut builder = RegexBuilder::new(pattern);
-    builder.size_limit(1 << 20).dfa_size_limit(1 << 22);
-    for flag in flags.chars() {
-        match flag {
-            'i' => builder.case_insensitive(true),
-            'x' => builder.ignore_whitespace(true),
-            's' => builder.dot_matches_new_line(true),
-            'm' => builder.multi_line(true),
-            'g' | 'n' => &mut builder,
-            other => {
-                return Err(
-                    FilterError::at(span, format!("unknown regex flag `{other}`"))
-                        .hint("flags are i, x, s, m and g"),
-                );
-            }
-        };
-    }
-    let re = builder
-        .build()
-        .map_err(|e| FilterError::at(span, format!("invalid regex: {e}")))?;
-    it.charge(100)?;
-    it.regexes.insert(key, re.clone());
-    Ok(re)
 }

@@ -14,8 +14,12 @@ use super::value::{self, MAX_VALUE_DEPTH, describe, truthy};
 use super::{Filter, FilterError, Key, Step, builtins, paths};
 use crate::span::Span;
 
-/// How much work one run may do: roughly, values visited, built or copied.
-pub(crate) const MAX_STEPS: u64 = 5_000_000;
+/// How much work one run may do: roughly, values visited, built or copied
+/// (a string counts one per 16 bytes). Filters over a 1 MB document need
+/// well under a million; in the sandbox a step costs a few hundred units of
+/// fuel, so a runaway filter stops here with a clear message before it
+/// exhausts a typical fuel budget of two billion.
+pub(crate) const MAX_STEPS: u64 = 3_000_000;
 
 /// The outputs of a filter.
 pub(crate) type Out = Result<Vec<Value>, FilterError>;
@@ -56,19 +60,18 @@ impl Interp {
 
     /// `value`, if it nests no deeper than [`MAX_VALUE_DEPTH`].
     pub fn built(&mut self, value: Value, span: Option<Span>) -> Result<Value, FilterError> {
-        if let Value::Array(_) | Value::Object(_) = value {
-            let remaining = MAX_STEPS.saturating_sub(self.steps);
-            self.charge(value::size(&value, remaining))?;
-            if value::depth(&value, MAX_VALUE_DEPTH) > MAX_VALUE_DEPTH {
-                let error = FilterError::general(format!(
-                    "the filter builds a value nested more than {MAX_VALUE_DEPTH} levels deep"
-                ));
-                return Err(match span {
-                    Some(span) => error.or_at(span),
-                    None => error,
-                }
-                .fatal());
+        let remaining = MAX_STEPS.saturating_sub(self.steps);
+        self.charge(value::size(&value, remaining))?;
+        // `depth` counts scalars as 0, so only containers can be too deep.
+        if value::depth(&value, MAX_VALUE_DEPTH) > MAX_VALUE_DEPTH {
+            let error = FilterError::general(format!(
+                "the filter builds a value nested more than {MAX_VALUE_DEPTH} levels deep"
+            ));
+            return Err(match span {
+                Some(span) => error.or_at(span),
+                None => error,
             }
+            .fatal());
         }
         Ok(value)
     }
@@ -85,91 +88,21 @@ impl Interp {
             Filter::Literal(value) => Ok(vec![self.copy(value)?]),
             Filter::Path { base, steps } => self.path(base, steps, input),
             Filter::Pipe(stages) => self.pipe(stages, input),
-            Filter::Comma(items) => {
-                let mut out = Vec::new();
-                for item in items {
-                    out.extend(self.eval(item, input)?);
-                }
-                Ok(out)
-            }
+            Filter::Comma(items) => self.comma(items, input),
             Filter::Alt(items) => self.alternative(items, input),
             Filter::Or(items) => self.logic(items, input, true),
             Filter::And(items) => self.logic(items, input, false),
-            Filter::Compare { op, lhs, rhs, span } => {
-                let right = self.eval(rhs, input)?;
-                let left = self.eval(lhs, input)?;
-                let mut out = Vec::with_capacity(right.len() * left.len());
-                for r in &right {
-                    for l in &left {
-                        let order = value::compare(l, r);
-                        let result = match *op {
-                            "==" => order.is_eq(),
-                            "!=" => order.is_ne(),
-                            "<" => order.is_lt(),
-                            "<=" => order.is_le(),
-                            ">" => order.is_gt(),
-                            ">=" => order.is_ge(),
-                            _ => {
-                                return Err(FilterError::at(
-                                    *span,
-                                    format!("unknown comparison `{op}`"),
-                                ));
-                            }
-                        };
-                        out.push(Value::Bool(result));
-                    }
-                }
-                self.charge(out.len() as u64)?;
-                Ok(out)
-            }
-            Filter::Arith { first, rest } => {
-                let mut acc = self.eval(first, input)?;
-                for (op, span, operand) in rest {
-                    let right = self.eval(operand, input)?;
-                    let mut next = Vec::with_capacity(right.len() * acc.len());
-                    for r in &right {
-                        for l in &acc {
-                            let (l, r) = (self.copy(l)?, self.copy(r)?);
-                            let result =
-                                value::arith(op, l, r).map_err(|m| FilterError::at(*span, m))?;
-                            next.push(self.built(result, Some(*span))?);
-                        }
-                    }
-                    acc = next;
-                }
-                Ok(acc)
-            }
-            Filter::Neg { operand, span } => {
-                let values = self.eval(operand, input)?;
-                values
-                    .into_iter()
-                    .map(|v| match value::as_f64(&v) {
-                        Some(x) => value::number(-x).map_err(|m| FilterError::at(*span, m)),
-                        None => Err(FilterError::at(
-                            *span,
-                            format!("cannot negate {}", describe(&v)),
-                        )),
-                    })
-                    .collect()
-            }
+            Filter::Compare { op, lhs, rhs, span } => self.compare(op, lhs, rhs, input, *span),
+            Filter::Arith { first, rest } => self.arith(first, rest, input),
+            Filter::Neg { operand, span } => self.negate(operand, input, *span),
             Filter::Array(None) => Ok(vec![Value::Array(Vec::new())]),
-            Filter::Array(Some(inner)) => {
-                let items = self.eval(inner, input)?;
-                Ok(vec![self.built(Value::Array(items), None)?])
-            }
+            Filter::Array(Some(inner)) => self.array(inner, input),
             Filter::Object(entries) => self.object(entries, input),
             Filter::If {
                 branches,
                 otherwise,
             } => self.conditional(branches, otherwise.as_deref(), input),
-            Filter::Try { body, handler } => match self.eval(body, input) {
-                Ok(values) => Ok(values),
-                Err(error) if error.fatal => Err(error),
-                Err(error) => match handler {
-                    Some(handler) => self.eval(handler, &error.value),
-                    None => Ok(Vec::new()),
-                },
-            },
+            Filter::Try { body, handler } => self.attempt(body, handler.as_deref(), input),
             Filter::Call { name, args, span } => {
                 builtins::call(self, name, args, input, *span).map_err(|e| e.or_at(*span))
             }
@@ -182,7 +115,103 @@ impl Interp {
         }
     }
 
+    /// `a, b, c`
+    #[inline(never)]
+    fn comma(&mut self, items: &[Filter], input: &Value) -> Out {
+        let mut out = Vec::new();
+        for item in items {
+            out.extend(self.eval(item, input)?);
+        }
+        Ok(out)
+    }
+
+    /// `lhs op rhs` for `== != < <= > >=`, for each pair of outputs.
+    #[inline(never)]
+    fn compare(&mut self, op: &str, lhs: &Filter, rhs: &Filter, input: &Value, span: Span) -> Out {
+        let right = self.eval(rhs, input)?;
+        let left = self.eval(lhs, input)?;
+        let mut out = Vec::with_capacity(right.len() * left.len());
+        for r in &right {
+            for l in &left {
+                let order = value::compare(l, r);
+                let result = match op {
+                    "==" => order.is_eq(),
+                    "!=" => order.is_ne(),
+                    "<" => order.is_lt(),
+                    "<=" => order.is_le(),
+                    ">" => order.is_gt(),
+                    ">=" => order.is_ge(),
+                    _ => return Err(FilterError::at(span, format!("unknown comparison `{op}`"))),
+                };
+                out.push(Value::Bool(result));
+            }
+        }
+        self.charge(out.len() as u64)?;
+        Ok(out)
+    }
+
+    /// A chain of `+ -` or `* / %`, left to right, for each pair of outputs.
+    #[inline(never)]
+    fn arith(
+        &mut self,
+        first: &Filter,
+        rest: &[(&'static str, Span, Filter)],
+        input: &Value,
+    ) -> Out {
+        let mut acc = self.eval(first, input)?;
+        for (op, span, operand) in rest {
+            let right = self.eval(operand, input)?;
+            let mut next = Vec::with_capacity(right.len() * acc.len());
+            for r in &right {
+                for l in &acc {
+                    let (l, r) = (self.copy(l)?, self.copy(r)?);
+                    let result = value::arith(op, l, r).map_err(|m| FilterError::at(*span, m))?;
+                    next.push(self.built(result, Some(*span))?);
+                }
+            }
+            acc = next;
+        }
+        Ok(acc)
+    }
+
+    /// `-f`
+    #[inline(never)]
+    fn negate(&mut self, operand: &Filter, input: &Value, span: Span) -> Out {
+        let values = self.eval(operand, input)?;
+        values
+            .into_iter()
+            .map(|v| match value::as_f64(&v) {
+                Some(x) => value::number(-x).map_err(|m| FilterError::at(span, m)),
+                None => Err(FilterError::at(
+                    span,
+                    format!("cannot negate {}", describe(&v)),
+                )),
+            })
+            .collect()
+    }
+
+    /// `[f]`
+    #[inline(never)]
+    fn array(&mut self, inner: &Filter, input: &Value) -> Out {
+        let items = self.eval(inner, input)?;
+        Ok(vec![self.built(Value::Array(items), None)?])
+    }
+
+    /// `try body catch handler`, or `body?` when there is no handler.
+    #[inline(never)]
+    fn attempt(&mut self, body: &Filter, handler: Option<&Filter>, input: &Value) -> Out {
+        match self.eval(body, input) {
+            Ok(values) => Ok(values),
+            Err(error) if error.fatal => Err(error),
+            Err(error) => match handler {
+                Some(handler) => self.eval(handler, &error.value),
+                None => Ok(Vec::new()),
+            },
+        }
+    }
+
     /// `a | b | c`: leading path stages pass references on without copying.
+    #[inline(never)]
     fn pipe(&mut self, stages: &[Filter], input: &Value) -> Out {
         let mut refs = vec![input];
         let mut next = 0;
@@ -250,6 +279,7 @@ impl Interp {
     }
 
     /// `base` followed by `steps`.
+    #[inline(never)]
     fn path(&mut self, base: &Filter, steps: &[Step], input: &Value) -> Out {
         let mut owned = Vec::new();
         let mut from_input = *base == Filter::Identity;
@@ -379,6 +409,7 @@ impl Interp {
 
     /// `a // b // c`: the true outputs of the first alternative that has
     /// any (errors count as none), else all outputs of the last.
+    #[inline(never)]
     fn alternative(&mut self, items: &[Filter], input: &Value) -> Out {
         let (last, rest) = items
             .split_last()
@@ -399,6 +430,7 @@ impl Interp {
     }
 
     /// `a or b ...` (`is_or`) or `a and b ...`, short-circuiting per output.
+    #[inline(never)]
     fn logic(&mut self, items: &[Filter], input: &Value, is_or: bool) -> Out {
         let mut acc: Vec<bool> = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -425,6 +457,7 @@ impl Interp {
     }
 
     /// `{k: v, ...}`: one object per combination of key and value outputs.
+    #[inline(never)]
     fn object(&mut self, entries: &[(Key, Filter)], input: &Value) -> Out {
         let mut objects = vec![Map::new()];
         for (key, value_filter) in entries {
@@ -463,6 +496,7 @@ impl Interp {
     }
 
     /// `if` with its `elif` branches, then `else` (or `.`).
+    #[inline(never)]
     fn conditional(
         &mut self,
         branches: &[(Filter, Filter)],

@@ -1,24 +1,27 @@
 //! A small jq-like filter language, written by hand.
 //!
-//! [`lexer`] makes tokens, [`parser`] builds a [`Filter`] tree, [`eval`] runs
-//! it over `serde_json` values with [`builtins`] and, for `del`, `path` and the
-//! assignment operators, [`paths`]. Nesting in the filter is capped at
+//! [`lexer`] makes tokens, [`parser`] builds a [`Filter`] tree (checking calls
+//! against the [`catalog`]), [`eval`] runs it over `serde_json` values with
+//! [`builtins`], [`patterns`] for the regex ones and, for `del`, `path` and
+//! the assignment operators, [`paths`]. Nesting in the filter is capped at
 //! [`parser::MAX_DEPTH`], the work one run may do at [`eval::MAX_STEPS`], and
 //! the depth of values it builds at [`value::MAX_VALUE_DEPTH`], so no filter
 //! can exhaust the stack or run unbounded.
 
 mod builtins;
+mod catalog;
 mod eval;
 mod lexer;
 mod parser;
 mod paths;
+mod patterns;
 mod value;
 
 use serde_json::Value;
 
 use crate::span::{Span, underline};
 
-pub(crate) use builtins::BUILTINS;
+pub(crate) use catalog::BUILTINS;
 
 /// Parses `filter` and runs it on `document`: all its outputs, in order, or
 /// an error message naming the column.

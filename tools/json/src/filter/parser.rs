@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::lexer::{Tok, Token};
-use super::{BUILTINS, Filter, FilterError, Key, Step, builtins};
+use super::{BUILTINS, Filter, FilterError, Key, Step, catalog};
 use crate::span::{Span, did_you_mean};
 
 /// How deeply brackets, calls and prefix operators may nest.
@@ -464,7 +464,7 @@ impl Parser<'_> {
             }
         }
         let span = span.to(end);
-        let Some(builtin) = builtins::lookup(name) else {
+        let Some(builtin) = catalog::lookup(name) else {
             return Err(self.unknown_function(name, span));
         };
         if !builtin.arities.contains(&args.len()) {
@@ -527,8 +527,11 @@ impl Parser<'_> {
                     let close = self.expect(")", "to close the computed key")?;
                     Key::Computed(key, token.span.to(close))
                 }
-                _ => {
-                    self.pos -= 1;
+                tok => {
+                    // Step back onto the token, to name it (`bump` stays on `End`).
+                    if tok != Tok::End {
+                        self.pos -= 1;
+                    }
                     return Err(self.unexpected("an object key: a name, a string or `(filter)`"));
                 }
             };

@@ -442,6 +442,11 @@ fn get_checked<'a>(root: &'a Value, path: &[Value]) -> Result<&'a Value, String>
 
 /// Sets the value at `path`, making objects and arrays on the way.
 fn set(root: &mut Value, path: &[Value], new: Value) -> Result<(), String> {
+    if path.len() > MAX_VALUE_DEPTH {
+        return Err(format!(
+            "cannot set a path more than {MAX_VALUE_DEPTH} levels deep"
+        ));
+    }
     let mut current = root;
     for key in path {
         if current.is_null() {

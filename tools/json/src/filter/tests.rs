@@ -493,6 +493,8 @@ fn parse_errors_name_the_column() {
         "the filter is empty — use `.` for the whole document"
     );
     assert!(error("[1, 2", Value::Null).contains("to close the `[` at column 1"));
+    assert!(error("{", Value::Null).starts_with("expected an object key: a name, a string or `(filter)`, found the end of the filter at column 2"));
+    assert!(error("{a: 1, 2: 3}", Value::Null).starts_with("unexpected a number at column 8"));
     assert!(error(".a ]", Value::Null).starts_with("unexpected `]` at column 4"));
 }
 
@@ -545,6 +547,20 @@ fn limits_stop_runaway_filters() {
             .starts_with("the filter builds a value nested more than 256 levels deep")
     );
     assert!(error("range(1e9)", Value::Null).contains("more than"));
+    assert_eq!(one("[range(1e300; 1e300 + 10)]", Value::Null), json!([]));
+    let doubling = format!("\"x\" {}", "| . + .".repeat(40));
+    assert!(error(&doubling, Value::Null).starts_with("the filter needs too much work"));
+    let explode = "[range(100000)] | map(\"a\") | join(\"\") | gsub(\"\"; \"".to_string()
+        + &"x".repeat(200)
+        + "\")";
+    assert!(
+        error(&explode, Value::Null)
+            .starts_with("gsub would make a string longer than 16777216 bytes")
+    );
+    let long_path = format!("{} = 1", ".a".repeat(300));
+    assert!(
+        error(&long_path, Value::Null).starts_with("cannot set a path more than 256 levels deep")
+    );
 }
 
 #[test]
@@ -560,93 +576,166 @@ fn deepest_allowed_filter_runs() {
     assert_eq!(one(&long, json!(5)), json!(5));
 }
 
+/// The worst nesting the parser allows, for each construct that recurses
+/// while parsing or running: it must fit a test thread's 2 MiB stack even
+/// unoptimised (a release build needs under a tenth of that).
 #[test]
-fn zz_stack_probe() {
-    let kb: usize = std::env::var("STACK_KB").map_or(2048, |v| v.parse().unwrap());
-    let only: usize = std::env::var("CASE").map_or(99, |v| v.parse().unwrap());
-    let ok = std::thread::Builder::new()
-        .stack_size(kb * 1024)
-        .spawn(move || {
-            let n = 63;
-            let mut nested_obj = json!(1);
-            let mut nested_arr = json!([]);
-            for _ in 0..n {
-                nested_obj = json!({"a": nested_obj});
-                nested_arr = json!([nested_arr]);
-            }
-            let cases = [
-                (format!("{}1{}", "[".repeat(n), "]".repeat(n)), json!(null)),
-                (
-                    format!("{}.a{}", "(".repeat(n), ")".repeat(n)),
-                    json!({"a": 1}),
-                ),
-                (
-                    format!("{}.{}", "map(".repeat(n), ")".repeat(n)),
-                    nested_arr.clone(),
-                ),
-                (
-                    format!("if . then 1 {} else 2 end", "elif . then 1 ".repeat(n - 2)),
-                    json!(false),
-                ),
-                (format!("{}1", "-".repeat(n)), json!(null)),
-                (
-                    format!("{}1{}", "{a: ".repeat(n), "}".repeat(n)),
-                    json!(null),
-                ),
-                (
-                    format!(".{}\"a\"{}", "[.".repeat(n - 2), "]".repeat(n - 2)),
-                    json!({"a": "a"}),
-                ),
-                (
-                    format!("{}.{}", "try (".repeat(n / 2), ")".repeat(n / 2)),
-                    json!(null),
-                ),
-                (
-                    format!("del({}.a{})", ".a | (".repeat(n - 2), ")".repeat(n - 2)),
-                    nested_obj.clone(),
-                ),
-                (
-                    format!("[paths({}.{})]", "select(".repeat(n - 2), ")".repeat(n - 2)),
-                    nested_obj.clone(),
-                ),
-                (
-                    format!("{}.{}", "walk(".repeat(n), ")".repeat(n)),
-                    nested_obj.clone(),
-                ),
-                (
-                    format!("{}.{}", "select(".repeat(n), ")".repeat(n)),
-                    nested_obj.clone(),
-                ),
-                (
-                    format!("{}0{}", "(.a |= ".repeat(n - 1), ")".repeat(n - 1)),
-                    nested_obj.clone(),
-                ),
-                (
-                    format!("{}.{}", "[.[] | ".repeat(n - 1), "]".repeat(n - 1)),
-                    nested_arr.clone(),
-                ),
-                ("[..] | length".to_string(), nested_obj.clone()),
-                (
-                    "walk(.) | tojson | fromjson | [paths] | length".to_string(),
-                    nested_obj.clone(),
-                ),
-            ];
-            for (i, (c, doc)) in cases.iter().enumerate() {
-                if only != 99 && i != only {
-                    continue;
-                }
-                let r = super::run(c, doc);
-                eprintln!(
-                    "case {i}: {}",
-                    match &r {
-                        Ok(_) => "ok".to_string(),
-                        Err(e) => e.lines().next().unwrap_or("").to_string(),
-                    }
-                );
-            }
-        })
-        .unwrap()
-        .join()
-        .is_ok();
-    eprintln!("stack {kb} KiB: {ok}");
+fn deepest_nesting_of_every_kind_runs() {
+    let n = super::parser::MAX_DEPTH - 1;
+    let mut nested_obj = json!(1);
+    let mut nested_arr = json!([]);
+    for _ in 0..n {
+        nested_obj = json!({"a": nested_obj});
+        nested_arr = json!([nested_arr]);
+    }
+    let cases = [
+        (format!("{}1{}", "[".repeat(n), "]".repeat(n)), json!(null)),
+        (
+            format!("{}.a{}", "(".repeat(n), ")".repeat(n)),
+            json!({"a": 1}),
+        ),
+        (
+            format!("{}.{}", "map(".repeat(n), ")".repeat(n)),
+            nested_arr.clone(),
+        ),
+        (
+            format!("if . then 1 {} else 2 end", "elif . then 1 ".repeat(n - 2)),
+            json!(false),
+        ),
+        (format!("{}1", "-".repeat(n)), json!(null)),
+        (
+            format!("{}1{}", "{a: ".repeat(n), "}".repeat(n)),
+            json!(null),
+        ),
+        (
+            format!(".{}\"a\"{}", "[.".repeat(n - 2), "]".repeat(n - 2)),
+            json!({"a": "a"}),
+        ),
+        (
+            format!("{}.{}", "try (".repeat(n / 2), ")".repeat(n / 2)),
+            json!(null),
+        ),
+        (
+            format!(
+                "del({}.a{})",
+                ".a | (".repeat(n / 2 - 1),
+                ")".repeat(n / 2 - 1)
+            ),
+            nested_obj.clone(),
+        ),
+        (
+            format!("[paths({}.{})]", "select(".repeat(n - 2), ")".repeat(n - 2)),
+            nested_obj.clone(),
+        ),
+        (
+            format!("{}.{}", "select(".repeat(n), ")".repeat(n)),
+            nested_obj.clone(),
+        ),
+        (
+            format!("{}0{}", "(.a |= ".repeat(n / 2), ")".repeat(n / 2)),
+            nested_obj.clone(),
+        ),
+        (
+            format!("{}.{}", "[.[] | ".repeat(n / 2), "]".repeat(n / 2)),
+            nested_arr.clone(),
+        ),
+        ("walk(.) | [paths] | length".to_string(), nested_obj.clone()),
+    ];
+    for (filter, document) in cases {
+        if let Err(e) = super::run(&filter, &document) {
+            panic!("{filter}: {e}");
+        }
+    }
+}
+
+/// Random token soup must give outputs or errors, never a panic.
+#[test]
+fn random_filters_never_panic() {
+    const PIECES: &[&str] = &[
+        ".",
+        "..",
+        ".a",
+        ".[",
+        "]",
+        "[",
+        "(",
+        ")",
+        "{",
+        "}",
+        "|",
+        ",",
+        ":",
+        ";",
+        "?",
+        "//",
+        "=",
+        "|=",
+        "+=",
+        "==",
+        "<",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "1",
+        "-1",
+        "0.5",
+        "\"s\"",
+        "\"",
+        "null",
+        "true",
+        "and",
+        "or",
+        "not",
+        "if",
+        "then",
+        "elif",
+        "else",
+        "end",
+        "try",
+        "catch",
+        "map(",
+        "select(",
+        "del(",
+        "path(",
+        "paths",
+        "keys",
+        "length",
+        "add",
+        "sort_by(",
+        "range(",
+        "limit(",
+        "to_entries",
+        "from_entries",
+        "with_entries(",
+        "walk(",
+        "getpath(",
+        "setpath(",
+        "test(",
+        "gsub(",
+        "split(",
+        "join(",
+        "tostring",
+        "tonumber",
+        "first",
+        "last",
+        "[]",
+        " ",
+    ];
+    let document = json!({"a": [1, "x", null, {"a": 2}], "b": {"c": true}});
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..4000 {
+        let mut filter = String::new();
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for _ in 0..(state % 12 + 1) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            filter.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+        }
+        let _ = super::run(&filter, &document);
+    }
 }

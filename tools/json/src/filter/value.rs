@@ -216,19 +216,29 @@ pub(crate) fn split(text: &str, separator: &str) -> Value {
         .collect()
 }
 
-/// How many values `value` holds, itself included, counting no further than
-/// `limit`.
+/// How many values `value` holds, itself included, with strings counting one
+/// per 16 bytes, counting no further than `limit`.
 pub(crate) fn size(value: &Value, limit: u64) -> u64 {
+    let weight = |v: &Value| match v {
+        Value::String(s) => 1 + s.len() as u64 / 16,
+        _ => 1,
+    };
+    let (Value::Array(_) | Value::Object(_)) = value else {
+        return weight(value);
+    };
     let mut count = 0;
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
-        count += 1;
+        count += weight(v);
         if count > limit {
             break;
         }
         match v {
             Value::Array(items) => stack.extend(items),
-            Value::Object(map) => stack.extend(map.values()),
+            Value::Object(map) => {
+                count += map.keys().map(|k| k.len() as u64 / 16).sum::<u64>();
+                stack.extend(map.values());
+            }
             _ => {}
         }
     }
@@ -238,6 +248,9 @@ pub(crate) fn size(value: &Value, limit: u64) -> u64 {
 /// How deeply `value` nests (a scalar is 0, `[1]` is 1), counting no
 /// further than `limit + 1`.
 pub(crate) fn depth(value: &Value, limit: usize) -> usize {
+    let (Value::Array(_) | Value::Object(_)) = value else {
+        return 0;
+    };
     let mut deepest = 0;
     let mut stack = vec![(value, 0)];
     while let Some((v, d)) = stack.pop() {
@@ -341,6 +354,7 @@ mod tests {
     fn sizes_and_depths() {
         let v = json!({"a": [1, {"b": [2]}], "c": 3});
         assert_eq!(size(&v, 100), 7);
+        assert_eq!(size(&json!("x".repeat(160)), 100), 11);
         assert_eq!(size(&v, 3), 4);
         assert_eq!(depth(&v, 100), 4);
         assert_eq!(depth(&json!(1), 100), 0);

@@ -19,3 +19,11 @@ pub(crate) fn trap(_: &Ctx, _: NoInput) -> Result<Never, ToolError> {
     #[cfg(not(target_arch = "wasm32"))]
     std::process::abort();
 }
+
+/// Fail with a `retryable` error every time (each call is a fresh instance,
+/// so a guest cannot count its own attempts): the host's retry rules decide.
+pub(crate) fn retryable(_: &Ctx, _: NoInput) -> Result<Never, ToolError> {
+    Err(ToolError::retryable(
+        "misbehave: transient failure, try again",
+    ))
+}

@@ -89,6 +89,11 @@ fn tools() -> Vec<Tool> {
             host::stdout_flood,
         ),
         Tool::new(
+            "retryable",
+            "Fail with a retryable error, every time.",
+            crash::retryable,
+        ),
+        Tool::new(
             "wait_cancel",
             "Wait, checking every millisecond, until the host cancels the call.",
             host::wait_cancel,

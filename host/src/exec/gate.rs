@@ -1,0 +1,503 @@
+//! Admission: rate limits (governor) and concurrency caps in front of every
+//! call, with a bounded queue and a queue deadline.
+//!
+//! Limits are checked from the most specific to the least (component, then
+//! caller, then global), so a call never holds a global slot while it waits
+//! for its own component's.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::Outcome;
+use crate::policy::{Limits, OnLimit, Rate};
+
+/// A rate limit and what to do when it is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateRule {
+    /// The rate.
+    pub rate: Rate,
+    /// Wait or reject.
+    pub on_limit: OnLimit,
+}
+
+impl RateRule {
+    /// A rule for `rate` that does `on_limit` when reached.
+    pub fn new(rate: Rate, on_limit: OnLimit) -> Self {
+        Self { rate, on_limit }
+    }
+}
+
+pub(crate) fn quota(rate: &Rate) -> Quota {
+    let count = NonZeroU32::new(rate.count).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(count);
+    let period = rate.per / count.get();
+    Quota::with_period(period.max(Duration::from_nanos(1)))
+        .map_or_else(|| Quota::per_second(count), |q| q.allow_burst(burst))
+}
+
+/// The admission state of one component: its own cap and rate.
+struct ComponentGate {
+    slots: Arc<Semaphore>,
+    size: usize,
+    peak: AtomicUsize,
+    rate: Option<DefaultDirectRateLimiter>,
+    on_limit: OnLimit,
+}
+
+/// Everything that must hold for a call to start.
+pub(crate) struct Gates {
+    global: Arc<Semaphore>,
+    caller_concurrency: Option<u32>,
+    global_rate: Option<(DefaultDirectRateLimiter, OnLimit)>,
+    caller_rate: Option<(DefaultKeyedRateLimiter<String>, OnLimit)>,
+    components: Mutex<HashMap<String, Arc<ComponentGate>>>,
+    callers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    queued: AtomicUsize,
+    max_queued: usize,
+    global_size: usize,
+    global_peak: AtomicUsize,
+}
+
+/// Held while a call runs; dropping it frees every slot.
+pub(crate) struct Admission {
+    _component: OwnedSemaphorePermit,
+    _caller: Option<OwnedSemaphorePermit>,
+    _global: OwnedSemaphorePermit,
+}
+
+/// Counts a call as queued while it lives.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Gates {
+    pub(crate) fn new(
+        max_in_flight: usize,
+        max_queued: usize,
+        caller_concurrency: Option<u32>,
+        global_rate: Option<RateRule>,
+        caller_rate: Option<RateRule>,
+    ) -> Self {
+        Self {
+            global: Arc::new(Semaphore::new(max_in_flight)),
+            caller_concurrency,
+            global_rate: global_rate
+                .map(|r| (governor::RateLimiter::direct(quota(&r.rate)), r.on_limit)),
+            caller_rate: caller_rate
+                .map(|r| (governor::RateLimiter::keyed(quota(&r.rate)), r.on_limit)),
+            components: Mutex::new(HashMap::new()),
+            callers: Mutex::new(HashMap::new()),
+            queued: AtomicUsize::new(0),
+            max_queued,
+            global_size: max_in_flight,
+            global_peak: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.global_size - self.global.available_permits()
+    }
+
+    /// The most calls that have held a slot at once: overall, and of one component.
+    pub(crate) fn peak(&self, component: Option<&str>) -> usize {
+        match component {
+            None => self.global_peak.load(Ordering::Relaxed),
+            Some(name) => {
+                let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+                components
+                    .get(name)
+                    .map_or(0, |gate| gate.peak.load(Ordering::Relaxed))
+            }
+        }
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    fn component(&self, name: &str, limits: &Limits) -> Arc<ComponentGate> {
+        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        components
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(ComponentGate {
+                    slots: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
+                    size: limits.max_concurrency as usize,
+                    peak: AtomicUsize::new(0),
+                    rate: limits
+                        .rate
+                        .as_ref()
+                        .map(|rate| governor::RateLimiter::direct(quota(rate))),
+                    on_limit: limits.on_limit,
+                })
+            })
+            .clone()
+    }
+
+    fn caller(&self, key: &str, size: u32) -> Arc<Semaphore> {
+        let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+        callers
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(size as usize)))
+            .clone()
+    }
+
+    /// Waits for (or refuses) every rate limit and cap that applies.
+    pub(crate) async fn admit(
+        &self,
+        component: &str,
+        limits: &Limits,
+        caller: Option<&str>,
+        cancel: Option<&CancellationToken>,
+        queue_deadline: Instant,
+    ) -> Result<Admission, Outcome> {
+        let gate = self.component(component, limits);
+        if let Some((limiter, on_limit)) = &self.global_rate {
+            self.pass_rate(
+                || {
+                    limiter
+                        .check()
+                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+                },
+                *on_limit,
+                "the global rate limit",
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        }
+        if let (Some((limiter, on_limit)), Some(key)) = (&self.caller_rate, caller) {
+            let key = key.to_string();
+            self.pass_rate(
+                || {
+                    limiter
+                        .check_key(&key)
+                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+                },
+                *on_limit,
+                "the caller's rate limit",
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        }
+        if let Some(limiter) = &gate.rate {
+            self.pass_rate(
+                || {
+                    limiter
+                        .check()
+                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+                },
+                gate.on_limit,
+                "the tool's rate limit",
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        }
+        let component_permit = self
+            .acquire(
+                &gate.slots,
+                gate.on_limit,
+                || {
+                    format!(
+                        "{} calls of `{component}` are already in flight",
+                        limits.max_concurrency
+                    )
+                },
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        let caller_permit = match (caller, self.caller_concurrency) {
+            (Some(key), Some(size)) => Some(
+                self.acquire(
+                    &self.caller(key, size),
+                    OnLimit::Wait,
+                    || format!("{size} calls of this caller are already in flight"),
+                    cancel,
+                    queue_deadline,
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let global_permit = self
+            .acquire(
+                &self.global,
+                OnLimit::Wait,
+                || format!("{} calls are already in flight", self.global_size),
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        let component_now = gate.size - gate.slots.available_permits();
+        gate.peak.fetch_max(component_now, Ordering::Relaxed);
+        self.global_peak
+            .fetch_max(self.in_flight(), Ordering::Relaxed);
+        Ok(Admission {
+            _component: component_permit,
+            _caller: caller_permit,
+            _global: global_permit,
+        })
+    }
+
+    fn enqueue(&self) -> Result<Queued<'_>, Outcome> {
+        let before = self.queued.fetch_add(1, Ordering::Relaxed);
+        let guard = Queued(&self.queued);
+        if before >= self.max_queued {
+            return Err(Outcome::RateLimited {
+                message: format!(
+                    "the queue is full ({} calls waiting); try again shortly",
+                    self.max_queued
+                ),
+                retry_after_ms: 100,
+            });
+        }
+        Ok(guard)
+    }
+
+    /// Passes one rate limit: at once if a permit is free, after waiting if
+    /// the rule says wait and the wait ends before the queue deadline.
+    async fn pass_rate(
+        &self,
+        mut check: impl FnMut() -> Result<(), Duration>,
+        on_limit: OnLimit,
+        what: &str,
+        cancel: Option<&CancellationToken>,
+        queue_deadline: Instant,
+    ) -> Result<(), Outcome> {
+        loop {
+            let wait = match check() {
+                Ok(()) => return Ok(()),
+                Err(wait) => wait,
+            };
+            let retry_after_ms = wait.as_millis().max(1) as u64;
+            if on_limit == OnLimit::Reject {
+                return Err(Outcome::RateLimited {
+                    message: format!("{what} was reached"),
+                    retry_after_ms,
+                });
+            }
+            if Instant::now() + wait > queue_deadline {
+                return Err(Outcome::RateLimited {
+                    message: format!(
+                        "{what} was reached and the next permit comes after the queue deadline"
+                    ),
+                    retry_after_ms,
+                });
+            }
+            let _queued = self.enqueue()?;
+            wait_or_cancel(tokio::time::sleep(wait), cancel).await?;
+        }
+    }
+
+    async fn acquire(
+        &self,
+        slots: &Arc<Semaphore>,
+        on_limit: OnLimit,
+        busy: impl Fn() -> String,
+        cancel: Option<&CancellationToken>,
+        queue_deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, Outcome> {
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if on_limit == OnLimit::Reject {
+            return Err(Outcome::RateLimited {
+                message: busy(),
+                retry_after_ms: 10,
+            });
+        }
+        let _queued = self.enqueue()?;
+        let acquire = tokio::time::timeout_at(queue_deadline.into(), slots.clone().acquire_owned());
+        match wait_or_cancel(acquire, cancel).await? {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(Outcome::Cancelled {
+                message: "the executor is shutting down".into(),
+            }),
+            Err(_) => Err(Outcome::RateLimited {
+                message: format!("{} and the queue deadline passed", busy()),
+                retry_after_ms: 100,
+            }),
+        }
+    }
+}
+
+async fn wait_or_cancel<T>(
+    work: impl Future<Output = T>,
+    cancel: Option<&CancellationToken>,
+) -> Result<T, Outcome> {
+    match cancel {
+        None => Ok(work.await),
+        Some(cancel) => tokio::select! {
+            output = work => Ok(output),
+            () = cancel.cancelled() => Err(Outcome::Cancelled { message: "cancelled while waiting to start".into() }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(count: u32, burst: u32) -> Rate {
+        crate::parse_rate(&format!("{count}/s"), Some(burst)).unwrap()
+    }
+
+    fn limits(max_concurrency: u32, rate: Option<Rate>, on_limit: OnLimit) -> Limits {
+        Limits {
+            max_concurrency,
+            rate,
+            on_limit,
+            ..Limits::default()
+        }
+    }
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test]
+    async fn a_reject_cap_refuses_past_its_size() {
+        let gates = Gates::new(10, 10, None, None, None);
+        let l = limits(2, None, OnLimit::Reject);
+        let a = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let _b = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let refused = gates
+            .admit("c", &l, None, None, later())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(refused, Outcome::RateLimited { .. }), "{refused}");
+        assert_eq!(gates.in_flight(), 2);
+        drop(a);
+        gates.admit("c", &l, None, None, later()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wait_cap_queues_until_the_deadline() {
+        let gates = Gates::new(1, 10, None, None, None);
+        let l = limits(5, None, OnLimit::Wait);
+        let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let refused = gates
+            .admit("c", &l, None, None, deadline)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&refused, Outcome::RateLimited { message, .. } if message.contains("queue deadline")),
+            "{refused}"
+        );
+        assert_eq!(gates.queued(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded() {
+        let gates = Arc::new(Gates::new(1, 1, None, None, None));
+        let l = limits(5, None, OnLimit::Wait);
+        let held = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let waiting = {
+            let (gates, l) = (gates.clone(), l.clone());
+            tokio::spawn(async move { gates.admit("c", &l, None, None, later()).await.map(|_| ()) })
+        };
+        while gates.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = gates
+            .admit("c", &l, None, None, later())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&refused, Outcome::RateLimited { message, .. } if message.contains("queue is full")),
+            "{refused}"
+        );
+        drop(held);
+        assert!(waiting.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_reject_rate_reports_the_wait() {
+        let gates = Gates::new(10, 10, None, None, None);
+        let l = limits(10, Some(rate(1, 1)), OnLimit::Reject);
+        drop(gates.admit("c", &l, None, None, later()).await.unwrap());
+        let refused = gates
+            .admit("c", &l, None, None, later())
+            .await
+            .err()
+            .unwrap();
+        let Outcome::RateLimited { retry_after_ms, .. } = refused else {
+            panic!("{refused}")
+        };
+        assert!((1..=1000).contains(&retry_after_ms), "{retry_after_ms}");
+    }
+
+    #[tokio::test]
+    async fn a_wait_rate_lets_calls_through_later() {
+        let gates = Gates::new(10, 10, None, None, None);
+        let l = limits(10, Some(rate(100, 1)), OnLimit::Wait);
+        for _ in 0..3 {
+            drop(gates.admit("c", &l, None, None, later()).await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn caller_limits_are_per_key() {
+        let gates = Gates::new(
+            10,
+            10,
+            Some(1),
+            None,
+            Some(RateRule::new(rate(1, 1), OnLimit::Reject)),
+        );
+        let l = limits(10, None, OnLimit::Wait);
+        let _a = gates
+            .admit("c", &l, Some("alice"), None, later())
+            .await
+            .unwrap();
+        let _b = gates
+            .admit("c", &l, Some("bob"), None, later())
+            .await
+            .unwrap();
+        let refused = gates
+            .admit("c", &l, Some("alice"), None, later())
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&refused, Outcome::RateLimited { message, .. } if message.contains("caller")),
+            "{refused}"
+        );
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_waiting_call_frees_its_place() {
+        let gates = Gates::new(1, 10, None, None, None);
+        let l = limits(5, None, OnLimit::Wait);
+        let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let refused = gates
+            .admit("c", &l, None, Some(&cancel), later())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(refused, Outcome::Cancelled { .. }), "{refused}");
+        assert_eq!(gates.queued(), 0);
+    }
+}

@@ -1,0 +1,577 @@
+//! Running calls: look the tool up, check the input against its schema before
+//! any instance exists, serve pure tools from the result cache, pass the rate
+//! limits and concurrency caps, run the call in its sandbox (retrying
+//! transient failures), and settle one [`CallRecord`].
+//!
+//! Batches ([`Executor::submit`]) stream events in completion order and apply
+//! a branch strategy; plans ([`Executor::run_plan`]) run a small DAG of steps.
+
+mod batch;
+mod cache;
+mod gate;
+mod plan;
+mod retry;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use governor::DefaultDirectRateLimiter;
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use self::batch::CallSink;
+pub use self::batch::{
+    Batch, BatchOptions, BatchReport, BatchResult, Bound, CallHandle, CallRequest, Event, Score,
+    Strategy,
+};
+use self::cache::ResultCache;
+pub use self::cache::{CacheConfig, canonical as canonical_json};
+use self::gate::Gates;
+pub use self::gate::RateRule;
+pub use self::plan::{Plan, PlanError, PlanResult, Step};
+use crate::catalog::{Catalog, ToolEntry};
+use crate::outcome::{CallRecord, Outcome};
+use crate::policy::{Limits, Rate};
+use crate::sandbox::{self, CallInfo, GuestEvent, GuestSink};
+
+/// How an executor admits calls. The defaults suit one process on a small machine.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ExecConfig {
+    /// Calls running at once, across all tools (at most the engine's pool size).
+    pub max_in_flight: usize,
+    /// Calls waiting for a rate limit or a free slot; more are refused.
+    pub max_queued: usize,
+    /// The longest a call waits to start before it is refused.
+    pub queue_timeout: Duration,
+    /// Calls one caller (tenant key) may have running at once.
+    pub caller_concurrency: Option<u32>,
+    /// A rate limit over all calls.
+    pub global_rate: Option<RateRule>,
+    /// A rate limit per caller key.
+    pub caller_rate: Option<RateRule>,
+    /// Retries allowed across the executor, so a failing tool cannot
+    /// multiply the load; `None` leaves retries unbounded but per-call.
+    pub retry_budget: Option<Rate>,
+    /// The result cache for pure tools.
+    pub cache: CacheConfig,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: usize::MAX,
+            max_queued: 100_000,
+            queue_timeout: Duration::from_secs(30),
+            caller_concurrency: None,
+            global_rate: None,
+            caller_rate: None,
+            retry_budget: Some(Rate {
+                count: 20,
+                per: Duration::from_secs(1),
+                burst: 50,
+            }),
+            cache: CacheConfig::default(),
+        }
+    }
+}
+
+/// Per-call overrides and hooks. The defaults change nothing.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Replaces the policy's timeout.
+    pub timeout: Option<Duration>,
+    /// Replaces the policy's fuel budget.
+    pub fuel: Option<u64>,
+    /// Replaces the policy's memory cap, in MiB (at most the engine's ceiling).
+    pub memory_mb: Option<u64>,
+    /// Cancelling this token stops the call.
+    pub cancel: Option<CancellationToken>,
+    /// Where the guest's log lines and progress go.
+    pub events: Option<tokio::sync::mpsc::UnboundedSender<GuestEvent>>,
+    /// The caller (tenant) key its per-caller limits are counted under.
+    pub caller: Option<String>,
+    /// Skip the result cache for this call.
+    pub no_cache: bool,
+}
+
+impl CallOptions {
+    /// Sets the timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the fuel budget.
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.fuel = Some(fuel);
+        self
+    }
+
+    /// Sets the memory cap in MiB.
+    pub fn memory_mb(mut self, memory_mb: u64) -> Self {
+        self.memory_mb = Some(memory_mb);
+        self
+    }
+
+    /// Lets `cancel` stop the call.
+    pub fn cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    /// Counts the call under `caller`'s limits.
+    pub fn caller(mut self, caller: impl Into<String>) -> Self {
+        self.caller = Some(caller.into());
+        self
+    }
+}
+
+/// Counters since the executor started, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ExecStats {
+    /// Calls finished, any outcome.
+    pub calls: u64,
+    /// Calls that ended `ok`.
+    pub ok: u64,
+    /// Calls refused by a rate limit, cap or full queue.
+    pub rate_limited: u64,
+    /// Calls answered from the result cache.
+    pub cache_hits: u64,
+    /// Cacheable calls that missed.
+    pub cache_misses: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Fuel burned by guests.
+    pub fuel_used: u64,
+    /// Calls running now.
+    pub in_flight: u64,
+    /// Calls waiting to start now.
+    pub queued: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    ok: AtomicU64,
+    rate_limited: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    retries: AtomicU64,
+    fuel_used: AtomicU64,
+}
+
+/// Runs calls against a catalog. Share it behind an `Arc`.
+pub struct Executor {
+    catalog: RwLock<Arc<Catalog>>,
+    config: ExecConfig,
+    gates: Gates,
+    cache: Option<ResultCache>,
+    retry_budget: Option<DefaultDirectRateLimiter>,
+    counters: Counters,
+    next_id: AtomicU64,
+    id_prefix: u32,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Executor::prepare`] settles before any instance exists.
+struct Prepared<'a> {
+    engine: &'a crate::Engine,
+    entry: &'a ToolEntry,
+    limits: Limits,
+    /// The input as parsed, for the cache key.
+    value: Value,
+    /// The input as received, handed to the guest unchanged.
+    text: &'a str,
+}
+
+impl Executor {
+    /// An executor over `catalog` with the default [`ExecConfig`].
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        Self::with_config(catalog, ExecConfig::default())
+    }
+
+    /// An executor over `catalog` with `config`.
+    pub fn with_config(catalog: Arc<Catalog>, config: ExecConfig) -> Self {
+        let pool = catalog.engine().config().max_instances as usize;
+        let gates = Gates::new(
+            config.max_in_flight.min(pool),
+            config.max_queued,
+            config.caller_concurrency,
+            config.global_rate,
+            config.caller_rate,
+        );
+        let id_prefix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() ^ std::process::id().rotate_left(16));
+        Self {
+            catalog: RwLock::new(catalog),
+            cache: ResultCache::new(config.cache.clone()),
+            retry_budget: config
+                .retry_budget
+                .as_ref()
+                .map(|rate| governor::RateLimiter::direct(gate::quota(rate))),
+            config,
+            gates,
+            counters: Counters::default(),
+            next_id: AtomicU64::new(1),
+            id_prefix,
+        }
+    }
+
+    /// The catalog new calls run against.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swaps in a new catalog (hot reload). Calls in flight finish on the one
+    /// they started with; new calls use this one.
+    pub fn set_catalog(&self, catalog: Arc<Catalog>) {
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ExecConfig {
+        &self.config
+    }
+
+    /// Calls holding a slot right now.
+    pub fn in_flight(&self) -> usize {
+        self.gates.in_flight()
+    }
+
+    /// The most calls that have run at once since start: overall, or of
+    /// one component (its file stem) when named.
+    pub fn peak_in_flight(&self, component: Option<&str>) -> usize {
+        self.gates.peak(component)
+    }
+
+    /// Calls waiting to start right now.
+    pub fn queued(&self) -> usize {
+        self.gates.queued()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> ExecStats {
+        let c = &self.counters;
+        ExecStats {
+            calls: c.calls.load(Ordering::Relaxed),
+            ok: c.ok.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            cache_hits: c.cache_hits.load(Ordering::Relaxed),
+            cache_misses: c.cache_misses.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            fuel_used: c.fuel_used.load(Ordering::Relaxed),
+            in_flight: self.in_flight() as u64,
+            queued: self.queued() as u64,
+        }
+    }
+
+    pub(crate) fn new_call_id(&self) -> String {
+        format!(
+            "{:08x}-{:06x}",
+            self.id_prefix,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Runs one call of `tool` with `input`, JSON text of an object.
+    pub async fn call(&self, tool: &str, input: &str, options: CallOptions) -> CallRecord {
+        let call_id = self.new_call_id();
+        self.run(call_id, tool, input, options, None).await
+    }
+
+    /// Runs one call with `input` as a JSON value.
+    pub async fn call_value(&self, tool: &str, input: &Value, options: CallOptions) -> CallRecord {
+        self.call(tool, &input.to_string(), options).await
+    }
+
+    pub(crate) async fn run(
+        &self,
+        call_id: String,
+        tool: &str,
+        input: &str,
+        options: CallOptions,
+        sink: Option<CallSink>,
+    ) -> CallRecord {
+        let start = Instant::now();
+        let catalog = self.catalog();
+        let mut record = CallRecord::new(
+            call_id,
+            tool.to_string(),
+            Outcome::Cancelled {
+                message: String::new(),
+            },
+            Duration::ZERO,
+        );
+        record.outcome = match self.prepare(&catalog, tool, input, &options) {
+            Err(outcome) => outcome,
+            Ok(prepared) => {
+                self.run_prepared(&prepared, &options, sink.as_ref(), &mut record, start)
+                    .await
+            }
+        };
+        record.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
+        self.count(&record);
+        record
+    }
+
+    fn count(&self, record: &CallRecord) {
+        let c = &self.counters;
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        match record.outcome {
+            Outcome::Ok { .. } => c.ok.fetch_add(1, Ordering::Relaxed),
+            Outcome::RateLimited { .. } => c.rate_limited.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        if let Some(fuel) = record.fuel_used {
+            c.fuel_used.fetch_add(fuel, Ordering::Relaxed);
+        }
+    }
+
+    async fn run_prepared(
+        &self,
+        prepared: &Prepared<'_>,
+        options: &CallOptions,
+        sink: Option<&CallSink>,
+        record: &mut CallRecord,
+        start: Instant,
+    ) -> Outcome {
+        let entry = prepared.entry;
+        let cache_key = match (&self.cache, entry.pure && !options.no_cache) {
+            (Some(_), true) => Some(ResultCache::key(
+                &entry.component.hash,
+                &entry.info.tool,
+                &prepared.value,
+            )),
+            _ => None,
+        };
+        if let (Some(cache), Some(key)) = (&self.cache, &cache_key) {
+            if let Some(output) = cache.get(key) {
+                self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                record.cached = true;
+                return Outcome::Ok { output };
+            }
+            self.counters.cache_misses.fetch_add(1, Ordering::Relaxed);
+        }
+        let rules = &prepared.limits.retry;
+        let mut attempt = 1;
+        loop {
+            let outcome = self.attempt(prepared, options, sink, record, start).await;
+            if attempt >= rules.attempts
+                || !retry::worth_retrying(&outcome, rules, entry.info.behavior.idempotent)
+            {
+                if let (Some(cache), Some(key), Outcome::Ok { output }) =
+                    (&self.cache, cache_key, &outcome)
+                {
+                    cache.put(key, output);
+                }
+                return outcome;
+            }
+            if self
+                .retry_budget
+                .as_ref()
+                .is_some_and(|budget| budget.check().is_err())
+            {
+                tracing::warn!(tool = %entry.info.name, call_id = %record.call_id, "retry budget exhausted; not retrying");
+                return outcome;
+            }
+            attempt += 1;
+            let delay = retry::backoff(rules, attempt);
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            if let Some(sink) = sink {
+                sink.retrying(attempt, delay, &outcome);
+            }
+            let sleep = tokio::time::sleep(delay);
+            if let Some(cancel) = &options.cancel {
+                tokio::select! {
+                    () = sleep => {}
+                    () = cancel.cancelled() => return Outcome::Cancelled { message: "cancelled while waiting to retry".into() },
+                }
+            } else {
+                sleep.await;
+            }
+            record.attempts = attempt;
+        }
+    }
+
+    /// One admission and one run in a fresh sandbox.
+    async fn attempt(
+        &self,
+        prepared: &Prepared<'_>,
+        options: &CallOptions,
+        sink: Option<&CallSink>,
+        record: &mut CallRecord,
+        start: Instant,
+    ) -> Outcome {
+        let entry = prepared.entry;
+        let limits = &prepared.limits;
+        let admission = self
+            .gates
+            .admit(
+                &entry.component.name,
+                limits,
+                options.caller.as_deref(),
+                options.cancel.as_ref(),
+                start + self.config.queue_timeout,
+            )
+            .await;
+        let _admission = match admission {
+            Ok(admission) => admission,
+            Err(outcome) => return outcome,
+        };
+        if let Some(sink) = sink {
+            sink.started(&entry.info.name);
+        }
+        let events: Option<Arc<dyn GuestSink>> = match (sink, &options.events) {
+            (Some(sink), _) => Some(Arc::new(sink.clone())),
+            (None, Some(tx)) => Some(Arc::new(tx.clone())),
+            (None, None) => None,
+        };
+        let call = CallInfo {
+            call_id: record.call_id.clone(),
+            tool: entry.name.clone(),
+            cancel: options.cancel.clone(),
+            events,
+        };
+        let component = &entry.component;
+        let run = sandbox::invoke(
+            prepared.engine,
+            &component.pre,
+            &component.grants,
+            limits,
+            call,
+            &entry.info.tool,
+            prepared.text,
+        )
+        .await;
+        record.fuel_used = match (record.fuel_used, run.fuel_used) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        record.memory_peak_bytes = record.memory_peak_bytes.max(run.memory_peak);
+        let result = run.result.and_then(|text| {
+            if text.len() as u64 > limits.max_output_bytes {
+                return Err(Outcome::OutputTooLarge {
+                    message: format!(
+                        "the output is {} bytes, over the limit of {} bytes",
+                        text.len(),
+                        limits.max_output_bytes
+                    ),
+                });
+            }
+            serde_json::from_str(&text).map_err(|e| Outcome::Trap {
+                message: format!("the tool broke its contract: its output is not valid JSON ({e})"),
+            })
+        });
+        result.map_or_else(|outcome| outcome, |output| Outcome::Ok { output })
+    }
+
+    /// Everything checked before any instance exists.
+    fn prepare<'a>(
+        &self,
+        catalog: &'a Catalog,
+        tool: &str,
+        input: &'a str,
+        options: &CallOptions,
+    ) -> Result<Prepared<'a>, Outcome> {
+        let Some(entry) = catalog.entry(tool) else {
+            let suggestions = catalog.suggest(tool);
+            let message = if suggestions.is_empty() {
+                format!("no tool named `{tool}` is loaded")
+            } else {
+                format!(
+                    "no tool named `{tool}` is loaded; did you mean {}?",
+                    quote_list(&suggestions)
+                )
+            };
+            return Err(Outcome::UnknownTool { message });
+        };
+        let value: Value = serde_json::from_str(input).map_err(|e| Outcome::InvalidInput {
+            message: format!("the input is not valid JSON: {e}"),
+        })?;
+        if !value.is_object() {
+            return Err(Outcome::InvalidInput {
+                message: format!("the input must be a JSON object, not {}", kind_of(&value)),
+            });
+        }
+        let errors: Vec<String> = entry
+            .validator
+            .iter_errors(&value)
+            .take(5)
+            .map(|error| {
+                let path = error.instance_path().to_string();
+                if path.is_empty() {
+                    error.to_string()
+                } else {
+                    format!("at `{path}`: {error}")
+                }
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(Outcome::InvalidInput {
+                message: format!(
+                    "the input does not match the schema of `{tool}`: {}",
+                    errors.join("; ")
+                ),
+            });
+        }
+        let mut limits = entry.component.limits.clone();
+        if let Some(timeout) = options.timeout {
+            limits.timeout = timeout;
+        }
+        if let Some(fuel) = options.fuel {
+            limits.fuel = fuel;
+        }
+        if let Some(mb) = options.memory_mb {
+            let max = catalog.engine().config().max_memory_mb;
+            if !(1..=max).contains(&mb) {
+                return Err(Outcome::InvalidInput {
+                    message: format!("memory cap must be from 1 to {max} MiB, got {mb}"),
+                });
+            }
+            limits.memory_bytes = mb << 20;
+        }
+        Ok(Prepared {
+            engine: catalog.engine(),
+            entry,
+            limits,
+            value,
+            text: input,
+        })
+    }
+}
+
+fn quote_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

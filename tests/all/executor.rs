@@ -1,0 +1,712 @@
+//! The executor: caps, rate limits, the queue, branch strategies with real
+//! kills, retries, the result cache, plans, and that no result is lost or
+//! delivered twice.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use toolhost::{
+    BatchOptions, CallOptions, CallRequest, Catalog, Event, ExecConfig, Executor, Outcome, Plan,
+    Score, Step, Strategy,
+};
+use toolhost_artifacts as artifacts;
+
+use crate::common::{block_on, engine, load_options};
+
+/// Loads `(file stem, component path, policy)` into a fresh executor.
+fn executor_with(files: &[(&str, &str, Option<&str>)], config: ExecConfig) -> Arc<Executor> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, wasm, policy) in files {
+        std::fs::copy(wasm, dir.path().join(format!("{name}.wasm"))).unwrap();
+        if let Some(policy) = policy {
+            std::fs::write(dir.path().join(format!("{name}.toml")), policy).unwrap();
+        }
+    }
+    let path = dir.path().to_path_buf();
+    let catalog = block_on(async move {
+        Catalog::load_dir(&engine(), &path, &load_options())
+            .await
+            .unwrap()
+    });
+    assert!(catalog.failures().is_empty(), "{:?}", catalog.failures());
+    Arc::new(Executor::with_config(Arc::new(catalog), config))
+}
+
+fn sleep_calls(n: usize, ms: u64) -> Vec<CallRequest> {
+    (0..n)
+        .map(|_| CallRequest::json("sleep", &json!({"ms": ms})))
+        .collect()
+}
+
+fn kinds(records: &[toolhost::CallRecord]) -> Vec<&'static str> {
+    records.iter().map(|r| r.outcome.kind()).collect()
+}
+
+#[tokio::test]
+async fn a_component_cap_holds_under_load() {
+    let executor = executor_with(
+        &[(
+            "sleep",
+            artifacts::SLEEP,
+            Some("[limits]\nmax_concurrency = 3\n"),
+        )],
+        ExecConfig::default(),
+    );
+    let result = executor
+        .run_batch(sleep_calls(12, 30), BatchOptions::default())
+        .await;
+    assert!(
+        result.records.iter().all(|r| r.outcome.is_ok()),
+        "{:?}",
+        kinds(&result.records)
+    );
+    assert_eq!(
+        executor.peak_in_flight(Some("sleep")),
+        3,
+        "never more than the cap, and the cap was used"
+    );
+    assert_eq!(executor.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn a_global_cap_holds_across_components() {
+    let mut config = ExecConfig::default();
+    config.max_in_flight = 2;
+    let executor = executor_with(
+        &[
+            ("sleep", artifacts::SLEEP, None),
+            ("echo", artifacts::TRIVIAL, None),
+        ],
+        config,
+    );
+    let mut calls = sleep_calls(6, 20);
+    calls.extend((0..6).map(|i| CallRequest::json("echo", &json!({"value": i}))));
+    let result = executor.run_batch(calls, BatchOptions::default()).await;
+    assert!(result.records.iter().all(|r| r.outcome.is_ok()));
+    assert!(executor.peak_in_flight(None) <= 2);
+}
+
+#[tokio::test]
+async fn a_reject_cap_refuses_the_overflow_at_once() {
+    let policy = "[limits]\nmax_concurrency = 2\non_limit = \"reject\"\n";
+    let executor = executor_with(
+        &[("sleep", artifacts::SLEEP, Some(policy))],
+        ExecConfig::default(),
+    );
+    let result = executor
+        .run_batch(sleep_calls(6, 300), BatchOptions::default())
+        .await;
+    let ok = result.records.iter().filter(|r| r.outcome.is_ok()).count();
+    let refused: Vec<_> = result
+        .records
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::RateLimited { .. }))
+        .collect();
+    assert_eq!((ok, refused.len()), (2, 4), "{:?}", kinds(&result.records));
+    assert!(
+        refused[0]
+            .outcome
+            .message()
+            .unwrap()
+            .contains("already in flight")
+    );
+    assert_eq!(executor.stats().rate_limited, 4);
+}
+
+#[tokio::test]
+async fn a_reject_rate_limit_says_when_to_come_back() {
+    let policy = "[limits]\nrate = \"2/s\"\non_limit = \"reject\"\n";
+    let executor = executor_with(
+        &[("sleep", artifacts::SLEEP, Some(policy))],
+        ExecConfig::default(),
+    );
+    let mut outcomes = Vec::new();
+    for ms in 0..5 {
+        // Distinct inputs: `sleep` is pure, so a repeated input would be a cache hit.
+        outcomes.push(
+            executor
+                .call_value("sleep", &json!({"ms": ms}), CallOptions::default())
+                .await
+                .outcome,
+        );
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 2);
+    for outcome in &outcomes[2..] {
+        let Outcome::RateLimited {
+            retry_after_ms,
+            message,
+        } = outcome
+        else {
+            panic!("{outcome}")
+        };
+        assert!(
+            *retry_after_ms >= 1 && *retry_after_ms <= 1000,
+            "{retry_after_ms}"
+        );
+        assert!(message.contains("rate limit"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_wait_rate_limit_applies_backpressure_instead() {
+    let policy = "[limits]\nrate = \"50/s\"\nburst = 1\n";
+    let executor = executor_with(
+        &[("sleep", artifacts::SLEEP, Some(policy))],
+        ExecConfig::default(),
+    );
+    let result = executor
+        .run_batch(sleep_calls(5, 0), BatchOptions::default())
+        .await;
+    assert!(
+        result.records.iter().all(|r| r.outcome.is_ok()),
+        "{:?}",
+        kinds(&result.records)
+    );
+}
+
+#[tokio::test]
+async fn waiting_past_the_queue_deadline_is_refused() {
+    let mut config = ExecConfig::default();
+    config.queue_timeout = Duration::from_millis(50);
+    let executor = executor_with(
+        &[(
+            "sleep",
+            artifacts::SLEEP,
+            Some("[limits]\nmax_concurrency = 1\n"),
+        )],
+        config,
+    );
+    let result = executor
+        .run_batch(sleep_calls(2, 1000), BatchOptions::default())
+        .await;
+    let mut kinds = kinds(&result.records);
+    kinds.sort();
+    assert_eq!(kinds, ["ok", "rate-limited"]);
+    let refused = result.records.iter().find(|r| !r.outcome.is_ok()).unwrap();
+    assert!(
+        refused
+            .outcome
+            .message()
+            .unwrap()
+            .contains("queue deadline"),
+        "{}",
+        refused.outcome
+    );
+}
+
+#[tokio::test]
+async fn per_caller_caps_keep_tenants_apart() {
+    let mut config = ExecConfig::default();
+    config.caller_concurrency = Some(1);
+    config.queue_timeout = Duration::from_millis(100);
+    let executor = executor_with(&[("sleep", artifacts::SLEEP, None)], config);
+    let call = |caller: &str| {
+        CallRequest::json("sleep", &json!({"ms": 500}))
+            .with_options(CallOptions::default().caller(caller))
+    };
+    let result = executor
+        .run_batch(
+            vec![call("alice"), call("alice"), call("bob")],
+            BatchOptions::default(),
+        )
+        .await;
+    let alice: Vec<_> = result.records[..2]
+        .iter()
+        .map(|r| r.outcome.kind())
+        .collect();
+    assert!(
+        alice.contains(&"ok") && alice.contains(&"rate-limited"),
+        "{alice:?}"
+    );
+    assert!(
+        result.records[2].outcome.is_ok(),
+        "bob is not held back by alice"
+    );
+}
+
+#[tokio::test]
+async fn events_arrive_in_completion_order_and_each_call_finishes_once() {
+    let executor = executor_with(
+        &[
+            ("sleep", artifacts::SLEEP, None),
+            ("calc", artifacts::CALC, None),
+            ("misbehave", artifacts::MISBEHAVE, None),
+        ],
+        ExecConfig::default(),
+    );
+    let mut calls = Vec::new();
+    for i in 0..300 {
+        calls.push(match i % 5 {
+            0 => CallRequest::json("sleep", &json!({"ms": (i % 7) * 3})),
+            1 => CallRequest::json("calc", &json!({"expression": format!("{i} * 2")})),
+            2 => CallRequest::json("calc", &json!({"expression": "1 / 0"})),
+            3 => CallRequest::json("misbehave__panic", &json!({})),
+            _ => CallRequest::json("misbehave__spin", &json!({})).with_options(
+                CallOptions::default()
+                    .timeout(Duration::from_millis(20))
+                    .fuel(u64::MAX / 4),
+            ),
+        });
+    }
+    let mut batch = executor.submit(calls, BatchOptions::default());
+    let mut finished = HashSet::new();
+    let mut started = HashSet::new();
+    let mut cached = 0;
+    let mut done = false;
+    while let Some(event) = batch.next().await {
+        assert!(!done, "nothing comes after Done");
+        match event {
+            Event::Started { index, .. } => {
+                assert!(started.insert(index), "started twice: {index}")
+            }
+            Event::Finished { index, record } => {
+                assert!(finished.insert(index), "finished twice: {index}");
+                assert_eq!(
+                    started.contains(&index),
+                    !record.cached,
+                    "a call starts a sandbox unless the cache answers it"
+                );
+                cached += usize::from(record.cached);
+                let expected = ["ok", "ok", "tool-error", "trap", "timeout"][index % 5];
+                assert_eq!(
+                    record.outcome.kind(),
+                    expected,
+                    "call {index}: {}",
+                    record.outcome
+                );
+                if index % 5 == 1 {
+                    assert_eq!(record.outcome.output().unwrap()["value"], json!(index * 2));
+                }
+            }
+            Event::Done { report } => {
+                assert_eq!(report.calls, 300);
+                assert_eq!(report.ok, 120);
+                done = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(done);
+    assert_eq!(finished.len(), 300);
+    assert_eq!(started.len() + cached, 300);
+    assert!(cached > 0, "repeated sleep inputs are cache hits");
+    assert_eq!(executor.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn first_success_kills_the_rest_and_nothing_else() {
+    let executor = executor_with(
+        &[
+            ("sleep", artifacts::SLEEP, None),
+            ("calc", artifacts::CALC, None),
+        ],
+        ExecConfig::default(),
+    );
+    let long = CallOptions::default().timeout(Duration::from_secs(60));
+    let calls = vec![
+        CallRequest::json("calc", &json!({"expression": "nope("})),
+        CallRequest::json("sleep", &json!({"ms": 30_000})).with_options(long.clone()),
+        CallRequest::json("sleep", &json!({"ms": 30_001})).with_options(long),
+        CallRequest::json("sleep", &json!({"ms": 100})),
+    ];
+    let result = executor
+        .run_batch(calls, BatchOptions::strategy(Strategy::FirstSuccess))
+        .await;
+    let report = &result.report;
+    assert_eq!(
+        kinds(&result.records),
+        ["tool-error", "cancelled", "cancelled", "ok"]
+    );
+    assert_eq!(report.kept, [3]);
+    assert_eq!(
+        report.cancelled,
+        [
+            result.records[1].call_id.clone(),
+            result.records[2].call_id.clone()
+        ]
+    );
+    assert!(
+        result.records[1]
+            .outcome
+            .message()
+            .unwrap()
+            .contains("first-success")
+    );
+    assert!(
+        report.saved_ms > 50_000.0,
+        "two 30 s sleeps were stopped early: {report:?}"
+    );
+    assert_eq!(executor.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn keep_top_n_stops_once_nothing_running_can_beat_the_best() {
+    let executor = executor_with(
+        &[
+            ("sleep", artifacts::SLEEP, None),
+            ("calc", artifacts::CALC, None),
+        ],
+        ExecConfig::default(),
+    );
+    let mut calls: Vec<CallRequest> = [5, 9, 7]
+        .iter()
+        .map(|v| CallRequest::json("calc", &json!({"expression": v.to_string()})))
+        .collect();
+    calls.extend(sleep_calls(2, 30_000));
+    // The sleeps can score at most 1; the calcs could score anything.
+    let bound: toolhost::Bound = Arc::new(|index| if index >= 3 { 1.0 } else { f64::INFINITY });
+    let strategy = Strategy::KeepTopN {
+        n: 2,
+        score: Score::Pointer("/value".into()),
+        bound: Some(bound),
+    };
+    let result = executor
+        .run_batch(calls, BatchOptions::strategy(strategy))
+        .await;
+    assert_eq!(
+        kinds(&result.records),
+        ["ok", "ok", "ok", "cancelled", "cancelled"]
+    );
+    assert_eq!(result.report.kept, [1, 2], "9 and 7");
+    assert_eq!(result.report.cancelled.len(), 2);
+}
+
+#[tokio::test]
+async fn keep_top_n_without_a_bound_waits_for_the_deadline() {
+    let executor = executor_with(
+        &[
+            ("sleep", artifacts::SLEEP, None),
+            ("calc", artifacts::CALC, None),
+        ],
+        ExecConfig::default(),
+    );
+    let mut calls = vec![CallRequest::json("calc", &json!({"expression": "3"}))];
+    calls.extend(sleep_calls(1, 30_000));
+    let strategy = Strategy::KeepTopN {
+        n: 1,
+        score: Score::Pointer("/value".into()),
+        bound: None,
+    };
+    let result = executor
+        .run_batch(
+            calls,
+            BatchOptions::strategy(strategy).deadline(Duration::from_millis(200)),
+        )
+        .await;
+    assert_eq!(kinds(&result.records), ["ok", "timeout"]);
+    assert!(
+        result.records[1]
+            .outcome
+            .message()
+            .unwrap()
+            .contains("batch deadline")
+    );
+    assert!(result.report.deadline_passed);
+    assert_eq!(result.report.kept, [0]);
+}
+
+#[tokio::test]
+async fn cancel_on_better_result_uses_the_callers_predicate() {
+    let executor = executor_with(
+        &[
+            ("sleep", artifacts::SLEEP, None),
+            ("calc", artifacts::CALC, None),
+        ],
+        ExecConfig::default(),
+    );
+    let calls = vec![
+        CallRequest::json("calc", &json!({"expression": "2"})),
+        CallRequest::json("sleep", &json!({"ms": 50})),
+        CallRequest::json("sleep", &json!({"ms": 30_000})),
+    ];
+    let better: Arc<dyn Fn(&toolhost::CallRecord) -> bool + Send + Sync> = Arc::new(|record| {
+        record
+            .outcome
+            .output()
+            .and_then(|o| o.get("requested_ms"))
+            .is_some()
+    });
+    let result = executor
+        .run_batch(
+            calls,
+            BatchOptions::strategy(Strategy::CancelOnBetter(better)),
+        )
+        .await;
+    assert_eq!(kinds(&result.records), ["ok", "ok", "cancelled"]);
+    assert_eq!(result.report.kept, [1]);
+}
+
+#[tokio::test]
+async fn dropping_a_batch_kills_its_calls() {
+    let executor = executor_with(&[("sleep", artifacts::SLEEP, None)], ExecConfig::default());
+    let mut batch = executor.submit(sleep_calls(20, 60_000), BatchOptions::default());
+    let mut started = 0;
+    while started < 20 {
+        if let Some(Event::Started { .. }) = batch.next().await {
+            started += 1;
+        }
+    }
+    assert_eq!(executor.in_flight(), 20);
+    drop(batch);
+    for _ in 0..1000 {
+        if executor.in_flight() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!(
+        "calls still in flight after the batch was dropped: {}",
+        executor.in_flight()
+    );
+}
+
+#[tokio::test]
+async fn a_handle_cancels_one_call() {
+    let executor = executor_with(&[("sleep", artifacts::SLEEP, None)], ExecConfig::default());
+    let batch = executor.submit(sleep_calls(2, 200), BatchOptions::default());
+    batch.handles()[0].cancel();
+    let result = batch.finish().await;
+    assert_eq!(kinds(&result.records), ["cancelled", "ok"]);
+}
+
+const RETRY: &str = "[retry]\nattempts = 3\nbackoff_ms = 1\nnon_idempotent = true\n";
+
+#[tokio::test]
+async fn retries_stop_at_the_bound() {
+    let executor = executor_with(
+        &[("misbehave", artifacts::MISBEHAVE, Some(RETRY))],
+        ExecConfig::default(),
+    );
+    let result = executor.submit(
+        vec![CallRequest::json("misbehave__retryable", &json!({}))],
+        BatchOptions::default(),
+    );
+    let events: Vec<Event> = result.collect().await;
+    let retries = events
+        .iter()
+        .filter(|e| matches!(e, Event::Retrying { .. }))
+        .count();
+    let record = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Finished { record, .. } => Some(record),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(retries, 2, "{record:?}");
+    assert_eq!(record.attempts, 3);
+    assert!(matches!(
+        record.outcome,
+        Outcome::ToolError {
+            error: toolhost::ToolErrorKind::Retryable,
+            ..
+        }
+    ));
+    assert_eq!(executor.stats().retries, 2);
+}
+
+#[tokio::test]
+async fn tools_that_are_not_idempotent_are_not_retried_by_default() {
+    let executor = executor_with(
+        &[("misbehave", artifacts::MISBEHAVE, None)],
+        ExecConfig::default(),
+    );
+    let record = executor
+        .call_value("misbehave__retryable", &json!({}), CallOptions::default())
+        .await;
+    assert_eq!(record.attempts, 1);
+    let record = executor
+        .call_value("misbehave__trap", &json!({}), CallOptions::default())
+        .await;
+    assert_eq!(
+        record.attempts, 1,
+        "traps are not transient unless the policy says so"
+    );
+}
+
+#[tokio::test]
+async fn traps_are_retried_when_the_policy_marks_them_transient() {
+    let policy = format!("{RETRY}on_trap = true\n");
+    let executor = executor_with(
+        &[("misbehave", artifacts::MISBEHAVE, Some(&policy))],
+        ExecConfig::default(),
+    );
+    let record = executor
+        .call_value("misbehave__trap", &json!({}), CallOptions::default())
+        .await;
+    assert_eq!((record.outcome.kind(), record.attempts), ("trap", 3));
+}
+
+#[tokio::test]
+async fn the_retry_budget_bounds_retries_across_calls() {
+    let mut config = ExecConfig::default();
+    config.retry_budget = Some(toolhost::parse_rate("1/h", Some(2)).unwrap());
+    let executor = executor_with(&[("misbehave", artifacts::MISBEHAVE, Some(RETRY))], config);
+    let mut attempts = 0;
+    for _ in 0..3 {
+        attempts += executor
+            .call_value("misbehave__retryable", &json!({}), CallOptions::default())
+            .await
+            .attempts;
+    }
+    assert_eq!(attempts, 3 + 2, "two retries in the budget, then none");
+}
+
+#[tokio::test]
+async fn the_cache_serves_pure_tools_only() {
+    let executor = executor_with(
+        &[
+            ("calc", artifacts::CALC, None),
+            (
+                "clock",
+                artifacts::CLOCK,
+                Some("[capabilities]\nwall_clock = true\n"),
+            ),
+        ],
+        ExecConfig::default(),
+    );
+    let first = executor
+        .call_value(
+            "calc",
+            &json!({"expression": "x + y", "variables": {"x": 1, "y": 2}}),
+            CallOptions::default(),
+        )
+        .await;
+    let second = executor
+        .call_value(
+            "calc",
+            &json!({"variables": {"y": 2, "x": 1}, "expression": "x + y"}),
+            CallOptions::default(),
+        )
+        .await;
+    assert!(
+        !first.cached && second.cached,
+        "the same input in another key order is a hit"
+    );
+    assert_eq!(first.outcome, second.outcome);
+    assert_eq!(second.fuel_used, None, "no guest ran");
+    assert!(
+        !executor
+            .call_value(
+                "calc",
+                &json!({"expression": "x + y", "variables": {"x": 1, "y": 3}}),
+                CallOptions::default()
+            )
+            .await
+            .cached
+    );
+    assert!(executor.catalog().is_pure("calc"));
+
+    // `add` declares itself pure, but this policy grants the real clock:
+    // two identical calls may differ, so the host does not cache it.
+    assert!(!executor.catalog().is_pure("clock__add"));
+    let input = json!({"start": "2024-01-31", "months": 1});
+    executor
+        .call_value("clock__add", &input, CallOptions::default())
+        .await;
+    assert!(
+        !executor
+            .call_value("clock__add", &input, CallOptions::default())
+            .await
+            .cached
+    );
+    let stats = executor.stats();
+    assert_eq!((stats.cache_hits, stats.cache_misses), (1, 2));
+}
+
+#[tokio::test]
+async fn a_plan_runs_dependents_after_their_inputs_and_the_rest_in_parallel() {
+    let executor = executor_with(
+        &[
+            ("sleep", artifacts::SLEEP, None),
+            ("calc", artifacts::CALC, None),
+        ],
+        ExecConfig::default(),
+    );
+    let plan = Plan::new(vec![
+        Step::new("wait_a", "sleep", json!({"ms": 150})),
+        Step::new("wait_b", "sleep", json!({"ms": 150})),
+        Step::new("area", "calc", json!({"expression": "pi * r^2", "variables": {"r": {"$from": "radius", "pointer": "/value"}}})),
+        Step::new("radius", "calc", json!({"expression": "a + b", "variables": {
+            "a": {"$from": "wait_a", "pointer": "/requested_ms"},
+            "b": {"$from": "wait_b", "pointer": "/requested_ms"}
+        }})),
+    ])
+    .unwrap();
+    let result = executor.run_plan(&plan, CallOptions::default()).await;
+    let value = |id: &str| {
+        result.step(id).unwrap().outcome.output().unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(value("radius"), 300.0);
+    assert!((value("area") - std::f64::consts::PI * 90_000.0).abs() < 1e-6);
+    assert_eq!(
+        executor.peak_in_flight(Some("sleep")),
+        2,
+        "the two independent waits ran at once"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_step_fails_its_dependents_clearly() {
+    let executor = executor_with(&[("calc", artifacts::CALC, None)], ExecConfig::default());
+    let plan = Plan::new(vec![
+        Step::new("bad", "calc", json!({"expression": "1 / 0"})),
+        Step::new(
+            "next",
+            "calc",
+            json!({"expression": "x", "variables": {"x": {"$from": "bad", "pointer": "/value"}}}),
+        ),
+        Step::new(
+            "last",
+            "calc",
+            json!({"expression": "x", "variables": {"x": {"$from": "next", "pointer": "/value"}}}),
+        ),
+        Step::new("fine", "calc", json!({"expression": "1"})),
+        Step::new(
+            "missing",
+            "calc",
+            json!({"expression": "x", "variables": {"x": {"$from": "fine", "pointer": "/nope"}}}),
+        ),
+    ])
+    .unwrap();
+    let result = executor.run_plan(&plan, CallOptions::default()).await;
+    let kind = |id: &str| result.step(id).unwrap().outcome.kind();
+    assert_eq!(
+        [
+            kind("bad"),
+            kind("next"),
+            kind("last"),
+            kind("fine"),
+            kind("missing")
+        ],
+        ["tool-error", "skipped", "skipped", "ok", "invalid-input"]
+    );
+    let skipped = result.step("last").unwrap().outcome.message().unwrap();
+    assert!(
+        skipped.contains("step `bad` ended in tool-error"),
+        "{skipped}"
+    );
+    assert!(
+        result
+            .step("missing")
+            .unwrap()
+            .outcome
+            .message()
+            .unwrap()
+            .contains("/nope")
+    );
+}
+
+#[test]
+fn plans_are_checked_before_they_run() {
+    let err = Plan::new(vec![
+        Step::new("a", "calc", json!({"x": {"$from": "b"}})),
+        Step::new("b", "calc", json!({"x": {"$from": "a"}})),
+    ]);
+    assert!(matches!(err, Err(toolhost::PlanError::Cycle(_))));
+}
