@@ -2,6 +2,8 @@
 //! print what each tool is granted, for a reviewer to read before deploying.
 //! Secret values are read to prove they resolve, and never printed.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,13 +39,21 @@ pub(super) fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
     )
     .with_context(|| format!("could not list {}", dir.display()))?;
     let refused = reviews.iter().filter(|r| r.result.is_err()).count();
+    let mut out = String::new();
     if json {
         let items: Vec<serde_json::Value> = reviews.iter().map(review_json).collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        out = serde_json::to_string_pretty(&items)? + "\n";
     } else {
         for review in &reviews {
-            print_review(review);
+            print_review(&mut out, review);
         }
+    }
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    if !json {
         eprintln!(
             "{} tools checked, {refused} refused{}",
             reviews.len(),
@@ -74,23 +84,26 @@ fn review_json(review: &PolicyReview) -> serde_json::Value {
     value
 }
 
-fn print_review(review: &PolicyReview) {
+fn print_review(out: &mut String, review: &PolicyReview) {
     let source = match (&review.policy, &review.component) {
         (Some(_), None) => "policy with no component beside it".to_string(),
         (Some(p), Some(_)) => p.display().to_string(),
         (None, _) => "no policy".to_string(),
     };
-    println!("{} ({source})", review.tool);
+    let _ = writeln!(out, "{} ({source})", review.tool);
     match &review.result {
-        Err(error) => println!("  REFUSED: {error}"),
-        Ok(granted) => print_granted(granted),
+        Err(error) => {
+            let _ = writeln!(out, "  REFUSED: {error}");
+        }
+        Ok(granted) => print_granted(out, granted),
     }
-    println!();
+    out.push('\n');
 }
 
-fn print_granted(g: &Granted) {
+fn print_granted(out: &mut String, g: &Granted) {
     if g.is_nothing() {
-        println!(
+        let _ = writeln!(
+            out,
             "  grants: nothing (no network, files, environment or secrets; frozen wall clock)"
         );
     }
@@ -100,22 +113,26 @@ fn print_granted(g: &Granted) {
         } else {
             "public addresses only"
         };
-        println!("  http: {} ({private})", g.http.join(", "));
+        let _ = writeln!(out, "  http: {} ({private})", g.http.join(", "));
     }
     for (pattern, header) in &g.secrets {
-        println!("  secret: header `{header}` added to requests to {pattern}");
+        let _ = writeln!(
+            out,
+            "  secret: header `{header}` added to requests to {pattern}"
+        );
     }
     for (guest, host) in &g.read_dirs {
-        println!("  read-only dir: {guest} <- {}", host.display());
+        let _ = writeln!(out, "  read-only dir: {guest} <- {}", host.display());
     }
     if !g.env.is_empty() {
-        println!("  env: {}", g.env.join(", "));
+        let _ = writeln!(out, "  env: {}", g.env.join(", "));
     }
     if g.wall_clock {
-        println!("  wall clock: real time");
+        let _ = writeln!(out, "  wall clock: real time");
     }
     let l = &g.limits;
-    println!(
+    let _ = writeln!(
+        out,
         "  limits: timeout {} ms, fuel {}, memory {} MiB, output {} KiB, concurrency {}{}",
         l.timeout.as_millis(),
         l.fuel,
@@ -132,7 +149,8 @@ fn print_granted(g: &Granted) {
             .unwrap_or_default()
     );
     if !g.http.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "  http limits: {} requests/call, {} KiB/response, {} ms/request",
             l.http.max_requests,
             l.http.max_response_bytes >> 10,

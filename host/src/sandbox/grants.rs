@@ -27,12 +27,12 @@ pub(crate) struct HttpGrant {
 }
 
 impl Grants {
-    /// True when the grants let a guest reach anything outside its sandbox
-    /// that could make two identical calls differ: the real time of day, or
-    /// the network. Such a tool is never cached or speculated, whatever it
-    /// declares. (Granted directories are read-only.)
+    /// True when the grants let a guest reach or change anything outside its
+    /// sandbox that could make two identical calls differ: the real time of
+    /// day, the network, or directories whose content the host may change.
+    /// Such a tool is never cached or speculated, whatever it declares.
     pub(crate) fn reaches_outside(&self) -> bool {
-        self.wall_clock || self.http.is_some()
+        self.wall_clock || self.http.is_some() || !self.dirs.is_empty()
     }
 
     /// Resolves `policy`, read from `path` (`None` for the empty default
