@@ -10,6 +10,7 @@
 mod baseline;
 mod capture;
 mod dynamic;
+mod hold;
 mod host;
 
 use std::future::poll_fn;
@@ -26,6 +27,7 @@ use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 pub(crate) use self::baseline::Baseline;
 pub(crate) use self::capture::Capture;
 pub(crate) use self::dynamic::{Exports, Pre, invoke};
+pub(crate) use self::hold::hold;
 pub use self::host::GuestEvent;
 pub(crate) use self::host::GuestSink;
 use crate::Engine;
