@@ -91,7 +91,7 @@ impl std::fmt::Debug for Engine {
 /// Per-component limits of the pool: generous enough for componentize-py and
 /// jco output, which hold many core instances, memories and tables.
 /// Measured: a componentize-py component instantiates 14 core modules (one
-/// memory, two tables), a componentize-js one 4, a Rust one 3 or 4.
+/// memory, two tables), a componentize-js one 4, a Rust one 3.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 /// Core instances in the pool per component instance slot: enough for every
 /// slot to hold a Python tool (14), so the executor's slot count, not the

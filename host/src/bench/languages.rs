@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::BenchError;
+use crate::sandbox;
 use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadEvent, LoadOptions};
 
 /// One component to measure.
@@ -53,8 +54,11 @@ pub struct LanguageCost {
     pub ready_uncached_ms: f64,
     /// The same with the compiled component in the on-disk cache.
     pub ready_cached_ms: f64,
-    /// Peak linear memory of one call's instance: what each call in flight holds.
+    /// Peak linear memory of one call's instance (its size, not all resident).
     pub memory_per_call_bytes: u64,
+    /// Resident memory per call in flight: the growth while many fresh
+    /// instances are held at once, each after running one call.
+    pub resident_per_instance_bytes: u64,
     /// Median wall time of one fresh-instance call through the executor.
     pub call_p50_us: f64,
     /// 99th percentile of the same.
@@ -132,6 +136,8 @@ async fn measure(
         .map(|info| info.name.clone())
         .ok_or_else(|| setup(format!("no tool `{}`", case.tool)))?;
     let executor = Executor::new(Arc::new(catalog));
+    // First, while the pool's slots are still untouched.
+    let resident = resident_per_instance(&executor, &public, &case.input, HELD).await?;
     let mut times = Vec::with_capacity(calls);
     let mut memory = 0;
     let mut fuel = Vec::with_capacity(calls);
@@ -166,10 +172,55 @@ async fn measure(
         ready_uncached_ms: ready_uncached.as_secs_f64() * 1e3,
         ready_cached_ms: ready_cached.as_secs_f64() * 1e3,
         memory_per_call_bytes: memory,
+        resident_per_instance_bytes: resident,
         call_p50_us: micros(times[times.len() / 2]),
         call_p99_us: micros(times[(times.len() * 99 / 100).min(times.len() - 1)]),
         call_fuel: fuel[fuel.len() / 2],
     })
+}
+
+/// Instances held at once for the resident-memory figure.
+const HELD: usize = 200;
+
+/// Resident memory growth per instance while `n` fresh instances of the
+/// tool's component are alive, each after one call.
+async fn resident_per_instance(
+    executor: &Executor,
+    tool: &str,
+    input: &str,
+    n: usize,
+) -> Result<u64, BenchError> {
+    let catalog = executor.catalog();
+    let entry = catalog
+        .entry(tool)
+        .ok_or_else(|| BenchError::Setup(format!("no tool `{tool}`")))?;
+    let component = &entry.component;
+    let before = resident_bytes();
+    let held = sandbox::hold(
+        catalog.engine(),
+        &component.pre,
+        &component.grants,
+        &component.limits,
+        (&entry.info.tool, input),
+        n,
+    )
+    .await
+    .map_err(|e| BenchError::Call(format!("{tool}: holding {n} instances: {e:#}")))?;
+    let during = resident_bytes();
+    drop(held);
+    Ok(during.saturating_sub(before) / n as u64)
+}
+
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// A fresh, empty folder for one case's compile cache.

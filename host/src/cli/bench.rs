@@ -171,12 +171,12 @@ fn languages(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     println!("Per language, one run ({calls} sequential fresh-instance calls each)\n");
     println!(
-        "| language | tool | size | cold compile | ready, no cache | ready, cached | memory / call | call p50 | call p99 | fuel / call |"
+        "| language | tool | size | cold compile | ready, no cache | ready, cached | linear memory / call | resident / call | call p50 | call p99 | fuel / call |"
     );
-    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for row in rows {
         println!(
-            "| {} | `{}` | {:.1} MB | {:.0} ms | {:.0} ms | {:.1} ms | {:.1} MiB | {:.0} µs | {:.0} µs | {} |",
+            "| {} | `{}` | {:.1} MB | {:.0} ms | {:.0} ms | {:.1} ms | {:.1} MiB | {:.2} MiB | {:.0} µs | {:.0} µs | {} |",
             row.language,
             row.tool,
             row.size_bytes as f64 / 1e6,
@@ -184,6 +184,7 @@ fn languages(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             row.ready_uncached_ms,
             row.ready_cached_ms,
             row.memory_per_call_bytes as f64 / f64::from(1 << 20),
+            row.resident_per_instance_bytes as f64 / f64::from(1 << 20),
             row.call_p50_us,
             row.call_p99_us,
             row.call_fuel,
