@@ -196,7 +196,7 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
                 ..EngineConfig::default()
             })
             .map_err(setup)?;
-            let big = executor_for(&big, &[config.sleep.clone()]).await?;
+            let big = executor_for(&big, std::slice::from_ref(&config.sleep)).await?;
             resident.push(measure_resident(&big, 10_000).await?);
         }
         let cpu_fuel_ms = measure_cpu(&executor).await?;
@@ -206,7 +206,8 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
         })
         .map_err(setup)?;
         let cpu_epoch_ms =
-            measure_cpu(&executor_for(&epoch_only, &[config.misbehave.clone()]).await?).await?;
+            measure_cpu(&executor_for(&epoch_only, std::slice::from_ref(&config.misbehave)).await?)
+                .await?;
         let neither = Engine::new(EngineConfig {
             fuel: false,
             epoch_interruption: false,
@@ -214,7 +215,8 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
         })
         .map_err(setup)?;
         let cpu_neither_ms =
-            measure_cpu(&executor_for(&neither, &[config.misbehave.clone()]).await?).await?;
+            measure_cpu(&executor_for(&neither, std::slice::from_ref(&config.misbehave)).await?)
+                .await?;
         let (rate_check_ns, atomic_ns) = measure_rate_check();
         Ok(ExecutorSuite {
             overhead,

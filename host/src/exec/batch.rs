@@ -54,6 +54,9 @@ impl CallRequest {
     }
 }
 
+/// A function scoring an output; `None` means the result does not count.
+pub type ScoreFn = Arc<dyn Fn(&Value) -> Option<f64> + Send + Sync>;
+
 /// Where a result's score comes from, for [`Strategy::KeepTopN`].
 #[derive(Clone)]
 #[non_exhaustive]
@@ -61,7 +64,7 @@ pub enum Score {
     /// A JSON Pointer to a number in the output.
     Pointer(String),
     /// A function of the output.
-    Fn(Arc<dyn Fn(&Value) -> Option<f64> + Send + Sync>),
+    Fn(ScoreFn),
 }
 
 impl Score {

@@ -250,9 +250,9 @@ impl Executor {
             let (tool, options) = (plan.steps[i].tool.clone(), options.clone());
             running.spawn(async move { (i, executor.call_value(&tool, &input, options).await) });
         };
-        for i in 0..n {
+        for (i, step) in plan.steps.iter().enumerate() {
             if waiting[i] == 0 {
-                start(i, plan.steps[i].input.clone(), &mut running);
+                start(i, step.input.clone(), &mut running);
             }
         }
         while let Some(joined) = running.join_next().await {
