@@ -103,7 +103,11 @@ pub fn throughput(
             .find(|info| info.tool == tool || info.name == tool)
             .ok_or_else(|| setup(format!("{} has no tool `{tool}`", wasm.display())))?;
         let (public, inner) = (public.name.clone(), public.tool.clone());
-        let executor = Arc::new(Executor::new(Arc::new(catalog)));
+        // No result cache: every call must make a fresh instance, as the
+        // bare loop does.
+        let mut exec_config = crate::ExecConfig::default();
+        exec_config.cache.max_entries = 0;
+        let executor = Arc::new(Executor::with_config(Arc::new(catalog), exec_config));
         let bytes = std::fs::read(wasm).map_err(|e| setup(e.to_string()))?;
         let bare = Arc::new(Baseline::new(&engine, &bytes).map_err(|e| setup(format!("{e:#}")))?);
 
