@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{CallOptions, Executor};
+use crate::catalog::Catalog;
 use crate::outcome::{CallRecord, Outcome};
+use crate::policy::Limits;
 use crate::sandbox::{GuestEvent, GuestSink};
 
 /// One call of a batch.
@@ -399,6 +401,7 @@ impl Executor {
         let (user_tx, user_rx) = mpsc::unbounded_channel();
         let mut handles = Vec::with_capacity(calls.len());
         let mut budgets = Vec::with_capacity(calls.len());
+        let catalog = self.catalog();
         for (index, call) in calls.into_iter().enumerate() {
             let call_id = self.new_call_id();
             let token = cancel.child_token();
@@ -407,7 +410,7 @@ impl Executor {
                 call_id: call_id.clone(),
                 cancel: token.clone(),
             });
-            budgets.push(self.budget(&call));
+            budgets.push(budget(&catalog, &call));
             let sink = CallSink {
                 tx: internal_tx.clone(),
                 index,
@@ -454,19 +457,18 @@ impl Executor {
     ) -> BatchResult {
         self.submit(calls, options).finish().await
     }
+}
 
-    /// The timeout and fuel a call will run under, for the savings report.
-    fn budget(&self, call: &CallRequest) -> (Duration, u64) {
-        let catalog = self.catalog();
-        let limits = catalog
-            .entry(&call.tool)
-            .map(|entry| entry.component.limits.clone())
-            .unwrap_or_default();
-        (
-            call.options.timeout.unwrap_or(limits.timeout),
-            call.options.fuel.unwrap_or(limits.fuel),
-        )
-    }
+/// The timeout and fuel a call will run under, for the savings report.
+fn budget(catalog: &Catalog, call: &CallRequest) -> (Duration, u64) {
+    let default = Limits::default();
+    let limits = catalog
+        .entry(&call.tool)
+        .map_or(&default, |entry| &entry.component.limits);
+    (
+        call.options.timeout.unwrap_or(limits.timeout),
+        call.options.fuel.unwrap_or(limits.fuel),
+    )
 }
 
 /// Why the driver stopped a call.

@@ -130,6 +130,11 @@ impl Gates {
 
     fn component(&self, name: &str, limits: &Limits) -> Arc<ComponentGate> {
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        // Most calls find their gate; only the first call of a component
+        // pays for the key.
+        if let Some(gate) = components.get(name) {
+            return gate.clone();
+        }
         components
             .entry(name.to_string())
             .or_insert_with(|| {
