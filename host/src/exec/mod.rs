@@ -168,6 +168,8 @@ struct Counters {
 /// Runs calls against a catalog. Share it behind an `Arc`.
 pub struct Executor {
     catalog: RwLock<Arc<Catalog>>,
+    /// Bumped on every [`Executor::set_catalog`], so faces can tell clients.
+    generation: tokio::sync::watch::Sender<u64>,
     config: ExecConfig,
     gates: Gates,
     cache: Option<ResultCache>,
@@ -218,6 +220,7 @@ impl Executor {
             .map_or(0, |d| d.subsec_nanos() ^ std::process::id().rotate_left(16));
         Self {
             catalog: RwLock::new(catalog),
+            generation: tokio::sync::watch::Sender::new(0),
             cache: ResultCache::new(config.cache.clone()),
             retry_budget: config
                 .retry_budget
@@ -243,6 +246,13 @@ impl Executor {
     /// they started with; new calls use this one.
     pub fn set_catalog(&self, catalog: Arc<Catalog>) {
         *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// A receiver that changes each time the catalog is swapped: its value
+    /// is the number of swaps so far. MCP sends `tools/list_changed` on it.
+    pub fn catalog_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// The configuration.
