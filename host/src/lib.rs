@@ -24,6 +24,7 @@ mod engine;
 mod exec;
 pub mod formats;
 pub mod llm;
+pub mod mcp;
 mod outcome;
 mod policy;
 mod sandbox;

@@ -5,6 +5,7 @@ mod bench;
 mod call;
 mod chat;
 mod list;
+mod mcp;
 mod new;
 mod policy;
 
@@ -44,6 +45,8 @@ enum Command {
     /// Let a model (OpenAI, Anthropic or any OpenAI-compatible server) call the
     /// tools until it answers; with no API key, replay a scripted demo.
     Chat(chat::ChatArgs),
+    /// Serve the tools to an MCP client on stdin/stdout (logs go to stderr).
+    Mcp(mcp::McpArgs),
 }
 
 /// Where the tools are and how to load them; shared by the commands.
@@ -132,6 +135,7 @@ pub fn main() -> ExitCode {
         Command::Policy(args) => policy::run(args),
         Command::New(args) => new::run(args),
         Command::Chat(args) => runtime.block_on(chat::run(args)),
+        Command::Mcp(args) => runtime.block_on(mcp::run(args)),
     };
     match result {
         Ok(code) => code,
