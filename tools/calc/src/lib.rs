@@ -66,7 +66,9 @@ struct CalcOutput {
     /// `2 * ((x + 3) ^ 2)`: check it when precedence matters.
     parsed: String,
     /// The variables assigned by `name = ...` statements, with their final values; absent if none.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    // `default` keeps it out of the schema's `required`: MCP clients check
+    // `structuredContent` against the output schema.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     assigned: BTreeMap<String, Number>,
 }
 
