@@ -13,6 +13,7 @@ mod llm_agent;
 mod llm_client;
 mod llm_speculate;
 mod llm_util;
+mod mcp;
 mod net_tools;
 mod policy;
 mod polyglot;

@@ -1,7 +1,10 @@
 //! `sleep`: wait a number of milliseconds on the WASI monotonic clock.
 //!
 //! It does no work while it waits, so it shows how well the host overlaps
-//! calls: N sleeps of L ms should take about L, not N×L.
+//! calls: N sleeps of L ms should take about L, not N×L. It waits in slices
+//! of at most 100 ms and reports progress (milliseconds waited of those asked
+//! for) after each; it never checks for cancellation itself, so a cancelled
+//! call shows the host stopping it.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +14,8 @@ use toolhost_sdk::{Ctx, Tool, ToolError};
 
 /// The longest wait one call may ask for.
 const MAX_MS: u64 = 600_000;
+/// The longest wait between two progress reports.
+const SLICE_MS: u64 = 100;
 
 /// How long to wait.
 #[derive(Deserialize, JsonSchema)]
@@ -37,7 +42,13 @@ fn sleep(ctx: &Ctx, input: Sleep) -> Result<Slept, ToolError> {
         )));
     }
     let start = Instant::now();
-    std::thread::sleep(Duration::from_millis(input.ms));
+    let mut waited = 0;
+    while waited < input.ms {
+        let slice = SLICE_MS.min(input.ms - waited);
+        std::thread::sleep(Duration::from_millis(slice));
+        waited += slice;
+        ctx.progress(waited, Some(input.ms), None);
+    }
     let slept = start.elapsed();
     ctx.debug(&format!("slept {slept:?}"));
     Ok(Slept {

@@ -1,0 +1,257 @@
+//! MCP with a client we did not write: the official MCP Python SDK
+//! (`tests/mcp/client.py`) against `toolhost mcp` on stdio and against the
+//! streamable HTTP service mounted in axum on 127.0.0.1. The script runs one
+//! scenario and prints what it saw as JSON; the assertions are here.
+//!
+//! The SDK must be installed (`pip install mcp==2.3.0`; CI's `.ci/run` does):
+//! without it these tests fail and say so.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use serde_json::Value;
+use toolhost::{Catalog, Executor};
+use toolhost_artifacts as artifacts;
+
+use crate::common::{block_on, cache_dir, engine, load_options};
+
+/// The script prints this line when it waits for `tools/list_changed`.
+const WAITING: &str = "waiting for tools/list_changed";
+
+/// `calc` and `sleep`; `sleep` may run one call at a time and refuses others,
+/// so a cancelled call that still ran would keep the next one out.
+fn tools_dir(extra: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for wasm in [artifacts::CALC, artifacts::SLEEP].iter().chain(extra) {
+        let name = Path::new(wasm).file_name().expect("a file name");
+        std::fs::copy(wasm, dir.path().join(name)).expect("copy the component");
+    }
+    std::fs::write(
+        dir.path().join("sleep.toml"),
+        "[limits]\ntimeout_ms = 120000\nmax_concurrency = 1\non_limit = \"reject\"\n",
+    )
+    .expect("write the policy");
+    dir
+}
+
+/// The `toolhost` binary of this build profile, built if it is not there yet.
+fn toolhost_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/all-HASH -> target/<profile>/toolhost
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let bin = profile_dir.join(format!("toolhost{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(cargo);
+        command.args(["build", "-p", "toolhost", "--bin", "toolhost"]);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo to build toolhost");
+        assert!(
+            status.success() && bin.exists(),
+            "{} is missing and could not be built; run `cargo build --release -p toolhost`",
+            bin.display()
+        );
+    }
+    bin
+}
+
+/// Runs the client script; `on_line` sees each line it prints before the
+/// last, which is the JSON result.
+fn run_client(args: &[&str], mut on_line: impl FnMut(&str)) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/mcp/client.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed to run the MCP client tests");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut last = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read the client's output");
+        on_line(&line);
+        last = line;
+    }
+    let output = child.wait_with_output().expect("wait for the client");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(
+        output.status.code(),
+        Some(3),
+        "the official MCP Python SDK is not installed: `pip install mcp==2.3.0` (CI's .ci/run does)\n{stderr}"
+    );
+    assert!(
+        output.status.success(),
+        "the MCP client failed ({}):\n{stderr}",
+        output.status
+    );
+    serde_json::from_str(&last).unwrap_or_else(|e| panic!("bad client output {last:?}: {e}"))
+}
+
+fn tool<'a>(out: &'a Value, name: &str) -> &'a Value {
+    out["tools"]
+        .as_array()
+        .and_then(|tools| tools.iter().find(|t| t["name"] == name))
+        .unwrap_or_else(|| panic!("`{name}` is not listed: {}", out["tools"]))
+}
+
+/// What both transports must show.
+fn assert_scenario(out: &Value) {
+    let init = &out["initialize"];
+    assert_eq!(init["serverInfo"]["name"], "toolhost");
+    assert_eq!(init["capabilities"]["tools"]["listChanged"], true);
+
+    let calc = tool(out, "calc");
+    assert_eq!(calc["inputSchema"]["type"], "object");
+    assert!(calc["inputSchema"]["properties"]["expression"].is_object());
+    assert_eq!(calc["outputSchema"]["type"], "object");
+    assert!(calc["description"].as_str().is_some_and(|d| !d.is_empty()));
+    let hints = &calc["annotations"];
+    assert_eq!(hints["readOnlyHint"], true, "{hints}");
+    assert_eq!(hints["idempotentHint"], true, "{hints}");
+    assert_eq!(hints["destructiveHint"], false, "{hints}");
+    assert_eq!(hints["openWorldHint"], false, "{hints}");
+
+    let ok = &out["call_ok"];
+    assert_eq!(ok["isError"], false, "{ok}");
+    assert_eq!(ok["structuredContent"]["value"], 14, "{ok}");
+    let text: Value =
+        serde_json::from_str(ok["content"][0]["text"].as_str().expect("a text block"))
+            .expect("the text block is JSON");
+    assert_eq!(text, ok["structuredContent"]);
+
+    let failed = &out["call_failed"];
+    assert_eq!(failed["isError"], true, "{failed}");
+    let text: Value =
+        serde_json::from_str(failed["content"][0]["text"].as_str().expect("a text block"))
+            .expect("the error text is the outcome as JSON");
+    assert_eq!(text["outcome"], "tool-error", "{text}");
+    assert!(
+        text["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("division by zero")),
+        "{text}"
+    );
+
+    let unknown = &out["call_unknown"];
+    assert_eq!(
+        unknown["raised"], true,
+        "an unknown tool is a protocol error: {unknown}"
+    );
+    assert_eq!(unknown["code"], -32602, "invalid params: {unknown}");
+    assert!(
+        unknown["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`calc`")),
+        "the error names the close match: {unknown}"
+    );
+
+    let progress = &out["call_progress"];
+    assert_eq!(progress["result"]["structuredContent"]["requested_ms"], 350);
+    let reports = progress["progress"].as_array().expect("progress reports");
+    assert!(reports.len() >= 2, "sleep reports every 100 ms: {progress}");
+    let last = reports.last().expect("a report");
+    assert_eq!(
+        (last["progress"].as_f64(), last["total"].as_f64()),
+        (Some(350.0), Some(350.0))
+    );
+
+    let cancel = &out["cancel"];
+    assert_eq!(
+        cancel["started"], true,
+        "the long sleep reported progress: {cancel}"
+    );
+    assert_eq!(
+        cancel["refused_while_running"], true,
+        "while the long sleep runs it holds the only slot: {cancel}"
+    );
+    assert!(
+        cancel.get("long_sleep_finished").is_none(),
+        "the cancelled call must not finish: {cancel}"
+    );
+    assert!(
+        cancel["retry_ok_after_s"].is_number(),
+        "after the cancellation the slot is free again long before the one-minute sleep would end: {cancel}"
+    );
+}
+
+#[test]
+fn stdio_server_serves_the_python_sdk() {
+    let dir = tools_dir(&[]);
+    let bin = toolhost_bin();
+    let cache = cache_dir();
+    let out = run_client(
+        &[
+            "stdio",
+            "--",
+            bin.to_str().expect("a UTF-8 path"),
+            "mcp",
+            "--tools",
+            dir.path().to_str().expect("a UTF-8 path"),
+            "--cache-dir",
+            cache.to_str().expect("a UTF-8 path"),
+        ],
+        |_| {},
+    );
+    assert_scenario(&out);
+}
+
+#[test]
+fn http_service_serves_the_python_sdk_and_announces_reloads() {
+    let dir = tools_dir(&[]);
+    let bigger = tools_dir(&[artifacts::TRIVIAL]);
+    let (executor, reloaded) = block_on({
+        let (dir, bigger) = (dir.path().to_path_buf(), bigger.path().to_path_buf());
+        async move {
+            let load = |path: PathBuf| async move {
+                Catalog::load_dir(&engine(), &path, &load_options())
+                    .await
+                    .expect("the folder loads")
+            };
+            let executor = Executor::new(Arc::new(load(dir).await));
+            (Arc::new(executor), Arc::new(load(bigger).await))
+        }
+    });
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let cancel = toolhost::CancellationToken::new();
+    let app = axum::Router::new().nest_service(
+        "/mcp",
+        toolhost::mcp::http_service(executor.clone(), cancel.clone()),
+    );
+    let addr = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    let url = format!("http://{addr}/mcp");
+    let out = run_client(&["http", "--list-changed", &url], |line| {
+        if line == WAITING {
+            executor.set_catalog(reloaded.clone());
+        }
+    });
+    assert_scenario(&out);
+    assert_eq!(
+        out["list_changed"], true,
+        "no tools/list_changed after the swap: {out}"
+    );
+    let after = out["tools_after_change"].as_array().expect("the new list");
+    assert!(
+        after.iter().any(|name| name == "guest_trivial__echo"),
+        "the new list has the new tool: {after:?}"
+    );
+    assert_eq!(executor.in_flight(), 0, "the cancelled call is not running");
+    cancel.cancel();
+}
