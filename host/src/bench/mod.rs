@@ -17,6 +17,9 @@ use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 mod languages;
 pub use self::languages::{LanguageCase, LanguageCost, languages};
 
+mod mcp;
+pub use self::mcp::{McpBench, McpBenchConfig, mcp};
+
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

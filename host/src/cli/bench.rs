@@ -53,9 +53,16 @@ pub(super) struct BenchArgs {
     /// cache, memory per call and the latency of a trivial call.
     #[arg(long)]
     languages: bool,
-    /// Where `units.wasm` and `markdown.wasm` are, for --languages.
+    /// Where `units.wasm` and `markdown.wasm` are, for --languages; the
+    /// folder whose start-up --mcp times.
     #[arg(long, default_value = "target/tools")]
     tools_dir: PathBuf,
+    /// Instead, measure MCP over stdio: `toolhost mcp` as a child process
+    /// serving --wasm, driven by a lean JSON-RPC client (20,000 calls of
+    /// --tool with 50 in flight, 2,000 sequential calls, 10 start-ups with
+    /// --tools-dir), each figure beside the same work done in-process.
+    #[arg(long)]
+    mcp: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -69,6 +76,9 @@ enum Suite {
 }
 
 pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.mcp {
+        return super::bench_mcp::run(&args.wasm, &args.tool, &args.tools_dir, args.json);
+    }
     if args.languages {
         if !args.wasm.exists() {
             anyhow::bail!(

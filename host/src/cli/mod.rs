@@ -2,6 +2,7 @@
 //! the edge where they become messages for a person.
 
 mod bench;
+mod bench_mcp;
 mod call;
 mod chat;
 mod list;

@@ -1,0 +1,452 @@
+//! `toolhost bench --mcp`: `toolhost mcp` as a child process driven over
+//! pipes by a lean JSON-RPC client, against the same calls made through the
+//! executor in this process.
+//!
+//! Three figures: the server's CPU per call with many calls in flight (its
+//! utime + stime from `/proc/<pid>/stat`), the sequential round trip, and the
+//! time from spawning the server to its first `tools/list` answer.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::BenchError;
+use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct McpBenchConfig {
+    /// The `toolhost` executable to run as `toolhost mcp`.
+    pub program: PathBuf,
+    /// A component with a trivial tool; it is served alone.
+    pub wasm: PathBuf,
+    /// The tool's own name in `wasm`.
+    pub tool: String,
+    /// The folder whose start-up is timed (the bundled tools).
+    pub tools_dir: PathBuf,
+    /// The compile cache both sides use; `None` for the default one.
+    pub cache_dir: Option<PathBuf>,
+    /// Calls in the CPU measurement.
+    pub calls: usize,
+    /// Calls in flight at once in the CPU measurement.
+    pub concurrency: usize,
+    /// Sequential calls in the round-trip measurement.
+    pub sequential: usize,
+    /// Start-ups timed (after one that warms the cache).
+    pub startups: usize,
+}
+
+impl McpBenchConfig {
+    /// The defaults: 20,000 calls with 50 in flight, 2,000 sequential calls
+    /// and 10 start-ups.
+    pub fn new(program: PathBuf, wasm: PathBuf, tool: String, tools_dir: PathBuf) -> Self {
+        Self {
+            program,
+            wasm,
+            tool,
+            tools_dir,
+            cache_dir: None,
+            calls: 20_000,
+            concurrency: 50,
+            sequential: 2_000,
+            startups: 10,
+        }
+    }
+}
+
+/// The figures, each beside its in-process baseline.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct McpBench {
+    /// Calls in the CPU measurement, and how many were in flight.
+    pub calls: usize,
+    /// Calls in flight at once.
+    pub concurrency: usize,
+    /// Server CPU (user + system) per call over MCP stdio, in µs.
+    pub server_cpu_per_call_us: f64,
+    /// Process CPU per call of the same calls through [`Executor::call`], in µs.
+    pub executor_cpu_per_call_us: f64,
+    /// Sequential round trip over MCP stdio, p50 and p99, in µs.
+    pub round_trip_p50_us: f64,
+    /// See `round_trip_p50_us`.
+    pub round_trip_p99_us: f64,
+    /// Sequential [`Executor::call`] latency, p50 and p99, in µs.
+    pub executor_p50_us: f64,
+    /// See `executor_p50_us`.
+    pub executor_p99_us: f64,
+    /// Spawn to the first `tools/list` answer, median and best, in ms.
+    pub startup_median_ms: f64,
+    /// See `startup_median_ms`.
+    pub startup_best_ms: f64,
+    /// Engine plus catalog load of the same folder in this process, median, in ms.
+    pub load_median_ms: f64,
+    /// Tools the start-up listing returned.
+    pub tools_listed: usize,
+}
+
+/// Runs every measurement. Each call has a distinct input, so every call
+/// is a fresh instance (no result-cache hits) on both sides.
+pub fn mcp(config: &McpBenchConfig) -> Result<McpBench, BenchError> {
+    let setup = |e: String| BenchError::Setup(e);
+    let dir = std::env::temp_dir().join(format!("toolhost-bench-mcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| setup(format!("{}: {e}", dir.display())))?;
+    let copy = dir.join(format!("{}.wasm", config.tool));
+    std::fs::copy(&config.wasm, &copy)
+        .map_err(|e| setup(format!("{}: {e}", config.wasm.display())))?;
+    let result = measure(config, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn measure(config: &McpBenchConfig, dir: &Path) -> Result<McpBench, BenchError> {
+    let mut server = Server::spawn(config, dir)?;
+    server.handshake()?;
+    let tool = server.public_name(&config.tool)?;
+    // Warm up: compile caches, the instance pool, the server's threads.
+    for i in 0..200 {
+        server.call(&tool, i)?;
+    }
+    let mut round_trips = Vec::with_capacity(config.sequential);
+    for i in 0..config.sequential {
+        let start = Instant::now();
+        server.call(&tool, 1_000_000 + i)?;
+        round_trips.push(start.elapsed());
+    }
+    let before = server.cpu()?;
+    server.pipeline(&tool, config.calls, config.concurrency)?;
+    let server_cpu = server.cpu()? - before;
+    drop(server);
+
+    let (executor_cpu, executor_latencies) = baseline(config, dir)?;
+    let (startups, load, tools_listed) = startup(config)?;
+    let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / config.calls as f64;
+    Ok(McpBench {
+        calls: config.calls,
+        concurrency: config.concurrency,
+        server_cpu_per_call_us: per_call(server_cpu),
+        executor_cpu_per_call_us: per_call(executor_cpu),
+        round_trip_p50_us: percentile(&mut round_trips, 0.50).as_secs_f64() * 1e6,
+        round_trip_p99_us: percentile(&mut round_trips, 0.99).as_secs_f64() * 1e6,
+        executor_p50_us: percentile(&mut executor_latencies.clone(), 0.50).as_secs_f64() * 1e6,
+        executor_p99_us: percentile(&mut executor_latencies.clone(), 0.99).as_secs_f64() * 1e6,
+        startup_median_ms: percentile(&mut startups.clone(), 0.5).as_secs_f64() * 1e3,
+        startup_best_ms: startups
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1e3,
+        load_median_ms: percentile(&mut load.clone(), 0.5).as_secs_f64() * 1e3,
+        tools_listed,
+    })
+}
+
+/// The same calls through an executor in this process, on a runtime shaped
+/// like the server's (one worker per core).
+fn baseline(config: &McpBenchConfig, dir: &Path) -> Result<(Duration, Vec<Duration>), BenchError> {
+    let setup = |e: String| BenchError::Setup(e);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| setup(e.to_string()))?;
+    runtime.block_on(async {
+        let engine = Engine::new(EngineConfig::default()).map_err(|e| setup(e.to_string()))?;
+        let catalog = Catalog::load_dir(&engine, dir, &load_options(config))
+            .await
+            .map_err(|e| setup(e.to_string()))?;
+        let executor = Arc::new(Executor::new(Arc::new(catalog)));
+        let tool = executor
+            .catalog()
+            .tools()
+            .next()
+            .map(|info| info.name.clone())
+            .ok_or_else(|| setup("the component publishes no tool".into()))?;
+        let call = move |i: usize| {
+            let (executor, tool) = (executor.clone(), tool.clone());
+            async move {
+                let input = format!(r#"{{"value": {i}}}"#);
+                let record = executor.call(&tool, &input, CallOptions::default()).await;
+                match record.outcome.is_ok() {
+                    true => Ok(()),
+                    false => Err(BenchError::Call(record.outcome.to_string())),
+                }
+            }
+        };
+        for i in 0..200 {
+            call(i).await?;
+        }
+        let mut latencies = Vec::with_capacity(config.sequential);
+        for i in 0..config.sequential {
+            let start = Instant::now();
+            call(1_000_000 + i).await?;
+            latencies.push(start.elapsed());
+        }
+        let next = Arc::new(AtomicUsize::new(0));
+        let before = process_cpu(std::process::id())?;
+        let workers: Vec<_> = (0..config.concurrency)
+            .map(|_| {
+                let (next, call) = (next.clone(), call.clone());
+                let calls = config.calls;
+                tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= calls {
+                            return Ok(());
+                        }
+                        call(2_000_000 + i).await?;
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .await
+                .map_err(|e| BenchError::Call(e.to_string()))??;
+        }
+        let cpu = process_cpu(std::process::id())? - before;
+        Ok((cpu, latencies))
+    })
+}
+
+/// Spawn to the first `tools/list` answer of the bundled tools, after one
+/// start that warms the compile cache; and, as the baseline, an engine and
+/// a catalog load of the same folder in this process.
+fn startup(config: &McpBenchConfig) -> Result<(Vec<Duration>, Vec<Duration>, usize), BenchError> {
+    let mut times = Vec::with_capacity(config.startups);
+    let mut listed = 0;
+    for round in 0..=config.startups {
+        let start = Instant::now();
+        let mut server = Server::spawn(config, &config.tools_dir)?;
+        server.send(&initialize(1))?;
+        server.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+        server.send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))?;
+        server.flush()?;
+        let list = server.response(2)?;
+        let elapsed = start.elapsed();
+        listed = list["result"]["tools"].as_array().map_or(0, Vec::len);
+        if round > 0 {
+            times.push(elapsed);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let mut loads = Vec::with_capacity(config.startups);
+    for _ in 0..config.startups {
+        let start = Instant::now();
+        runtime.block_on(async {
+            let engine = Engine::new(EngineConfig::default())
+                .map_err(|e| BenchError::Setup(e.to_string()))?;
+            Catalog::load_dir(&engine, &config.tools_dir, &load_options(config))
+                .await
+                .map_err(|e| BenchError::Setup(e.to_string()))
+        })?;
+        loads.push(start.elapsed());
+    }
+    Ok((times, loads, listed))
+}
+
+fn load_options(config: &McpBenchConfig) -> LoadOptions {
+    let mut options = LoadOptions::default();
+    if let Some(dir) = &config.cache_dir {
+        options.cache_dir = Some(dir.clone());
+    }
+    options
+}
+
+fn initialize(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "toolhost-bench", "version": env!("CARGO_PKG_VERSION")},
+    }})
+}
+
+fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let index = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[index]
+}
+
+/// User plus system CPU of a whole process so far, from `/proc/<pid>/stat`
+/// (in clock ticks of 10 ms, the Linux default).
+fn process_cpu(pid: u32) -> Result<Duration, BenchError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| {
+        BenchError::Setup(format!("cannot read /proc/{pid}/stat (Linux only): {e}"))
+    })?;
+    // The command name may hold spaces; the fields after it are plain.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let tick = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+    // utime and stime are fields 14 and 15; `fields` starts at field 3.
+    match (tick(11), tick(12)) {
+        (Some(user), Some(system)) => Ok(Duration::from_millis((user + system) * 10)),
+        _ => Err(BenchError::Setup(format!(
+            "unexpected /proc/{pid}/stat: {stat}"
+        ))),
+    }
+}
+
+/// `toolhost mcp` as a child process, and the client end of its pipes.
+struct Server {
+    child: Child,
+    input: BufWriter<ChildStdin>,
+    output: BufReader<ChildStdout>,
+    line: String,
+    next_id: u64,
+}
+
+impl Server {
+    fn spawn(config: &McpBenchConfig, tools: &Path) -> Result<Self, BenchError> {
+        let mut command = Command::new(&config.program);
+        command.arg("mcp").arg("--tools").arg(tools);
+        if let Some(cache) = &config.cache_dir {
+            command.arg("--cache-dir").arg(cache);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| BenchError::Setup(format!("{}: {e}", config.program.display())))?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(BenchError::Setup("the child's pipes are missing".into()));
+        };
+        Ok(Self {
+            child,
+            input: BufWriter::new(input),
+            output: BufReader::new(output),
+            line: String::new(),
+            next_id: 10,
+        })
+    }
+
+    fn handshake(&mut self) -> Result<(), BenchError> {
+        self.send(&initialize(1))?;
+        self.flush()?;
+        self.response(1)?;
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+        self.flush()
+    }
+
+    /// The public name of `tool` in the served listing.
+    fn public_name(&mut self, tool: &str) -> Result<String, BenchError> {
+        self.send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))?;
+        self.flush()?;
+        let list = self.response(2)?;
+        let suffix = format!("__{tool}");
+        list["result"]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str())
+            .find(|name| *name == tool || name.ends_with(&suffix))
+            .map(str::to_string)
+            .ok_or_else(|| BenchError::Setup(format!("`{tool}` is not listed: {list}")))
+    }
+
+    fn send(&mut self, message: &Value) -> Result<(), BenchError> {
+        serde_json::to_writer(&mut self.input, message)
+            .map_err(|e| BenchError::Call(e.to_string()))?;
+        self.input
+            .write_all(b"\n")
+            .map_err(|e| BenchError::Call(format!("the server went away: {e}")))
+    }
+
+    fn flush(&mut self) -> Result<(), BenchError> {
+        self.input
+            .flush()
+            .map_err(|e| BenchError::Call(format!("the server went away: {e}")))
+    }
+
+    fn send_call(&mut self, tool: &str, i: usize) -> Result<u64, BenchError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"value": i}}}))?;
+        Ok(id)
+    }
+
+    /// The next response (notifications are skipped); a failed call is an error.
+    fn next_response(&mut self) -> Result<Value, BenchError> {
+        loop {
+            self.line.clear();
+            let read = self
+                .output
+                .read_line(&mut self.line)
+                .map_err(|e| BenchError::Call(e.to_string()))?;
+            if read == 0 {
+                return Err(BenchError::Call("the server closed its output".into()));
+            }
+            let message: Value = serde_json::from_str(&self.line)
+                .map_err(|e| BenchError::Call(format!("not JSON-RPC: {e}: {}", self.line)))?;
+            if message.get("id").is_none() {
+                continue;
+            }
+            if message.get("error").is_some() || message["result"]["isError"] == true {
+                return Err(BenchError::Call(message.to_string()));
+            }
+            return Ok(message);
+        }
+    }
+
+    fn response(&mut self, id: u64) -> Result<Value, BenchError> {
+        loop {
+            let message = self.next_response()?;
+            if message["id"] == id {
+                return Ok(message);
+            }
+        }
+    }
+
+    fn call(&mut self, tool: &str, i: usize) -> Result<(), BenchError> {
+        let id = self.send_call(tool, i)?;
+        self.flush()?;
+        self.response(id).map(drop)
+    }
+
+    /// `calls` calls with `concurrency` in flight: a new one for each answer.
+    fn pipeline(&mut self, tool: &str, calls: usize, concurrency: usize) -> Result<(), BenchError> {
+        let mut sent = 0;
+        while sent < concurrency.min(calls) {
+            self.send_call(tool, 3_000_000 + sent)?;
+            sent += 1;
+        }
+        self.flush()?;
+        for _ in 0..calls {
+            self.next_response()?;
+            if sent < calls {
+                self.send_call(tool, 3_000_000 + sent)?;
+                self.flush()?;
+                sent += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn cpu(&self) -> Result<Duration, BenchError> {
+        process_cpu(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Closing stdin ends the session; the server exits on its own.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
