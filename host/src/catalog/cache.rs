@@ -3,6 +3,14 @@
 //! Keyed by both, so a changed component or a host with other engine settings
 //! never loads stale code. Files are written to a temporary name and renamed,
 //! so a crash never leaves a half-written entry under a real key.
+//!
+//! Hashing means reading every component in full (tens of MB for the Python
+//! and JavaScript tools), which dominated a warm start. So the hash of each
+//! file is also remembered (`DIR/<fingerprint>/hashes/<blake3 of the path>`)
+//! beside the file's identity: device, inode, size, and modification and
+//! change times in nanoseconds. Any write to the file changes its change time
+//! (which no user can set back), so a remembered hash is only used for the
+//! very same bytes; otherwise the file is read and hashed again.
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +50,39 @@ impl CompileCache {
         }
     }
 
+    fn memo(&self, path: &Path) -> Option<PathBuf> {
+        let path = std::fs::canonicalize(path).ok()?;
+        let key = blake3::hash(path.as_os_str().as_encoded_bytes()).to_hex();
+        Some(self.dir.join("hashes").join(&key.as_str()[..32]))
+    }
+
+    /// The content hash remembered for `path` as `identity` says it is now
+    /// (see [`identity`]), if that is the version it was remembered for.
+    pub(crate) fn known_hash(&self, path: &Path, identity: &str) -> Option<String> {
+        let memo = std::fs::read_to_string(self.memo(path)?).ok()?;
+        let (remembered, hash) = memo.rsplit_once(' ')?;
+        (remembered == identity && hash.len() == 64).then(|| hash.to_string())
+    }
+
+    /// Remembers `hash` as the content hash of `path`, read after `identity`
+    /// was taken: if the file changed meanwhile, its identity has too, and the
+    /// memo is never used.
+    pub(crate) fn remember_hash(&self, path: &Path, identity: &str, hash: &str) {
+        let Some(memo) = self.memo(path) else {
+            return;
+        };
+        let result = (|| -> std::io::Result<()> {
+            let dir = memo.parent().unwrap_or(&self.dir);
+            create_private_dir(dir)?;
+            let tmp = memo.with_extension(format!("{}.tmp", std::process::id()));
+            std::fs::write(&tmp, format!("{identity} {hash}"))?;
+            std::fs::rename(&tmp, &memo)
+        })();
+        if let Err(error) = result {
+            tracing::debug!(path = %path.display(), %error, "could not remember a content hash");
+        }
+    }
+
     /// Stores a compiled component; failures only cost a recompile later.
     pub(crate) fn put(&self, hash: &str, component: &Component) {
         let result = (|| -> Result<(), String> {
@@ -73,6 +114,29 @@ fn load(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     unsafe { Component::deserialize_file(engine.wasmtime(), path) }
 }
 
+/// What identifies one version of a file without reading it.
+#[cfg(unix)]
+pub(crate) fn identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    ))
+}
+
+/// Elsewhere nothing is remembered: every file is hashed.
+#[cfg(not(unix))]
+pub(crate) fn identity(_: &Path) -> Option<String> {
+    None
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -94,4 +158,38 @@ pub fn default_cache_dir() -> PathBuf {
         return PathBuf::from(home).join(".cache/toolhost");
     }
     std::env::temp_dir().join("toolhost-cache")
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_hash_is_only_used_for_the_same_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache {
+            dir: dir.path().join("cache"),
+        };
+        let file = dir.path().join("tool.wasm");
+        std::fs::write(&file, b"one").unwrap();
+        let before = identity(&file).unwrap();
+        assert_eq!(cache.known_hash(&file, &before), None);
+        let hash = blake3::hash(b"one").to_hex().to_string();
+        cache.remember_hash(&file, &before, &hash);
+        assert_eq!(cache.known_hash(&file, &before), Some(hash));
+
+        // Same size, and the modification time set back: the change time still moves.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, b"two").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        let after = identity(&file).unwrap();
+        assert_ne!(before, after);
+        assert_eq!(cache.known_hash(&file, &after), None);
+    }
 }

@@ -422,13 +422,27 @@ impl Loader<'_> {
             Policy::default()
         };
         let grants = Grants::from_policy(&policy, has_policy.then_some(policy_path.as_path()))?;
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-            path: path.into(),
-            source,
-        })?;
-        let hash = blake3::hash(&bytes).to_hex().to_string();
+        // The bytes are only read when the cache does not know this version.
+        let identity = self.cache.and_then(|_| cache::identity(path));
+        let known = match (self.cache, &identity) {
+            (Some(cache), Some(identity)) => cache.known_hash(path, identity),
+            _ => None,
+        };
+        let (hash, bytes) = match known {
+            Some(hash) => (hash, None),
+            None => {
+                let bytes = read(path)?;
+                let hash = blake3::hash(&bytes).to_hex().to_string();
+                if let (Some(cache), Some(identity)) = (self.cache, &identity) {
+                    cache.remember_hash(path, identity, &hash);
+                }
+                (hash, Some(bytes))
+            }
+        };
         // Read before compiling consumes the bytes; only plain-export components use it.
-        let embedded_wit = wit_docs::custom_section(&bytes, wit_docs::SECTION).map(<[u8]>::to_vec);
+        let embedded_wit = bytes
+            .as_deref()
+            .map(|bytes| wit_docs::custom_section(bytes, wit_docs::SECTION).map(<[u8]>::to_vec));
         let component = self.compile(&name, path, bytes, &hash, stats).await?;
         let world = |message: String| LoadError::World {
             path: path.into(),
@@ -448,6 +462,11 @@ impl Loader<'_> {
                 let exports_error = |message: String| LoadError::Exports {
                     path: path.into(),
                     message,
+                };
+                let embedded_wit = match embedded_wit {
+                    Some(section) => section,
+                    None => wit_docs::custom_section(&read(path)?, wit_docs::SECTION)
+                        .map(<[u8]>::to_vec),
                 };
                 let docs = wit_docs_for(path, embedded_wit.as_deref()).map_err(exports_error)?;
                 let (funcs, specs) = dynamic::inspect(self.engine, &component, docs.as_ref())
@@ -511,7 +530,7 @@ impl Loader<'_> {
         &self,
         name: &str,
         path: &Path,
-        bytes: Vec<u8>,
+        bytes: Option<Vec<u8>>,
         hash: &str,
         stats: &mut LoadStats,
     ) -> Result<Component, LoadError> {
@@ -523,6 +542,10 @@ impl Loader<'_> {
             });
             return Ok(component);
         }
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => read(path)?,
+        };
         (self.observe)(&LoadEvent::Compiling {
             component: name.into(),
             bytes: bytes.len() as u64,
@@ -550,6 +573,13 @@ impl Loader<'_> {
         }
         Ok(component)
     }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.into(),
+        source,
+    })
 }
 
 /// The WIT docs of a plain-export component: its embedded WIT source, else
