@@ -37,10 +37,6 @@ pub(crate) fn parse(body: &Value) -> Result<(Dialect, Vec<Requested>), String> {
     let mut calls = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let at = |message: &str| format!("call {index}: {message}");
-        let id = item["id"]
-            .as_str()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| at("`id` must be a non-empty string"))?;
         if anthropic {
             match item["type"].as_str() {
                 Some("tool_use") => {}
@@ -48,6 +44,12 @@ pub(crate) fn parse(body: &Value) -> Result<(Dialect, Vec<Requested>), String> {
                 Some(_) => continue,
                 None => return Err(at("a content block needs a `type`")),
             }
+        }
+        let id = item["id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| at("`id` must be a non-empty string"))?;
+        if anthropic {
             let name = item["name"]
                 .as_str()
                 .ok_or_else(|| at("`name` must be a string"))?;

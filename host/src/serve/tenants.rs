@@ -118,9 +118,12 @@ impl TenantState {
         if let Some(bucket) = &self.fuel {
             let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
             bucket.refill(Instant::now());
-            if bucket.available < 1.0 {
+            // Spent: less than 1% of the budget left (a call capped below
+            // that could do nothing useful).
+            let floor = (bucket.per_minute as f64 / 100.0).max(1.0);
+            if bucket.available < floor {
                 let rate = bucket.per_minute as f64 / 60.0;
-                let wait = (1.0 - bucket.available) / rate;
+                let wait = (floor - bucket.available) / rate;
                 return Err(Refusal::OverQuota {
                     reason: "fuel",
                     message: format!(
