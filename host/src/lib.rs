@@ -27,23 +27,27 @@ pub mod llm;
 pub mod mcp;
 mod outcome;
 mod policy;
+mod reload;
 mod sandbox;
 pub mod scaffold;
+pub mod serve;
 
 pub use catalog::{
-    Behavior, Catalog, CatalogError, LoadError, LoadEvent, LoadOptions, LoadStats,
-    NAMESPACE_SEPARATOR, ToolInfo, WIT_SOURCE_SECTION, default_cache_dir, is_valid_name,
+    Behavior, Catalog, CatalogError, ComponentState, ComponentStatus, LoadError, LoadEvent,
+    LoadOptions, LoadStats, NAMESPACE_SEPARATOR, ToolInfo, WIT_SOURCE_SECTION, default_cache_dir,
+    is_valid_name,
 };
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{
     Batch, BatchOptions, BatchReport, BatchResult, Bound, CacheConfig, CallHandle, CallOptions,
-    CallRequest, Event, ExecConfig, ExecStats, Executor, Plan, PlanError, PlanResult, RateRule,
-    Score, Step, Strategy, canonical_json,
+    CallRequest, Ceiling, Event, ExecConfig, ExecStats, Executor, Plan, PlanError, PlanResult,
+    RateRule, Score, Step, Strategy, canonical_json,
 };
 pub use outcome::{CallRecord, Outcome, ToolErrorKind};
 pub use policy::{
     Capabilities, Granted, HttpLimits, HttpLimitsPatch, Limits, LimitsPatch, OnLimit, Policy,
     PolicyError, PolicyReview, Rate, Retry, RetryPatch, Secret, parse_rate, review_dir,
 };
+pub use reload::{FolderWatch, ReloadCounters, ReloadStats, WatchError, watch};
 pub use sandbox::GuestEvent;
 pub use tokio_util::sync::CancellationToken;

@@ -203,6 +203,19 @@ impl CallRecord {
         }
     }
 
+    /// What a model reads for this call, and whether it is an error: the
+    /// output's JSON text, or `kind: message`. Every face (the agent loop,
+    /// `/v1/tool-calls`, MCP text blocks) words results this one way.
+    pub fn model_text(&self) -> (String, bool) {
+        match &self.outcome {
+            Outcome::Ok { output } => (output.to_string(), false),
+            other => (
+                format!("{}: {}", other.kind(), other.message().unwrap_or_default()),
+                true,
+            ),
+        }
+    }
+
     /// The record as the shared JSON shape.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)

@@ -19,4 +19,6 @@ mod policy;
 mod polyglot;
 mod sandbox;
 mod scaffold;
+mod serve_api;
+mod serve_reload;
 mod server;

@@ -11,6 +11,7 @@
 
 mod cache;
 pub(crate) mod dynamic;
+mod reload;
 pub(crate) mod shape;
 mod spec;
 pub(crate) mod values;
@@ -25,6 +26,7 @@ use wasmtime::component::Component;
 
 use self::cache::CompileCache;
 pub use self::cache::default_cache_dir;
+pub use self::reload::{ComponentState, ComponentStatus};
 pub(crate) use self::spec::CheckedSpec;
 pub use self::spec::{Behavior, NAMESPACE_SEPARATOR, ToolInfo, is_valid_name};
 pub use self::wit_docs::SECTION as WIT_SOURCE_SECTION;
@@ -222,8 +224,10 @@ pub(crate) struct ToolEntry {
 /// The tools of a folder, ready to call. Immutable: reloading builds a new one.
 pub struct Catalog {
     engine: Engine,
-    tools: BTreeMap<String, ToolEntry>,
+    tools: BTreeMap<String, Arc<ToolEntry>>,
     failures: Vec<LoadError>,
+    /// Components whose new version failed, still serving the previous one.
+    kept: Vec<String>,
     stats: LoadStats,
 }
 
@@ -281,6 +285,7 @@ impl Catalog {
             engine: engine.clone(),
             tools: BTreeMap::new(),
             failures: Vec::new(),
+            kept: Vec::new(),
             stats: LoadStats::default(),
         };
         for path in paths {
@@ -328,7 +333,7 @@ impl Catalog {
                 component: component.clone(),
                 validator: spec.validator,
             };
-            self.tools.insert(entry.info.name.clone(), entry);
+            self.tools.insert(entry.info.name.clone(), Arc::new(entry));
         }
     }
 
@@ -373,7 +378,15 @@ impl Catalog {
     }
 
     pub(crate) fn entry(&self, name: &str) -> Option<&ToolEntry> {
-        self.tools.get(name)
+        self.tools.get(name).map(|entry| &**entry)
+    }
+
+    /// True when `tool`'s policy grants anything that reaches outside the
+    /// sandbox: the network, a directory or the wall clock.
+    pub fn reaches_outside(&self, tool: &str) -> bool {
+        self.tools
+            .get(tool)
+            .is_some_and(|entry| entry.component.grants.reaches_outside())
     }
 
     /// The public names closest to `name`, for "did you mean" messages.

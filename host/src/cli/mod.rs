@@ -9,6 +9,7 @@ mod list;
 mod mcp;
 mod new;
 mod policy;
+mod serve;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -46,6 +47,11 @@ enum Command {
     /// Let a model (OpenAI, Anthropic or any OpenAI-compatible server) call the
     /// tools until it answers; with no API key, replay a scripted demo.
     Chat(chat::ChatArgs),
+    /// Serve the HTTP API: tenants with keys and quotas, tool calls in either
+    /// provider's dialect, SSE, Prometheus metrics; the tools folder is watched.
+    Serve(serve::ServeArgs),
+    /// Hash an API key for the server configuration (or make a new one).
+    HashKey(serve::HashKeyArgs),
     /// Serve the tools to an MCP client on stdin/stdout (logs go to stderr).
     Mcp(mcp::McpArgs),
 }
@@ -136,6 +142,8 @@ pub fn main() -> ExitCode {
         Command::Policy(args) => policy::run(args),
         Command::New(args) => new::run(args),
         Command::Chat(args) => runtime.block_on(chat::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::HashKey(args) => serve::hash(args),
         Command::Mcp(args) => runtime.block_on(mcp::run(args)),
     };
     match result {

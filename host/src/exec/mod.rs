@@ -30,6 +30,7 @@ use self::cache::ResultCache;
 pub use self::cache::{CacheConfig, canonical as canonical_json};
 use self::gate::Gates;
 pub use self::gate::RateRule;
+pub(crate) use self::gate::quota;
 pub use self::plan::{Plan, PlanError, PlanResult, Step};
 use crate::catalog::{Catalog, ToolEntry};
 use crate::outcome::{CallRecord, Outcome};
@@ -96,6 +97,41 @@ pub struct CallOptions {
     pub caller: Option<String>,
     /// Skip the result cache for this call.
     pub no_cache: bool,
+    /// Upper bounds applied after the tool's policy and the overrides above:
+    /// a tenant's limits, which may only narrow what the policy grants.
+    pub ceiling: Ceiling,
+}
+
+/// Upper bounds on a call's limits. `None` leaves a limit as the policy set it;
+/// a bound never raises a limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ceiling {
+    /// The longest a call may run.
+    pub timeout: Option<Duration>,
+    /// The most fuel a call may burn.
+    pub fuel: Option<u64>,
+    /// The largest linear memory, in MiB.
+    pub memory_mb: Option<u64>,
+    /// The largest output, in bytes.
+    pub max_output_bytes: Option<u64>,
+}
+
+impl Ceiling {
+    fn apply(&self, limits: &mut Limits) {
+        if let Some(timeout) = self.timeout {
+            limits.timeout = limits.timeout.min(timeout);
+        }
+        if let Some(fuel) = self.fuel {
+            limits.fuel = limits.fuel.min(fuel);
+        }
+        if let Some(mb) = self.memory_mb {
+            limits.memory_bytes = limits.memory_bytes.min(mb << 20);
+        }
+        if let Some(bytes) = self.max_output_bytes {
+            limits.max_output_bytes = limits.max_output_bytes.min(bytes);
+        }
+    }
 }
 
 impl CallOptions {
@@ -225,7 +261,7 @@ impl Executor {
             retry_budget: config
                 .retry_budget
                 .as_ref()
-                .map(|rate| governor::RateLimiter::direct(gate::quota(rate))),
+                .map(|rate| governor::RateLimiter::direct(quota(rate))),
             config,
             gates,
             counters: Counters::default(),
@@ -557,6 +593,7 @@ impl Executor {
             }
             limits.memory_bytes = mb << 20;
         }
+        options.ceiling.apply(&mut limits);
         Ok(Prepared {
             engine: catalog.engine(),
             entry,

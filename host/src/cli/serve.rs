@@ -1,0 +1,128 @@
+//! `toolhost serve` and `toolhost hash-key`.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use toolhost::serve::{ServeConfig, Server, hash_key};
+use toolhost::{ExecConfig, Executor};
+
+use super::ToolsArgs;
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    #[command(flatten)]
+    tools: ToolsArgs,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// The server configuration: tenants, hashed keys, quotas (see the README).
+    #[arg(long, value_name = "FILE", required_unless_present = "no_auth")]
+    config: Option<PathBuf>,
+    /// Serve without API keys: everyone is one tenant with every tool. Only
+    /// for loopback and development.
+    #[arg(long, conflicts_with = "config")]
+    no_auth: bool,
+    /// Do not watch the tools folder for changes.
+    #[arg(long)]
+    no_watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct HashKeyArgs {
+    /// The key to hash; with none, a new random key is made and printed too.
+    key: Option<String>,
+}
+
+pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Some(ServeConfig::load(path)?),
+        None => None,
+    };
+    if args.no_auth && !args.listen.ip().is_loopback() {
+        eprintln!(
+            "warning: --no-auth on {} lets anyone who can reach it run every tool",
+            args.listen
+        );
+    }
+    let catalog = args.tools.load(false).await?;
+    let executor = Arc::new(Executor::with_config(catalog, ExecConfig::default()));
+    let watch = if args.no_watch {
+        None
+    } else {
+        Some(toolhost::watch(
+            executor.clone(),
+            &args.tools.tools,
+            args.tools.load_options(),
+        )?)
+    };
+    let reload = watch.as_ref().map(|w| w.counters());
+    let server = match &config {
+        Some(config) => Server::new(executor.clone(), config, reload)?,
+        None => Server::open(executor.clone(), reload),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", args.listen))?;
+    eprintln!(
+        "toolhost serving {} tools on http://{}{}",
+        executor.catalog().tools().count(),
+        listener.local_addr()?,
+        if config.is_none() { " (no auth)" } else { "" }
+    );
+    let draining = server.clone();
+    axum::serve(listener, server.router())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            eprintln!(
+                "draining: finishing {} calls in flight",
+                executor.in_flight()
+            );
+            draining.drain();
+        })
+        .await
+        .context("the server stopped")?;
+    drop(watch);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub(super) fn hash(args: HashKeyArgs) -> anyhow::Result<ExitCode> {
+    match args.key {
+        Some(key) => println!("{}", hash_key(&key)),
+        None => {
+            let mut bytes = [0u8; 24];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut bytes))
+                .context("could not read random bytes for a new key")?;
+            let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let key = format!("th_{key}");
+            println!("key:  {key}\nhash: {}", hash_key(&key));
+            eprintln!(
+                "give the key to the tenant; put the hash in the server configuration's `keys`"
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,188 @@
+//! Hot reload: watch the tools folder and swap a freshly loaded catalog into
+//! the executor when components (or their policies) are added, changed or
+//! removed.
+//!
+//! The swap is atomic: calls already running finish on the catalog they
+//! started with. A new version that fails to load keeps the previous one
+//! serving ([`Catalog::reload`]); the failure is logged, counted and shown in
+//! [`Catalog::status`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+
+use crate::{Catalog, Executor, LoadOptions};
+
+/// Quiet time after the last change before reloading, so a file being
+/// copied in is read once, whole.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// Why the folder could not be watched.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: could not watch the tools folder: {source}")]
+pub struct WatchError {
+    path: PathBuf,
+    source: notify::Error,
+}
+
+/// Counts of reloads, for metrics.
+#[derive(Debug, Default)]
+pub struct ReloadCounters {
+    reloads: AtomicU64,
+    rejected: AtomicU64,
+    compiled: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+/// A snapshot of [`ReloadCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ReloadStats {
+    /// Catalogs swapped in.
+    pub reloads: u64,
+    /// Component versions refused during reloads (the previous one kept serving, if any).
+    pub rejected: u64,
+    /// Components compiled during reloads.
+    pub compiled: u64,
+    /// Components taken from the compile cache during reloads.
+    pub cache_hits: u64,
+}
+
+impl ReloadCounters {
+    /// The counts so far.
+    pub fn snapshot(&self) -> ReloadStats {
+        ReloadStats {
+            reloads: self.reloads.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            compiled: self.compiled.load(Ordering::Relaxed),
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Watches a tools folder while it lives; dropping it stops watching.
+pub struct FolderWatch {
+    _watcher: RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+    counters: Arc<ReloadCounters>,
+}
+
+impl std::fmt::Debug for FolderWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FolderWatch")
+            .field("stats", &self.counters.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FolderWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FolderWatch {
+    /// The reload counters, shared with whoever reports them.
+    pub fn counters(&self) -> Arc<ReloadCounters> {
+        self.counters.clone()
+    }
+}
+
+/// Starts watching `dir`: each settled burst of changes to `*.wasm` or
+/// `*.toml` files reloads the folder and swaps the result into `executor`.
+/// Must be called inside a tokio runtime.
+pub fn watch(
+    executor: Arc<Executor>,
+    dir: &Path,
+    options: LoadOptions,
+) -> Result<FolderWatch, WatchError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let watch_error = |source| WatchError {
+        path: dir.into(),
+        source,
+    };
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && event.paths.iter().any(|path| is_tool_file(path))
+        {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(watch_error)?;
+    watcher
+        .watch(dir, RecursiveMode::NonRecursive)
+        .map_err(watch_error)?;
+    let counters = Arc::new(ReloadCounters::default());
+    let task = tokio::spawn(reload_loop(
+        executor,
+        dir.to_path_buf(),
+        options,
+        rx,
+        counters.clone(),
+    ));
+    Ok(FolderWatch {
+        _watcher: watcher,
+        task,
+        counters,
+    })
+}
+
+fn is_tool_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == "wasm" || ext == "toml")
+}
+
+async fn reload_loop(
+    executor: Arc<Executor>,
+    dir: PathBuf,
+    options: LoadOptions,
+    mut changes: mpsc::UnboundedReceiver<()>,
+    counters: Arc<ReloadCounters>,
+) {
+    while changes.recv().await.is_some() {
+        // Wait for the burst to settle.
+        while let Ok(Some(())) = tokio::time::timeout(SETTLE, changes.recv()).await {}
+        let current = executor.catalog();
+        match current.reload(&dir, &options).await {
+            Ok(fresh) => {
+                swap(&executor, &current, fresh, &counters);
+            }
+            Err(error) => {
+                tracing::error!(%error, "reload failed; the current tools keep serving");
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn swap(executor: &Executor, current: &Catalog, fresh: Catalog, counters: &ReloadCounters) {
+    let stats = fresh.stats();
+    counters.reloads.fetch_add(1, Ordering::Relaxed);
+    counters
+        .rejected
+        .fetch_add(stats.failed as u64, Ordering::Relaxed);
+    counters
+        .compiled
+        .fetch_add(stats.compiled as u64, Ordering::Relaxed);
+    counters
+        .cache_hits
+        .fetch_add(stats.cache_hits as u64, Ordering::Relaxed);
+    let before: Vec<&str> = current.tools().map(|t| t.name.as_str()).collect();
+    let after: Vec<&str> = fresh.tools().map(|t| t.name.as_str()).collect();
+    tracing::info!(
+        tools = after.len(),
+        added = after.iter().filter(|n| !before.contains(n)).count(),
+        removed = before.iter().filter(|n| !after.contains(n)).count(),
+        refused = stats.failed,
+        compiled = stats.compiled,
+        "tools folder reloaded"
+    );
+    for error in fresh.failures() {
+        tracing::warn!(%error, "component refused on reload");
+    }
+    executor.set_catalog(Arc::new(fresh));
+}

@@ -1,0 +1,348 @@
+//! The server's configuration file: tenants, their hashed API keys, the
+//! tools each may call, their quotas and the limits that narrow every
+//! tool's policy for them. Pure data, like policies: unknown keys are an
+//! error and a file that does not validate means the server does not start.
+//!
+//! ```toml
+//! admin_keys = ["blake3:…"]     # may read /metrics; none = /metrics refused
+//! max_body_kb = 1024
+//!
+//! [[tenant]]
+//! name = "acme"
+//! keys = ["blake3:9f2c…"]       # `toolhost serve hash-key` prints one
+//! tools = ["calc", "text__*"]   # names or `prefix*`; `*` for all
+//! rate = "200/s"                # calls; 429 with Retry-After past it
+//! concurrency = 16              # calls in flight at once
+//! fuel_per_minute = 50_000_000_000
+//! reach_outside = false         # no tool that may use network, dirs or clock
+//! [tenant.limits]               # may only lower the tool's own policy
+//! timeout_ms = 2000
+//! fuel = 1_000_000_000
+//! memory_mb = 32
+//! max_output_kb = 256
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::exec::Ceiling;
+use crate::policy::{Rate, parse_rate};
+
+/// Why a server configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: could not read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What and where.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The server configuration as written in its file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    /// Hashed keys that may read `/metrics`.
+    #[serde(default)]
+    pub admin_keys: Vec<String>,
+    /// Largest request body, in KiB.
+    #[serde(default = "default_body_kb")]
+    pub max_body_kb: u64,
+    /// The tenants.
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+}
+
+fn default_body_kb() -> u64 {
+    1024
+}
+
+/// One tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TenantConfig {
+    /// The tenant's name, used in metrics and logs.
+    pub name: String,
+    /// Hashed API keys (`blake3:<hex>`).
+    pub keys: Vec<String>,
+    /// The tools it may call: names, `prefix*` patterns, or `*`.
+    pub tools: Vec<String>,
+    /// Calls per period, such as `"100/s"`.
+    pub rate: Option<String>,
+    /// Burst for `rate`; defaults to its count.
+    pub burst: Option<u32>,
+    /// Calls in flight at once.
+    pub concurrency: Option<u32>,
+    /// Fuel its calls may burn per minute, all tools together.
+    pub fuel_per_minute: Option<u64>,
+    /// May call tools whose policy reaches outside the sandbox (network,
+    /// directories, wall clock). Defaults to true; false narrows.
+    #[serde(default = "yes")]
+    pub reach_outside: bool,
+    /// Limits that narrow every tool's own.
+    #[serde(default)]
+    pub limits: TenantLimits,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A tenant's ceilings on the tool policies' limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TenantLimits {
+    /// Wall-clock budget of one call, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Fuel one call may burn.
+    pub fuel: Option<u64>,
+    /// Linear memory cap, in MiB.
+    pub memory_mb: Option<u64>,
+    /// Largest output, in KiB.
+    pub max_output_kb: Option<u64>,
+}
+
+/// A tenant as the server enforces it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Tenant {
+    /// The name.
+    pub name: String,
+    /// Which tools it may call.
+    pub tools: ToolFilter,
+    /// Its call rate.
+    pub rate: Option<Rate>,
+    /// Its calls in flight at once.
+    pub concurrency: Option<u32>,
+    /// Its fuel per minute.
+    pub fuel_per_minute: Option<u64>,
+    /// Whether it may call tools that reach outside the sandbox.
+    pub reach_outside: bool,
+    /// Its ceilings on every call's limits.
+    pub ceiling: Ceiling,
+}
+
+/// Tool names and `prefix*` patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolFilter(Vec<String>);
+
+impl ToolFilter {
+    /// Every tool.
+    pub fn all() -> Self {
+        Self(vec!["*".into()])
+    }
+
+    /// True when `name` is allowed.
+    pub fn allows(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => pattern == name,
+            })
+    }
+}
+
+/// Hashes an API key the way the configuration stores it: `blake3:<hex>`.
+/// Keys are long random tokens, so a fast hash is the right one.
+pub fn hash_key(key: &str) -> String {
+    format!("blake3:{}", blake3::hash(key.as_bytes()).to_hex())
+}
+
+impl ServeConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        config.tenants().map_err(|message| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// The tenants as enforced, each with its key hashes; an error names the
+    /// tenant and the key at fault.
+    pub fn tenants(&self) -> Result<Vec<(Tenant, Vec<[u8; 32]>)>, String> {
+        let mut seen_keys = std::collections::HashSet::new();
+        let mut seen_names = std::collections::HashSet::new();
+        for key in &self.admin_keys {
+            parse_hash(key).map_err(|e| format!("admin_keys: {e}"))?;
+        }
+        if self.max_body_kb == 0 {
+            return Err("max_body_kb must be at least 1".into());
+        }
+        self.tenants
+            .iter()
+            .map(|t| {
+                let at = |message: String| format!("tenant `{}`: {message}", t.name);
+                if t.name.is_empty() || !seen_names.insert(t.name.clone()) {
+                    return Err(format!(
+                        "tenant names must be unique and not empty: `{}`",
+                        t.name
+                    ));
+                }
+                if t.keys.is_empty() {
+                    return Err(at("`keys` must hold at least one hashed key".into()));
+                }
+                let mut hashes = Vec::new();
+                for key in &t.keys {
+                    let hash = parse_hash(key).map_err(at)?;
+                    if !seen_keys.insert(hash) {
+                        return Err(at(format!("key {key} is given to more than one tenant")));
+                    }
+                    hashes.push(hash);
+                }
+                if t.tools
+                    .iter()
+                    .any(|p| p.is_empty() || p[..p.len() - 1].contains('*'))
+                {
+                    return Err(at("`tools` entries are names, `prefix*` or `*`".into()));
+                }
+                let rate = t
+                    .rate
+                    .as_deref()
+                    .map(|r| parse_rate(r, t.burst))
+                    .transpose()
+                    .map_err(at)?;
+                if t.concurrency == Some(0) || t.fuel_per_minute == Some(0) {
+                    return Err(at(
+                        "`concurrency` and `fuel_per_minute` must be at least 1".into()
+                    ));
+                }
+                let l = &t.limits;
+                if [l.timeout_ms, l.fuel, l.memory_mb, l.max_output_kb].contains(&Some(0)) {
+                    return Err(at("`limits` values must be at least 1".into()));
+                }
+                let tenant = Tenant {
+                    name: t.name.clone(),
+                    tools: ToolFilter(t.tools.clone()),
+                    rate,
+                    concurrency: t.concurrency,
+                    fuel_per_minute: t.fuel_per_minute,
+                    reach_outside: t.reach_outside,
+                    ceiling: ceiling(l),
+                };
+                Ok((tenant, hashes))
+            })
+            .collect()
+    }
+}
+
+fn ceiling(limits: &TenantLimits) -> Ceiling {
+    let mut ceiling = Ceiling::default();
+    ceiling.timeout = limits.timeout_ms.map(Duration::from_millis);
+    ceiling.fuel = limits.fuel;
+    ceiling.memory_mb = limits.memory_mb;
+    ceiling.max_output_bytes = limits.max_output_kb.map(|kb| kb << 10);
+    ceiling
+}
+
+/// Parses `blake3:<64 hex digits>`.
+pub(crate) fn parse_hash(text: &str) -> Result<[u8; 32], String> {
+    let hex = text.strip_prefix("blake3:").ok_or_else(|| {
+        format!("key {text:?} must be a hash `blake3:<hex>` (see `toolhost serve hash-key`), not a plain key")
+    })?;
+    blake3::Hash::from_hex(hex)
+        .map(|h| *h.as_bytes())
+        .map_err(|_| format!("key {text:?}: `blake3:` must be followed by 64 hex digits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<(Tenant, Vec<[u8; 32]>)>, String> {
+        let config: ServeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.tenants()
+    }
+
+    #[test]
+    fn a_tenant_parses_with_hashed_keys_and_ceilings() {
+        let text = format!(
+            "[[tenant]]\nname = \"acme\"\nkeys = [\"{}\"]\ntools = [\"calc\", \"text__*\"]\nrate = \"5/s\"\n[tenant.limits]\ntimeout_ms = 100\n",
+            hash_key("secret")
+        );
+        let tenants = parse(&text).unwrap();
+        let (tenant, keys) = &tenants[0];
+        assert_eq!(keys[0], *blake3::hash(b"secret").as_bytes());
+        assert!(tenant.tools.allows("calc") && tenant.tools.allows("text__slugify"));
+        assert!(!tenant.tools.allows("calculator") && !tenant.tools.allows("json"));
+        assert_eq!(tenant.rate.unwrap().count, 5);
+        assert_eq!(tenant.ceiling.timeout, Some(Duration::from_millis(100)));
+        assert!(tenant.reach_outside);
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_the_reason() {
+        let key = hash_key("k");
+        for (text, needle) in [
+            (
+                "[[tenant]]\nname = \"a\"\nkeys = [\"plain\"]\ntools = []\n",
+                "blake3",
+            ),
+            (
+                &format!("[[tenant]]\nname = \"a\"\nkeys = [\"{key}\"]\ntools = [\"a*b\"]\n"),
+                "prefix*",
+            ),
+            (
+                &format!(
+                    "[[tenant]]\nname = \"a\"\nkeys = [\"{key}\"]\ntools = []\nrate = \"fast\"\n"
+                ),
+                "not a rate",
+            ),
+            (
+                &format!(
+                    "[[tenant]]\nname = \"a\"\nkeys = [\"{key}\"]\ntools = []\n[[tenant]]\nname = \"b\"\nkeys = [\"{key}\"]\ntools = []\n"
+                ),
+                "more than one tenant",
+            ),
+            (
+                &format!(
+                    "[[tenant]]\nname = \"a\"\nkeys = [\"{key}\"]\ntools = []\nsurprise = 1\n"
+                ),
+                "unknown field",
+            ),
+            (
+                &format!(
+                    "[[tenant]]\nname = \"a\"\nkeys = [\"{key}\"]\ntools = []\n[tenant.limits]\nfuel = 0\n"
+                ),
+                "at least 1",
+            ),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(needle), "{error} should mention {needle}");
+        }
+    }
+}

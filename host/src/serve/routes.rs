@@ -1,0 +1,355 @@
+//! The request handlers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State as Extract};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use super::State;
+use super::dialect::{self, Dialect, Requested};
+use super::tenants::{Refusal, TenantState};
+use crate::formats::{self, Format};
+use crate::{CallOptions, CallRecord, Outcome};
+
+type Shared = Extract<Arc<State>>;
+
+/// A JSON error body: `{"error": {"status": …, "message": …}}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = json!({"error": {"status": status.as_u16(), "message": message.into()}});
+    (status, axum::Json(body)).into_response()
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unauthorized => {
+                let mut response = error(
+                    StatusCode::UNAUTHORIZED,
+                    "a valid API key is required: `Authorization: Bearer KEY` or `x-api-key: KEY`",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            Refusal::Forbidden(message) => error(StatusCode::FORBIDDEN, message),
+            Refusal::OverQuota {
+                message,
+                retry_after,
+                ..
+            } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                let mut response = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("{message}; retry after {seconds} s"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
+            }
+        }
+    }
+}
+
+/// One span per request; the handler's call spans nest in it.
+pub(super) async fn trace_request(request: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        status = tracing::field::Empty,
+    );
+    async move {
+        let response = next.run(request).await;
+        tracing::Span::current().record("status", response.status().as_u16());
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Refuses a tool the tenant may not call, the same way whether or not it
+/// exists, so tenants learn nothing of tools outside their list.
+fn check_tool(state: &State, tenant: &TenantState, name: &str) -> Result<(), Refusal> {
+    let forbidden = || Refusal::Forbidden(format!("tool `{name}` is not available to this key"));
+    if !tenant.tenant.tools.allows(name) {
+        return Err(forbidden());
+    }
+    if !tenant.tenant.reach_outside && state.executor.catalog().reaches_outside(name) {
+        return Err(forbidden());
+    }
+    Ok(())
+}
+
+/// Runs one admitted call under the tenant's name, ceilings and span, and counts it.
+async fn run(
+    state: &State,
+    tenant: &TenantState,
+    admission: super::tenants::Admission,
+    name: &str,
+    input: &str,
+) -> CallRecord {
+    let span = tracing::info_span!(
+        "call",
+        tool = name,
+        tenant = %tenant.tenant.name,
+        call_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        fuel = tracing::field::Empty,
+    );
+    let mut options = CallOptions::default().caller(tenant.tenant.name.clone());
+    options.ceiling = admission.ceiling;
+    let record = state
+        .executor
+        .call(name, input, options)
+        .instrument(span.clone())
+        .await;
+    drop(admission);
+    span.record("call_id", record.call_id.as_str());
+    span.record("outcome", record.outcome.kind());
+    if let Some(fuel) = record.fuel_used {
+        span.record("fuel", fuel);
+        tenant.charge(fuel);
+    }
+    state.metrics.record(&tenant.tenant.name, &record);
+    record
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    format: Option<String>,
+}
+
+pub(super) async fn list_tools(
+    Extract(state): Shared,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let tenant = match state.tenants.authenticate(&headers) {
+        Ok(tenant) => tenant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let format: Format = match query.format.as_deref().unwrap_or("json").parse() {
+        Ok(format) => format,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let catalog = state.executor.catalog();
+    let visible = |name: &str| check_tool(&state, &tenant, name).is_ok();
+    let tools = formats::tools(catalog.tools().filter(|info| visible(&info.name)), format);
+    // A component shows when the tenant may call one of its tools, or (failed,
+    // with none) when its list would allow the component's own name.
+    let components: Vec<_> = catalog
+        .status()
+        .into_iter()
+        .filter(|status| {
+            status.tools.iter().any(|name| visible(name))
+                || (status.tools.is_empty() && tenant.tenant.tools.allows(&status.component))
+        })
+        .collect();
+    axum::Json(json!({
+        "tenant": tenant.tenant.name,
+        "tools": tools,
+        "status": {
+            "generation": *state.executor.catalog_changes().borrow(),
+            "components": components,
+        },
+    }))
+    .into_response()
+}
+
+pub(super) async fn call_tool(
+    Extract(state): Shared,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let tenant = match state.tenants.authenticate(&headers) {
+        Ok(tenant) => tenant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if let Err(refusal) = check_tool(&state, &tenant, &name) {
+        return refusal.into_response();
+    }
+    let admission = match tenant.admit() {
+        Ok(admission) => admission,
+        Err(refusal) => {
+            if let Refusal::OverQuota { reason, .. } = &refusal {
+                state.metrics.rejected(&tenant.tenant.name, reason);
+            }
+            return refusal.into_response();
+        }
+    };
+    let Ok(input) = std::str::from_utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the body must be UTF-8 JSON");
+    };
+    let input = if input.trim().is_empty() { "{}" } else { input };
+    let record = run(&state, &tenant, admission, &name, input).await;
+    let status = match &record.outcome {
+        Outcome::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Outcome::UnknownTool { .. } => StatusCode::NOT_FOUND,
+        Outcome::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::OK,
+    };
+    let mut response = (status, axum::Json(record.to_json())).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+pub(super) async fn tool_calls(
+    Extract(state): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let tenant = match state.tenants.authenticate(&headers) {
+        Ok(tenant) => tenant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            );
+        }
+    };
+    let (dialect, calls) = match dialect::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    for call in &calls {
+        if let Err(refusal) = check_tool(&state, &tenant, &call.name) {
+            return refusal.into_response();
+        }
+    }
+    let mut admissions = Vec::with_capacity(calls.len());
+    for _ in &calls {
+        match tenant.admit() {
+            Ok(admission) => admissions.push(admission),
+            Err(refusal) => {
+                if let Refusal::OverQuota { reason, .. } = &refusal {
+                    state.metrics.rejected(&tenant.tenant.name, reason);
+                }
+                return refusal.into_response();
+            }
+        }
+    }
+    let running: FuturesUnordered<_> = calls
+        .into_iter()
+        .zip(admissions)
+        .enumerate()
+        .map(|(index, (call, admission))| {
+            let state = state.clone();
+            let tenant = tenant.clone();
+            async move {
+                let record = run(&state, &tenant, admission, &call.name, &call.arguments).await;
+                (index, call, record)
+            }
+        })
+        .collect();
+    let wants_sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if wants_sse {
+        return stream(dialect, running).into_response();
+    }
+    let mut finished: Vec<(usize, Requested, CallRecord)> = running.collect().await;
+    finished.sort_by_key(|(index, ..)| *index);
+    let parts = finished
+        .iter()
+        .map(|(_, call, record)| dialect::result_part(dialect, &call.id, record))
+        .collect();
+    let records: Vec<Value> = finished
+        .iter()
+        .map(|(.., record)| record.to_json())
+        .collect();
+    axum::Json(json!({"messages": dialect::messages(dialect, parts), "records": records}))
+        .into_response()
+}
+
+/// Each result as an SSE `result` event as it finishes, then `done` with the
+/// messages in call order.
+fn stream(
+    dialect: Dialect,
+    running: FuturesUnordered<
+        impl Future<Output = (usize, Requested, CallRecord)> + Send + 'static,
+    >,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
+    let total = running.len();
+    let events = futures::stream::unfold(
+        (running, Vec::with_capacity(total), false),
+        move |(mut running, mut parts, done)| async move {
+            if done {
+                return None;
+            }
+            match running.next().await {
+                Some((index, call, record)) => {
+                    let part = dialect::result_part(dialect, &call.id, &record);
+                    parts.push((index, part.clone()));
+                    let data = json!({"index": index, "id": call.id, "message": part, "record": record.to_json()});
+                    let event = SseEvent::default().event("result").data(data.to_string());
+                    Some((Ok(event), (running, parts, false)))
+                }
+                None => {
+                    parts.sort_by_key(|(index, _)| *index);
+                    let parts = parts.into_iter().map(|(_, part)| part).collect();
+                    let data = json!({"messages": dialect::messages(dialect, parts)});
+                    let event = SseEvent::default().event("done").data(data.to_string());
+                    Some((Ok(event), (running, Vec::new(), true)))
+                }
+            }
+        },
+    );
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+pub(super) async fn metrics(Extract(state): Shared, headers: HeaderMap) -> Response {
+    if !state.tenants.is_admin(&headers) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "/metrics needs an admin key (`admin_keys` in the server configuration)",
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub(super) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub(super) async fn readyz(Extract(state): Shared) -> Response {
+    if state.draining.load(Ordering::Relaxed) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining: shutting down after the calls in flight",
+        );
+    }
+    if state.executor.catalog().tools().next().is_none() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no tools are loaded");
+    }
+    "ready\n".into_response()
+}
