@@ -1,7 +1,9 @@
 //! MCP with a client we did not write: the official MCP Python SDK
 //! (`tests/mcp/client.py`) against `toolhost mcp` on stdio and against the
-//! streamable HTTP service mounted in axum on 127.0.0.1. The script runs one
-//! scenario and prints what it saw as JSON; the assertions are here.
+//! streamable HTTP service mounted in axum on 127.0.0.1, each both with the
+//! `initialize` handshake (protocol 2025-11-25) and without it (2026-07-28,
+//! `server/discover`). The script runs one scenario and prints what it saw
+//! as JSON; the assertions are here.
 //!
 //! The SDK must be installed (`pip install mcp==2.3.0`; CI's `.ci/run` does):
 //! without it these tests fail and say so.
@@ -108,7 +110,12 @@ fn tool<'a>(out: &'a Value, name: &str) -> &'a Value {
 /// What both transports must show.
 fn assert_scenario(out: &Value) {
     let init = &out["initialize"];
-    assert_eq!(init["serverInfo"]["name"], "toolhost");
+    // `initialize` answers `serverInfo`; `server/discover` stamps it in `_meta`.
+    let server = match init.get("serverInfo") {
+        Some(info) => info,
+        None => &init["_meta"]["io.modelcontextprotocol/serverInfo"],
+    };
+    assert_eq!(server["name"], "toolhost", "{init}");
     assert_eq!(init["capabilities"]["tools"]["listChanged"], true);
 
     let calc = tool(out, "calc");
@@ -185,29 +192,41 @@ fn assert_scenario(out: &Value) {
     );
 }
 
-#[test]
-fn stdio_server_serves_the_python_sdk() {
+fn stdio(modern: bool) {
     let dir = tools_dir(&[]);
     let bin = toolhost_bin();
     let cache = cache_dir();
-    let out = run_client(
-        &[
-            "stdio",
-            "--",
-            bin.to_str().expect("a UTF-8 path"),
-            "mcp",
-            "--tools",
-            dir.path().to_str().expect("a UTF-8 path"),
-            "--cache-dir",
-            cache.to_str().expect("a UTF-8 path"),
-        ],
-        |_| {},
-    );
+    let mut args = vec!["stdio"];
+    if modern {
+        args.push("--modern");
+    }
+    args.extend([
+        "--",
+        bin.to_str().expect("a UTF-8 path"),
+        "mcp",
+        "--tools",
+        dir.path().to_str().expect("a UTF-8 path"),
+        "--cache-dir",
+        cache.to_str().expect("a UTF-8 path"),
+    ]);
+    let out = run_client(&args, |_| {});
     assert_scenario(&out);
 }
 
 #[test]
-fn http_service_serves_the_python_sdk_and_announces_reloads() {
+fn stdio_server_serves_the_python_sdk() {
+    stdio(false);
+}
+
+#[test]
+fn stdio_server_serves_the_python_sdk_without_a_handshake() {
+    stdio(true);
+}
+
+/// The HTTP service in axum on 127.0.0.1 over `calc` and `sleep`; when the
+/// client waits for `tools/list_changed`, the catalog is swapped for one
+/// that also has `guest_trivial__echo`.
+fn http(modern: bool) {
     let dir = tools_dir(&[]);
     let bigger = tools_dir(&[artifacts::TRIVIAL]);
     let (executor, reloaded) = block_on({
@@ -237,7 +256,11 @@ fn http_service_serves_the_python_sdk_and_announces_reloads() {
         addr
     });
     let url = format!("http://{addr}/mcp");
-    let out = run_client(&["http", "--list-changed", &url], |line| {
+    let mut args = vec!["http", "--list-changed", &url];
+    if modern {
+        args.push("--modern");
+    }
+    let out = run_client(&args, |line| {
         if line == WAITING {
             executor.set_catalog(reloaded.clone());
         }
@@ -254,4 +277,14 @@ fn http_service_serves_the_python_sdk_and_announces_reloads() {
     );
     assert_eq!(executor.in_flight(), 0, "the cancelled call is not running");
     cancel.cancel();
+}
+
+#[test]
+fn http_service_serves_the_python_sdk_and_announces_reloads() {
+    http(false);
+}
+
+#[test]
+fn http_service_announces_reloads_to_subscriptions_without_a_handshake() {
+    http(true);
 }

@@ -1,8 +1,11 @@
 """Drive a toolhost MCP server with the official MCP Python SDK and print
 what happened as one JSON object on stdout; the Rust tests assert on it.
 
-    python3 client.py stdio [--list-changed] -- COMMAND ARG...
-    python3 client.py http  [--list-changed] URL
+    python3 client.py stdio [--modern] [--list-changed] -- COMMAND ARG...
+    python3 client.py http  [--modern] [--list-changed] URL
+
+Without --modern the session starts with `initialize` (protocol 2025-11-25);
+with it, with `server/discover` (2026-07-28, no session).
 
 The scenario: initialize, list the tools, call `calc` (ok and failing), call
 an unknown tool, call `sleep` with a progress callback, cancel a long `sleep`
@@ -22,10 +25,15 @@ try:
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.client.subscriptions import listen
+    from mcp.shared.subscriptions import ToolsListChanged
     from mcp.shared.exceptions import MCPError
 except ImportError as error:  # the Rust test turns this exit code into a clear failure
     print(f"the MCP Python SDK is missing ({error}); install it with `pip install mcp==2.3.0`", file=sys.stderr)
     sys.exit(3)
+
+
+MODERN = "--modern" in sys.argv
 
 
 def dump(result):
@@ -43,8 +51,12 @@ async def scenario(read, write, list_changed: bool) -> dict:
             out.setdefault("transport_errors", []).append(repr(message))
 
     async with ClientSession(read, write, message_handler=on_message) as session:
-        init = await session.initialize()
-        out["initialize"] = dump(init)
+        if MODERN:
+            found = await session.discover()
+            out["initialize"] = dump(found)
+        else:
+            init = await session.initialize()
+            out["initialize"] = dump(init)
 
         listed = await session.list_tools()
         out["tools"] = [dump(tool) for tool in listed.tools]
@@ -69,14 +81,32 @@ async def scenario(read, write, list_changed: bool) -> dict:
         slept = await session.call_tool("sleep", {"ms": 350}, progress_callback=on_progress)
         out["call_progress"] = {"result": dump(slept), "progress": progress}
 
+        mark = time.monotonic()
         out["cancel"] = await cancel_then_retry(session)
+        out["cancel_s"] = time.monotonic() - mark
+        mark = time.monotonic()
 
-        if list_changed:
+        got_change = False
+        if list_changed and MODERN:
+            # 2026-07-28: notifications come on a `subscriptions/listen` stream;
+            # only an event on that stream counts, not the message handler.
+            async with listen(session, tools_list_changed=True) as subscription:
+                out["listen_honored"] = subscription.honored.model_dump(by_alias=True, exclude_none=True)
+                print("waiting for tools/list_changed", flush=True)  # the test swaps the catalog now
+                with anyio.move_on_after(20):
+                    async for event in subscription:
+                        if isinstance(event, ToolsListChanged):
+                            got_change = True
+                            break
+        elif list_changed:
             print("waiting for tools/list_changed", flush=True)  # the test swaps the catalog now
             with anyio.move_on_after(20):
                 await changed.wait()
-            out["list_changed"] = changed.is_set()
-            if changed.is_set():
+            got_change = changed.is_set()
+        out["list_changed_s"] = time.monotonic() - mark
+        if list_changed:
+            out["list_changed"] = got_change
+            if got_change:
                 relisted = await session.list_tools()
                 out["tools_after_change"] = [tool.name for tool in relisted.tools]
     return out
@@ -129,7 +159,7 @@ async def main() -> None:
     args = sys.argv[1:]
     mode = args.pop(0)
     list_changed = "--list-changed" in args
-    args = [arg for arg in args if arg != "--list-changed"]
+    args = [arg for arg in args if arg not in ("--list-changed", "--modern")]
     if mode == "stdio":
         if args and args[0] == "--":
             args = args[1:]

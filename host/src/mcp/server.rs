@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, InitializeResult, ListToolsResult,
-    PaginatedRequestParams, ProgressToken, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ProgressToken, ServerCapabilities, ServerConfig, SubscriptionFilter,
+    Tool,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
@@ -205,7 +206,38 @@ impl ServerHandler for McpServer {
         convert::result(record).map(CallToolResponse::from)
     }
 
+    /// Sessions that began with `initialize` (protocol versions up to
+    /// 2025-11-25) get `tools/list_changed` from the moment they are ready.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.watch_catalog(context.peer);
+    }
+
+    /// Protocol 2026-07-28 clients ask for `tools/list_changed` with
+    /// `subscriptions/listen`; nothing else is offered.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let wanted = context.accepted().tools_list_changed == Some(true);
+        let mut changes = self.executor.catalog_changes();
+        changes.mark_unchanged();
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                changed = changes.changed(), if wanted => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    if let Err(error) = context.sink().notify_tool_list_changed().await {
+                        tracing::debug!(%error, "could not send tools/list_changed; the subscription is gone");
+                        return Ok(());
+                    }
+                }
+            }
+        }
     }
 }
