@@ -8,6 +8,8 @@ mod chat;
 mod list;
 mod mcp;
 mod new;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod policy;
 mod serve;
 
@@ -20,6 +22,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use toolhost::{Catalog, Engine, EngineConfig, LoadEvent, LoadOptions};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Run LLM tools as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -146,6 +151,8 @@ pub fn main() -> ExitCode {
         Command::HashKey(args) => serve::hash(args),
         Command::Mcp(args) => runtime.block_on(mcp::run(args)),
     };
+    #[cfg(feature = "otlp")]
+    otlp::flush();
     match result {
         Ok(code) => code,
         Err(error) => {
@@ -164,8 +171,11 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(stderr);
+    #[cfg(feature = "otlp")]
+    let registry = registry.with(otlp::layer());
+    registry.init();
 }

@@ -194,7 +194,7 @@ impl ServeConfig {
 
     /// The tenants as enforced, each with its key hashes; an error names the
     /// tenant and the key at fault.
-    pub fn tenants(&self) -> Result<Vec<(Tenant, Vec<[u8; 32]>)>, String> {
+    pub(crate) fn tenants(&self) -> Result<Vec<TenantKeys>, String> {
         let mut seen_keys = std::collections::HashSet::new();
         let mut seen_names = std::collections::HashSet::new();
         for key in &self.admin_keys {
@@ -261,13 +261,16 @@ impl ServeConfig {
 }
 
 fn ceiling(limits: &TenantLimits) -> Ceiling {
-    let mut ceiling = Ceiling::default();
-    ceiling.timeout = limits.timeout_ms.map(Duration::from_millis);
-    ceiling.fuel = limits.fuel;
-    ceiling.memory_mb = limits.memory_mb;
-    ceiling.max_output_bytes = limits.max_output_kb.map(|kb| kb << 10);
-    ceiling
+    Ceiling {
+        timeout: limits.timeout_ms.map(Duration::from_millis),
+        fuel: limits.fuel,
+        memory_mb: limits.memory_mb,
+        max_output_bytes: limits.max_output_kb.map(|kb| kb << 10),
+    }
 }
+
+/// A tenant and the hashes of its keys.
+pub(crate) type TenantKeys = (Tenant, Vec<[u8; 32]>);
 
 /// Parses `blake3:<64 hex digits>`.
 pub(crate) fn parse_hash(text: &str) -> Result<[u8; 32], String> {
@@ -283,7 +286,7 @@ pub(crate) fn parse_hash(text: &str) -> Result<[u8; 32], String> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Vec<(Tenant, Vec<[u8; 32]>)>, String> {
+    fn parse(text: &str) -> Result<Vec<TenantKeys>, String> {
         let config: ServeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         config.tenants()
     }

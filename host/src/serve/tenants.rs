@@ -162,7 +162,7 @@ pub(crate) struct Tenants {
 }
 
 impl Tenants {
-    pub(crate) fn new(tenants: Vec<(Tenant, Vec<[u8; 32]>)>, admin: Vec<[u8; 32]>) -> Self {
+    pub(crate) fn new(tenants: Vec<super::config::TenantKeys>, admin: Vec<[u8; 32]>) -> Self {
         let mut by_key = HashMap::new();
         for (tenant, keys) in tenants {
             let state = Arc::new(TenantState::new(tenant));
