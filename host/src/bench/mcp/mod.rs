@@ -6,16 +6,17 @@
 //! utime + stime from `/proc/<pid>/stat`), the sequential round trip, and the
 //! time from spawning the server to its first `tools/list` answer.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+mod client;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use self::client::{Server, initialize, process_cpu};
 use super::BenchError;
 use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
@@ -263,14 +264,6 @@ fn load_options(config: &McpBenchConfig) -> LoadOptions {
     options
 }
 
-fn initialize(id: u64) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "toolhost-bench", "version": env!("CARGO_PKG_VERSION")},
-    }})
-}
-
 fn percentile(samples: &mut [Duration], q: f64) -> Duration {
     if samples.is_empty() {
         return Duration::ZERO;
@@ -278,175 +271,4 @@ fn percentile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort_unstable();
     let index = ((samples.len() - 1) as f64 * q).round() as usize;
     samples[index]
-}
-
-/// User plus system CPU of a whole process so far, from `/proc/<pid>/stat`
-/// (in clock ticks of 10 ms, the Linux default).
-fn process_cpu(pid: u32) -> Result<Duration, BenchError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| {
-        BenchError::Setup(format!("cannot read /proc/{pid}/stat (Linux only): {e}"))
-    })?;
-    // The command name may hold spaces; the fields after it are plain.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let tick = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
-    // utime and stime are fields 14 and 15; `fields` starts at field 3.
-    match (tick(11), tick(12)) {
-        (Some(user), Some(system)) => Ok(Duration::from_millis((user + system) * 10)),
-        _ => Err(BenchError::Setup(format!(
-            "unexpected /proc/{pid}/stat: {stat}"
-        ))),
-    }
-}
-
-/// `toolhost mcp` as a child process, and the client end of its pipes.
-struct Server {
-    child: Child,
-    input: BufWriter<ChildStdin>,
-    output: BufReader<ChildStdout>,
-    line: String,
-    next_id: u64,
-}
-
-impl Server {
-    fn spawn(config: &McpBenchConfig, tools: &Path) -> Result<Self, BenchError> {
-        let mut command = Command::new(&config.program);
-        command.arg("mcp").arg("--tools").arg(tools);
-        if let Some(cache) = &config.cache_dir {
-            command.arg("--cache-dir").arg(cache);
-        }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| BenchError::Setup(format!("{}: {e}", config.program.display())))?;
-        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(BenchError::Setup("the child's pipes are missing".into()));
-        };
-        Ok(Self {
-            child,
-            input: BufWriter::new(input),
-            output: BufReader::new(output),
-            line: String::new(),
-            next_id: 10,
-        })
-    }
-
-    fn handshake(&mut self) -> Result<(), BenchError> {
-        self.send(&initialize(1))?;
-        self.flush()?;
-        self.response(1)?;
-        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
-        self.flush()
-    }
-
-    /// The public name of `tool` in the served listing.
-    fn public_name(&mut self, tool: &str) -> Result<String, BenchError> {
-        self.send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))?;
-        self.flush()?;
-        let list = self.response(2)?;
-        let suffix = format!("__{tool}");
-        list["result"]["tools"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t["name"].as_str())
-            .find(|name| *name == tool || name.ends_with(&suffix))
-            .map(str::to_string)
-            .ok_or_else(|| BenchError::Setup(format!("`{tool}` is not listed: {list}")))
-    }
-
-    fn send(&mut self, message: &Value) -> Result<(), BenchError> {
-        serde_json::to_writer(&mut self.input, message)
-            .map_err(|e| BenchError::Call(e.to_string()))?;
-        self.input
-            .write_all(b"\n")
-            .map_err(|e| BenchError::Call(format!("the server went away: {e}")))
-    }
-
-    fn flush(&mut self) -> Result<(), BenchError> {
-        self.input
-            .flush()
-            .map_err(|e| BenchError::Call(format!("the server went away: {e}")))
-    }
-
-    fn send_call(&mut self, tool: &str, i: usize) -> Result<u64, BenchError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": tool, "arguments": {"value": i}}}))?;
-        Ok(id)
-    }
-
-    /// The next response (notifications are skipped); a failed call is an error.
-    fn next_response(&mut self) -> Result<Value, BenchError> {
-        loop {
-            self.line.clear();
-            let read = self
-                .output
-                .read_line(&mut self.line)
-                .map_err(|e| BenchError::Call(e.to_string()))?;
-            if read == 0 {
-                return Err(BenchError::Call("the server closed its output".into()));
-            }
-            let message: Value = serde_json::from_str(&self.line)
-                .map_err(|e| BenchError::Call(format!("not JSON-RPC: {e}: {}", self.line)))?;
-            if message.get("id").is_none() {
-                continue;
-            }
-            if message.get("error").is_some() || message["result"]["isError"] == true {
-                return Err(BenchError::Call(message.to_string()));
-            }
-            return Ok(message);
-        }
-    }
-
-    fn response(&mut self, id: u64) -> Result<Value, BenchError> {
-        loop {
-            let message = self.next_response()?;
-            if message["id"] == id {
-                return Ok(message);
-            }
-        }
-    }
-
-    fn call(&mut self, tool: &str, i: usize) -> Result<(), BenchError> {
-        let id = self.send_call(tool, i)?;
-        self.flush()?;
-        self.response(id).map(drop)
-    }
-
-    /// `calls` calls with `concurrency` in flight: a new one for each answer.
-    fn pipeline(&mut self, tool: &str, calls: usize, concurrency: usize) -> Result<(), BenchError> {
-        let mut sent = 0;
-        while sent < concurrency.min(calls) {
-            self.send_call(tool, 3_000_000 + sent)?;
-            sent += 1;
-        }
-        self.flush()?;
-        for _ in 0..calls {
-            self.next_response()?;
-            if sent < calls {
-                self.send_call(tool, 3_000_000 + sent)?;
-                self.flush()?;
-                sent += 1;
-            }
-        }
-        Ok(())
-    }
-
-    fn cpu(&self) -> Result<Duration, BenchError> {
-        process_cpu(self.child.id())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Closing stdin ends the session; the server exits on its own.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -1,0 +1,197 @@
+//! The lean JSON-RPC client end of `toolhost mcp`'s pipes, and process CPU
+//! from `/proc`.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::McpBenchConfig;
+use crate::bench::BenchError;
+
+/// An `initialize` request (the 2025-11-25 handshake).
+pub(super) fn initialize(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "toolhost-bench", "version": env!("CARGO_PKG_VERSION")},
+    }})
+}
+
+/// User plus system CPU of a whole process so far, from `/proc/<pid>/stat`
+/// (in clock ticks of 10 ms, the Linux default).
+pub(super) fn process_cpu(pid: u32) -> Result<Duration, BenchError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| {
+        BenchError::Setup(format!("cannot read /proc/{pid}/stat (Linux only): {e}"))
+    })?;
+    // The command name may hold spaces; the fields after it are plain.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let tick = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+    // utime and stime are fields 14 and 15; `fields` starts at field 3.
+    match (tick(11), tick(12)) {
+        (Some(user), Some(system)) => Ok(Duration::from_millis((user + system) * 10)),
+        _ => Err(BenchError::Setup(format!(
+            "unexpected /proc/{pid}/stat: {stat}"
+        ))),
+    }
+}
+
+/// `toolhost mcp` as a child process, and the client end of its pipes.
+pub(super) struct Server {
+    child: Child,
+    input: BufWriter<ChildStdin>,
+    output: BufReader<ChildStdout>,
+    line: String,
+    next_id: u64,
+}
+
+impl Server {
+    pub(super) fn spawn(config: &McpBenchConfig, tools: &Path) -> Result<Self, BenchError> {
+        let mut command = Command::new(&config.program);
+        command.arg("mcp").arg("--tools").arg(tools);
+        if let Some(cache) = &config.cache_dir {
+            command.arg("--cache-dir").arg(cache);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| BenchError::Setup(format!("{}: {e}", config.program.display())))?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(BenchError::Setup("the child's pipes are missing".into()));
+        };
+        Ok(Self {
+            child,
+            input: BufWriter::new(input),
+            output: BufReader::new(output),
+            line: String::new(),
+            next_id: 10,
+        })
+    }
+
+    pub(super) fn handshake(&mut self) -> Result<(), BenchError> {
+        self.send(&initialize(1))?;
+        self.flush()?;
+        self.response(1)?;
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+        self.flush()
+    }
+
+    /// The public name of `tool` in the served listing.
+    pub(super) fn public_name(&mut self, tool: &str) -> Result<String, BenchError> {
+        self.send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))?;
+        self.flush()?;
+        let list = self.response(2)?;
+        let suffix = format!("__{tool}");
+        list["result"]["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str())
+            .find(|name| *name == tool || name.ends_with(&suffix))
+            .map(str::to_string)
+            .ok_or_else(|| BenchError::Setup(format!("`{tool}` is not listed: {list}")))
+    }
+
+    pub(super) fn send(&mut self, message: &Value) -> Result<(), BenchError> {
+        serde_json::to_writer(&mut self.input, message)
+            .map_err(|e| BenchError::Call(e.to_string()))?;
+        self.input
+            .write_all(b"\n")
+            .map_err(|e| BenchError::Call(format!("the server went away: {e}")))
+    }
+
+    pub(super) fn flush(&mut self) -> Result<(), BenchError> {
+        self.input
+            .flush()
+            .map_err(|e| BenchError::Call(format!("the server went away: {e}")))
+    }
+
+    fn send_call(&mut self, tool: &str, i: usize) -> Result<u64, BenchError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"value": i}}}))?;
+        Ok(id)
+    }
+
+    /// The next response (notifications are skipped); a failed call is an error.
+    fn next_response(&mut self) -> Result<Value, BenchError> {
+        loop {
+            self.line.clear();
+            let read = self
+                .output
+                .read_line(&mut self.line)
+                .map_err(|e| BenchError::Call(e.to_string()))?;
+            if read == 0 {
+                return Err(BenchError::Call("the server closed its output".into()));
+            }
+            let message: Value = serde_json::from_str(&self.line)
+                .map_err(|e| BenchError::Call(format!("not JSON-RPC: {e}: {}", self.line)))?;
+            if message.get("id").is_none() {
+                continue;
+            }
+            if message.get("error").is_some() || message["result"]["isError"] == true {
+                return Err(BenchError::Call(message.to_string()));
+            }
+            return Ok(message);
+        }
+    }
+
+    pub(super) fn response(&mut self, id: u64) -> Result<Value, BenchError> {
+        loop {
+            let message = self.next_response()?;
+            if message["id"] == id {
+                return Ok(message);
+            }
+        }
+    }
+
+    pub(super) fn call(&mut self, tool: &str, i: usize) -> Result<(), BenchError> {
+        let id = self.send_call(tool, i)?;
+        self.flush()?;
+        self.response(id).map(drop)
+    }
+
+    /// `calls` calls with `concurrency` in flight: a new one for each answer.
+    pub(super) fn pipeline(
+        &mut self,
+        tool: &str,
+        calls: usize,
+        concurrency: usize,
+    ) -> Result<(), BenchError> {
+        let mut sent = 0;
+        while sent < concurrency.min(calls) {
+            self.send_call(tool, 3_000_000 + sent)?;
+            sent += 1;
+        }
+        self.flush()?;
+        for _ in 0..calls {
+            self.next_response()?;
+            if sent < calls {
+                self.send_call(tool, 3_000_000 + sent)?;
+                self.flush()?;
+                sent += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn cpu(&self) -> Result<Duration, BenchError> {
+        process_cpu(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Closing stdin ends the session; the server exits on its own.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
