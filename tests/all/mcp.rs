@@ -38,19 +38,21 @@ fn tools_dir(extra: &[&str]) -> tempfile::TempDir {
     dir
 }
 
-/// The `toolhost` binary of this build profile, built if it is not there yet.
+/// The `toolhost` binary of this build profile, built (or brought up to date:
+/// `cargo test` does not build another package's binary) once per test run.
 fn toolhost_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/all-HASH -> target/<profile>/toolhost
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let bin = profile_dir.join(format!("toolhost{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/all-HASH -> target/<profile>/toolhost
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        let bin = profile_dir.join(format!("toolhost{}", std::env::consts::EXE_SUFFIX));
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = Command::new(cargo);
-        command.args(["build", "-p", "toolhost", "--bin", "toolhost"]);
+        command.args(["build", "--quiet", "-p", "toolhost", "--bin", "toolhost"]);
         if profile_dir
             .file_name()
             .is_some_and(|name| name == "release")
@@ -60,11 +62,12 @@ fn toolhost_bin() -> PathBuf {
         let status = command.status().expect("run cargo to build toolhost");
         assert!(
             status.success() && bin.exists(),
-            "{} is missing and could not be built; run `cargo build --release -p toolhost`",
+            "{} could not be built; run `cargo build --release -p toolhost`",
             bin.display()
         );
-    }
-    bin
+        bin
+    })
+    .clone()
 }
 
 /// Runs the client script; `on_line` sees each line it prints before the

@@ -638,3 +638,31 @@ async fn a_bounded_loopback_load_loses_no_request() {
         "metrics must count every call: {line}"
     );
 }
+
+#[tokio::test]
+async fn mcp_over_http_takes_admin_keys_only() {
+    let server = server("");
+    let router = server.router_with_mcp(toolhost::mcp::McpHttpConfig::default());
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}});
+    let mut statuses = Vec::new();
+    for key in [None, Some(ACME), Some(ADMIN)] {
+        let mut request = Request::post("/mcp")
+            .header(header::HOST, "127.0.0.1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream");
+        if let Some(key) = key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let request = request.body(Body::from(initialize.to_string())).unwrap();
+        statuses.push(router.clone().oneshot(request).await.unwrap().status());
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses[1], StatusCode::FORBIDDEN);
+    assert_eq!(
+        statuses[2],
+        StatusCode::OK,
+        "an admin key reaches the MCP endpoint"
+    );
+}

@@ -12,12 +12,25 @@ use super::ToolsArgs;
 pub(super) struct McpArgs {
     #[command(flatten)]
     tools: ToolsArgs,
+    /// Do not watch the tools folder; by default a change reloads it and
+    /// sends `notifications/tools/list_changed`.
+    #[arg(long)]
+    no_watch: bool,
 }
 
 pub(super) async fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
     // stdout carries the protocol: loading stays quiet, warnings go to stderr.
     let catalog = args.tools.load(true).await?;
     let executor = Arc::new(Executor::new(catalog));
+    let _watch = if args.no_watch {
+        None
+    } else {
+        Some(toolhost::watch(
+            executor.clone(),
+            &args.tools.tools,
+            args.tools.load_options(),
+        )?)
+    };
     toolhost::mcp::serve_stdio(executor).await?;
     Ok(ExitCode::SUCCESS)
 }

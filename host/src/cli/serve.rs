@@ -75,7 +75,13 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if config.is_none() { " (no auth)" } else { "" }
     );
     let draining = server.clone();
-    axum::serve(listener, server.router())
+    let mut mcp = toolhost::mcp::McpHttpConfig::default();
+    if !args.listen.ip().is_loopback() {
+        // rmcp refuses non-loopback `Host` names by default (DNS rebinding);
+        // a server bound elsewhere is reached by other names, and keys guard it.
+        mcp.allowed_hosts.clear();
+    }
+    axum::serve(listener, server.router_with_mcp(mcp))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             eprintln!(

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
 
 pub use self::config::{
     ConfigError, ServeConfig, Tenant, TenantConfig, TenantLimits, ToolFilter, hash_key,
@@ -56,6 +57,8 @@ pub(crate) struct State {
     metrics: Metrics,
     max_body_bytes: usize,
     draining: AtomicBool,
+    /// Cancelled on drain: ends long-lived MCP sessions so shutdown can finish.
+    shutdown: CancellationToken,
 }
 
 impl Server {
@@ -106,6 +109,7 @@ impl Server {
                 tenants,
                 max_body_bytes: usize::try_from(max_body_kb << 10).unwrap_or(usize::MAX),
                 draining: AtomicBool::new(false),
+                shutdown: CancellationToken::new(),
             }),
         }
     }
@@ -125,10 +129,28 @@ impl Server {
             .with_state(self.state.clone())
     }
 
+    /// [`Server::router`] plus MCP over streamable HTTP at `/mcp`. With
+    /// tenants configured, `/mcp` takes admin keys only (an MCP session sees
+    /// every tool); rmcp accepts loopback `Host` names only unless `config`
+    /// allows others.
+    pub fn router_with_mcp(&self, mut config: crate::mcp::McpHttpConfig) -> Router {
+        config.cancellation_token = self.state.shutdown.child_token();
+        let mcp = crate::mcp::http_service_with(self.state.executor.clone(), config);
+        let guarded =
+            Router::new()
+                .nest_service("/mcp", mcp)
+                .layer(axum::middleware::from_fn_with_state(
+                    self.state.clone(),
+                    routes::require_admin,
+                ));
+        self.router().merge(guarded)
+    }
+
     /// Marks the server as draining: `/readyz` answers 503 so load
-    /// balancers stop sending, while calls in flight finish.
+    /// balancers stop sending, MCP sessions end, and calls in flight finish.
     pub fn drain(&self) {
         self.state.draining.store(true, Ordering::Relaxed);
+        self.state.shutdown.cancel();
     }
 
     /// False once [`Server::drain`] was called.

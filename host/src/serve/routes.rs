@@ -337,6 +337,21 @@ pub(super) async fn metrics(Extract(state): Shared, headers: HeaderMap) -> Respo
         .into_response()
 }
 
+/// Lets only admin keys through (everyone when auth is off).
+pub(super) async fn require_admin(
+    Extract(state): Shared,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.tenants.is_admin(request.headers()) {
+        return next.run(request).await;
+    }
+    match state.tenants.authenticate(request.headers()) {
+        Ok(_) => error(StatusCode::FORBIDDEN, "this endpoint needs an admin key"),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
