@@ -22,15 +22,7 @@ pub(super) async fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
     // stdout carries the protocol: loading stays quiet, warnings go to stderr.
     let catalog = args.tools.load(true).await?;
     let executor = Arc::new(Executor::new(catalog));
-    let _watch = if args.no_watch {
-        None
-    } else {
-        Some(toolhost::watch(
-            executor.clone(),
-            &args.tools.tools,
-            args.tools.load_options(),
-        )?)
-    };
+    let _watch = args.tools.watch(&executor, !args.no_watch)?;
     toolhost::mcp::serve_stdio(executor).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -86,6 +86,23 @@ impl ToolsArgs {
         options
     }
 
+    /// When `enabled`, watches the folder and swaps each reload into `executor`
+    /// (hot reload) for as long as the returned guard lives.
+    fn watch(
+        &self,
+        executor: &Arc<toolhost::Executor>,
+        enabled: bool,
+    ) -> anyhow::Result<Option<toolhost::FolderWatch>> {
+        if !enabled {
+            return Ok(None);
+        }
+        Ok(Some(toolhost::watch(
+            executor.clone(),
+            &self.tools,
+            self.load_options(),
+        )?))
+    }
+
     /// Loads the folder, showing compile progress on a terminal unless `quiet`,
     /// and warns on stderr about every refused component.
     async fn load(&self, quiet: bool) -> anyhow::Result<Arc<Catalog>> {

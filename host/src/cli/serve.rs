@@ -51,15 +51,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let catalog = args.tools.load(false).await?;
     let executor = Arc::new(Executor::with_config(catalog, ExecConfig::default()));
-    let watch = if args.no_watch {
-        None
-    } else {
-        Some(toolhost::watch(
-            executor.clone(),
-            &args.tools.tools,
-            args.tools.load_options(),
-        )?)
-    };
+    let watch = args.tools.watch(&executor, !args.no_watch)?;
     let reload = watch.as_ref().map(|w| w.counters());
     let server = match &config {
         Some(config) => Server::new(executor.clone(), config, reload)?,
