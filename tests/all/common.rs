@@ -122,3 +122,35 @@ pub async fn load_dir(dir: &std::path::Path) -> Executor {
         .expect("the folder loads");
     Executor::new(Arc::new(catalog))
 }
+
+/// The `toolhost` binary of this build profile, built (or brought up to date:
+/// `cargo test` does not build another package's binary) once per test run.
+pub fn toolhost_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/all-HASH -> target/<profile>/toolhost
+        let profile_dir = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("target/<profile>");
+        let bin = profile_dir.join(format!("toolhost{}", std::env::consts::EXE_SUFFIX));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = std::process::Command::new(cargo);
+        command.args(["build", "--quiet", "-p", "toolhost", "--bin", "toolhost"]);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo to build toolhost");
+        assert!(
+            status.success() && bin.exists(),
+            "{} could not be built; run `cargo build --release -p toolhost`",
+            bin.display()
+        );
+        bin
+    })
+    .clone()
+}

@@ -17,7 +17,7 @@ use serde_json::Value;
 use toolhost::{Catalog, Executor};
 use toolhost_artifacts as artifacts;
 
-use crate::common::{block_on, cache_dir, engine, load_options};
+use crate::common::{block_on, cache_dir, engine, load_options, toolhost_bin};
 
 /// The script prints this line when it waits for `tools/list_changed`.
 const WAITING: &str = "waiting for tools/list_changed";
@@ -36,38 +36,6 @@ fn tools_dir(extra: &[&str]) -> tempfile::TempDir {
     )
     .expect("write the policy");
     dir
-}
-
-/// The `toolhost` binary of this build profile, built (or brought up to date:
-/// `cargo test` does not build another package's binary) once per test run.
-fn toolhost_bin() -> PathBuf {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/all-HASH -> target/<profile>/toolhost
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let bin = profile_dir.join(format!("toolhost{}", std::env::consts::EXE_SUFFIX));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command.args(["build", "--quiet", "-p", "toolhost", "--bin", "toolhost"]);
-        if profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release")
-        {
-            command.arg("--release");
-        }
-        let status = command.status().expect("run cargo to build toolhost");
-        assert!(
-            status.success() && bin.exists(),
-            "{} could not be built; run `cargo build --release -p toolhost`",
-            bin.display()
-        );
-        bin
-    })
-    .clone()
 }
 
 /// Runs the client script; `on_line` sees each line it prints before the

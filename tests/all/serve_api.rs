@@ -666,3 +666,99 @@ async fn mcp_over_http_takes_admin_keys_only() {
         "an admin key reaches the MCP endpoint"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_calls_in_flight_then_exits() {
+    let cache = common::cache_dir();
+    let tools = common::tool_dir("sleep", toolhost_artifacts::SLEEP, None);
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(common::toolhost_bin())
+        .args([
+            "serve",
+            "--no-auth",
+            "--no-watch",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--tools")
+        .arg(tools.path())
+        .arg("--cache-dir")
+        .arg(&cache)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = client();
+    let mut ready = false;
+    for _ in 0..600 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the server came up");
+    let call = {
+        let client = client.clone();
+        let url = format!("{base}/v1/tools/sleep/call");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .body(r#"{"ms": 1500}"#)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    };
+    // Wait until the call is running (the metrics say so), then ask the server to stop.
+    let mut running = false;
+    for _ in 0..600 {
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.lines().any(|line| line == "toolhost_in_flight 1") {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(running, "the call started");
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let record = json(&call.await.unwrap());
+    assert_eq!(
+        record["outcome"], "ok",
+        "the call in flight finished: {record}"
+    );
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        exit.success(),
+        "the server exits cleanly after draining: {exit}"
+    );
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "and stops listening"
+    );
+}
