@@ -112,6 +112,19 @@ impl Outcome {
         }
     }
 
+    /// What a model reads for this outcome, and whether it is an error: the
+    /// output's JSON text, or `kind: message`. Every face (the agent loop,
+    /// `/v1/tool-calls`) words results this one way.
+    pub fn model_text(&self) -> (String, bool) {
+        match self {
+            Self::Ok { output } => (output.to_string(), false),
+            other => (
+                format!("{}: {}", other.kind(), other.message().unwrap_or_default()),
+                true,
+            ),
+        }
+    }
+
     /// True only for [`Outcome::Ok`].
     pub fn is_ok(&self) -> bool {
         matches!(self, Self::Ok { .. })
@@ -200,19 +213,6 @@ impl CallRecord {
             memory_peak_bytes: None,
             attempts: 1,
             cached: false,
-        }
-    }
-
-    /// What a model reads for this call, and whether it is an error: the
-    /// output's JSON text, or `kind: message`. Every face (the agent loop,
-    /// `/v1/tool-calls`, MCP text blocks) words results this one way.
-    pub fn model_text(&self) -> (String, bool) {
-        match &self.outcome {
-            Outcome::Ok { output } => (output.to_string(), false),
-            other => (
-                format!("{}: {}", other.kind(), other.message().unwrap_or_default()),
-                true,
-            ),
         }
     }
 

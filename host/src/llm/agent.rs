@@ -689,17 +689,11 @@ fn finish(
     outcome: Outcome,
     elapsed_ms: f64,
 ) -> ToolResult {
-    let result = match &outcome {
-        Outcome::Ok { output } => ToolResult {
-            call_id: call.id.clone(),
-            content: output.to_string(),
-            is_error: false,
-        },
-        other => ToolResult {
-            call_id: call.id.clone(),
-            content: format!("{}: {}", other.kind(), other.message().unwrap_or_default()),
-            is_error: true,
-        },
+    let (content, is_error) = outcome.model_text();
+    let result = ToolResult {
+        call_id: call.id.clone(),
+        content,
+        is_error,
     };
     events.emit(AgentEvent::ToolFinished {
         turn,

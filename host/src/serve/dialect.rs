@@ -94,7 +94,7 @@ pub(crate) fn parse(body: &Value) -> Result<(Dialect, Vec<Requested>), String> {
 /// One call's result as an OpenAI `tool` message or an Anthropic
 /// `tool_result` block.
 pub(crate) fn result_part(dialect: Dialect, id: &str, record: &CallRecord) -> Value {
-    let (content, is_error) = record.model_text();
+    let (content, is_error) = record.outcome.model_text();
     match dialect {
         Dialect::OpenAi => json!({"role": "tool", "tool_call_id": id, "content": content}),
         Dialect::Anthropic => {

@@ -18,9 +18,9 @@ use tracing::Instrument;
 
 use super::State;
 use super::dialect::{self, Dialect, Requested};
-use super::tenants::{Refusal, TenantState};
+use super::tenants::{Admission, Refusal, TenantState};
 use crate::formats::{self, Format};
-use crate::{CallOptions, CallRecord, Outcome};
+use crate::{CallOptions, CallRecord, Catalog, Outcome};
 
 type Shared = Extract<Arc<State>>;
 
@@ -82,22 +82,31 @@ pub(super) async fn trace_request(request: Request, next: Next) -> Response {
 
 /// Refuses a tool the tenant may not call, the same way whether or not it
 /// exists, so tenants learn nothing of tools outside their list.
-fn check_tool(state: &State, tenant: &TenantState, name: &str) -> Result<(), Refusal> {
+fn check_tool(catalog: &Catalog, tenant: &TenantState, name: &str) -> Result<(), Refusal> {
     let forbidden = || Refusal::Forbidden(format!("tool `{name}` is not available to this key"));
     if !tenant.tenant.tools.allows(name) {
         return Err(forbidden());
     }
-    if !tenant.tenant.reach_outside && state.executor.catalog().reaches_outside(name) {
+    if !tenant.tenant.reach_outside && catalog.reaches_outside(name) {
         return Err(forbidden());
     }
     Ok(())
+}
+
+/// Takes one call's worth of the tenant's quotas; a refusal over quota is counted.
+fn admit(state: &State, tenant: &TenantState) -> Result<Admission, Refusal> {
+    tenant.admit().inspect_err(|refusal| {
+        if let Refusal::OverQuota { reason, .. } = refusal {
+            state.metrics.rejected(&tenant.tenant.name, reason);
+        }
+    })
 }
 
 /// Runs one admitted call under the tenant's name, ceilings and span, and counts it.
 async fn run(
     state: &State,
     tenant: &TenantState,
-    admission: super::tenants::Admission,
+    admission: Admission,
     name: &str,
     input: &str,
 ) -> CallRecord {
@@ -146,7 +155,7 @@ pub(super) async fn list_tools(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let catalog = state.executor.catalog();
-    let visible = |name: &str| check_tool(&state, &tenant, name).is_ok();
+    let visible = |name: &str| check_tool(&catalog, &tenant, name).is_ok();
     let tools = formats::tools(catalog.tools().filter(|info| visible(&info.name)), format);
     // A component shows when the tenant may call one of its tools, or (failed,
     // with none) when its list would allow the component's own name.
@@ -179,17 +188,12 @@ pub(super) async fn call_tool(
         Ok(tenant) => tenant,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Err(refusal) = check_tool(&state, &tenant, &name) {
+    if let Err(refusal) = check_tool(&state.executor.catalog(), &tenant, &name) {
         return refusal.into_response();
     }
-    let admission = match tenant.admit() {
+    let admission = match admit(&state, &tenant) {
         Ok(admission) => admission,
-        Err(refusal) => {
-            if let Refusal::OverQuota { reason, .. } = &refusal {
-                state.metrics.rejected(&tenant.tenant.name, reason);
-            }
-            return refusal.into_response();
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     let Ok(input) = std::str::from_utf8(&body) else {
         return error(StatusCode::BAD_REQUEST, "the body must be UTF-8 JSON");
@@ -233,23 +237,17 @@ pub(super) async fn tool_calls(
         Ok(parsed) => parsed,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
+    let catalog = state.executor.catalog();
     for call in &calls {
-        if let Err(refusal) = check_tool(&state, &tenant, &call.name) {
+        if let Err(refusal) = check_tool(&catalog, &tenant, &call.name) {
             return refusal.into_response();
         }
     }
-    let mut admissions = Vec::with_capacity(calls.len());
-    for _ in &calls {
-        match tenant.admit() {
-            Ok(admission) => admissions.push(admission),
-            Err(refusal) => {
-                if let Refusal::OverQuota { reason, .. } = &refusal {
-                    state.metrics.rejected(&tenant.tenant.name, reason);
-                }
-                return refusal.into_response();
-            }
-        }
-    }
+    let admitted: Result<Vec<_>, _> = calls.iter().map(|_| admit(&state, &tenant)).collect();
+    let admissions = match admitted {
+        Ok(admissions) => admissions,
+        Err(refusal) => return refusal.into_response(),
+    };
     let running: FuturesUnordered<_> = calls
         .into_iter()
         .zip(admissions)
