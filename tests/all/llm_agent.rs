@@ -173,6 +173,10 @@ async fn early_dispatch_runs_a_call_before_the_reply_ends() {
         let open = OpenWhen::finished("calc", &gate);
         let (report, events) = run(&server, provider, config(true), None, open).await;
         assert_eq!(report.stop, AgentStop::Answered);
+        assert!(
+            !gate.gave_up(),
+            "{provider}: the stream waited in vain for the call to finish"
+        );
         let end = position(&events, "message end", message_end(1));
         assert!(
             position(&events, "calc started", started("calc")) < end,

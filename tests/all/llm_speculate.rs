@@ -71,6 +71,10 @@ async fn a_history_predictor_answers_a_repeated_workflow() {
         open,
     )
     .await;
+    assert!(
+        !gate.gave_up(),
+        "the stream went on before speculation started"
+    );
     let stats = second.speculation;
     assert_eq!(
         (stats.launched, stats.hits, stats.misses, stats.refused),
@@ -114,6 +118,10 @@ async fn a_second_model_predicts_and_wrong_guesses_are_cancelled() {
         open,
     )
     .await;
+    assert!(
+        !gate.gave_up(),
+        "the stream went on before speculation started"
+    );
     let stats = report.speculation;
     assert_eq!((stats.launched, stats.hits, stats.misses), (2, 1, 1));
     assert_eq!(speculative_starts(&events), ["calc"]);
@@ -233,6 +241,10 @@ async fn speculation_never_runs_a_tool_that_is_not_provably_pure() {
         open,
     )
     .await;
+    assert!(
+        !gate.gave_up(),
+        "the stream went on before speculation started"
+    );
     let stats = report.speculation;
     assert_eq!(
         (stats.launched, stats.refused, stats.hits, stats.misses),

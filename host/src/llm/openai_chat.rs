@@ -143,9 +143,9 @@ pub(crate) fn parse_reply(body: &Value) -> Result<ModelReply, String> {
     })
 }
 
-/// Streamed chunks to calls. A call is ready when the next call (or more
-/// text) begins and its arguments are complete JSON (so servers that
-/// interleave calls are still right), or when the choice finishes.
+/// Streamed chunks to calls. A call is ready as soon as its arguments are
+/// complete JSON (whether the server sends calls one after another or
+/// interleaved), or when the choice finishes.
 #[derive(Debug, Default)]
 pub(crate) struct ChatAssembler {
     collected: Collected,
@@ -175,16 +175,15 @@ impl ChatAssembler {
             (Some(id), Some(position)) if self.collected.calls[position].id == id => position,
             (Some(id), _) => match self.collected.calls.iter().position(|c| c.id == id) {
                 Some(position) => position,
-                None => self.begin(PartialCall::new(id, name), out),
+                None => self.collected.begin(PartialCall::new(id, name), out),
             },
             (None, Some(position)) => position,
             (None, None) => {
                 let id = format!("call_{}", self.collected.calls.len());
-                self.begin(PartialCall::new(id, name), out)
+                self.collected.begin(PartialCall::new(id, name), out)
             }
         };
         self.by_index.insert(index.unwrap_or(0), position);
-        let newest = position + 1 == self.collected.calls.len();
         let call = &mut self.collected.calls[position];
         if call.name.is_empty() && !name.is_empty() {
             call.name = name.to_string();
@@ -195,19 +194,10 @@ impl ChatAssembler {
             _ => String::new(),
         };
         call.arguments.push_str(&arguments);
-        // A piece for a call other than the newest: the calls are
-        // interleaved, so this one may be complete now.
-        if !newest {
-            call.announce(false, out);
-        }
-    }
-
-    /// A new call begins: every earlier call whose arguments are complete is ready.
-    fn begin(&mut self, call: PartialCall, out: &mut Vec<StreamEvent>) -> usize {
-        for earlier in &mut self.collected.calls {
-            earlier.announce(false, out);
-        }
-        self.collected.begin(call, out)
+        // Arguments are an object, so once they parse nothing but
+        // whitespace can follow: the call is ready now, not when the next
+        // piece of the reply arrives (which may be long after).
+        call.announce(false, out);
     }
 }
 
@@ -229,14 +219,7 @@ impl Assembler for ChatAssembler {
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
         if let Some(content) = delta.get("content") {
-            let text = content_text(content);
-            if !text.is_empty() {
-                // The model went on writing: the calls before are complete.
-                for call in &mut self.collected.calls {
-                    call.announce(false, out);
-                }
-            }
-            self.collected.text(&text, out);
+            self.collected.text(&content_text(content), out);
         }
         for call in delta
             .get("tool_calls")

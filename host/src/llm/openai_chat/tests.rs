@@ -112,6 +112,34 @@ fn servers_that_reuse_index_zero_are_keyed_by_id() {
 }
 
 #[test]
+fn the_last_call_is_ready_at_its_own_end_not_the_replys() {
+    // Nothing marks a call's end in Chat Completions; a pause after the
+    // closing brace (the model thinking) must not hold the call back.
+    let text = stream(&[("call_l", "calc", r#"{"expression": "1"}"#)], 4, |n| n);
+    let mut assembler = ChatAssembler::default();
+    let mut out = Vec::new();
+    // Every frame but the one that finishes the choice.
+    for frame in text
+        .split("\n\n")
+        .filter(|f| !f.contains("finish_reason\":\"tool_calls"))
+    {
+        let Some(data) = frame.strip_prefix("data: ") else {
+            continue;
+        };
+        let event = SseEvent {
+            event: None,
+            data: data.to_string(),
+        };
+        assembler.feed(&event, &mut out).unwrap();
+    }
+    assert_eq!(
+        out.iter().filter(|e| ready("call_l")(e)).count(),
+        1,
+        "{out:?}"
+    );
+}
+
+#[test]
 fn interleaved_calls_are_ready_only_when_complete() {
     let mut text = String::new();
     for (index, id, name) in [(0, "call_x", "calc"), (1, "call_y", "sleep")] {

@@ -37,7 +37,15 @@ pub use self::serve::{RecordedRequest, ScriptedServer};
 /// A gate a scripted stream waits at until the test opens it.
 #[derive(Debug, Clone, Default)]
 pub struct ScriptGate {
-    inner: Arc<(AtomicBool, Notify)>,
+    inner: Arc<GateState>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    open: AtomicBool,
+    /// A stream stopped waiting because its limit passed, not the gate.
+    gave_up: AtomicBool,
+    notify: Notify,
 }
 
 impl ScriptGate {
@@ -48,27 +56,37 @@ impl ScriptGate {
 
     /// Opens the gate for every stream waiting at it, now and later.
     pub fn open(&self) {
-        self.inner.0.store(true, Ordering::SeqCst);
-        self.inner.1.notify_waiters();
+        self.inner.open.store(true, Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
     }
 
     /// True once opened.
     pub fn is_open(&self) -> bool {
-        self.inner.0.load(Ordering::SeqCst)
+        self.inner.open.load(Ordering::SeqCst)
+    }
+
+    /// True if a stream went on without the gate opening: what a test that
+    /// needs the gate to have done its work should check.
+    pub fn gave_up(&self) -> bool {
+        self.inner.gave_up.load(Ordering::SeqCst)
     }
 
     /// Waits until the gate opens or `limit` passes; true if it opened.
     pub(crate) async fn wait(&self, limit: Duration) -> bool {
         let opened = async {
             loop {
-                let notified = self.inner.1.notified();
+                let notified = self.inner.notify.notified();
                 if self.is_open() {
                     return;
                 }
                 notified.await;
             }
         };
-        tokio::time::timeout(limit, opened).await.is_ok()
+        let opened = tokio::time::timeout(limit, opened).await.is_ok();
+        if !opened {
+            self.inner.gave_up.store(true, Ordering::SeqCst);
+        }
+        opened
     }
 }
 
