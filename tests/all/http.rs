@@ -313,7 +313,7 @@ async fn an_env_secret_is_injected_and_hidden_too() {
 async fn http_limits_hold() {
     let server = Server::start().await;
     let policy = format!(
-        "{LOOPBACK}\n[limits.http]\nmax_requests = 2\nmax_response_kb = 16\ntimeout_ms = 300\n"
+        "{LOOPBACK}\n[limits.http]\nmax_requests = 2\nmax_response_kb = 16\ntimeout_ms = 3000\n"
     );
     let (_dir, executor) = net(Some(&policy)).await;
 

@@ -272,7 +272,8 @@ async fn the_deadline_stops_the_run_and_its_calls() {
     ]);
     let server = ScriptedServer::start(script).await.unwrap();
     let mut config = config(true);
-    config.deadline = std::time::Duration::from_millis(300);
+    // Long enough for the call to start on a loaded machine; the sleep is longer.
+    config.deadline = std::time::Duration::from_secs(5);
     let (report, events) = run(&server, Provider::OpenAiChat, config, None, None).await;
     assert_eq!(report.stop, AgentStop::Deadline);
     assert_eq!(server.requests().len(), 1);

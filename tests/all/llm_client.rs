@@ -143,7 +143,8 @@ async fn a_silent_stream_times_out() {
     let script = Script::new(vec![ScriptedReply::new().text("a").pause(&gate).text("b")]);
     let server = ScriptedServer::start(script).await.unwrap();
     let mut config = server.client_config(Provider::OpenAiChat);
-    config.idle_timeout = Duration::from_millis(200);
+    // Long enough for "a" to arrive on a loaded machine; "b" never comes.
+    config.idle_timeout = Duration::from_secs(2);
     let client = ModelClient::new(config).unwrap();
     let mut texts = Vec::new();
     let error = client

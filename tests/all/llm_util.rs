@@ -63,6 +63,7 @@ pub async fn run_with(
     if let Some(predictor) = predictor {
         agent = agent.with_predictor(predictor);
     }
+    let gate = open.as_ref().map(|open| open.gate.clone());
     let (sender, mut receiver) = mpsc::unbounded_channel();
     let collector = tokio::spawn(async move {
         let mut events = Vec::new();
@@ -84,6 +85,12 @@ pub async fn run_with(
         .await
         .expect("the event stream closes after the run")
         .expect("collector");
+    // A stream that went on without its gate opening did not test what the
+    // gate was there for.
+    assert!(
+        !gate.is_some_and(|gate| gate.gave_up()),
+        "{provider}: the scripted stream gave up waiting at its gate"
+    );
     (report, events)
 }
 

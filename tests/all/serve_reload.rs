@@ -115,8 +115,13 @@ async fn calls_survive_replacement_and_a_broken_version_never_serves() {
     assert_eq!(loaded, ComponentState::Loaded);
     assert_ne!(new_hash, first_hash);
 
-    // A new component appears beside it.
-    std::fs::copy(artifacts::HASH, dir.path().join("hash.wasm")).unwrap();
+    // A new component appears beside it (whole: a copy would show a
+    // half-written file to a reload on a slow machine).
+    replace(
+        dir.path(),
+        "hash.wasm",
+        &std::fs::read(artifacts::HASH).unwrap(),
+    );
     next_catalog(&mut changes).await;
     assert!(executor.catalog().tool("hash__digest").is_some());
 

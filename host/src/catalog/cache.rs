@@ -74,7 +74,7 @@ impl CompileCache {
         let result = (|| -> std::io::Result<()> {
             let dir = memo.parent().unwrap_or(&self.dir);
             create_private_dir(dir)?;
-            let tmp = memo.with_extension(format!("{}.tmp", std::process::id()));
+            let tmp = memo.with_extension(temp_suffix());
             std::fs::write(&tmp, format!("{identity} {hash}"))?;
             std::fs::rename(&tmp, &memo)
         })();
@@ -88,7 +88,7 @@ impl CompileCache {
         let result = (|| -> Result<(), String> {
             create_private_dir(&self.dir).map_err(|e| e.to_string())?;
             let bytes = component.serialize().map_err(|e| format!("{e:#}"))?;
-            let tmp = self.dir.join(format!("{hash}.{}.tmp", std::process::id()));
+            let tmp = self.dir.join(format!("{hash}.{}", temp_suffix()));
             std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
             std::fs::rename(&tmp, self.entry(hash)).map_err(|e| e.to_string())
         })();
@@ -96,6 +96,15 @@ impl CompileCache {
             tracing::warn!(dir = %self.dir.display(), %error, "could not write the compile cache");
         }
     }
+}
+
+/// A temporary file's suffix no other writer uses, in this process or
+/// another: two loads compiling the same component at once must not write
+/// into one file.
+fn temp_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}.{n}.tmp", std::process::id())
 }
 
 /// Loads a cache entry by mapping the file.
