@@ -27,7 +27,7 @@ max_body_kb = 4
 [[tenant]]
 name = "acme"
 keys = ["{acme}"]
-tools = ["calc", "guest_trivial__*", "sleep", "clock__now", "nosuch"]
+tools = ["calc", "guest_trivial__*", "sleep", "clock__now", "nosuch", "text__slugifyy"]
 {extra_acme}
 
 [[tenant]]
@@ -220,6 +220,18 @@ async fn a_call_answers_the_shared_outcome_shape() {
     let (status, _, body) = send(&server, "POST", "/v1/tools/nosuch/call", Some(ACME), "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(json(&body)["outcome"], "unknown-tool");
+    // Suggestions come from the tenant's own tools: `text__slugify` exists,
+    // but is beta's.
+    let (status, _, body) = send(
+        &server,
+        "POST",
+        "/v1/tools/text__slugifyy/call",
+        Some(ACME),
+        "{}",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("text__slugify`"), "{body}");
 
     // Over the 4 KiB body limit.
     let big = format!(r#"{{"expression":"{}"}}"#, "1+".repeat(4000));
@@ -404,7 +416,8 @@ async fn the_fuel_budget_caps_calls_and_then_refuses() {
     let server = server("fuel_per_minute = 30_000");
     let mut outcomes = Vec::new();
     let mut refused = None;
-    for i in 0..5 {
+    // More tries than needed: a call that comes late finds some fuel refilled.
+    for i in 0..20 {
         let (status, headers, body) = send(
             &server,
             "POST",
@@ -639,31 +652,158 @@ async fn a_bounded_loopback_load_loses_no_request() {
     );
 }
 
-#[tokio::test]
-async fn mcp_over_http_takes_admin_keys_only() {
-    let server = server("");
-    let router = server.router_with_mcp(toolhost::mcp::McpHttpConfig::default());
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+/// One JSON-RPC exchange with `/mcp`: the status, the session id the
+/// server named, and the answer to `body` (read from JSON or from the SSE
+/// stream, which may stay open after the answer).
+async fn mcp(
+    router: &axum::Router,
+    key: Option<&str>,
+    session: Option<&str>,
+    body: Value,
+) -> (StatusCode, Option<String>, Value) {
+    use http_body_util::BodyExt;
+    let mut request = Request::post("/mcp")
+        .header(header::HOST, "127.0.0.1")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18");
+    if let Some(key) = key {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let request = request.body(Body::from(body.to_string())).unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let answer = loop {
+        // A frame at most every keep-alive; the answer comes well before.
+        let frame = tokio::time::timeout(Duration::from_secs(60), body.frame()).await;
+        let Ok(Some(Ok(frame))) = frame else {
+            break serde_json::from_str(text.trim()).unwrap_or(Value::Null);
+        };
+        if let Some(data) = frame.data_ref() {
+            text.push_str(&String::from_utf8_lossy(data));
+        }
+        let answer = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+            .find(|message| message.get("id").is_some());
+        if let Some(answer) = answer {
+            break answer;
+        }
+    };
+    (status, session, answer)
+}
+
+/// Opens an MCP session with `key` and returns its id.
+async fn mcp_session(router: &axum::Router, key: &str) -> String {
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "test", "version": "0"}}});
-    let mut statuses = Vec::new();
-    for key in [None, Some(ACME), Some(ADMIN)] {
-        let mut request = Request::post("/mcp")
-            .header(header::HOST, "127.0.0.1")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json, text/event-stream");
-        if let Some(key) = key {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
-        }
-        let request = request.body(Body::from(initialize.to_string())).unwrap();
-        statuses.push(router.clone().oneshot(request).await.unwrap().status());
+    let (status, session, answer) = mcp(router, Some(key), None, initialize).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let session = session.expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let (status, ..) = mcp(router, Some(key), Some(&session), initialized).await;
+    assert!(status.is_success(), "{status}");
+    session
+}
+
+fn mcp_call(id: u64, tool: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_sessions_belong_to_their_tenant() {
+    let server = server(r#"rate = "2/min""#);
+    let router = server.router_with_mcp(toolhost::mcp::McpHttpConfig::default());
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+
+    let (status, ..) = mcp(&router, None, None, list.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, ..) = mcp(&router, Some("wrong-key"), None, list.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // beta sees its text tools only; a tool outside its list is unknown,
+    // worded as for a tool that does not exist, suggesting none of acme's.
+    let beta = mcp_session(&router, BETA).await;
+    let (_, _, answer) = mcp(&router, Some(BETA), Some(&beta), list.clone()).await;
+    let names: Vec<&str> = answer["result"]["tools"]
+        .as_array()
+        .expect("a tool list")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("text__")),
+        "{names:?}"
+    );
+    let mut messages = Vec::new();
+    for tool in ["calc", "cacl"] {
+        let call = mcp_call(2, tool, json!({"expression": "1"}));
+        let (_, _, answer) = mcp(&router, Some(BETA), Some(&beta), call).await;
+        assert_eq!(answer["error"]["code"], -32602, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap().to_string();
+        assert!(!message.contains("did you mean"), "{message}");
+        messages.push(message.replace(tool, "TOOL"));
     }
-    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
-    assert_eq!(statuses[1], StatusCode::FORBIDDEN);
-    assert_eq!(
-        statuses[2],
-        StatusCode::OK,
-        "an admin key reaches the MCP endpoint"
+    assert_eq!(messages[0], messages[1], "nothing tells the two apart");
+
+    // acme's session: its calls take its quota (2 a minute) and count under it.
+    let acme = mcp_session(&router, ACME).await;
+    let mut outcomes = Vec::new();
+    for id in 3..6 {
+        let call = mcp_call(id, "calc", json!({"expression": "2 + 3"}));
+        let (_, _, answer) = mcp(&router, Some(ACME), Some(&acme), call).await;
+        let result = &answer["result"];
+        assert!(result.is_object(), "{answer}");
+        outcomes.push(if result["isError"] == true {
+            result["content"][0]["text"].as_str().unwrap().to_string()
+        } else {
+            result["structuredContent"]["value"].to_string()
+        });
+    }
+    assert_eq!(outcomes[..2], ["5", "5"], "{outcomes:?}");
+    assert!(
+        outcomes[2].contains("rate-limited") && outcomes[2].contains("acme"),
+        "the third call in a minute is over quota: {}",
+        outcomes[2]
+    );
+
+    // A session answers only the key that opened it.
+    let (_, _, answer) = mcp(&router, Some(BETA), Some(&acme), list.clone()).await;
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("another key")),
+        "{answer}"
+    );
+
+    // An admin key that is no tenant's sees every tool.
+    let admin = mcp_session(&router, ADMIN).await;
+    let (_, _, answer) = mcp(&router, Some(ADMIN), Some(&admin), list).await;
+    let all = answer["result"]["tools"].as_array().expect("a tool list");
+    assert!(
+        all.iter().any(|t| t["name"] == "calc") && all.iter().any(|t| t["name"] == "text__slugify")
+    );
+
+    let (_, _, text) = send(&server, "GET", "/metrics", Some(ADMIN), "").await;
+    assert!(
+        text.contains(r#"toolhost_calls_total{tool="calc",tenant="acme",outcome="ok"} 2"#),
+        "MCP calls count under their tenant"
+    );
+    assert!(
+        text.contains(r#"toolhost_rejected_total{tenant="acme",reason="rate"} 1"#),
+        "and so do their quota refusals"
     );
 }
 
@@ -671,26 +811,41 @@ async fn mcp_over_http_takes_admin_keys_only() {
 async fn sigterm_drains_calls_in_flight_then_exits() {
     let cache = common::cache_dir();
     let tools = common::tool_dir("sleep", toolhost_artifacts::SLEEP, None);
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    // Port 0: the server picks a free port and names it on stderr.
     let mut child = std::process::Command::new(common::toolhost_bin())
         .args([
             "serve",
             "--no-auth",
             "--no-watch",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
         ])
         .arg("--tools")
         .arg(tools.path())
         .arg("--cache-dir")
         .arg(&cache)
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let stderr = child.stderr.take().unwrap();
+    let (address, named) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        // Reads to the end, so the server never blocks on a full pipe.
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some((_, rest)) = line.split_once(" on http://") {
+                let _ = address.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let address = tokio::task::spawn_blocking(move || named.recv_timeout(Duration::from_secs(120)))
+        .await
+        .unwrap()
+        .expect("the server names its address");
+    let base = format!("http://{address}");
     let client = client();
     let mut ready = false;
     for _ in 0..600 {
@@ -712,7 +867,7 @@ async fn sigterm_drains_calls_in_flight_then_exits() {
         tokio::spawn(async move {
             client
                 .post(url)
-                .body(r#"{"ms": 1500}"#)
+                .body(r#"{"ms": 3000}"#)
                 .send()
                 .await
                 .unwrap()

@@ -391,9 +391,16 @@ impl Catalog {
 
     /// The public names closest to `name`, for "did you mean" messages.
     pub fn suggest(&self, name: &str) -> Vec<&str> {
+        self.suggest_among(name, |_| true)
+    }
+
+    /// Like [`Catalog::suggest`], drawing only on the names `visible`
+    /// accepts (a tenant must not learn of tools outside its list).
+    pub(crate) fn suggest_among(&self, name: &str, visible: impl Fn(&str) -> bool) -> Vec<&str> {
         let mut scored: Vec<(usize, &str)> = self
             .tools
             .keys()
+            .filter(|known| visible(known))
             .map(|known| {
                 (
                     edit_distance(&name.to_lowercase(), &known.to_lowercase()),

@@ -537,16 +537,7 @@ impl Executor {
         options: &CallOptions,
     ) -> Result<Prepared<'a>, Outcome> {
         let Some(entry) = catalog.entry(tool) else {
-            let suggestions = catalog.suggest(tool);
-            let message = if suggestions.is_empty() {
-                format!("no tool named `{tool}` is loaded")
-            } else {
-                format!(
-                    "no tool named `{tool}` is loaded; did you mean {}?",
-                    quote_list(&suggestions)
-                )
-            };
-            return Err(Outcome::UnknownTool { message });
+            return Err(unknown_tool(tool, &catalog.suggest(tool)));
         };
         let value: Value = serde_json::from_str(input).map_err(|e| Outcome::InvalidInput {
             message: format!("the input is not valid JSON: {e}"),
@@ -602,6 +593,19 @@ impl Executor {
             text: input,
         })
     }
+}
+
+/// The outcome for a name no tool has, with the closest names as suggestions.
+pub(crate) fn unknown_tool(tool: &str, suggestions: &[&str]) -> Outcome {
+    let message = if suggestions.is_empty() {
+        format!("no tool named `{tool}` is loaded")
+    } else {
+        format!(
+            "no tool named `{tool}` is loaded; did you mean {}?",
+            quote_list(suggestions)
+        )
+    };
+    Outcome::UnknownTool { message }
 }
 
 fn quote_list(names: &[&str]) -> String {

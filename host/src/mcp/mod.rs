@@ -9,11 +9,14 @@
 //!   protocol error. Only an unknown tool is a protocol error (invalid params).
 //! - Guest progress becomes `notifications/progress` when the request carried
 //!   a `progressToken`; `notifications/cancelled` stops the call.
-//! - Each swap of the executor's catalog sends `tools/list_changed` to every
-//!   connected session.
+//! - A swap of the executor's catalog that changes what a session sees sends
+//!   it `tools/list_changed`.
+//! - Behind `serve`, each HTTP request carries its tenant: a session sees
+//!   only that tenant's tools and spends its quotas.
 
 mod convert;
 mod server;
+mod tenancy;
 
 use std::sync::Arc;
 
@@ -23,6 +26,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 pub use self::server::McpServer;
+pub(crate) use self::tenancy::{McpTenancy, Tenancy};
 use crate::Executor;
 
 /// The streamable HTTP MCP endpoint: a tower service (clone it freely) to

@@ -2,12 +2,13 @@
 //! hand because the tools are only known at run time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, InitializeResult, ListToolsResult,
-    PaginatedRequestParams, ProgressToken, ServerCapabilities, ServerConfig, SubscriptionFilter,
-    Tool,
+    CallToolRequestParams, CallToolResponse, Extensions, Implementation, InitializeResult,
+    ListToolsResult, PaginatedRequestParams, ProgressToken, ServerCapabilities, ServerConfig,
+    SubscriptionFilter, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::convert;
+use super::tenancy::{self, Tenancy};
 use crate::{CallOptions, CallRecord, Catalog, Executor};
 
 /// The caller key MCP calls are counted under unless told otherwise.
@@ -24,7 +26,10 @@ const DEFAULT_CALLER: &str = "mcp";
 /// One MCP session's server: the executor's tools, listed and called.
 ///
 /// One value serves one session (the HTTP service makes one per session);
-/// dropping it stops the session's `tools/list_changed` watcher.
+/// dropping it stops the session's `tools/list_changed` watcher. Behind
+/// `serve`, a session belongs to the key that opened it: it sees only that
+/// tenant's tools, its calls take the tenant's quotas, and a request with
+/// another key is refused.
 pub struct McpServer {
     executor: Arc<Executor>,
     caller: String,
@@ -36,6 +41,9 @@ pub struct McpServer {
     watching: AtomicBool,
     /// Cancelled on drop: the session is gone.
     closed: CancellationToken,
+    /// The tenant the session belongs to (`None`: unrestricted), fixed by
+    /// its first request.
+    owner: OnceLock<Option<String>>,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -63,6 +71,7 @@ impl McpServer {
             listing: Mutex::new(None),
             watching: AtomicBool::new(false),
             closed: CancellationToken::new(),
+            owner: OnceLock::new(),
         }
     }
 
@@ -72,35 +81,93 @@ impl McpServer {
         self
     }
 
+    /// The tenancy of a request, after checking that the session is its own.
+    fn tenancy(&self, extensions: &Extensions) -> Result<Option<Arc<dyn Tenancy>>, ErrorData> {
+        let tenancy = tenancy::of(extensions);
+        let name = tenancy.as_ref().map(|t| t.name().to_string());
+        if *self.owner.get_or_init(|| name.clone()) != name {
+            return Err(ErrorData::invalid_request(
+                "this MCP session was opened with another key",
+                None,
+            ));
+        }
+        Ok(tenancy)
+    }
+
+    /// The tools `tenancy` may see (every tool without one).
+    fn visible(&self, tenancy: Option<&dyn Tenancy>) -> Vec<Tool> {
+        let tools = self.tools();
+        match tenancy {
+            None => tools.to_vec(),
+            Some(tenancy) => {
+                let catalog = self.executor.catalog();
+                tools
+                    .iter()
+                    .filter(|tool| tenancy.sees(&catalog, &tool.name))
+                    .cloned()
+                    .collect()
+            }
+        }
+    }
+
     /// Every tool of the current catalog, built once per catalog.
     fn tools(&self) -> Arc<[Tool]> {
         // Read the generation before the catalog: a swap in between makes the
         // cached generation stale, so the next listing is rebuilt, never wrong.
         let generation = *self.generation.borrow();
-        let mut listing = self.listing.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((built, tools)) = listing.as_ref()
+        let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((built, tools)) = cached.as_ref()
             && *built == generation
         {
             return tools.clone();
         }
-        let catalog = self.executor.catalog();
-        let tools: Arc<[Tool]> = catalog
-            .tools()
-            .map(|info| convert::tool(info, grants_network(&catalog, &info.name)))
-            .collect();
-        *listing = Some((generation, tools.clone()));
+        let tools: Arc<[Tool]> = listing(&self.executor.catalog(), None).into();
+        *cached = Some((generation, tools.clone()));
         tools
+    }
+
+    /// Runs a call for `tenancy` (or unrestricted). A tool the tenant may
+    /// not see is unknown, with suggestions drawn only from what it sees; a
+    /// quota refusal is the call's outcome.
+    async fn call_for(
+        &self,
+        tenancy: Option<&dyn Tenancy>,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> CallRecord {
+        let Some(tenancy) = tenancy else {
+            let options = CallOptions::default().caller(self.caller.as_str());
+            return self.call(request, context, options).await;
+        };
+        let name = request.name.to_string();
+        let not_run =
+            |outcome| CallRecord::new(String::new(), name.clone(), outcome, Duration::ZERO);
+        {
+            let catalog = self.executor.catalog();
+            if catalog.entry(&name).is_none() || !tenancy.sees(&catalog, &name) {
+                let suggestions = catalog.suggest_among(&name, |tool| tenancy.sees(&catalog, tool));
+                return not_run(crate::exec::unknown_tool(&name, &suggestions));
+            }
+        }
+        let mut options = CallOptions::default().caller(tenancy.name());
+        let admitted = match tenancy.admit(&mut options) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return not_run(refusal),
+        };
+        let record = self.call(request, context, options).await;
+        drop(admitted);
+        tenancy.settle(&record);
+        record
     }
 
     async fn call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
+        options: CallOptions,
     ) -> CallRecord {
         let input = Value::Object(request.arguments.unwrap_or_default());
-        let mut options = CallOptions::default()
-            .cancel(context.ct.clone())
-            .caller(self.caller.as_str());
+        let mut options = options.cancel(context.ct.clone());
         let token = request
             .meta
             .as_ref()
@@ -132,21 +199,20 @@ impl McpServer {
         }
     }
 
-    /// Sends `tools/list_changed` to `peer` on every catalog swap until the
-    /// session ends.
-    fn watch_catalog(&self, peer: Peer<RoleServer>) {
+    /// Sends `tools/list_changed` to `peer` whenever a catalog swap changes
+    /// the tools `tenancy` sees, until the session ends.
+    fn watch_catalog(&self, peer: Peer<RoleServer>, tenancy: Option<Arc<dyn Tenancy>>) {
         if self.watching.swap(true, Ordering::Relaxed) {
             return;
         }
-        let mut changes = self.executor.catalog_changes();
-        changes.mark_unchanged();
+        let mut watch = ListingWatch::new(self.executor.clone(), tenancy);
         let closed = self.closed.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     () = closed.cancelled() => break,
-                    changed = changes.changed() => {
-                        if changed.is_err() || peer.is_transport_closed() {
+                    changed = watch.changed() => {
+                        if !changed || peer.is_transport_closed() {
                             break;
                         }
                         if let Err(error) = peer.notify_tool_list_changed().await {
@@ -166,6 +232,53 @@ async fn send_progress(peer: &Peer<RoleServer>, token: &ProgressToken, event: cr
     {
         tracing::debug!(%error, "could not send a progress notification");
     }
+}
+
+/// Waits for catalog swaps that change the tools one tenancy sees: a swap
+/// that leaves its list as it was (another tenant's tool, or new code behind
+/// the same schemas) is not news to it.
+struct ListingWatch {
+    executor: Arc<Executor>,
+    tenancy: Option<Arc<dyn Tenancy>>,
+    changes: watch::Receiver<u64>,
+    seen: Vec<Tool>,
+}
+
+impl ListingWatch {
+    fn new(executor: Arc<Executor>, tenancy: Option<Arc<dyn Tenancy>>) -> Self {
+        let mut changes = executor.catalog_changes();
+        changes.mark_unchanged();
+        let seen = listing(&executor.catalog(), tenancy.as_deref());
+        Self {
+            executor,
+            tenancy,
+            changes,
+            seen,
+        }
+    }
+
+    /// True once the list changed; false when the executor is gone.
+    async fn changed(&mut self) -> bool {
+        loop {
+            if self.changes.changed().await.is_err() {
+                return false;
+            }
+            let now = listing(&self.executor.catalog(), self.tenancy.as_deref());
+            if now != self.seen {
+                self.seen = now;
+                return true;
+            }
+        }
+    }
+}
+
+/// The tools of `catalog` that `tenancy` sees, as MCP tools.
+fn listing(catalog: &Catalog, tenancy: Option<&dyn Tenancy>) -> Vec<Tool> {
+    catalog
+        .tools()
+        .filter(|info| tenancy.is_none_or(|tenancy| tenancy.sees(catalog, &info.name)))
+        .map(|info| convert::tool(info, grants_network(catalog, &info.name)))
+        .collect()
 }
 
 /// True when the policy of `tool`'s component lets it reach the network.
@@ -192,9 +305,12 @@ impl ServerHandler for McpServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools().to_vec()))
+        let tenancy = self.tenancy(&context.extensions)?;
+        Ok(ListToolsResult::with_all_items(
+            self.visible(tenancy.as_deref()),
+        ))
     }
 
     async fn call_tool(
@@ -202,14 +318,17 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let record = self.call(request, context).await;
+        let tenancy = self.tenancy(&context.extensions)?;
+        let record = self.call_for(tenancy.as_deref(), request, context).await;
         convert::result(record).map(CallToolResponse::from)
     }
 
     /// Sessions that began with `initialize` (protocol versions up to
     /// 2025-11-25) get `tools/list_changed` from the moment they are ready.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.watch_catalog(context.peer);
+        if let Ok(tenancy) = self.tenancy(&context.extensions) {
+            self.watch_catalog(context.peer, tenancy);
+        }
     }
 
     /// Protocol 2026-07-28 clients ask for `tools/list_changed` with
@@ -222,14 +341,14 @@ impl ServerHandler for McpServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let tenancy = self.tenancy(&context.request_context().extensions)?;
         let wanted = context.accepted().tools_list_changed == Some(true);
-        let mut changes = self.executor.catalog_changes();
-        changes.mark_unchanged();
+        let mut watch = ListingWatch::new(self.executor.clone(), tenancy);
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
-                changed = changes.changed(), if wanted => {
-                    if changed.is_err() {
+                changed = watch.changed(), if wanted => {
+                    if !changed {
                         return Ok(());
                     }
                     if let Err(error) = context.sink().notify_tool_list_changed().await {

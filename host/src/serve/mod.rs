@@ -9,6 +9,7 @@
 //! | `POST /v1/tool-calls` | OpenAI `tool_calls` or Anthropic `tool_use` blocks in, result messages out; SSE with `Accept: text/event-stream` |
 //! | `GET /metrics` | Prometheus text; admin keys only |
 //! | `GET /healthz`, `GET /readyz` | liveness, readiness (not ready while draining) |
+//! | `/mcp` ([`Server::router_with_mcp`]) | MCP over streamable HTTP; a session belongs to its tenant |
 //!
 //! Status codes: 401 without a valid key, 403 for a tool outside the
 //! tenant's list, 429 with `Retry-After` over a quota, 413 over the body
@@ -17,6 +18,7 @@
 
 mod config;
 mod dialect;
+mod mcp_access;
 mod metrics;
 mod routes;
 mod tenants;
@@ -129,10 +131,11 @@ impl Server {
             .with_state(self.state.clone())
     }
 
-    /// [`Server::router`] plus MCP over streamable HTTP at `/mcp`. With
-    /// tenants configured, `/mcp` takes admin keys only (an MCP session sees
-    /// every tool); rmcp accepts loopback `Host` names only unless `config`
-    /// allows others.
+    /// [`Server::router`] plus MCP over streamable HTTP at `/mcp`. Every
+    /// request needs a key: a session opened with a tenant's key belongs to
+    /// that tenant (its tools, its quotas; other keys are refused in it), one
+    /// opened with an admin key sees every tool. rmcp accepts loopback `Host`
+    /// names only unless `config` allows others.
     pub fn router_with_mcp(&self, mut config: crate::mcp::McpHttpConfig) -> Router {
         config.cancellation_token = self.state.shutdown.child_token();
         let mcp = crate::mcp::http_service_with(self.state.executor.clone(), config);
@@ -141,7 +144,7 @@ impl Server {
                 .nest_service("/mcp", mcp)
                 .layer(axum::middleware::from_fn_with_state(
                     self.state.clone(),
-                    routes::require_admin,
+                    mcp_access::authenticate,
                 ));
         self.router().merge(guarded)
     }

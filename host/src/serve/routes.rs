@@ -82,7 +82,11 @@ pub(super) async fn trace_request(request: Request, next: Next) -> Response {
 
 /// Refuses a tool the tenant may not call, the same way whether or not it
 /// exists, so tenants learn nothing of tools outside their list.
-fn check_tool(catalog: &Catalog, tenant: &TenantState, name: &str) -> Result<(), Refusal> {
+pub(super) fn check_tool(
+    catalog: &Catalog,
+    tenant: &TenantState,
+    name: &str,
+) -> Result<(), Refusal> {
     let forbidden = || Refusal::Forbidden(format!("tool `{name}` is not available to this key"));
     if !tenant.tenant.tools.allows(name) {
         return Err(forbidden());
@@ -94,7 +98,7 @@ fn check_tool(catalog: &Catalog, tenant: &TenantState, name: &str) -> Result<(),
 }
 
 /// Takes one call's worth of the tenant's quotas; a refusal over quota is counted.
-fn admit(state: &State, tenant: &TenantState) -> Result<Admission, Refusal> {
+pub(super) fn admit(state: &State, tenant: &TenantState) -> Result<Admission, Refusal> {
     tenant.admit().inspect_err(|refusal| {
         if let Refusal::OverQuota { reason, .. } = refusal {
             state.metrics.rejected(&tenant.tenant.name, reason);
@@ -120,12 +124,20 @@ async fn run(
     );
     let mut options = CallOptions::default().caller(tenant.tenant.name.clone());
     options.ceiling = admission.ceiling;
-    let record = state
+    let mut record = state
         .executor
         .call(name, input, options)
         .instrument(span.clone())
         .await;
     drop(admission);
+    if let Outcome::UnknownTool { .. } = record.outcome {
+        // The executor's suggestions come from every tool; the tenant's
+        // come from its own.
+        let catalog = state.executor.catalog();
+        let suggestions =
+            catalog.suggest_among(name, |tool| check_tool(&catalog, tenant, tool).is_ok());
+        record.outcome = crate::exec::unknown_tool(name, &suggestions);
+    }
     span.record("call_id", record.call_id.as_str());
     span.record("outcome", record.outcome.kind());
     if let Some(fuel) = record.fuel_used {
@@ -207,10 +219,11 @@ pub(super) async fn call_tool(
         _ => StatusCode::OK,
     };
     let mut response = (status, axum::Json(record.to_json())).into_response();
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if let Outcome::RateLimited { retry_after_ms, .. } = record.outcome {
+        let seconds = retry_after_ms.div_ceil(1000).max(1);
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
@@ -333,21 +346,6 @@ pub(super) async fn metrics(Extract(state): Shared, headers: HeaderMap) -> Respo
         state.metrics.render(),
     )
         .into_response()
-}
-
-/// Lets only admin keys through (everyone when auth is off).
-pub(super) async fn require_admin(
-    Extract(state): Shared,
-    request: Request,
-    next: Next,
-) -> Response {
-    if state.tenants.is_admin(request.headers()) {
-        return next.run(request).await;
-    }
-    match state.tenants.authenticate(request.headers()) {
-        Ok(_) => error(StatusCode::FORBIDDEN, "this endpoint needs an admin key"),
-        Err(refusal) => refusal.into_response(),
-    }
 }
 
 pub(super) async fn healthz() -> &'static str {
