@@ -8,6 +8,7 @@
 
 mod batch;
 mod cache;
+mod call_id;
 mod gate;
 mod plan;
 mod retry;
@@ -211,8 +212,7 @@ pub struct Executor {
     cache: Option<ResultCache>,
     retry_budget: Option<DefaultDirectRateLimiter>,
     counters: Counters,
-    next_id: AtomicU64,
-    id_prefix: u32,
+    call_ids: call_id::CallIds,
 }
 
 impl std::fmt::Debug for Executor {
@@ -251,9 +251,6 @@ impl Executor {
             config.global_rate,
             config.caller_rate,
         );
-        let id_prefix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() ^ std::process::id().rotate_left(16));
         Self {
             catalog: RwLock::new(catalog),
             generation: tokio::sync::watch::Sender::new(0),
@@ -265,8 +262,7 @@ impl Executor {
             config,
             gates,
             counters: Counters::default(),
-            next_id: AtomicU64::new(1),
-            id_prefix,
+            call_ids: call_id::CallIds::new(),
         }
     }
 
@@ -329,11 +325,7 @@ impl Executor {
     }
 
     pub(crate) fn new_call_id(&self) -> String {
-        format!(
-            "{:08x}-{:06x}",
-            self.id_prefix,
-            self.next_id.fetch_add(1, Ordering::Relaxed)
-        )
+        self.call_ids.next()
     }
 
     /// Runs one call of `tool` with `input`, JSON text of an object.
