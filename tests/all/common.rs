@@ -154,3 +154,9 @@ pub fn toolhost_bin() -> PathBuf {
     })
     .clone()
 }
+
+/// An HTTP client for loopback tests (reqwest with the ring TLS provider).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

@@ -194,10 +194,36 @@ fn stdio_server_serves_the_python_sdk_without_a_handshake() {
     stdio(true);
 }
 
+/// How the HTTP endpoint is mounted for a test.
+#[derive(Clone, Copy, PartialEq)]
+enum Mount {
+    /// `mcp::http_service` alone: no keys.
+    Bare,
+    /// In `serve`, the client holding a tenant's key.
+    Tenant,
+}
+
+const TENANT_KEY: &str = "acme-mcp-key-0123456789";
+const ADMIN_KEY: &str = "admin-mcp-key-0123456789";
+
+/// A tenant that may use `calc`, `sleep` and the trivial tools (not yet loaded).
+fn serve_config() -> toolhost::serve::ServeConfig {
+    use toolhost::serve::hash_key;
+    let text = format!(
+        "admin_keys = [\"{}\"]\n[[tenant]]\nname = \"acme\"\nkeys = [\"{}\"]\ntools = [\"calc\", \"sleep\", \"guest_trivial__*\"]\n",
+        hash_key(ADMIN_KEY),
+        hash_key(TENANT_KEY)
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("serve.toml");
+    std::fs::write(&path, text).expect("write the config");
+    toolhost::serve::ServeConfig::load(&path).expect("the config loads")
+}
+
 /// The HTTP service in axum on 127.0.0.1 over `calc` and `sleep`; when the
 /// client waits for `tools/list_changed`, the catalog is swapped for one
 /// that also has `guest_trivial__echo`.
-fn http(modern: bool) {
+fn http(modern: bool, mount: Mount) {
     let dir = tools_dir(&[]);
     let bigger = tools_dir(&[artifacts::TRIVIAL]);
     let (executor, reloaded) = block_on({
@@ -214,10 +240,15 @@ fn http(modern: bool) {
     });
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let cancel = toolhost::CancellationToken::new();
-    let app = axum::Router::new().nest_service(
-        "/mcp",
-        toolhost::mcp::http_service(executor.clone(), cancel.clone()),
-    );
+    let server = toolhost::serve::Server::new(executor.clone(), &serve_config(), None)
+        .expect("the server starts");
+    let app = match mount {
+        Mount::Bare => axum::Router::new().nest_service(
+            "/mcp",
+            toolhost::mcp::http_service(executor.clone(), cancel.clone()),
+        ),
+        Mount::Tenant => server.router_with_mcp(toolhost::mcp::McpHttpConfig::default()),
+    };
     let addr = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -230,6 +261,9 @@ fn http(modern: bool) {
     let mut args = vec!["http", "--list-changed", &url];
     if modern {
         args.push("--modern");
+    }
+    if mount == Mount::Tenant {
+        args.extend(["--key", TENANT_KEY]);
     }
     let out = run_client(&args, |line| {
         if line == WAITING {
@@ -247,15 +281,44 @@ fn http(modern: bool) {
         "the new list has the new tool: {after:?}"
     );
     assert_eq!(executor.in_flight(), 0, "the cancelled call is not running");
+    if mount == Mount::Tenant {
+        // The session's calls counted under the tenant whose key opened it.
+        let metrics = runtime.block_on(async {
+            crate::common::http_client()
+                .get(format!("http://{addr}/metrics"))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .expect("metrics answer")
+                .text()
+                .await
+                .expect("metrics text")
+        });
+        assert!(
+            metrics.contains(r#"toolhost_calls_total{tool="calc",tenant="acme",outcome="ok"} 1"#),
+            "{metrics}"
+        );
+        server.drain();
+    }
     cancel.cancel();
 }
 
 #[test]
 fn http_service_serves_the_python_sdk_and_announces_reloads() {
-    http(false);
+    http(false, Mount::Bare);
 }
 
 #[test]
 fn http_service_announces_reloads_to_subscriptions_without_a_handshake() {
-    http(true);
+    http(true, Mount::Bare);
+}
+
+#[test]
+fn serve_mcp_serves_a_tenant_session_to_the_python_sdk() {
+    http(false, Mount::Tenant);
+}
+
+#[test]
+fn serve_mcp_serves_a_tenant_without_a_handshake() {
+    http(true, Mount::Tenant);
 }

@@ -537,11 +537,6 @@ async fn listen(
     (format!("http://{addr}"), stop, task)
 }
 
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_streams_results_in_completion_order_over_loopback() {
     let server = server("");
@@ -550,7 +545,7 @@ async fn sse_streams_results_in_completion_order_over_loopback() {
         {"id": "slow", "type": "function", "function": {"name": "sleep", "arguments": "{\"ms\": 400}"}},
         {"id": "fast", "type": "function", "function": {"name": "calc", "arguments": "{\"expression\": \"1+1\"}"}},
     ]);
-    let response = client()
+    let response = common::http_client()
         .post(format!("{base}/v1/tool-calls"))
         .bearer_auth(ACME)
         .header(header::ACCEPT, "text/event-stream")
@@ -593,7 +588,7 @@ async fn a_bounded_loopback_load_loses_no_request() {
     const PER_CLIENT: usize = 100;
     let server = server("");
     let (base, stop, task) = listen(&server).await;
-    let client = client();
+    let client = common::http_client();
     let start = Instant::now();
     let workers: Vec<_> = (0..CLIENTS)
         .map(|worker| {
@@ -846,7 +841,7 @@ async fn sigterm_drains_calls_in_flight_then_exits() {
         .unwrap()
         .expect("the server names its address");
     let base = format!("http://{address}");
-    let client = client();
+    let client = common::http_client();
     let mut ready = false;
     for _ in 0..600 {
         if client

@@ -2,10 +2,11 @@
 what happened as one JSON object on stdout; the Rust tests assert on it.
 
     python3 client.py stdio [--modern] [--list-changed] -- COMMAND ARG...
-    python3 client.py http  [--modern] [--list-changed] URL
+    python3 client.py http  [--modern] [--list-changed] [--key KEY] URL
 
 Without --modern the session starts with `initialize` (protocol 2025-11-25);
-with it, with `server/discover` (2026-07-28, no session).
+with it, with `server/discover` (2026-07-28, no session). With --key, every
+HTTP request carries `Authorization: Bearer KEY`.
 
 The scenario: initialize, list the tools, call `calc` (ok and failing), call
 an unknown tool, call `sleep` with a progress callback, cancel a long `sleep`
@@ -25,6 +26,7 @@ try:
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
     from mcp.client.subscriptions import listen
     from mcp.shared.subscriptions import ToolsListChanged
     from mcp.shared.exceptions import MCPError
@@ -159,6 +161,11 @@ async def main() -> None:
     args = sys.argv[1:]
     mode = args.pop(0)
     list_changed = "--list-changed" in args
+    key = None
+    if "--key" in args:
+        at = args.index("--key")
+        key = args[at + 1]
+        del args[at : at + 2]
     args = [arg for arg in args if arg not in ("--list-changed", "--modern")]
     if mode == "stdio":
         if args and args[0] == "--":
@@ -167,8 +174,10 @@ async def main() -> None:
         async with stdio_client(params) as (read, write):
             out = await scenario(read, write, list_changed)
     elif mode == "http":
-        async with streamable_http_client(args[0]) as (read, write):
-            out = await scenario(read, write, list_changed)
+        headers = {"Authorization": f"Bearer {key}"} if key else None
+        async with create_mcp_http_client(headers=headers) as http_client:
+            async with streamable_http_client(args[0], http_client=http_client) as (read, write):
+                out = await scenario(read, write, list_changed)
     else:
         raise SystemExit(f"unknown mode {mode!r}; use stdio or http")
     print(json.dumps(out))
