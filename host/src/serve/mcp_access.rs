@@ -2,9 +2,11 @@
 //! key's session sees only that tenant's tools and spends its quotas.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State as Extract};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -58,15 +60,31 @@ impl Tenancy for SessionTenant {
     }
 }
 
+/// Which key opened each live MCP session: the tenant's name, or `None`
+/// for an admin key.
+#[derive(Debug, Default)]
+pub(super) struct Sessions(Mutex<HashMap<String, Option<String>>>);
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<String>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
 /// Lets a request to `/mcp` through as its tenant, or as an admin (every
-/// tool, no quotas) for an admin key that is no tenant's; anything else is 401.
+/// tool, no quotas) for an admin key that is no tenant's; anything else is
+/// 401. A session answers only the kind of key that opened it: to any other,
+/// it does not exist (404, as for an unknown session).
 pub(super) async fn authenticate(
     Extract(state): Extract<Arc<State>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match state.tenants.authenticate(request.headers()) {
+    let owner = match state.tenants.authenticate(request.headers()) {
         Ok(tenant) => {
+            let owner = Some(tenant.tenant.name.clone());
             let tenancy = SessionTenant {
                 state: state.clone(),
                 tenant,
@@ -74,11 +92,43 @@ pub(super) async fn authenticate(
             request
                 .extensions_mut()
                 .insert(McpTenancy(Arc::new(tenancy)));
+            owner
         }
         Err(refusal) if !state.tenants.is_admin(request.headers()) => {
             return refusal.into_response();
         }
-        Err(_) => {}
+        Err(_) => None,
+    };
+    let session = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(session) = &session
+        && state
+            .mcp_sessions
+            .lock()
+            .get(session)
+            .is_some_and(|opened_by| *opened_by != owner)
+    {
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
-    next.run(request).await
+    let closing = request.method() == Method::DELETE;
+    let response = next.run(request).await;
+    match session {
+        Some(session) if closing && response.status().is_success() => {
+            state.mcp_sessions.lock().remove(&session);
+        }
+        Some(_) => {}
+        None => {
+            if let Some(opened) = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                state.mcp_sessions.lock().insert(opened.to_string(), owner);
+            }
+        }
+    }
+    response
 }

@@ -61,6 +61,8 @@ pub(crate) struct State {
     draining: AtomicBool,
     /// Cancelled on drain: ends long-lived MCP sessions so shutdown can finish.
     shutdown: CancellationToken,
+    /// Who opened each MCP session.
+    mcp_sessions: mcp_access::Sessions,
 }
 
 impl Server {
@@ -112,6 +114,7 @@ impl Server {
                 max_body_bytes: usize::try_from(max_body_kb << 10).unwrap_or(usize::MAX),
                 draining: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
+                mcp_sessions: mcp_access::Sessions::default(),
             }),
         }
     }
