@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use wasmtime::component::Component;
 
 use self::cache::CompileCache;
@@ -288,15 +289,31 @@ impl Catalog {
             kept: Vec::new(),
             stats: LoadStats::default(),
         };
-        for path in paths {
-            let loader = Loader {
-                engine,
-                linker: &linker,
-                cache: cache.as_ref(),
-                options,
-                observe,
+        let loader = Loader {
+            engine,
+            linker: &linker,
+            cache: cache.as_ref(),
+            options,
+            observe,
+        };
+        // A few components at once: reading compiled code from the cache (and
+        // compiling) runs on blocking threads while another component
+        // describes itself. Results are published in path order, so which
+        // of two components with the same tool name wins does not change.
+        let mut waiting = paths.iter();
+        let mut loads = futures::stream::FuturesOrdered::new();
+        loop {
+            while loads.len() < LOAD_CONCURRENCY
+                && let Some(path) = waiting.next()
+            {
+                loads.push_back(loader.load_counted(path));
+            }
+            let Some((path, stats, result)) = loads.next().await else {
+                break;
             };
-            match loader.load(path, &mut catalog.stats).await {
+            catalog.stats.compiled += stats.compiled;
+            catalog.stats.cache_hits += stats.cache_hits;
+            match result {
                 Ok((component, specs)) => catalog.publish(path, component, specs),
                 Err(error) => {
                     tracing::warn!(%error, "component refused");
@@ -414,6 +431,9 @@ impl Catalog {
     }
 }
 
+/// Components loaded at once.
+const LOAD_CONCURRENCY: usize = 4;
+
 struct Loader<'a> {
     engine: &'a Engine,
     linker: &'a wasmtime::component::Linker<State>,
@@ -423,6 +443,20 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    /// [`Loader::load`] with counts of its own, so loads can run together.
+    async fn load_counted<'p>(
+        &self,
+        path: &'p PathBuf,
+    ) -> (
+        &'p PathBuf,
+        LoadStats,
+        Result<(LoadedComponent, Vec<CheckedSpec>), LoadError>,
+    ) {
+        let mut stats = LoadStats::default();
+        let result = self.load(path, &mut stats).await;
+        (path, stats, result)
+    }
+
     async fn load(
         &self,
         path: &Path,
@@ -554,7 +588,17 @@ impl Loader<'_> {
         hash: &str,
         stats: &mut LoadStats,
     ) -> Result<Component, LoadError> {
-        if let Some(component) = self.cache.and_then(|cache| cache.get(self.engine, hash)) {
+        let cached = match self.cache {
+            Some(cache) => {
+                let (cache, engine, key) = (cache.clone(), self.engine.clone(), hash.to_string());
+                tokio::task::spawn_blocking(move || cache.get(&engine, &key))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => None,
+        };
+        if let Some(component) = cached {
             stats.cache_hits += 1;
             tracing::debug!(component = name, "compile cache hit");
             (self.observe)(&LoadEvent::CacheHit {
