@@ -529,7 +529,7 @@ impl Executor {
         options: &CallOptions,
     ) -> Result<Prepared<'a>, Outcome> {
         let Some(entry) = catalog.entry(tool) else {
-            return Err(unknown_tool(tool, &catalog.suggest(tool)));
+            return Err(unknown_tool(catalog, tool, |_| true));
         };
         let value: Value = serde_json::from_str(input).map_err(|e| Outcome::InvalidInput {
             message: format!("the input is not valid JSON: {e}"),
@@ -587,14 +587,20 @@ impl Executor {
     }
 }
 
-/// The outcome for a name no tool has, with the closest names as suggestions.
-pub(crate) fn unknown_tool(tool: &str, suggestions: &[&str]) -> Outcome {
+/// The outcome for a name no tool has, suggesting the closest names among
+/// those `visible` accepts (a tenant must not learn of tools outside its list).
+pub(crate) fn unknown_tool(
+    catalog: &Catalog,
+    tool: &str,
+    visible: impl Fn(&str) -> bool,
+) -> Outcome {
+    let suggestions = catalog.suggest_among(tool, visible);
     let message = if suggestions.is_empty() {
         format!("no tool named `{tool}` is loaded")
     } else {
         format!(
             "no tool named `{tool}` is loaded; did you mean {}?",
-            quote_list(suggestions)
+            quote_list(&suggestions)
         )
     };
     Outcome::UnknownTool { message }

@@ -2,13 +2,13 @@
 //! hand because the tools are only known at run time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Extensions, Implementation, InitializeResult,
-    ListToolsResult, PaginatedRequestParams, ProgressToken, ServerCapabilities, ServerConfig,
-    SubscriptionFilter, Tool,
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeResult, ListToolsResult,
+    PaginatedRequestParams, ProgressToken, ServerCapabilities, ServerConfig, SubscriptionFilter,
+    Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -27,9 +27,9 @@ const DEFAULT_CALLER: &str = "mcp";
 ///
 /// One value serves one session (the HTTP service makes one per session);
 /// dropping it stops the session's `tools/list_changed` watcher. Behind
-/// `serve`, a session belongs to the key that opened it: it sees only that
-/// tenant's tools, its calls take the tenant's quotas, and a request with
-/// another key is refused.
+/// `serve`, a session belongs to the key that opened it (`serve` refuses
+/// its id to other keys): it sees only that tenant's tools, and its calls
+/// take the tenant's quotas.
 pub struct McpServer {
     executor: Arc<Executor>,
     caller: String,
@@ -41,9 +41,6 @@ pub struct McpServer {
     watching: AtomicBool,
     /// Cancelled on drop: the session is gone.
     closed: CancellationToken,
-    /// The tenant the session belongs to (`None`: unrestricted), fixed by
-    /// its first request.
-    owner: OnceLock<Option<String>>,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -71,7 +68,6 @@ impl McpServer {
             listing: Mutex::new(None),
             watching: AtomicBool::new(false),
             closed: CancellationToken::new(),
-            owner: OnceLock::new(),
         }
     }
 
@@ -79,19 +75,6 @@ impl McpServer {
     pub fn with_caller(mut self, caller: impl Into<String>) -> Self {
         self.caller = caller.into();
         self
-    }
-
-    /// The tenancy of a request, after checking that the session is its own.
-    fn tenancy(&self, extensions: &Extensions) -> Result<Option<Arc<dyn Tenancy>>, ErrorData> {
-        let tenancy = tenancy::of(extensions);
-        let name = tenancy.as_ref().map(|t| t.name().to_string());
-        if *self.owner.get_or_init(|| name.clone()) != name {
-            return Err(ErrorData::invalid_request(
-                "this MCP session was opened with another key",
-                None,
-            ));
-        }
-        Ok(tenancy)
     }
 
     /// The tools `tenancy` may see (every tool without one).
@@ -145,8 +128,8 @@ impl McpServer {
         {
             let catalog = self.executor.catalog();
             if catalog.entry(&name).is_none() || !tenancy.sees(&catalog, &name) {
-                let suggestions = catalog.suggest_among(&name, |tool| tenancy.sees(&catalog, tool));
-                return not_run(crate::exec::unknown_tool(&name, &suggestions));
+                let visible = |tool: &str| tenancy.sees(&catalog, tool);
+                return not_run(crate::exec::unknown_tool(&catalog, &name, visible));
             }
         }
         let mut options = CallOptions::default().caller(tenancy.name());
@@ -307,7 +290,7 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tenancy = self.tenancy(&context.extensions)?;
+        let tenancy = tenancy::of(&context.extensions);
         Ok(ListToolsResult::with_all_items(
             self.visible(tenancy.as_deref()),
         ))
@@ -318,7 +301,7 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let tenancy = self.tenancy(&context.extensions)?;
+        let tenancy = tenancy::of(&context.extensions);
         let record = self.call_for(tenancy.as_deref(), request, context).await;
         convert::result(record).map(CallToolResponse::from)
     }
@@ -326,9 +309,7 @@ impl ServerHandler for McpServer {
     /// Sessions that began with `initialize` (protocol versions up to
     /// 2025-11-25) get `tools/list_changed` from the moment they are ready.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        if let Ok(tenancy) = self.tenancy(&context.extensions) {
-            self.watch_catalog(context.peer, tenancy);
-        }
+        self.watch_catalog(context.peer, tenancy::of(&context.extensions));
     }
 
     /// Protocol 2026-07-28 clients ask for `tools/list_changed` with
@@ -341,7 +322,7 @@ impl ServerHandler for McpServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let tenancy = self.tenancy(&context.request_context().extensions)?;
+        let tenancy = tenancy::of(&context.request_context().extensions);
         let wanted = context.accepted().tools_list_changed == Some(true);
         let mut watch = ListingWatch::new(self.executor.clone(), tenancy);
         loop {

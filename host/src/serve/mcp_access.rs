@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::State;
-use super::routes::{admit, check_tool};
+use super::routes::{admit, check_tool, settle};
 use super::tenants::{Refusal, TenantState};
 use crate::mcp::{McpTenancy, Tenancy};
 use crate::{CallOptions, CallRecord, Catalog, Outcome};
@@ -53,10 +53,7 @@ impl Tenancy for SessionTenant {
     }
 
     fn settle(&self, record: &CallRecord) {
-        if let Some(fuel) = record.fuel_used {
-            self.tenant.charge(fuel);
-        }
-        self.state.metrics.record(&self.tenant.tenant.name, record);
+        settle(&self.state, &self.tenant, record);
     }
 }
 

@@ -134,18 +134,24 @@ async fn run(
         // The executor's suggestions come from every tool; the tenant's
         // come from its own.
         let catalog = state.executor.catalog();
-        let suggestions =
-            catalog.suggest_among(name, |tool| check_tool(&catalog, tenant, tool).is_ok());
-        record.outcome = crate::exec::unknown_tool(name, &suggestions);
+        let visible = |tool: &str| check_tool(&catalog, tenant, tool).is_ok();
+        record.outcome = crate::exec::unknown_tool(&catalog, name, visible);
     }
     span.record("call_id", record.call_id.as_str());
     span.record("outcome", record.outcome.kind());
     if let Some(fuel) = record.fuel_used {
         span.record("fuel", fuel);
+    }
+    settle(state, tenant, &record);
+    record
+}
+
+/// Charges a finished call's fuel to the tenant and counts it.
+pub(super) fn settle(state: &State, tenant: &TenantState, record: &CallRecord) {
+    if let Some(fuel) = record.fuel_used {
         tenant.charge(fuel);
     }
-    state.metrics.record(&tenant.tenant.name, &record);
-    record
+    state.metrics.record(&tenant.tenant.name, record);
 }
 
 #[derive(Debug, Deserialize)]
