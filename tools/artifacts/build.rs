@@ -186,6 +186,28 @@ fn main() {
     }
     writeln!(
         code,
+        "/// `target/python`: Python packages that the build and the tests install for themselves."
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub const PYTHON_DIR: &str = {:?};",
+        root.join("target/python").display().to_string()
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "/// Where the build installed componentize-py (`bin/componentize-py`; put the folder on `PYTHONPATH`)."
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub const COMPONENTIZE_PY_DIR: &str = {:?};",
+        polyglot::python_package_dir(&root).display().to_string()
+    )
+    .unwrap();
+    writeln!(
+        code,
         "/// The folder holding the bundled tools and their policies."
     )
     .unwrap();

@@ -1,8 +1,10 @@
 //! Builds the tools written in Python (componentize-py) and JavaScript
 //! (componentize-js) into components, next to the Rust guests.
 //!
-//! Nothing is installed here: a missing toolchain fails the build with the
-//! command that installs it (`.ci/run` runs those commands). A build is
+//! The pinned toolchains install themselves the first time, inside the
+//! workspace and nowhere else: componentize-py with pip into `target/python/`,
+//! componentize-js with `npm ci` into `tools/js-toolchain/node_modules` (from
+//! the committed lock file, which `npm ci` never rewrites). A build is
 //! skipped when a stamp of its inputs (sources, the WIT, the toolchain's
 //! version) matches the last one, so an unrelated change to a Rust guest does
 //! not rebuild the 10+ MB Python and JS components.
@@ -132,40 +134,40 @@ fn stamp(inputs: &[PathBuf], version: &str) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// `componentize-py` from PATH (or `$COMPONENTIZE_PY`).
+/// The pinned `componentize-py`, or `$COMPONENTIZE_PY` when set.
+///
+/// The pinned version is installed once with `pip install --target` into
+/// `target/python/componentize-py-VERSION/` (nothing outside `target/` is
+/// touched) and run from there with `python3`.
 fn python(root: &Path, dir: &Path, out: &Path) -> (Command, String) {
-    let mut program = std::env::var("COMPONENTIZE_PY").unwrap_or_else(|_| "componentize-py".into());
     println!("cargo:rerun-if-env-changed=COMPONENTIZE_PY");
-    let probe = |program: &str| {
-        Command::new(program)
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let mut found = probe(&program);
-    if found.is_none() && std::env::var_os("COMPONENTIZE_PY").is_none() {
-        // One command sets everything up: install the pinned version with
-        // pip, as the wasm32-wasip2 target is installed with rustup.
-        if let Some(installed) = pip_install_componentize_py() {
-            found = probe(&installed);
-            program = installed;
-        }
+    let program = std::env::var_os("COMPONENTIZE_PY");
+    if program.is_none() {
+        ensure_componentize_py(root);
     }
-    let version = found.unwrap_or_else(|| {
-        panic!(
-            "`{program}` was not found; it builds the Python tool tools/py-units. \
-                 Install it with `pip install componentize-py=={COMPONENTIZE_PY_VERSION}` \
-                 (CI's .ci/run does) and build again"
-        )
-    });
+    let componentize_py = || match &program {
+        Some(program) => Command::new(program),
+        None => componentize_py_command(&python_package_dir(root)),
+    };
+    let version = componentize_py()
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| {
+            panic!(
+                "componentize-py does not run; it builds the Python tool tools/py-units. \
+                 Check that `python3 -m pip` works (the build installs componentize-py=={COMPONENTIZE_PY_VERSION} \
+                 under target/python), or point COMPONENTIZE_PY at a componentize-py"
+            )
+        });
     if !version.ends_with(COMPONENTIZE_PY_VERSION) {
         println!(
             "cargo:warning=found {version}; toolhost is tested with componentize-py {COMPONENTIZE_PY_VERSION}"
         );
     }
-    let mut command = Command::new(&program);
+    let mut command = componentize_py();
     command
         .current_dir(dir)
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -185,7 +187,7 @@ fn javascript(root: &Path, dir: &Path, out: &Path) -> (Command, String) {
         toolchain.join("package-lock.json").display()
     );
     let cli = toolchain.join("node_modules/@bytecodealliance/componentize-js/src/cli.js");
-    let install = "Install it with `npm install --prefix tools/js-toolchain` (CI's .ci/run does) and build again";
+    let install = "Install it with `npm ci --prefix tools/js-toolchain` and build again";
     let node_ok = Command::new("node")
         .arg("--version")
         .output()
@@ -197,7 +199,7 @@ fn javascript(root: &Path, dir: &Path, out: &Path) -> (Command, String) {
     if !cli.exists() {
         // One command sets everything up: install the pinned toolchain.
         println!(
-            "cargo:warning=installing componentize-js into tools/js-toolchain with npm install (one time)"
+            "cargo:warning=installing componentize-js into tools/js-toolchain with npm ci (one time)"
         );
         let _ = Command::new("npm")
             .args([
@@ -244,12 +246,37 @@ fn javascript(root: &Path, dir: &Path, out: &Path) -> (Command, String) {
     )
 }
 
-/// Installs the pinned componentize-py with `python3 -m pip` and returns the
-/// path of its script (pyenv shims may not know it until a rehash).
-fn pip_install_componentize_py() -> Option<String> {
+/// Where the pinned componentize-py is installed: `target/python/componentize-py-VERSION`.
+pub fn python_package_dir(root: &Path) -> PathBuf {
+    root.join("target/python")
+        .join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}"))
+}
+
+/// `python3 DIR/bin/componentize-py` with `DIR` on `PYTHONPATH`.
+fn componentize_py_command(dir: &Path) -> Command {
+    let mut command = Command::new("python3");
+    command
+        .env("PYTHONPATH", dir)
+        .arg(dir.join("bin/componentize-py"));
+    command
+}
+
+/// Installs the pinned componentize-py under `target/python` once.
+///
+/// pip writes into a fresh temporary folder that is renamed into place only
+/// when the install succeeded, so an interrupted install is never taken for
+/// a finished one.
+fn ensure_componentize_py(root: &Path) {
+    let dir = python_package_dir(root);
+    if dir.join("bin/componentize-py").exists() {
+        return;
+    }
     println!(
-        "cargo:warning=installing componentize-py {COMPONENTIZE_PY_VERSION} with pip (one time)"
+        "cargo:warning=installing componentize-py {COMPONENTIZE_PY_VERSION} into {} with pip (one time)",
+        dir.display()
     );
+    let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&partial);
     let status = Command::new("python3")
         .args([
             "-m",
@@ -257,21 +284,25 @@ fn pip_install_componentize_py() -> Option<String> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--target",
         ])
+        .arg(&partial)
         .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}"))
-        .status()
-        .ok()?;
-    if !status.success() {
-        return None;
+        .status();
+    assert!(
+        matches!(status, Ok(s) if s.success()),
+        "installing componentize-py=={COMPONENTIZE_PY_VERSION} with `python3 -m pip install --target {}` failed \
+         (see above); it builds the Python tool tools/py-units. Python 3 with pip is a prerequisite",
+        partial.display()
+    );
+    if fs::rename(&partial, &dir).is_err() {
+        // Another build finished the same install first.
+        let _ = fs::remove_dir_all(&partial);
     }
-    let scripts = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-        .ok()?;
-    let dir = String::from_utf8_lossy(&scripts.stdout).trim().to_string();
-    let script = Path::new(&dir).join("componentize-py");
-    script.exists().then(|| script.display().to_string())
+    assert!(
+        dir.join("bin/componentize-py").exists(),
+        "pip did not install the componentize-py script into {}",
+        dir.display()
+    );
 }
