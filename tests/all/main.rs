@@ -4,6 +4,7 @@
 mod adversarial;
 mod bundled;
 mod catalog;
+mod cli;
 mod common;
 mod dynamic;
 mod executor;

@@ -21,7 +21,8 @@ pub(super) struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
     /// The server configuration: tenants, hashed keys, quotas (see the README).
-    #[arg(long, value_name = "FILE", required_unless_present = "no_auth")]
+    /// Required unless `--no-auth`.
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Serve without API keys: everyone is one tenant with every tool. Only
     /// for loopback and development.
@@ -41,7 +42,12 @@ pub(super) struct HashKeyArgs {
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(path) => Some(ServeConfig::load(path)?),
-        None => None,
+        None if args.no_auth => None,
+        None => anyhow::bail!(
+            "a server needs `--config FILE` (tenants with hashed keys and quotas; see the README's \
+             \"Serving\" section, and `toolhost hash-key` to make a key) or `--no-auth` (one tenant \
+             with every tool and no keys: for development, on loopback only)"
+        ),
     };
     if args.no_auth && !args.listen.ip().is_loopback() {
         eprintln!(

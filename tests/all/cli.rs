@@ -1,0 +1,35 @@
+//! The `toolhost` binary as a new user meets it: its version, and what it
+//! says when a command lacks what it needs.
+
+use std::process::Command;
+
+use crate::common::toolhost_bin;
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(toolhost_bin())
+        .args(args)
+        .output()
+        .expect("run toolhost")
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let output = run(&["--version"]);
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("toolhost {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn serve_without_a_config_says_what_a_server_needs() {
+    let output = run(&["serve", "--tools", "/nonexistent"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--config FILE"), "{stderr}");
+    assert!(stderr.contains("--no-auth"), "{stderr}");
+    assert!(stderr.contains("loopback"), "{stderr}");
+    // It is said before anything is loaded: the missing folder is not the complaint.
+    assert!(!stderr.contains("/nonexistent"), "{stderr}");
+}
