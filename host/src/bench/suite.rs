@@ -123,6 +123,9 @@ pub struct ExecutorSuite {
     pub deadline_to_return: Spread,
     /// Memory per calls in flight.
     pub resident: Vec<Resident>,
+    /// Why the 10,000-in-flight figure is missing, when it was asked for and
+    /// could not run (the rest of the suite runs regardless).
+    pub ten_thousand_skipped: Option<String>,
     /// A CPU-bound guest: milliseconds with fuel and epochs, epochs only, neither.
     pub cpu_fuel_ms: f64,
     /// Same work, epoch interruption only.
@@ -190,14 +193,12 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
         }
         let deadline_to_return = measure_deadline(&executor).await?;
         let mut resident = vec![measure_resident(&executor, 1000).await?];
+        let mut ten_thousand_skipped = None;
         if config.ten_thousand {
-            let big = Engine::new(EngineConfig {
-                max_instances: 10_100,
-                ..EngineConfig::default()
-            })
-            .map_err(setup)?;
-            let big = executor_for(&big, std::slice::from_ref(&config.sleep)).await?;
-            resident.push(measure_resident(&big, 10_000).await?);
+            match measure_ten_thousand(&config.sleep).await {
+                Ok(figure) => resident.push(figure),
+                Err(error) => ten_thousand_skipped = Some(skip_reason(&error, max_map_count())),
+            }
         }
         let cpu_fuel_ms = measure_cpu(&executor).await?;
         let epoch_only = Engine::new(EngineConfig {
@@ -223,6 +224,7 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
             overlap,
             deadline_to_return,
             resident,
+            ten_thousand_skipped,
             cpu_fuel_ms,
             cpu_epoch_ms,
             cpu_neither_ms,
@@ -382,6 +384,39 @@ async fn measure_resident(executor: &Arc<Executor>, calls: usize) -> Result<Resi
     })
 }
 
+/// 10,000 `sleep` calls in flight on an engine of their own.
+async fn measure_ten_thousand(sleep: &std::path::Path) -> Result<Resident, BenchError> {
+    let engine = Engine::new(EngineConfig {
+        max_instances: 10_100,
+        ..EngineConfig::default()
+    })
+    .map_err(setup)?;
+    let executor = executor_for(&engine, &[sleep.to_path_buf()]).await?;
+    measure_resident(&executor, 10_000).await
+}
+
+/// The kernel's `vm.max_map_count`, where it can be read.
+fn max_map_count() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Says why the 10,000-in-flight figure could not run and how to enable it.
+fn skip_reason(error: &BenchError, max_map_count: Option<u64>) -> String {
+    let text = error.to_string();
+    let out_of_maps = text.contains("Cannot allocate memory") || text.contains("os error 12");
+    match max_map_count {
+        Some(count) if out_of_maps => format!(
+            "{text}. 10,000 instances need more memory mappings than vm.max_map_count ({count}) allows; \
+             enable the figure with `sudo sysctl -w vm.max_map_count=262144`, or leave it out with --no-ten-thousand"
+        ),
+        _ => format!("{text}; leave the figure out with --no-ten-thousand"),
+    }
+}
+
 /// Best of 5 runs of `busy` with 20 million iterations.
 async fn measure_cpu(executor: &Arc<Executor>) -> Result<f64, BenchError> {
     let busy = public(executor, "busy")?;
@@ -418,4 +453,40 @@ fn measure_rate_check() -> (f64, f64) {
     let atomic_ns = start.elapsed().as_nanos() as f64 / f64::from(n);
     std::hint::black_box((passed, counter.load(Ordering::Relaxed)));
     (check_ns, atomic_ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_shortage_says_how_to_enable_the_figure() {
+        let error = BenchError::Setup("failed to mmap: Cannot allocate memory (os error 12)".into());
+        let reason = skip_reason(&error, Some(65_530));
+        assert!(reason.contains("vm.max_map_count (65530)"), "{reason}");
+        assert!(reason.contains("sysctl -w vm.max_map_count="), "{reason}");
+        assert!(reason.contains("--no-ten-thousand"), "{reason}");
+    }
+
+    #[test]
+    fn another_failure_is_named_as_it_is() {
+        let error = BenchError::Call("only 12 of 10000 calls got in flight".into());
+        let reason = skip_reason(&error, Some(65_530));
+        assert!(reason.contains("only 12 of 10000"), "{reason}");
+        assert!(!reason.contains("max_map_count"), "{reason}");
+    }
+
+    #[test]
+    fn the_figure_is_skipped_not_fatal_when_it_cannot_run() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        // A component that cannot load stands in for any setup failure.
+        let missing = std::path::Path::new("/nonexistent/sleep.wasm");
+        let error = runtime
+            .block_on(measure_ten_thousand(missing))
+            .expect_err("a missing component cannot run");
+        assert!(matches!(error, BenchError::Setup(_)), "{error}");
+    }
 }
