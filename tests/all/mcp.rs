@@ -5,13 +5,15 @@
 //! `server/discover`). The script runs one scenario and prints what it saw
 //! as JSON; the assertions are here.
 //!
-//! The SDK must be installed (`pip install mcp==2.3.0`; CI's `.ci/run` does):
-//! without it these tests fail and say so.
+//! The pinned SDK is installed by the tests themselves, once, with
+//! `pip install --target` into `target/python/mcp-2.3.0` (see
+//! [`sdk_dir`]): nothing outside `target/` changes. Python 3 with pip is a
+//! prerequisite; without it these tests fail and say so.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use toolhost::{Catalog, Executor};
@@ -38,11 +40,51 @@ fn tools_dir(extra: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// The version of the official MCP Python SDK the tests run.
+const SDK_VERSION: &str = "2.3.0";
+
+/// The folder holding the pinned SDK, installed on first use.
+///
+/// pip writes into a fresh temporary folder that is renamed into place only
+/// when the install succeeded, so an interrupted install is never taken for
+/// a finished one, and a second test process that finishes first wins.
+fn sdk_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(artifacts::PYTHON_DIR).join(format!("mcp-{SDK_VERSION}"));
+        if dir.join("mcp").is_dir() {
+            return dir;
+        }
+        let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&partial);
+        let output = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(["--no-warn-script-location", "--target"])
+            .arg(&partial)
+            .arg(format!("mcp=={SDK_VERSION}"))
+            .output()
+            .expect("python3 must be installed (with pip) to run the MCP client tests");
+        assert!(
+            output.status.success(),
+            "installing the official MCP Python SDK with `python3 -m pip install --target {} mcp=={SDK_VERSION}` failed:\n{}",
+            partial.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if std::fs::rename(&partial, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        assert!(dir.join("mcp").is_dir(), "pip did not install mcp into {}", dir.display());
+        dir
+    })
+}
+
 /// Runs the client script; `on_line` sees each line it prints before the
 /// last, which is the JSON result.
 fn run_client(args: &[&str], mut on_line: impl FnMut(&str)) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/mcp/client.py");
     let mut child = Command::new("python3")
+        .env("PYTHONPATH", sdk_dir())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg(script)
         .args(args)
         .stdout(Stdio::piped())
@@ -61,7 +103,8 @@ fn run_client(args: &[&str], mut on_line: impl FnMut(&str)) -> Value {
     assert_ne!(
         output.status.code(),
         Some(3),
-        "the official MCP Python SDK is not installed: `pip install mcp==2.3.0` (CI's .ci/run does)\n{stderr}"
+        "the official MCP Python SDK does not import from {}\n{stderr}",
+        sdk_dir().display()
     );
     assert!(
         output.status.success(),

@@ -247,3 +247,34 @@ fn the_same_limits_hold_for_python_and_javascript() {
         record.outcome
     );
 }
+
+/// Runs `program args` in `tools/DIR` and fails with its output if it fails.
+fn native_tests(dir: &str, program: &str, args: &[&str]) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tools")
+        .join(dir);
+    let output = std::process::Command::new(program)
+        .current_dir(&dir)
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {program} (a prerequisite): {e}"));
+    assert!(
+        output.status.success(),
+        "`{program} {}` failed in {}:\n{}\n{}",
+        args.join(" "),
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_python_tool_logic_passes_its_own_tests_natively() {
+    native_tests("py-units", "python3", &["-m", "unittest", "--quiet"]);
+}
+
+#[test]
+fn the_javascript_tool_logic_passes_its_own_tests_natively() {
+    native_tests("js-markdown", "node", &["--test"]);
+}

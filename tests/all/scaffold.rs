@@ -1,7 +1,8 @@
 //! `toolhost new`: each language's project, generated into a temp folder,
 //! passes its own tests, builds into a component, and that component loads
-//! and answers a call. Python and JavaScript need their toolchains (CI's
-//! `.ci/run` installs them); without one, that test says why and skips.
+//! and answers a call. Python and JavaScript use the pinned toolchains that
+//! the artifacts step installed (componentize-py under `target/python`,
+//! componentize-js under `tools/js-toolchain`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,13 +47,6 @@ fn run(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &Path)]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn found(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// Loads `wasm` as `tools/NAME.wasm` and calls the tool of that name.
@@ -111,10 +105,6 @@ fn a_new_rust_tool_tests_builds_and_runs() {
 
 #[test]
 fn a_new_python_tool_tests_builds_and_runs() {
-    if !found("componentize-py") {
-        println!("skipped: componentize-py is not installed (pip install componentize-py==0.25.1)");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let created = scaffold::create("pygreeter", Lang::Python, dir.path(), None).unwrap();
     run(
@@ -127,7 +117,17 @@ fn a_new_python_tool_tests_builds_and_runs() {
     // The README's build command, as written.
     let build = created.build.lines().last().unwrap();
     assert!(build.contains("componentize-py"), "{build}");
-    run(&created.root, "sh", &["-c", build], &[]);
+    // The pinned componentize-py that the artifacts step installed, as if on PATH.
+    let installed = Path::new(toolhost_artifacts::COMPONENTIZE_PY_DIR);
+    let mut path = std::ffi::OsString::from(installed.join("bin"));
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    run(
+        &created.root,
+        "sh",
+        &["-c", build],
+        &[("PATH", Path::new(&path)), ("PYTHONPATH", installed)],
+    );
     call_built(&created.root.join("tools/pygreeter.wasm"), "pygreeter");
 }
 
@@ -135,12 +135,11 @@ fn a_new_python_tool_tests_builds_and_runs() {
 fn a_new_javascript_tool_tests_builds_and_runs() {
     let cli =
         repo().join("tools/js-toolchain/node_modules/@bytecodealliance/componentize-js/src/cli.js");
-    if !found("node") || !cli.exists() {
-        println!(
-            "skipped: node or componentize-js is missing (npm ci --prefix tools/js-toolchain)"
-        );
-        return;
-    }
+    assert!(
+        cli.exists(),
+        "the artifacts step installs componentize-js with `npm ci --prefix tools/js-toolchain`; {} is missing",
+        cli.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let created = scaffold::create("jsgreeter", Lang::Js, dir.path(), None).unwrap();
     run(&created.root, "node", &["--test"], &[]);

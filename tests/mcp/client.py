@@ -31,7 +31,7 @@ try:
     from mcp.shared.subscriptions import ToolsListChanged
     from mcp.shared.exceptions import MCPError
 except ImportError as error:  # the Rust test turns this exit code into a clear failure
-    print(f"the MCP Python SDK is missing ({error}); install it with `pip install mcp==2.3.0`", file=sys.stderr)
+    print(f"the MCP Python SDK is missing ({error}); the Rust test installs it under target/python", file=sys.stderr)
     sys.exit(3)
 
 
