@@ -8,13 +8,16 @@
 //!   failure of any kind is `isError: true` with the outcome as text, never a
 //!   protocol error. Only an unknown tool is a protocol error (invalid params).
 //! - Guest progress becomes `notifications/progress` when the request carried
-//!   a `progressToken`; `notifications/cancelled` stops the call.
+//!   a `progressToken`, coalesced so that a slow or silent client neither
+//!   stalls the call nor makes the server buffer for it;
+//!   `notifications/cancelled` stops the call.
 //! - A swap of the executor's catalog that changes what a session sees sends
 //!   it `tools/list_changed`.
 //! - Behind `serve`, each HTTP request carries its tenant: a session sees
 //!   only that tenant's tools and spends its quotas.
 
 mod convert;
+mod progress;
 mod server;
 mod tenancy;
 

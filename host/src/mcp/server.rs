@@ -16,8 +16,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::convert;
 use super::tenancy::{self, Tenancy};
+use super::{convert, progress};
 use crate::{CallOptions, CallRecord, Catalog, Executor};
 
 /// The caller key MCP calls are counted under unless told otherwise.
@@ -162,24 +162,15 @@ impl McpServer {
                 .call_value(&request.name, &input, options)
                 .await;
         };
-        let (events, mut received) = mpsc::unbounded_channel();
+        let (events, received) = mpsc::unbounded_channel();
         options.events = Some(events);
         let call = self.executor.call_value(&request.name, &input, options);
-        tokio::pin!(call);
-        let peer = &context.peer;
-        loop {
-            tokio::select! {
-                biased;
-                record = &mut call => {
-                    // Progress already reported goes out before the result.
-                    while let Ok(event) = received.try_recv() {
-                        send_progress(peer, &token, event).await;
-                    }
-                    return record;
-                }
-                Some(event) = received.recv() => send_progress(peer, &token, event).await,
-            }
-        }
+        let peer = context.peer.clone();
+        progress::forward(call, received, move |event| {
+            let (peer, token) = (peer.clone(), token.clone());
+            Box::pin(async move { send_progress(&peer, &token, event).await })
+        })
+        .await
     }
 
     /// Sends `tools/list_changed` to `peer` whenever a catalog swap changes
