@@ -246,6 +246,39 @@ async fn a_flood_of_host_calls_is_capped() {
     host_still_serves().await;
 }
 
+/// Reports that each say "finished" (`done == total`) are coalesced like any
+/// other: a guest cannot flood a progress consumer by claiming to be done,
+/// and the last report still arrives.
+#[tokio::test]
+async fn a_flood_of_finished_progress_is_coalesced_and_the_last_report_arrives() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut options = CallOptions::default();
+    options.events = Some(tx);
+    let record = call_with(
+        "guest_misbehave__flood_host",
+        json!({"progress": 20_000, "finished": true}),
+        options,
+    )
+    .await;
+    assert!(record.outcome.is_ok(), "{}", record.outcome);
+    let mut reports = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        if let toolhost::GuestEvent::Progress { done, total, .. } = event {
+            reports.push((done, total));
+        }
+    }
+    assert!(
+        (1..20_000).contains(&reports.len()),
+        "progress is coalesced, got {} reports",
+        reports.len()
+    );
+    assert_eq!(
+        reports.last(),
+        Some(&(20_000, Some(20_000))),
+        "the last report is sent"
+    );
+}
+
 #[tokio::test]
 async fn a_flood_of_stdout_is_absorbed() {
     let output = ok("guest_misbehave__stdout_flood", json!({"bytes": 5_000_000})).await;

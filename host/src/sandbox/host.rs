@@ -12,7 +12,10 @@ use crate::bindings::{Host, Level, TypesHost};
 const MAX_LOG_LINES: u32 = 1000;
 /// Bytes of one log line that are kept.
 const MAX_LOG_LINE: usize = 4096;
-/// Progress reports closer together than this are coalesced.
+/// Progress reports closer together than this are coalesced: the newest
+/// waits in one slot and goes out at the next report due, or when the call
+/// ends. So a call sends at most one report per interval (plus its last),
+/// however often the guest reports and whatever the report says.
 const PROGRESS_EVERY: Duration = Duration::from_millis(10);
 
 /// Something a guest reported during a call.
@@ -55,6 +58,9 @@ pub(crate) struct Scope {
     logs_left: u32,
     logs_dropped: u64,
     last_progress: Option<Instant>,
+    /// The newest report held back by [`PROGRESS_EVERY`], sent when the next
+    /// one is due or when the call ends.
+    held_progress: Option<GuestEvent>,
     /// The guest asked `cancelled()` and was told yes.
     pub(crate) told_cancelled: bool,
 }
@@ -66,6 +72,7 @@ impl Scope {
             logs_left: MAX_LOG_LINES,
             logs_dropped: 0,
             last_progress: None,
+            held_progress: None,
             told_cancelled: false,
         }
     }
@@ -73,6 +80,10 @@ impl Scope {
 
 impl Drop for Scope {
     fn drop(&mut self) {
+        // The call is over: its last report goes out before its result.
+        if let (Some(event), Some(events)) = (self.held_progress.take(), &self.call.events) {
+            events.guest_event(event);
+        }
         if self.logs_dropped > 0 {
             tracing::warn!(tool = %self.call.tool, call_id = %self.call.call_id, dropped = self.logs_dropped, "guest log lines over budget were dropped");
         }
@@ -131,22 +142,22 @@ impl Host for State {
         let Some(events) = &scope.call.events else {
             return;
         };
+        let event = GuestEvent::Progress {
+            done,
+            total,
+            message: message.map(|m| cut(m, MAX_LOG_LINE)),
+        };
         let now = Instant::now();
-        let finished = total.is_some_and(|total| done >= total);
-        if !finished
-            && scope
-                .last_progress
-                .is_some_and(|last| now - last < PROGRESS_EVERY)
+        if scope
+            .last_progress
+            .is_some_and(|last| now - last < PROGRESS_EVERY)
         {
+            scope.held_progress = Some(event);
             return;
         }
         scope.last_progress = Some(now);
-        let message = message.map(|m| cut(m, MAX_LOG_LINE));
-        events.guest_event(GuestEvent::Progress {
-            done,
-            total,
-            message,
-        });
+        scope.held_progress = None;
+        events.guest_event(event);
     }
 
     fn cancelled(&mut self) -> bool {

@@ -26,6 +26,10 @@ pub(crate) struct Flood {
     /// Calls to `progress`, each with a message of about 200 bytes. Default 0.
     #[serde(default)]
     progress: u64,
+    /// Make every report say it is finished (`done == total`), as a guest
+    /// would that tries to slip past the host's coalescing. Default false.
+    #[serde(default)]
+    finished: bool,
 }
 
 /// How many host calls were made.
@@ -43,9 +47,10 @@ pub(crate) fn flood_host(ctx: &Ctx, input: Flood) -> Result<Flooded, ToolError> 
         ctx.log(Level::Info, &format!("flood log line {i}: {FILLER}"));
     }
     for i in 0..input.progress {
+        let total = if input.finished { i + 1 } else { input.progress };
         ctx.progress(
             i + 1,
-            Some(input.progress),
+            Some(total),
             Some(&format!("flood progress {i}: {FILLER}")),
         );
     }
@@ -160,6 +165,7 @@ mod tests {
             Flood {
                 logs: 3,
                 progress: 5,
+                finished: false,
             },
         )
         .unwrap();
