@@ -374,14 +374,17 @@ async fn over_the_rate_quota_is_429_with_retry_after() {
 #[tokio::test]
 async fn over_the_concurrency_quota_is_429_while_a_call_runs() {
     let server = server("concurrency = 1");
-    let router = server.router();
-    let slow = tokio::spawn(async move {
-        let request = Request::post("/v1/tools/sleep/call")
-            .header(header::AUTHORIZATION, format!("Bearer {ACME}"))
-            .body(Body::from(r#"{"ms": 3000}"#))
-            .unwrap();
-        router.oneshot(request).await.unwrap().status()
-    });
+    let spawn_slow = || {
+        let router = server.router();
+        tokio::spawn(async move {
+            let request = Request::post("/v1/tools/sleep/call")
+                .header(header::AUTHORIZATION, format!("Bearer {ACME}"))
+                .body(Body::from(r#"{"ms": 3000}"#))
+                .unwrap();
+            router.oneshot(request).await.unwrap().status()
+        })
+    };
+    let mut slow = spawn_slow();
     // Until the slow call holds the tenant's one slot, calls pass; once it
     // does, they are refused, and the slow call is still running.
     let refused = loop {
@@ -397,10 +400,17 @@ async fn over_the_concurrency_quota_is_429_while_a_call_runs() {
             break headers;
         }
         assert_eq!(status, StatusCode::OK);
-        assert!(
-            !slow.is_finished(),
-            "the 3 s call ended before any call was refused"
-        );
+        if slow.is_finished() {
+            // Calls run on tasks of their own, so the slow request may have
+            // come while a quick call held the slot: it was refused, not run.
+            let status = (&mut slow).await.unwrap();
+            assert_eq!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "the 3 s call ended before any call was refused"
+            );
+            slow = spawn_slow();
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     assert!(refused.contains_key(header::RETRY_AFTER));
@@ -580,6 +590,82 @@ async fn sse_streams_results_in_completion_order_over_loopback() {
     );
     let _ = stop.send(());
     task.await.unwrap();
+}
+
+/// Asks `calc` every 20 ms until the tenant's one slot is free again;
+/// false if it never is within `limit`.
+async fn slot_frees_within(server: &Server, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let (status, ..) = send(
+            server,
+            "POST",
+            "/v1/tools/calc/call",
+            Some(ACME),
+            r#"{"expression":"1"}"#,
+        )
+        .await;
+        if status == StatusCode::OK {
+            return true;
+        }
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// An SSE client that never reads its stream does not hold its calls: they
+/// run and end by their own deadlines, and the tenant's slot is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_calls_run_to_their_end_while_the_client_does_not_read() {
+    let server = server("concurrency = 1");
+    let body = json!([
+        {"id": "a", "type": "function", "function": {"name": "sleep", "arguments": "{\"ms\": 200}"}},
+    ]);
+    let request = Request::post("/v1/tool-calls")
+        .header(header::AUTHORIZATION, format!("Bearer {ACME}"))
+        .header(header::ACCEPT, "text/event-stream")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = server.router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // The body is held open and never polled, as by a client that stopped reading.
+    let unread = response.into_body();
+    assert!(
+        slot_frees_within(&server, Duration::from_secs(20)).await,
+        "the unread stream's call still holds the tenant's only slot"
+    );
+    drop(unread);
+}
+
+/// A client that goes away cancels its stream's calls at once: a call that
+/// would sleep for a minute frees the tenant's slot when the stream is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_an_sse_stream_cancels_its_calls() {
+    let server = server("concurrency = 1");
+    let body = json!([
+        {"id": "a", "type": "function", "function": {"name": "sleep", "arguments": "{\"ms\": 60000}"}},
+    ]);
+    let request = Request::post("/v1/tool-calls")
+        .header(header::AUTHORIZATION, format!("Bearer {ACME}"))
+        .header(header::ACCEPT, "text/event-stream")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = server.router().oneshot(request).await.unwrap();
+    let (status, ..) = send(
+        &server,
+        "POST",
+        "/v1/tools/calc/call",
+        Some(ACME),
+        r#"{"expression":"1"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the sleep holds the slot");
+    drop(response);
+    assert!(
+        slot_frees_within(&server, Duration::from_secs(20)).await,
+        "the dropped stream's call still holds the tenant's only slot"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,8 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
 use super::State;
@@ -107,12 +109,45 @@ pub(super) fn admit(state: &State, tenant: &TenantState) -> Result<Admission, Re
 }
 
 /// Runs one admitted call under the tenant's name, ceilings and span, and counts it.
+/// Runs one call on a task of its own, so that it ends by its own budget and
+/// is settled (charged and counted) however the request ends: the call
+/// runs whether or not the client reads, and a client that goes away drops
+/// the request's [`DropGuard`], whose token ends the call as `cancelled`.
+fn spawn_run(
+    state: &Arc<State>,
+    tenant: &Arc<TenantState>,
+    admission: Admission,
+    call: Requested,
+    cancel: CancellationToken,
+) -> JoinHandle<(Requested, CallRecord)> {
+    let (state, tenant) = (state.clone(), tenant.clone());
+    tokio::spawn(async move {
+        let record = run(&state, &tenant, admission, &call.name, &call.arguments, cancel).await;
+        (call, record)
+    })
+}
+
+/// What a call task gave back; a task cannot fail short of a bug in the
+/// host, which is reported as such rather than lost.
+fn joined(
+    joined: Result<(Requested, CallRecord), tokio::task::JoinError>,
+) -> Result<(Requested, CallRecord), Response> {
+    joined.map_err(|error| {
+        tracing::error!(%error, "a call task ended without a record");
+        self::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the call ended without an outcome (a bug in toolhost; see the server log)",
+        )
+    })
+}
+
 async fn run(
     state: &State,
     tenant: &TenantState,
     admission: Admission,
     name: &str,
     input: &str,
+    cancel: CancellationToken,
 ) -> CallRecord {
     let span = tracing::info_span!(
         "call",
@@ -122,7 +157,9 @@ async fn run(
         outcome = tracing::field::Empty,
         fuel = tracing::field::Empty,
     );
-    let mut options = CallOptions::default().caller(tenant.tenant.name.clone());
+    let mut options = CallOptions::default()
+        .caller(tenant.tenant.name.clone())
+        .cancel(cancel);
     options.ceiling = admission.ceiling;
     let mut record = state
         .executor
@@ -217,7 +254,18 @@ pub(super) async fn call_tool(
         return error(StatusCode::BAD_REQUEST, "the body must be UTF-8 JSON");
     };
     let input = if input.trim().is_empty() { "{}" } else { input };
-    let record = run(&state, &tenant, admission, &name, input).await;
+    let call = Requested {
+        id: String::new(),
+        name,
+        arguments: input.to_string(),
+    };
+    let cancel = CancellationToken::new();
+    let task = spawn_run(&state, &tenant, admission, call, cancel.clone());
+    let _cancel_if_dropped = cancel.drop_guard();
+    let record = match joined(task.await) {
+        Ok((_, record)) => record,
+        Err(response) => return response,
+    };
     let status = match &record.outcome {
         Outcome::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Outcome::UnknownTool { .. } => StatusCode::NOT_FOUND,
@@ -267,27 +315,29 @@ pub(super) async fn tool_calls(
         Ok(admissions) => admissions,
         Err(refusal) => return refusal.into_response(),
     };
+    let cancel = CancellationToken::new();
     let running: FuturesUnordered<_> = calls
         .into_iter()
         .zip(admissions)
         .enumerate()
         .map(|(index, (call, admission))| {
-            let state = state.clone();
-            let tenant = tenant.clone();
-            async move {
-                let record = run(&state, &tenant, admission, &call.name, &call.arguments).await;
-                (index, call, record)
-            }
+            let task = spawn_run(&state, &tenant, admission, call, cancel.child_token());
+            async move { joined(task.await).map(|(call, record)| (index, call, record)) }
         })
         .collect();
+    let cancel_if_dropped = cancel.drop_guard();
     let wants_sse = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if wants_sse {
-        return stream(dialect, running).into_response();
+        return stream(dialect, running, cancel_if_dropped).into_response();
     }
-    let mut finished: Vec<(usize, Requested, CallRecord)> = running.collect().await;
+    let finished: Result<Vec<_>, Response> = running.collect::<Vec<_>>().await.into_iter().collect();
+    let mut finished: Vec<(usize, Requested, CallRecord)> = match finished {
+        Ok(finished) => finished,
+        Err(response) => return response,
+    };
     finished.sort_by_key(|(index, ..)| *index);
     let parts = finished
         .iter()
@@ -302,34 +352,45 @@ pub(super) async fn tool_calls(
 }
 
 /// Each result as an SSE `result` event as it finishes, then `done` with the
-/// messages in call order.
+/// messages in call order. The calls run on their own tasks whether or not
+/// the client reads; dropping the stream drops `cancel_if_dropped`, which
+/// cancels the calls still running.
 fn stream(
     dialect: Dialect,
     running: FuturesUnordered<
-        impl Future<Output = (usize, Requested, CallRecord)> + Send + 'static,
+        impl Future<Output = Result<(usize, Requested, CallRecord), Response>> + Send + 'static,
     >,
+    cancel_if_dropped: DropGuard,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
     let total = running.len();
     let events = futures::stream::unfold(
-        (running, Vec::with_capacity(total), false),
-        move |(mut running, mut parts, done)| async move {
+        (running, Vec::with_capacity(total), false, cancel_if_dropped),
+        move |(mut running, mut parts, done, guard)| async move {
             if done {
                 return None;
             }
-            match running.next().await {
+            // A lost task (a host bug, logged) has no event of its own.
+            let next = loop {
+                match running.next().await {
+                    Some(Ok(finished)) => break Some(finished),
+                    Some(Err(_)) => continue,
+                    None => break None,
+                }
+            };
+            match next {
                 Some((index, call, record)) => {
                     let part = dialect::result_part(dialect, &call.id, &record);
                     parts.push((index, part.clone()));
                     let data = json!({"index": index, "id": call.id, "message": part, "record": record.to_json()});
                     let event = SseEvent::default().event("result").data(data.to_string());
-                    Some((Ok(event), (running, parts, false)))
+                    Some((Ok(event), (running, parts, false, guard)))
                 }
                 None => {
                     parts.sort_by_key(|(index, _)| *index);
                     let parts = parts.into_iter().map(|(_, part)| part).collect();
                     let data = json!({"messages": dialect::messages(dialect, parts)});
                     let event = SseEvent::default().event("done").data(data.to_string());
-                    Some((Ok(event), (running, Vec::new(), true)))
+                    Some((Ok(event), (running, Vec::new(), true, guard)))
                 }
             }
         },
