@@ -5,6 +5,8 @@ mod adversarial;
 mod bundled;
 mod catalog;
 mod common;
+#[cfg(unix)]
+mod compile_cache;
 mod dynamic;
 mod executor;
 mod files;
