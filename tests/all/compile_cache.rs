@@ -73,7 +73,7 @@ fn planted() -> Planted {
         engine_dir,
         entry,
         foreign,
-        foreign_cache: foreign_cache,
+        foreign_cache,
         honest,
     }
 }
