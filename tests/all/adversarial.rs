@@ -12,6 +12,7 @@ use crate::common::{call, call_with, executor, host_still_serves, ok};
 pub const COVERED: &[&str] = &[
     "bad-describe",
     "bad-output",
+    "deep-stack",
     "http-probe",
     "dyn-iface",
     "dyn-resource",
@@ -162,12 +163,27 @@ async fn memory_under_the_cap_is_usable() {
 async fn deep_recursion_is_a_stack_overflow_trap() {
     let record = call("guest_misbehave__recurse", json!({"depth": 100_000_000u64})).await;
     assert!(
-        matches!(&record.outcome, Outcome::Trap { message } if message.contains("stack")),
+        matches!(&record.outcome, Outcome::Trap { message } if message.contains("stack overflow")),
         "{}",
         record.outcome
     );
     let output = ok("guest_misbehave__recurse", json!({"depth": 100})).await;
     assert_eq!(output["result"], 100);
+    host_still_serves().await;
+}
+
+/// A Rust guest's locals whose address is taken live on a shadow stack in
+/// linear memory: unbounded recursion runs that stack below address 0 and
+/// faults at the top of the address space, which wasmtime calls an
+/// out-of-bounds access. It is still a stack overflow, and is called one.
+#[tokio::test]
+async fn shadow_stack_exhaustion_is_a_stack_overflow_trap() {
+    let record = call("guest_deep_stack__shadow", json!({})).await;
+    assert!(
+        matches!(&record.outcome, Outcome::Trap { message } if message.contains("stack overflow")),
+        "{}",
+        record.outcome
+    );
     host_still_serves().await;
 }
 

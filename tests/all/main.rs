@@ -6,6 +6,8 @@ mod bundled;
 mod catalog;
 mod cli;
 mod common;
+#[cfg(unix)]
+mod compile_cache;
 mod dynamic;
 mod executor;
 mod files;

@@ -229,6 +229,11 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let dir = std::env::temp_dir().join(format!("toolhost-bench-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    // Created here and now, owner-only: the compile cache refuses a folder
+    // another user could have made or could write.
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir)?;
     Ok(dir)
 }

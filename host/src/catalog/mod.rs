@@ -278,10 +278,18 @@ impl Catalog {
         observe: &(dyn Fn(&LoadEvent) + Sync),
     ) -> Result<Self, CatalogError> {
         let linker = sandbox::linker(engine).map_err(|e| CatalogError::Linker(format!("{e:#}")))?;
-        let cache = options
-            .cache_dir
-            .as_deref()
-            .map(|dir| CompileCache::new(dir, engine));
+        let cache = options.cache_dir.as_deref().and_then(|dir| {
+            CompileCache::open(dir, engine.fingerprint())
+                .inspect_err(|problem| {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        %problem,
+                        "not using the compile cache: it must be private to this user \
+                         (owned by them, writable by nobody else); compiling every component"
+                    );
+                })
+                .ok()
+        });
         let mut catalog = Self {
             engine: engine.clone(),
             tools: BTreeMap::new(),

@@ -67,7 +67,9 @@ struct ToolsArgs {
     /// The tools folder: `NAME.wasm` components with optional `NAME.toml` policies.
     #[arg(long, env = "TOOLHOST_TOOLS", default_value = "target/tools")]
     tools: PathBuf,
-    /// Where compiled components are cached [default: $TOOLHOST_CACHE, else ~/.cache/toolhost].
+    /// Where compiled components are cached [default: $TOOLHOST_CACHE, else
+    /// $XDG_CACHE_HOME/toolhost, else ~/.cache/toolhost]. Used only if it is private to
+    /// the user (owned by them, writable by nobody else); otherwise nothing is cached.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
     /// Compile every component afresh and cache nothing.

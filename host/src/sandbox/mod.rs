@@ -16,6 +16,7 @@ mod hold;
 mod host;
 mod http;
 mod net;
+mod stack;
 
 use std::future::poll_fn;
 use std::pin::pin;
@@ -419,7 +420,12 @@ fn classify(
             };
         }
         Some(Trap::StackOverflow) => {
-            "the tool overflowed its stack (recursion too deep)".to_string()
+            "stack overflow: the tool ran out of call stack (recursion too deep?)".to_string()
+        }
+        Some(Trap::MemoryOutOfBounds) if stack::is_shadow_stack_overflow(error) => {
+            "stack overflow: the tool's stack in linear memory ran below address 0 \
+             (recursion too deep?)"
+                .to_string()
         }
         Some(Trap::UnreachableCodeReached) => match guest_said {
             Some(panic) => format!("the tool panicked: {panic}"),
