@@ -19,6 +19,7 @@ pub const COVERED: &[&str] = &[
     "dyn-world",
     "misbehave",
     "probe",
+    "schema-bomb",
     "slow-describe",
     "trivial",
     "wrong-world",
