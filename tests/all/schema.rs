@@ -17,7 +17,8 @@ use crate::common::{call, call_with, executor, host_still_serves};
 const KEY: &str = "schema-key-0123456789";
 
 /// `guest_schema_bomb__heavy`'s input with this many items is just under
-/// what its schema is checked on, and every item fails every branch.
+/// what its schema is checked on, and every item passes every branch, so
+/// no check is skipped.
 const HEAVY_ITEMS: usize = 1_900;
 
 fn heavy_input() -> Value {
@@ -106,11 +107,7 @@ async fn a_deadline_ends_a_long_schema_check() {
     assert!(message.contains("checked against the schema"), "{message}");
     // Without a short deadline the same input is checked to its end.
     let record = call("guest_schema_bomb__heavy", heavy_input()).await;
-    assert!(
-        matches!(record.outcome, Outcome::InvalidInput { .. }),
-        "{}",
-        record.outcome
-    );
+    assert!(record.outcome.is_ok(), "{}", record.outcome);
     host_still_serves().await;
 }
 
@@ -180,7 +177,7 @@ async fn healthz_answers_while_a_heavy_check_runs() {
         "another call waited for the heavy check"
     );
     let response = heavy.await.unwrap().unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 /// The figure for the report: how long the costliest accepted schema takes
@@ -194,7 +191,7 @@ async fn worst_accepted_check() {
         let start = Instant::now();
         let record = call("guest_schema_bomb__heavy", heavy_input()).await;
         times.push(start.elapsed());
-        assert!(matches!(record.outcome, Outcome::InvalidInput { .. }));
+        assert!(record.outcome.is_ok(), "{}", record.outcome);
     }
     times.sort();
     println!(

@@ -23,10 +23,16 @@ use crate::catalog::CheckedSchema;
 /// The most keyword checks one validation may make (measured: well under a
 /// second for the costliest schema the catalog accepts).
 pub(crate) const MAX_WORK: u64 = 1 << 26;
-/// Checks bounded by this much work run in place, on the calling task.
+/// Checks bounded by this much work run in place, on the calling task, if
+/// their errors are cheap too (see [`FEW_ERRORS_WORK`]).
 const INLINE_WORK: u64 = 1 << 14;
+/// Up to this many checks per value, errors are cheap enough to report
+/// several and to build on the calling task. Measured: an error costs about
+/// 10 µs per check it reports on, against 5 ns per check for `is_valid`, and
+/// `iter_errors` builds the errors of every array item before the first.
 /// The most errors reported, and the longest text kept of each.
 const MAX_ERRORS: usize = 5;
+const FEW_ERRORS_WORK: u64 = 64;
 const MAX_ERROR_BYTES: usize = 400;
 
 /// Why a value was not accepted.
@@ -78,7 +84,7 @@ impl SchemaChecks {
                 max_bytes: MAX_WORK / per_byte,
             });
         }
-        if work <= INLINE_WORK {
+        if work <= INLINE_WORK && per_byte <= FEW_ERRORS_WORK {
             return validate(schema, value);
         }
         if Instant::now() >= deadline {
@@ -101,24 +107,39 @@ impl SchemaChecks {
     }
 }
 
+/// `is_valid` first: it stops at the first failure and builds nothing. Only
+/// then the error, which is far costlier per check (an `anyOf` error holds
+/// the errors of every branch), so only the first is built for a value
+/// whose checks may be many.
 fn validate(schema: &CheckedSchema, value: Value) -> Result<Value, Refusal> {
     if schema.validator.is_valid(&value) {
         return Ok(value);
     }
-    let errors = schema
-        .validator
-        .iter_errors(&value)
-        .take(MAX_ERRORS)
-        .map(|error| {
-            let path = error.instance_path().to_string();
-            let text = shorten(error.to_string());
-            if path.is_empty() {
-                text
-            } else {
-                format!("at `{path}`: {text}")
-            }
-        })
-        .collect();
+    let describe = |error: jsonschema::ValidationError<'_>| {
+        let path = error.instance_path().to_string();
+        let text = shorten(error.to_string());
+        if path.is_empty() {
+            text
+        } else {
+            format!("at `{path}`: {text}")
+        }
+    };
+    let errors = if schema.work_per_byte() <= FEW_ERRORS_WORK {
+        schema
+            .validator
+            .iter_errors(&value)
+            .take(MAX_ERRORS)
+            .map(describe)
+            .collect()
+    } else {
+        schema
+            .validator
+            .validate(&value)
+            .err()
+            .map(describe)
+            .into_iter()
+            .collect()
+    };
     Err(Refusal::Invalid(errors))
 }
 

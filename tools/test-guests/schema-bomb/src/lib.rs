@@ -6,8 +6,9 @@
 //!   4 million checks. The host must refuse this tool at load.
 //! - `regex`: a `pattern` with look-ahead, which only a backtracking engine
 //!   runs (catastrophically, on `aaaa…`). The host must refuse it at load.
-//! - `heavy`: the same bomb with 12 levels, applied to every item of an
-//!   array: the costliest kind of schema the host still accepts.
+//! - `heavy`: the same sharing with `allOf` (no branch is skipped) and 12
+//!   levels, applied to every item of an array: the costliest kind of schema
+//!   the host still accepts.
 //! - `bad_output`: declares an output schema and returns output that breaks it.
 //! - `ordinary`: a plain tool, which must still load beside the others.
 
@@ -19,13 +20,13 @@ mod bindings {
 use bindings::toolhost::tool::types::Behavior;
 use bindings::{Guest, ToolError, ToolSpec};
 
-/// `levels` of `anyOf`, each branch a `$ref` to the next level, ending in `leaf`.
-fn ref_any_of(levels: usize, leaf: &str) -> String {
+/// `levels` of `combinator`, each branch a `$ref` to the next level, ending in `leaf`.
+fn shared_refs(combinator: &str, levels: usize, leaf: &str) -> String {
     let mut defs = Vec::new();
     for level in 0..levels {
         let next = format!("#/$defs/l{}", level + 1);
         defs.push(format!(
-            r#""l{level}":{{"anyOf":[{{"$ref":"{next}"}},{{"$ref":"{next}","minLength":1}}]}}"#
+            r#""l{level}":{{"{combinator}":[{{"$ref":"{next}"}},{{"$ref":"{next}","minLength":1}}]}}"#
         ));
     }
     defs.push(format!(r#""l{levels}":{leaf}"#));
@@ -35,14 +36,14 @@ fn ref_any_of(levels: usize, leaf: &str) -> String {
 fn bomb() -> String {
     format!(
         r##"{{"type":"object","properties":{{"x":{{"$ref":"#/$defs/l0"}}}},"$defs":{{{}}}}}"##,
-        ref_any_of(22, r#"{"type":"integer"}"#)
+        shared_refs("anyOf", 22, r#"{"type":"integer"}"#)
     )
 }
 
 fn heavy() -> String {
     format!(
         r##"{{"type":"object","properties":{{"xs":{{"type":"array","items":{{"$ref":"#/$defs/l0"}}}}}},"$defs":{{{}}}}}"##,
-        ref_any_of(12, r#"{"type":"string"}"#)
+        shared_refs("allOf", 12, r#"{"type":"integer"}"#)
     )
 }
 
