@@ -20,6 +20,7 @@ pub const COVERED: &[&str] = &[
     "dyn-world",
     "misbehave",
     "probe",
+    "schema-bomb",
     "slow-describe",
     "trivial",
     "wrong-world",

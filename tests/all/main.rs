@@ -22,6 +22,7 @@ mod policy;
 mod polyglot;
 mod sandbox;
 mod scaffold;
+mod schema;
 mod serve_api;
 mod serve_reload;
 mod server;

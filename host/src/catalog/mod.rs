@@ -12,6 +12,7 @@
 mod cache;
 pub(crate) mod dynamic;
 mod reload;
+pub(crate) mod schema;
 pub(crate) mod shape;
 mod spec;
 pub(crate) mod values;
@@ -28,7 +29,8 @@ use wasmtime::component::Component;
 use self::cache::CompileCache;
 pub use self::cache::default_cache_dir;
 pub use self::reload::{ComponentState, ComponentStatus};
-pub(crate) use self::spec::CheckedSpec;
+pub(crate) use self::schema::CheckedSchema;
+pub(crate) use self::spec::Checked;
 pub use self::spec::{Behavior, NAMESPACE_SEPARATOR, ToolInfo, is_valid_name};
 pub use self::wit_docs::SECTION as WIT_SOURCE_SECTION;
 use self::wit_docs::WitDocs;
@@ -138,6 +140,17 @@ pub enum LoadError {
         /// What went wrong.
         message: String,
     },
+    /// One tool of a component was refused (its schema is bad or too costly
+    /// to check); the component's other tools loaded.
+    #[error("{path}: tool `{tool}` refused: {message}")]
+    Tool {
+        /// The file.
+        path: PathBuf,
+        /// The tool's own name.
+        tool: String,
+        /// Why.
+        message: String,
+    },
     /// Another component already published a tool of this name.
     #[error("{path}: tool `{name}` is already published by {other}")]
     Duplicate {
@@ -160,6 +173,7 @@ impl LoadError {
             | Self::World { path, .. }
             | Self::Exports { path, .. }
             | Self::Describe { path, .. }
+            | Self::Tool { path, .. }
             | Self::Duplicate { path, .. } => path,
             Self::Policy(
                 PolicyError::Read { path, .. }
@@ -193,7 +207,7 @@ pub enum CatalogError {
 pub struct LoadStats {
     /// Components that loaded.
     pub loaded: usize,
-    /// Components refused.
+    /// Components refused (a component with only some tools refused loaded).
     pub failed: usize,
     /// Components compiled because the cache did not have them.
     pub compiled: usize,
@@ -219,7 +233,12 @@ pub(crate) struct ToolEntry {
     /// outside: safe to cache and to speculate.
     pub(crate) pure: bool,
     pub(crate) component: Arc<LoadedComponent>,
-    pub(crate) validator: jsonschema::Validator,
+    /// The input schema, compiled and measured.
+    pub(crate) input: Arc<CheckedSchema>,
+    /// The output schema, checked on every `ok` output of a `toolhost:tool`
+    /// component (a plain-export component's output is made by the host
+    /// from WIT values, so it fits by construction and is not checked).
+    pub(crate) output: Option<Arc<CheckedSchema>>,
 }
 
 /// The tools of a folder, ready to call. Immutable: reloading builds a new one.
@@ -329,11 +348,16 @@ impl Catalog {
                 }
             }
         }
-        catalog.stats.failed = catalog.failures.len();
+        catalog.stats.failed = catalog
+            .failures
+            .iter()
+            .filter(|f| !matches!(f, LoadError::Tool { .. }))
+            .count();
         Ok(catalog)
     }
 
-    fn publish(&mut self, path: &Path, component: LoadedComponent, specs: Vec<CheckedSpec>) {
+    fn publish(&mut self, path: &Path, component: LoadedComponent, checked: Checked) {
+        let Checked { specs, refused } = checked;
         if let Some(taken) = specs.iter().find_map(|s| self.tools.get(&s.info.name)) {
             self.failures.push(LoadError::Duplicate {
                 path: path.into(),
@@ -343,6 +367,16 @@ impl Catalog {
             return;
         }
         self.stats.loaded += 1;
+        for (tool, message) in refused {
+            let error = LoadError::Tool {
+                path: path.into(),
+                tool,
+                message,
+            };
+            tracing::warn!(%error, "tool refused");
+            self.failures.push(error);
+        }
+        let check_output = matches!(component.pre, Pre::Tool(_));
         let component = Arc::new(component);
         for spec in specs {
             let behavior = spec.info.behavior;
@@ -356,7 +390,8 @@ impl Catalog {
                 pure,
                 info: spec.info,
                 component: component.clone(),
-                validator: spec.validator,
+                input: spec.input,
+                output: spec.output.filter(|_| check_output),
             };
             self.tools.insert(entry.info.name.clone(), Arc::new(entry));
         }
@@ -458,7 +493,7 @@ impl Loader<'_> {
     ) -> (
         &'p PathBuf,
         LoadStats,
-        Result<(LoadedComponent, Vec<CheckedSpec>), LoadError>,
+        Result<(LoadedComponent, Checked), LoadError>,
     ) {
         let mut stats = LoadStats::default();
         let result = self.load(path, &mut stats).await;
@@ -469,7 +504,7 @@ impl Loader<'_> {
         &self,
         path: &Path,
         stats: &mut LoadStats,
-    ) -> Result<(LoadedComponent, Vec<CheckedSpec>), LoadError> {
+    ) -> Result<(LoadedComponent, Checked), LoadError> {
         let name = path
             .file_stem()
             .and_then(|stem| stem.to_str())
@@ -565,7 +600,7 @@ impl Loader<'_> {
         pre: &ToolPre<State>,
         grants: &Grants,
         limits: &Limits,
-    ) -> Result<Vec<CheckedSpec>, LoadError> {
+    ) -> Result<Checked, LoadError> {
         let describe_limits = Limits {
             timeout: self.options.describe_timeout,
             ..limits.clone()

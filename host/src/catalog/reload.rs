@@ -53,6 +53,8 @@ impl Catalog {
         let failed: BTreeSet<String> = fresh
             .failures
             .iter()
+            // A refused tool does not refuse its component, which loaded.
+            .filter(|error| !matches!(error, super::LoadError::Tool { .. }))
             .filter(|error| error.path().exists())
             .filter_map(|error| error.path().file_stem()?.to_str().map(str::to_string))
             .collect();
@@ -111,7 +113,10 @@ impl Catalog {
             if kept {
                 status.state = ComponentState::KeptPrevious;
             }
-            status.error = Some(error.to_string());
+            status.error = Some(match status.error.take() {
+                Some(earlier) => format!("{earlier}; {error}"),
+                None => error.to_string(),
+            });
         }
         by_component.into_values().collect()
     }

@@ -2,10 +2,12 @@
 //! a tool.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::schema::CheckedSchema;
 use crate::bindings::{self, ToolSpec};
 
 /// What the host may assume about a tool (the WIT `behavior` flags).
@@ -67,15 +69,25 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// A spec that passed every check, with its schemas parsed.
+/// A spec that passed every check, with its schemas compiled.
 pub(crate) struct CheckedSpec {
     pub(crate) info: ToolInfo,
-    pub(crate) validator: jsonschema::Validator,
+    pub(crate) input: Arc<CheckedSchema>,
+    pub(crate) output: Option<Arc<CheckedSchema>>,
+}
+
+/// The specs of a component that passed, and the tools refused on their own
+/// (a bad schema refuses its tool; the component's other tools still load).
+pub(crate) struct Checked {
+    pub(crate) specs: Vec<CheckedSpec>,
+    /// `(tool, why)` for each tool refused.
+    pub(crate) refused: Vec<(String, String)>,
 }
 
 /// Checks every spec of a component and names the public tools. All problems
-/// are collected, so a tool author sees them at once.
-pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Vec<CheckedSpec>, String> {
+/// are collected, so a tool author sees them at once. Bad names refuse the
+/// component; a bad schema refuses only its tool, unless no tool is left.
+pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Checked, String> {
     let mut problems = Vec::new();
     if specs.is_empty() {
         problems.push("describe() returned no tools".to_string());
@@ -83,6 +95,7 @@ pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Vec<Checked
     let single = specs.len() == 1 && specs[0].name == component;
     let mut seen = BTreeSet::new();
     let mut checked = Vec::new();
+    let mut refused = Vec::new();
     for spec in specs {
         if !is_valid_name(&spec.name) {
             problems.push(format!(
@@ -104,72 +117,56 @@ pub(crate) fn check(component: &str, specs: Vec<ToolSpec>) -> Result<Vec<Checked
             problems.push(format!("the public name `{name}` is longer than {MAX_NAME} characters; shorten the file or tool name"));
             continue;
         }
-        let input_schema = match parse_schema(&spec.input_schema) {
-            Ok(schema) => schema,
-            Err(e) => {
-                problems.push(format!("tool `{}`: input schema {e}", spec.name));
-                continue;
+        match schemas(&spec) {
+            Ok(((input_schema, input), output)) => {
+                let (output_schema, output) = output.unzip();
+                checked.push(CheckedSpec {
+                    info: ToolInfo {
+                        name,
+                        component: component.to_string(),
+                        tool: spec.name,
+                        description: spec.description,
+                        input_schema,
+                        output_schema,
+                        behavior: spec.behavior.into(),
+                    },
+                    input: Arc::new(input),
+                    output: output.map(Arc::new),
+                });
             }
-        };
-        if input_schema.get("type").and_then(Value::as_str) != Some("object") {
-            problems.push(format!(
-                "tool `{}`: input schema must have \"type\": \"object\"",
-                spec.name
-            ));
-            continue;
+            Err(problem) => refused.push((spec.name, problem)),
         }
-        let validator = match jsonschema::validator_for(&input_schema) {
-            Ok(validator) => validator,
-            Err(e) => {
-                problems.push(format!(
-                    "tool `{}`: input schema is not a valid JSON Schema: {e}",
-                    spec.name
-                ));
-                continue;
-            }
-        };
-        let output_schema = match spec.output_schema.as_deref().map(parse_schema).transpose() {
-            Ok(schema) => schema,
-            Err(e) => {
-                problems.push(format!("tool `{}`: output schema {e}", spec.name));
-                continue;
-            }
-        };
-        if let Some(schema) = &output_schema
-            && let Err(e) = jsonschema::validator_for(schema)
-        {
-            problems.push(format!(
-                "tool `{}`: output schema is not a valid JSON Schema: {e}",
-                spec.name
-            ));
-            continue;
-        }
-        checked.push(CheckedSpec {
-            info: ToolInfo {
-                name,
-                component: component.to_string(),
-                tool: spec.name,
-                description: spec.description,
-                input_schema,
-                output_schema,
-                behavior: spec.behavior.into(),
-            },
-            validator,
+    }
+    if problems.is_empty() && !checked.is_empty() {
+        return Ok(Checked {
+            specs: checked,
+            refused,
         });
     }
-    if problems.is_empty() {
-        Ok(checked)
-    } else {
-        Err(problems.join("; "))
-    }
+    problems.extend(
+        refused
+            .into_iter()
+            .map(|(tool, problem)| format!("tool `{tool}`: {problem}")),
+    );
+    Err(problems.join("; "))
 }
 
-fn parse_schema(text: &str) -> Result<Value, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
-    if !value.is_object() {
-        return Err("must be a JSON object".into());
+type Schema = (Value, CheckedSchema);
+
+/// A spec's input and output schemas, parsed, measured and compiled.
+fn schemas(spec: &ToolSpec) -> Result<(Schema, Option<Schema>), String> {
+    let input =
+        CheckedSchema::parse(&spec.input_schema).map_err(|e| format!("input schema {e}"))?;
+    if input.0.get("type").and_then(Value::as_str) != Some("object") {
+        return Err("input schema must have \"type\": \"object\"".into());
     }
-    Ok(value)
+    let output = spec
+        .output_schema
+        .as_deref()
+        .map(CheckedSchema::parse)
+        .transpose()
+        .map_err(|e| format!("output schema {e}"))?;
+    Ok((input, output))
 }
 
 #[cfg(test)]
@@ -200,17 +197,19 @@ mod tests {
 
     #[test]
     fn a_lone_tool_named_like_its_component_keeps_its_name() {
-        let checked = check("calc", vec![spec("calc", OBJECT)]).unwrap();
+        let checked = check("calc", vec![spec("calc", OBJECT)]).unwrap().specs;
         assert_eq!(checked[0].info.name, "calc");
         assert!(checked[0].info.behavior.read_only);
     }
 
     #[test]
     fn other_tools_are_namespaced() {
-        let checked = check("text", vec![spec("slugify", OBJECT), spec("case", OBJECT)]).unwrap();
+        let checked = check("text", vec![spec("slugify", OBJECT), spec("case", OBJECT)])
+            .unwrap()
+            .specs;
         let names: Vec<_> = checked.iter().map(|c| c.info.name.as_str()).collect();
         assert_eq!(names, ["text__slugify", "text__case"]);
-        let checked = check("calc", vec![spec("eval", OBJECT)]).unwrap();
+        let checked = check("calc", vec![spec("eval", OBJECT)]).unwrap().specs;
         assert_eq!(checked[0].info.name, "calc__eval");
     }
 
@@ -247,5 +246,20 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.contains("not a valid JSON Schema"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_schema_refuses_its_tool_and_the_others_load() {
+        let looped = r##"{"type":"object","anyOf":[{"$ref":"#"}]}"##;
+        let checked = check("c", vec![spec("good", OBJECT), spec("bad", looped)]).unwrap();
+        let names: Vec<_> = checked.specs.iter().map(|c| c.info.name.as_str()).collect();
+        assert_eq!(names, ["c__good"]);
+        assert_eq!(checked.refused.len(), 1);
+        assert_eq!(checked.refused[0].0, "bad");
+        assert!(
+            checked.refused[0].1.contains("loops back"),
+            "{:?}",
+            checked.refused
+        );
     }
 }

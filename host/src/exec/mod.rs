@@ -9,6 +9,7 @@
 mod batch;
 mod cache;
 mod call_id;
+mod check;
 mod gate;
 mod plan;
 mod retry;
@@ -29,6 +30,7 @@ pub use self::batch::{
 };
 use self::cache::ResultCache;
 pub use self::cache::{CacheConfig, canonical as canonical_json};
+use self::check::{Refusal, SchemaChecks};
 use self::gate::Gates;
 pub use self::gate::RateRule;
 pub(crate) use self::gate::quota;
@@ -59,6 +61,8 @@ pub struct ExecConfig {
     pub retry_budget: Option<Rate>,
     /// The result cache for pure tools.
     pub cache: CacheConfig,
+    /// The longest input accepted, in bytes, before it is parsed.
+    pub max_input_bytes: usize,
 }
 
 impl Default for ExecConfig {
@@ -76,6 +80,7 @@ impl Default for ExecConfig {
                 burst: 50,
             }),
             cache: CacheConfig::default(),
+            max_input_bytes: 1 << 20,
         }
     }
 }
@@ -213,6 +218,7 @@ pub struct Executor {
     retry_budget: Option<DefaultDirectRateLimiter>,
     counters: Counters,
     call_ids: call_id::CallIds,
+    checks: SchemaChecks,
 }
 
 impl std::fmt::Debug for Executor {
@@ -224,7 +230,8 @@ impl std::fmt::Debug for Executor {
     }
 }
 
-/// What [`Executor::prepare`] settles before any instance exists.
+/// What [`Executor::prepare`] settles before any instance exists (the
+/// schema check comes next, in [`Executor::check_input`]).
 struct Prepared<'a> {
     engine: &'a crate::Engine,
     entry: &'a ToolEntry,
@@ -263,6 +270,9 @@ impl Executor {
             gates,
             counters: Counters::default(),
             call_ids: call_id::CallIds::new(),
+            checks: SchemaChecks::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            ),
         }
     }
 
@@ -359,10 +369,13 @@ impl Executor {
         );
         record.outcome = match self.prepare(&catalog, tool, input, &options) {
             Err(outcome) => outcome,
-            Ok(prepared) => {
-                self.run_prepared(&prepared, &options, sink.as_ref(), &mut record, start)
-                    .await
-            }
+            Ok(mut prepared) => match self.check_input(&mut prepared, start).await {
+                Err(outcome) => outcome,
+                Ok(()) => {
+                    self.run_prepared(&prepared, &options, sink.as_ref(), &mut record, start)
+                        .await
+                }
+            },
         };
         record.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         self.count(&record);
@@ -459,6 +472,7 @@ impl Executor {
     ) -> Outcome {
         let entry = prepared.entry;
         let limits = &prepared.limits;
+        let admitted_at = Instant::now();
         let admission = self
             .gates
             .admit(
@@ -513,14 +527,88 @@ impl Executor {
                     ),
                 });
             }
-            serde_json::from_str(&text).map_err(|e| Outcome::Trap {
+            let output: Value = serde_json::from_str(&text).map_err(|e| Outcome::Trap {
                 message: format!("the tool broke its contract: its output is not valid JSON ({e})"),
-            })
+            })?;
+            Ok((output, text.len()))
         });
-        result.map_or_else(|outcome| outcome, |output| Outcome::Ok { output })
+        let (output, bytes) = match result {
+            Ok(result) => result,
+            Err(outcome) => return outcome,
+        };
+        let Some(schema) = &entry.output else {
+            return Outcome::Ok { output };
+        };
+        // The output is checked within the guest's own deadline.
+        let deadline = deadline_after(admitted_at, limits.timeout);
+        match self.checks.check(schema, output, bytes, deadline).await {
+            Ok(output) => Outcome::Ok { output },
+            Err(Refusal::Invalid(errors)) => Outcome::Trap {
+                message: format!(
+                    "the tool broke its contract: its output does not match the tool's output schema: {}",
+                    errors.join("; ")
+                ),
+            },
+            Err(Refusal::TooLarge { bytes, max_bytes }) => Outcome::OutputTooLarge {
+                message: format!(
+                    "the output is {bytes} bytes; the tool's output schema is checked on at most {max_bytes} bytes"
+                ),
+            },
+            Err(Refusal::Timeout) => Outcome::Timeout {
+                message: format!(
+                    "deadline of {} ms passed while the output was checked against the tool's output schema",
+                    limits.timeout.as_millis()
+                ),
+            },
+            Err(Refusal::Failed(why)) => Outcome::Trap {
+                message: format!(
+                    "the output could not be checked against the tool's output schema: {why}"
+                ),
+            },
+        }
     }
 
-    /// Everything checked before any instance exists.
+    /// Checks the input against the tool's schema, under the call's deadline.
+    async fn check_input(
+        &self,
+        prepared: &mut Prepared<'_>,
+        start: Instant,
+    ) -> Result<(), Outcome> {
+        let tool = &prepared.entry.info.name;
+        let value = std::mem::take(&mut prepared.value);
+        let deadline = deadline_after(start, prepared.limits.timeout);
+        let checked = self
+            .checks
+            .check(&prepared.entry.input, value, prepared.text.len(), deadline)
+            .await;
+        let message = match checked {
+            Ok(value) => {
+                prepared.value = value;
+                return Ok(());
+            }
+            Err(Refusal::Invalid(errors)) => format!(
+                "the input does not match the schema of `{tool}`: {}",
+                errors.join("; ")
+            ),
+            Err(Refusal::TooLarge { bytes, max_bytes }) => format!(
+                "the input is {bytes} bytes; the schema of `{tool}` is checked on at most {max_bytes} bytes"
+            ),
+            Err(Refusal::Timeout) => {
+                return Err(Outcome::Timeout {
+                    message: format!(
+                        "deadline of {} ms passed while the input was checked against the schema of `{tool}`",
+                        prepared.limits.timeout.as_millis()
+                    ),
+                });
+            }
+            Err(Refusal::Failed(why)) => {
+                format!("the input could not be checked against the schema of `{tool}`: {why}")
+            }
+        };
+        Err(Outcome::InvalidInput { message })
+    }
+
+    /// Everything checked before any instance exists, but the schema.
     fn prepare<'a>(
         &self,
         catalog: &'a Catalog,
@@ -531,33 +619,21 @@ impl Executor {
         let Some(entry) = catalog.entry(tool) else {
             return Err(unknown_tool(catalog, tool, |_| true));
         };
+        if input.len() > self.config.max_input_bytes {
+            return Err(Outcome::InvalidInput {
+                message: format!(
+                    "the input is {} bytes, over the limit of {} bytes",
+                    input.len(),
+                    self.config.max_input_bytes
+                ),
+            });
+        }
         let value: Value = serde_json::from_str(input).map_err(|e| Outcome::InvalidInput {
             message: format!("the input is not valid JSON: {e}"),
         })?;
         if !value.is_object() {
             return Err(Outcome::InvalidInput {
                 message: format!("the input must be a JSON object, not {}", kind_of(&value)),
-            });
-        }
-        let errors: Vec<String> = entry
-            .validator
-            .iter_errors(&value)
-            .take(5)
-            .map(|error| {
-                let path = error.instance_path().to_string();
-                if path.is_empty() {
-                    error.to_string()
-                } else {
-                    format!("at `{path}`: {error}")
-                }
-            })
-            .collect();
-        if !errors.is_empty() {
-            return Err(Outcome::InvalidInput {
-                message: format!(
-                    "the input does not match the schema of `{tool}`: {}",
-                    errors.join("; ")
-                ),
             });
         }
         let mut limits = entry.component.limits.clone();
@@ -585,6 +661,13 @@ impl Executor {
             text: input,
         })
     }
+}
+
+/// `timeout` after `from`; a timeout too long to add is a year.
+fn deadline_after(from: Instant, timeout: Duration) -> tokio::time::Instant {
+    from.checked_add(timeout)
+        .unwrap_or_else(|| from + Duration::from_secs(365 * 24 * 3600))
+        .into()
 }
 
 /// The outcome for a name no tool has, suggesting the closest names among
