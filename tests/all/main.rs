@@ -8,6 +8,7 @@ mod common;
 mod dynamic;
 mod executor;
 mod files;
+mod flood;
 mod http;
 mod llm_agent;
 mod llm_client;
