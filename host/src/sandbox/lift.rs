@@ -157,8 +157,10 @@ mod tests {
 
     #[test]
     fn budgets_follow_the_output_cap_within_floor_and_ceiling() {
-        let mut limits = Limits::default();
-        limits.max_output_bytes = 1 << 10;
+        let mut limits = Limits {
+            max_output_bytes: 1 << 10,
+            ..Limits::default()
+        };
         assert_eq!(invoke_budget(&limits), FLOOR);
         assert_eq!(export_budget(&limits), FLOOR);
         limits.max_output_bytes = 4 << 20;

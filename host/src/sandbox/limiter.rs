@@ -81,7 +81,7 @@ impl ResourceLimiter for Limiter {
                 Ok(true)
             }
             None => {
-                if !maximum.is_some_and(|max| desired > max) {
+                if maximum.is_none_or(|max| desired <= max) {
                     self.refused = true;
                 }
                 Ok(false)
