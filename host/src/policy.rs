@@ -106,9 +106,11 @@ pub struct LimitsPatch {
     pub timeout_ms: Option<u64>,
     /// Fuel (roughly, wasm instructions) one call may burn.
     pub fuel: Option<u64>,
-    /// Linear memory cap per instance, in MiB.
+    /// Linear memory cap per call, in MiB: the sum over every memory of the
+    /// component's instance.
     pub memory_mb: Option<u64>,
-    /// Largest output one call may return, in KiB.
+    /// Largest output one call may return, in KiB. Checked while the output
+    /// is read from the guest; a tool error's text is cut to it.
     pub max_output_kb: Option<u64>,
     /// Calls of this tool in flight at once.
     pub max_concurrency: Option<u32>,
@@ -172,7 +174,7 @@ pub struct Limits {
     pub timeout: Duration,
     /// Fuel one call may burn.
     pub fuel: u64,
-    /// Linear memory cap per instance, in bytes.
+    /// Linear memory cap per call (all memories together), in bytes.
     pub memory_bytes: u64,
     /// Largest output, in bytes.
     pub max_output_bytes: u64,

@@ -18,6 +18,8 @@ pub const COVERED: &[&str] = &[
     "dyn-resource",
     "dyn-types",
     "dyn-world",
+    "flood-list",
+    "flood-out",
     "misbehave",
     "probe",
     "schema-bomb",

@@ -11,6 +11,7 @@ mod compile_cache;
 mod dynamic;
 mod executor;
 mod files;
+mod flood;
 mod http;
 mod llm_agent;
 mod llm_client;

@@ -6,6 +6,11 @@
 //! loops or returns bad names or schemas) is refused with a message saying
 //! why, and the others still load.
 //!
+//! What `describe()` returns is capped: at most 1000 tools, 256 KiB of name,
+//! description and schemas per tool and 4 MiB in all (`spec`). It is read
+//! under a byte budget of those caps, so a component that passes them by
+//! far is refused before its specs are copied into the host.
+//!
 //! A component that does not implement `toolhost:tool` but exports plain
 //! functions is loaded too: each function is a tool ([`dynamic`]).
 
@@ -35,6 +40,7 @@ pub use self::spec::{Behavior, NAMESPACE_SEPARATOR, ToolInfo, is_valid_name};
 pub use self::wit_docs::SECTION as WIT_SOURCE_SECTION;
 use self::wit_docs::WitDocs;
 use crate::bindings::ToolPre;
+use crate::outcome::Outcome;
 use crate::policy::{Limits, Policy};
 use crate::sandbox::{self, CallInfo, Exports, Grants, Pre, State};
 use crate::{Engine, PolicyError};
@@ -611,14 +617,24 @@ impl Loader<'_> {
             cancel: None,
             events: None,
         };
-        let run = sandbox::describe(self.engine, pre, grants, &describe_limits, call).await;
+        let run = sandbox::describe(
+            self.engine,
+            pre,
+            grants,
+            &describe_limits,
+            call,
+            spec::describe_budget(),
+        )
+        .await;
         let describe_error = |message: String| LoadError::Describe {
             path: path.into(),
             message,
         };
-        let specs = run
-            .result
-            .map_err(|outcome| describe_error(format!("did not complete: {outcome}")))?;
+        let specs = run.result.map_err(|outcome| match outcome {
+            Outcome::OutputTooLarge { .. } => describe_error(spec::over_budget()),
+            outcome => describe_error(format!("did not complete: {outcome}")),
+        })?;
+        spec::check_size(&specs).map_err(describe_error)?;
         spec::check(name, specs)
             .map_err(|problems| describe_error(format!("returned bad specs: {problems}")))
     }

@@ -69,6 +69,81 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The most tools one component may publish through `describe()`.
+pub(crate) const MAX_TOOLS: usize = 1000;
+/// The most text one tool spec may hold (name, description and schemas).
+pub(crate) const MAX_SPEC_BYTES: usize = 256 << 10;
+/// The most text all of a component's tool specs may hold together.
+pub(crate) const MAX_DESCRIBE_BYTES: usize = 4 << 20;
+
+/// What `describe()` may pass to the host, counted as wasmtime counts while
+/// it copies (each spec its host size, each string its length): the text cap
+/// plus the tool cap's worth of specs. Past it the result is refused before
+/// it is copied; within it [`check_size`] names the cap that was passed.
+pub(crate) fn describe_budget() -> usize {
+    MAX_DESCRIBE_BYTES + MAX_TOOLS * size_of::<ToolSpec>()
+}
+
+/// The message for a `describe()` refused while it was read.
+pub(crate) fn over_budget() -> String {
+    format!(
+        "returned more than the host reads from one component ({MAX_TOOLS} tools, \
+         {} KiB of names, descriptions and schemas in all); it was refused before \
+         being copied: publish fewer tools or shorter descriptions and schemas",
+        MAX_DESCRIBE_BYTES >> 10
+    )
+}
+
+/// The text of one spec, in bytes.
+fn spec_bytes(spec: &ToolSpec) -> usize {
+    spec.name.len()
+        + spec.description.len()
+        + spec.input_schema.len()
+        + spec.output_schema.as_ref().map_or(0, String::len)
+}
+
+/// Checks what `describe()` returned against the caps on tools per
+/// component, text per spec and text in all, naming each cap passed.
+pub(crate) fn check_size(specs: &[ToolSpec]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if specs.len() > MAX_TOOLS {
+        problems.push(format!(
+            "returned {} tools, over the cap of {MAX_TOOLS} per component",
+            specs.len()
+        ));
+    }
+    let mut total = 0;
+    let mut over = 0;
+    for spec in specs {
+        let bytes = spec_bytes(spec);
+        total += bytes;
+        if bytes > MAX_SPEC_BYTES {
+            over += 1;
+            if over <= 3 {
+                problems.push(format!(
+                    "tool {:?} is {bytes} bytes of name, description and schemas, over the cap of {} KiB per tool",
+                    spec.name.chars().take(64).collect::<String>(),
+                    MAX_SPEC_BYTES >> 10
+                ));
+            }
+        }
+    }
+    if over > 3 {
+        problems.push(format!("{} more tools are over the cap per tool", over - 3));
+    }
+    if total > MAX_DESCRIBE_BYTES {
+        problems.push(format!(
+            "returned {total} bytes of names, descriptions and schemas, over the cap of {} KiB per component",
+            MAX_DESCRIBE_BYTES >> 10
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 /// A spec that passed every check, with its schemas compiled.
 pub(crate) struct CheckedSpec {
     pub(crate) info: ToolInfo,
@@ -232,6 +307,25 @@ mod tests {
         assert!(err.contains("`y`: input schema is not JSON"), "{err}");
         assert!(err.contains("`z`: input schema must have"), "{err}");
         assert!(check("empty", vec![]).is_err());
+    }
+
+    #[test]
+    fn the_size_caps_are_each_named() {
+        assert!(check_size(&[spec("a", OBJECT)]).is_ok());
+        let many: Vec<_> = (0..=MAX_TOOLS)
+            .map(|i| spec(&format!("t{i}"), OBJECT))
+            .collect();
+        let err = check_size(&many).unwrap_err();
+        assert!(err.contains("1001 tools, over the cap of 1000"), "{err}");
+        let mut big = spec("big", OBJECT);
+        big.description = "d".repeat(MAX_SPEC_BYTES);
+        let err = check_size(&[big.clone()]).unwrap_err();
+        assert!(err.contains("\"big\" is"), "{err}");
+        assert!(err.contains("cap of 256 KiB per tool"), "{err}");
+        big.description = "d".repeat(MAX_SPEC_BYTES / 2);
+        let err = check_size(&vec![big; 40]).unwrap_err();
+        assert!(err.contains("cap of 4096 KiB per component"), "{err}");
+        assert!(!err.contains("per tool"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde_json::Value;
 use wasmtime::component::{InstancePre, Val};
 
-use super::{CallInfo, Grants, Run, State, finish, guard, invoke_tool, new_store};
+use super::{CallInfo, Grants, Run, State, finish, guard, invoke_tool, lift, new_store};
 use crate::Engine;
 use crate::bindings::ToolPre;
 use crate::catalog::dynamic::ExportFunc;
@@ -87,6 +87,9 @@ async fn invoke_export(
         Ok(made) => made,
         Err(outcome) => return not_run(outcome),
     };
+    // The result is lifted into host values whole: this budget is what
+    // bounds it, aliasing lists included, before anything is copied.
+    store.set_hostcall_fuel(lift::export_budget(limits));
     let result = {
         let work = async {
             let instance = exports.pre.instantiate_async(&mut store).await?;
@@ -99,7 +102,8 @@ async fn invoke_export(
         };
         guard(work, deadline, cancel.as_ref()).await
     };
-    let result = result.map(|returned| output(func.result.as_ref(), returned));
+    let cap = usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX);
+    let result = result.map(|returned| output(func.result.as_ref(), returned, cap));
     finish(store, result, &stderr, limits)
 }
 
@@ -118,10 +122,10 @@ fn arguments(func: &ExportFunc, input: &str) -> Result<Vec<Val>, String> {
     Ok(vals.into_iter().map(|(_, val)| val).collect())
 }
 
-/// The output text of a returned value; the `err` of a `result` return is a
-/// tool error whose message is the error value (as text if it is a string,
-/// else as JSON).
-fn output(shape: Option<&Shape>, returned: Option<Val>) -> Result<String, Outcome> {
+/// The output text of a returned value, refused past `cap` bytes while it is
+/// written; the `err` of a `result` return is a tool error whose message is
+/// the error value (as text if it is a string, else as JSON), cut to `cap`.
+fn output(shape: Option<&Shape>, returned: Option<Val>, cap: usize) -> Result<String, Outcome> {
     let value = match (shape, returned) {
         (Some(Shape::Result(..)), Some(Val::Result(Ok(ok)))) => {
             ok.as_deref().map_or(Value::Null, to_json)
@@ -129,16 +133,18 @@ fn output(shape: Option<&Shape>, returned: Option<Val>) -> Result<String, Outcom
         (Some(Shape::Result(..)), Some(Val::Result(Err(err)))) => {
             let message = match err.as_deref().map(to_json) {
                 Some(Value::String(text)) => text,
-                Some(other) => other.to_string(),
+                Some(other) => lift::json_text(&other, cap).unwrap_or_else(|_| {
+                    format!("the function returned an error value over the limit of {cap} bytes")
+                }),
                 None => "the function returned an error".to_string(),
             };
             return Err(Outcome::ToolError {
                 error: ToolErrorKind::Failed,
-                message,
+                message: lift::cap_text(message, cap),
             });
         }
         (_, Some(val)) => to_json(&val),
         (_, None) => Value::Null,
     };
-    Ok(value.to_string())
+    lift::json_text(&value, cap)
 }

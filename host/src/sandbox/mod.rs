@@ -15,6 +15,8 @@ mod grants;
 mod hold;
 mod host;
 mod http;
+mod lift;
+mod limiter;
 mod net;
 mod stack;
 
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -37,6 +39,7 @@ pub(crate) use self::grants::Grants;
 pub(crate) use self::hold::hold;
 pub use self::host::GuestEvent;
 pub(crate) use self::host::GuestSink;
+use self::limiter::Limiter;
 use crate::Engine;
 use crate::bindings::{Tool, ToolPre, ToolSpec};
 use crate::outcome::{Outcome, ToolErrorKind};
@@ -44,8 +47,6 @@ use crate::policy::Limits;
 
 /// How much of a guest's stdout and stderr is kept per call.
 const CAPTURE_BYTES: usize = 16 << 10;
-/// Tables past this many elements are refused.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// Everything a store holds for one call.
 pub(crate) struct State {
@@ -124,39 +125,6 @@ impl HostWallClock for FrozenClock {
     }
 }
 
-/// Caps linear memory per instance and remembers whether a grow was refused,
-/// so a trap that follows can be reported as `memory-limit`.
-struct Limiter {
-    memory_cap: usize,
-    peak: usize,
-    refused: bool,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.memory_cap {
-            self.refused = true;
-            return Ok(false);
-        }
-        self.peak = self.peak.max(desired);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
-    }
-}
-
 /// Why the host stopped a guest: raised from the epoch callback or the timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 enum Interrupt {
@@ -219,17 +187,16 @@ fn new_store(
     let state = State {
         wasi,
         table: ResourceTable::new(),
-        limiter: Limiter {
-            memory_cap: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
-            peak: 0,
-            refused: false,
-        },
+        limiter: Limiter::new(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX)),
         outbound: http::Outbound::new(grants.http.clone(), limits.http, &call),
         http: WasiHttpCtx::new(),
         scope: host::Scope::new(call),
     };
     let mut store = Store::new(engine.wasmtime(), state);
     store.limiter(|state| &mut state.limiter);
+    // What the guest may pass to the host in one piece; `describe` and plain
+    // exports set their own.
+    store.set_hostcall_fuel(lift::invoke_budget(limits));
     if engine.config().fuel {
         // A store with fuel counting on starts empty; this cannot fail then.
         let _ = store.set_fuel(limits.fuel);
@@ -260,13 +227,16 @@ fn new_store(
     Ok((store, stderr))
 }
 
-/// Runs `describe` in a fresh instance under `limits`.
+/// Runs `describe` in a fresh instance under `limits`. What it returns is
+/// refused while it is read if it takes more than `budget` bytes
+/// (`output-too-large`): strings count their length, each spec its host size.
 pub(crate) async fn describe(
     engine: &Engine,
     pre: &ToolPre<State>,
     grants: &Grants,
     limits: &Limits,
     call: CallInfo,
+    budget: usize,
 ) -> Run<Vec<ToolSpec>> {
     let deadline = Instant::now() + limits.timeout;
     let cancel = call.cancel.clone();
@@ -274,6 +244,7 @@ pub(crate) async fn describe(
         Ok(made) => made,
         Err(outcome) => return Run::not_run(outcome),
     };
+    store.set_hostcall_fuel(budget.max(lift::FLOOR));
     let result = {
         let work = async {
             let tool = pre.instantiate_async(&mut store).await?;
@@ -308,7 +279,17 @@ async fn invoke_tool(
         };
         guard(work, deadline, cancel.as_ref()).await
     };
-    let result = result.map(|returned| returned.map_err(tool_error));
+    let cap = usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX);
+    let result = result.map(|returned| match returned {
+        Ok(text) if text.len() > cap => Err(Outcome::OutputTooLarge {
+            message: format!(
+                "the output is {} bytes, over the limit of {cap} bytes",
+                text.len()
+            ),
+        }),
+        Ok(text) => Ok(text),
+        Err(error) => Err(tool_error(error, cap)),
+    });
     finish(store, result, &stderr, limits)
 }
 
@@ -342,7 +323,8 @@ async fn guard<T>(
     }
 }
 
-fn tool_error(error: crate::bindings::ToolError) -> Outcome {
+/// A tool error as an outcome, its text cut to `cap` bytes (the output cap).
+fn tool_error(error: crate::bindings::ToolError, cap: usize) -> Outcome {
     use crate::bindings::ToolError as E;
     let (error, message) = match error {
         E::InvalidInput(m) => (ToolErrorKind::InvalidInput, m),
@@ -350,7 +332,10 @@ fn tool_error(error: crate::bindings::ToolError) -> Outcome {
         E::Retryable(m) => (ToolErrorKind::Retryable, m),
         E::Denied(m) => (ToolErrorKind::Denied, m),
     };
-    Outcome::ToolError { error, message }
+    Outcome::ToolError {
+        error,
+        message: lift::cap_text(message, cap),
+    }
 }
 
 /// Reads what the store knows (fuel, memory, stderr) and settles the outcome.
@@ -373,6 +358,7 @@ fn finish<T>(
             message: "the call was cancelled; the tool saw it and stopped early".into(),
         }),
         Ok(result) => result,
+        Err(error) if lift::is_over_budget(&error) => Err(lift::over_budget(store.hostcall_fuel())),
         Err(error) => Err(classify(&error, limiter.refused, stderr, limits)),
     };
     Run {

@@ -1,0 +1,172 @@
+//! What a guest may pass into the host in one piece, checked while it is
+//! read, never after.
+//!
+//! wasmtime copies values out of a guest (a call's result, the arguments of
+//! a host call) under a per-store byte budget, its "hostcall fuel": a string
+//! is charged its length and a list element, record field or case name its
+//! host size, each *before* it is copied, and aliases are charged every time
+//! (a list of strings that all point at one buffer costs the budget each
+//! string). wasmtime's default is 128 MiB per transfer; every store here gets
+//! a budget sized by the call's own limits instead, so an over-size result is
+//! refused at the boundary with nothing copied:
+//!
+//! - `toolhost:tool` `invoke`: the output cap ([`invoke_budget`]). An output
+//!   or error text over it ends `output-too-large`; error text under it but
+//!   over the output cap is cut to the cap with a marker ([`cap_text`]).
+//! - plain exports: [`EXPORT_FACTOR`] times the output cap
+//!   ([`export_budget`]), since a lifted value costs more than its JSON;
+//!   the JSON is then written under the output cap ([`json_text`]).
+//! - `describe()`: the catalog's caps on what one component may publish.
+//!
+//! Each budget is at least [`FLOOR`]: it also bounds every host call the
+//! guest makes during the call (a WASI write, a log line), one at a time.
+//!
+//! Lazy lifting (`WasmStr`, `WasmList`) was weighed and not used: wasmtime
+//! 48's `TypedFunc::call_async` runs the guest's post-return, which frees the
+//! result, before it returns, so a `WasmStr` would be read from memory the
+//! guest has already freed; and constructing one charges the same budget.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::outcome::Outcome;
+use crate::policy::Limits;
+
+/// The least any budget is: what one honest host call may need to pass (a
+/// WASI write is at most 4 KiB; a large log line is cut by the host anyway).
+pub(crate) const FLOOR: usize = 1 << 20;
+/// How many bytes of lifted values a plain export may return per byte of
+/// output cap: a list element costs the budget a host value (32 bytes) where
+/// its JSON may take 2, so 8 lets through any result whose JSON fits the cap
+/// unless it is mostly a list of small numbers.
+pub(crate) const EXPORT_FACTOR: usize = 8;
+/// wasmtime's own default budget; no budget here is larger.
+const CEILING: usize = 128 << 20;
+
+/// The text of wasmtime's error when a transfer passes the budget (its type
+/// is private, so the text is what can be matched; a test pins it).
+const EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+fn output_cap(limits: &Limits) -> usize {
+    usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX)
+}
+
+/// The budget of a `toolhost:tool` call: the output cap, at least [`FLOOR`].
+pub(crate) fn invoke_budget(limits: &Limits) -> usize {
+    output_cap(limits).clamp(FLOOR, CEILING)
+}
+
+/// The budget of a plain-export call: [`EXPORT_FACTOR`] times the output cap.
+pub(crate) fn export_budget(limits: &Limits) -> usize {
+    output_cap(limits)
+        .saturating_mul(EXPORT_FACTOR)
+        .clamp(FLOOR, CEILING)
+}
+
+/// True when `error` is wasmtime refusing a transfer over the store's budget.
+pub(crate) fn is_over_budget(error: &wasmtime::Error) -> bool {
+    error.chain().any(|e| e.to_string().contains(EXHAUSTED))
+}
+
+/// The outcome of a transfer refused at the boundary.
+pub(crate) fn over_budget(budget: usize) -> Outcome {
+    Outcome::OutputTooLarge {
+        message: format!(
+            "the tool passed more than {budget} bytes to the host at once (its result, \
+             its error text or one host call); the host refused it before copying it"
+        ),
+    }
+}
+
+/// `text` as it is, or cut at a character boundary to at most `cap` bytes
+/// with a marker saying how much was cut.
+pub(crate) fn cap_text(mut text: String, cap: usize) -> String {
+    if text.len() <= cap {
+        return text;
+    }
+    let total = text.len();
+    let mut end = cap;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!(
+        " [cut: the text was {total} bytes, over the limit of {cap}]"
+    ));
+    text
+}
+
+/// `value` as JSON text, written under `cap` bytes: the writer stops at the
+/// cap, so a result that would be larger is never written out whole.
+pub(crate) fn json_text(value: &impl Serialize, cap: usize) -> Result<String, Outcome> {
+    let mut out = Capped {
+        bytes: Vec::new(),
+        cap,
+    };
+    match serde_json::to_writer(&mut out, value) {
+        // serde_json writes valid UTF-8.
+        Ok(()) => Ok(String::from_utf8_lossy(&out.bytes).into_owned()),
+        Err(_) => Err(Outcome::OutputTooLarge {
+            message: format!("the output is over the limit of {cap} bytes"),
+        }),
+    }
+}
+
+/// A byte buffer that refuses to grow past its cap.
+struct Capped {
+    bytes: Vec<u8>,
+    cap: usize,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.cap {
+            return Err(std::io::Error::other("over the output cap"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_at_a_char_boundary_with_a_marker() {
+        assert_eq!(cap_text("short".into(), 10), "short");
+        let cut = cap_text("ééé".into(), 3);
+        assert!(cut.starts_with("é ["), "{cut}");
+        assert!(cut.contains("was 6 bytes, over the limit of 3"), "{cut}");
+    }
+
+    #[test]
+    fn json_is_refused_past_the_cap_and_kept_under_it() {
+        let value = serde_json::json!({"a": "x".repeat(100)});
+        assert!(json_text(&value, 200).is_ok());
+        assert!(matches!(
+            json_text(&value, 50),
+            Err(Outcome::OutputTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn budgets_follow_the_output_cap_within_floor_and_ceiling() {
+        let mut limits = Limits {
+            max_output_bytes: 1 << 10,
+            ..Limits::default()
+        };
+        assert_eq!(invoke_budget(&limits), FLOOR);
+        assert_eq!(export_budget(&limits), FLOOR);
+        limits.max_output_bytes = 4 << 20;
+        assert_eq!(invoke_budget(&limits), 4 << 20);
+        assert_eq!(export_budget(&limits), 32 << 20);
+        limits.max_output_bytes = 64 << 20;
+        assert_eq!(export_budget(&limits), CEILING);
+    }
+}
