@@ -17,6 +17,7 @@ pub const COVERED: &[&str] = &[
     "dyn-resource",
     "dyn-types",
     "dyn-world",
+    "memory-bomb",
     "misbehave",
     "probe",
     "slow-describe",

@@ -59,6 +59,8 @@ pub struct ExecConfig {
     pub retry_budget: Option<Rate>,
     /// The result cache for pure tools.
     pub cache: CacheConfig,
+    /// Memory, in MiB, that the calls in flight may use together (not enforced yet).
+    pub memory_budget_mb: Option<u64>,
 }
 
 impl Default for ExecConfig {
@@ -76,6 +78,7 @@ impl Default for ExecConfig {
                 burst: 50,
             }),
             cache: CacheConfig::default(),
+            memory_budget_mb: None,
         }
     }
 }
@@ -189,6 +192,12 @@ pub struct ExecStats {
     pub in_flight: u64,
     /// Calls waiting to start now.
     pub queued: u64,
+    /// The memory budget, in bytes.
+    pub memory_budget_bytes: Option<u64>,
+    /// Memory reserved by the calls in flight now, in bytes.
+    pub memory_reserved_bytes: u64,
+    /// The most memory reserved at once since start, in bytes.
+    pub memory_reserved_peak_bytes: u64,
 }
 
 #[derive(Default)]
@@ -321,6 +330,9 @@ impl Executor {
             fuel_used: c.fuel_used.load(Ordering::Relaxed),
             in_flight: self.in_flight() as u64,
             queued: self.queued() as u64,
+            memory_budget_bytes: None,
+            memory_reserved_bytes: 0,
+            memory_reserved_peak_bytes: 0,
         }
     }
 
