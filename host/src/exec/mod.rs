@@ -9,7 +9,9 @@
 mod batch;
 mod cache;
 mod call_id;
+mod fuel;
 mod gate;
+mod memory;
 mod plan;
 mod retry;
 
@@ -29,9 +31,11 @@ pub use self::batch::{
 };
 use self::cache::ResultCache;
 pub use self::cache::{CacheConfig, canonical as canonical_json};
+pub use self::fuel::FuelAccount;
 use self::gate::Gates;
 pub use self::gate::RateRule;
 pub(crate) use self::gate::quota;
+pub use self::memory::{INSTANCE_OVERHEAD_MB, default_memory_budget_mb};
 pub use self::plan::{Plan, PlanError, PlanResult, Step};
 use crate::catalog::{Catalog, ToolEntry};
 use crate::outcome::{CallRecord, Outcome};
@@ -59,7 +63,13 @@ pub struct ExecConfig {
     pub retry_budget: Option<Rate>,
     /// The result cache for pure tools.
     pub cache: CacheConfig,
-    /// Memory, in MiB, that the calls in flight may use together (not enforced yet).
+    /// Memory, in MiB, that the calls in flight may use together. A call is
+    /// admitted only when its memory cap plus [`INSTANCE_OVERHEAD_MB`] fits in
+    /// what the calls in flight leave; otherwise it waits in the queue (up to
+    /// the queue deadline) and is then refused `rate-limited`. A call whose
+    /// cap could never fit is refused `memory-limit` at once. The default is
+    /// [`default_memory_budget_mb`]: half of the machine's memory, or of the
+    /// cgroup's limit when lower. `None` turns the budget off.
     pub memory_budget_mb: Option<u64>,
 }
 
@@ -78,7 +88,7 @@ impl Default for ExecConfig {
                 burst: 50,
             }),
             cache: CacheConfig::default(),
-            memory_budget_mb: None,
+            memory_budget_mb: Some(default_memory_budget_mb()),
         }
     }
 }
@@ -104,6 +114,10 @@ pub struct CallOptions {
     /// Upper bounds applied after the tool's policy and the overrides above:
     /// a tenant's limits, which may only narrow what the policy grants.
     pub ceiling: Ceiling,
+    /// The fuel quota the call draws on: each attempt reserves its fuel
+    /// budget from it when admitted (running with less when the account
+    /// grants less) and gives back what it did not burn when it ends.
+    pub fuel_account: Option<Arc<dyn FuelAccount>>,
 }
 
 /// Upper bounds on a call's limits. `None` leaves a limit as the policy set it;
@@ -168,6 +182,12 @@ impl CallOptions {
         self.caller = Some(caller.into());
         self
     }
+
+    /// Draws the call's fuel from `account`.
+    pub fn fuel_account(mut self, account: Arc<dyn FuelAccount>) -> Self {
+        self.fuel_account = Some(account);
+        self
+    }
 }
 
 /// Counters since the executor started, for metrics.
@@ -192,9 +212,10 @@ pub struct ExecStats {
     pub in_flight: u64,
     /// Calls waiting to start now.
     pub queued: u64,
-    /// The memory budget, in bytes.
+    /// The memory budget ([`ExecConfig::memory_budget_mb`]), in bytes.
     pub memory_budget_bytes: Option<u64>,
-    /// Memory reserved by the calls in flight now, in bytes.
+    /// Memory reserved by the calls in flight now (their caps plus the
+    /// per-instance overhead), in bytes.
     pub memory_reserved_bytes: u64,
     /// The most memory reserved at once since start, in bytes.
     pub memory_reserved_peak_bytes: u64,
@@ -259,6 +280,7 @@ impl Executor {
             config.caller_concurrency,
             config.global_rate,
             config.caller_rate,
+            config.memory_budget_mb,
         );
         Self {
             catalog: RwLock::new(catalog),
@@ -330,9 +352,9 @@ impl Executor {
             fuel_used: c.fuel_used.load(Ordering::Relaxed),
             in_flight: self.in_flight() as u64,
             queued: self.queued() as u64,
-            memory_budget_bytes: None,
-            memory_reserved_bytes: 0,
-            memory_reserved_peak_bytes: 0,
+            memory_budget_bytes: self.gates.memory().map(|m| m.total_bytes()),
+            memory_reserved_bytes: self.gates.memory().map_or(0, |m| m.reserved_bytes()),
+            memory_reserved_peak_bytes: self.gates.memory().map_or(0, |m| m.peak_bytes()),
         }
     }
 
@@ -485,6 +507,23 @@ impl Executor {
             Ok(admission) => admission,
             Err(outcome) => return outcome,
         };
+        // Reserved after the gates, so a call waiting in the queue holds no fuel.
+        let mut reservation = None;
+        let granted_limits;
+        let limits = match &options.fuel_account {
+            Some(account) if prepared.engine.config().fuel => {
+                let taken = match fuel::Reservation::take(account, limits.fuel) {
+                    Ok(taken) => taken,
+                    Err(outcome) => return outcome,
+                };
+                let mut narrowed = limits.clone();
+                narrowed.fuel = taken.granted;
+                reservation = Some(taken);
+                granted_limits = narrowed;
+                &granted_limits
+            }
+            _ => limits,
+        };
         if let Some(sink) = sink {
             sink.started(&entry.info.name);
         }
@@ -510,6 +549,9 @@ impl Executor {
             prepared.text,
         )
         .await;
+        if let Some(reservation) = &mut reservation {
+            reservation.burned(run.fuel_used);
+        }
         record.fuel_used = match (record.fuel_used, run.fuel_used) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
@@ -529,7 +571,18 @@ impl Executor {
                 message: format!("the tool broke its contract: its output is not valid JSON ({e})"),
             })
         });
-        result.map_or_else(|outcome| outcome, |output| Outcome::Ok { output })
+        match result {
+            Ok(output) => Outcome::Ok { output },
+            Err(Outcome::OutOfFuel { message }) if limits.fuel < prepared.limits.fuel => {
+                Outcome::OutOfFuel {
+                    message: format!(
+                        "{message} (the caller's fuel quota had {} left of the call's budget of {})",
+                        limits.fuel, prepared.limits.fuel
+                    ),
+                }
+            }
+            Err(outcome) => outcome,
+        }
     }
 
     /// Everything checked before any instance exists.
