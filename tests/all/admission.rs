@@ -329,3 +329,170 @@ async fn unused_reserved_fuel_goes_back_to_the_tenant() {
         assert_eq!(body["outcome"], "ok", "call {i}: {body}");
     }
 }
+
+/// The 1,000-bomb measurement through `serve` on loopback, run by hand:
+/// `cargo test --release -p toolhost-tests --test all admission::bombs_through_serve -- --ignored --nocapture`.
+/// `BOMBS` (1000), `BUDGET_MB` (the server's default when unset) and
+/// `MAX_CONCURRENCY` (the policy default when unset) vary it. Prints the
+/// outcome counts, the server's peak RSS (VmHWM), the most memory it
+/// reserved and `/healthz` latency while the bombs ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of the release server, run by hand"]
+async fn bombs_through_serve() {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let bombs = var("BOMBS").unwrap_or(1000) as usize;
+    let mut policy = "[limits]\nmemory_mb = 32\n".to_string();
+    if let Some(n) = var("MAX_CONCURRENCY") {
+        policy.push_str(&format!("max_concurrency = {n}\n"));
+    }
+    let tools = common::tool_dir("fill", toolhost_artifacts::MEMORY_BOMB, Some(&policy));
+    let mut command = std::process::Command::new(common::toolhost_bin());
+    command
+        .args([
+            "serve",
+            "--no-auth",
+            "--no-watch",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tools")
+        .arg(tools.path())
+        .arg("--cache-dir")
+        .arg(common::cache_dir())
+        .stderr(std::process::Stdio::piped());
+    if let Some(mb) = var("BUDGET_MB") {
+        command.args(["--memory-budget-mb", &mb.to_string()]);
+    }
+    let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (address, named) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some((_, rest)) = line.split_once(" on http://") {
+                let _ = address.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            } else if line.starts_with("memory budget") {
+                eprintln!("server: {line}");
+            }
+        }
+    });
+    let address = tokio::task::spawn_blocking(move || named.recv_timeout(Duration::from_secs(120)))
+        .await
+        .unwrap()
+        .expect("the server names its address");
+    let base = format!("http://{address}");
+    let client = common::http_client();
+    for _ in 0..600 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rss_before = vm(child.id(), "VmRSS:");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // /healthz and the reserved-memory gauge, every 20 ms while the bombs run.
+    let probe = {
+        let (client, base, done) = (client.clone(), base.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut latencies, mut reserved_peak, mut failed) = (Vec::new(), 0u64, 0);
+            for _ in 0..50_000 {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let sent = Instant::now();
+                match client.get(format!("{base}/healthz")).send().await {
+                    Ok(r) if r.status() == StatusCode::OK => latencies.push(sent.elapsed()),
+                    _ => failed += 1,
+                }
+                if let Ok(r) = client.get(format!("{base}/metrics")).send().await {
+                    let text = r.text().await.unwrap_or_default();
+                    let reserved = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("toolhost_memory_reserved_bytes "))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .unwrap_or(0);
+                    reserved_peak = reserved_peak.max(reserved);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (latencies, reserved_peak, failed)
+        })
+    };
+    let start = Instant::now();
+    let calls: Vec<_> = (0..bombs)
+        .map(|_| {
+            let (client, url) = (client.clone(), format!("{base}/v1/tools/fill/call"));
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .body("{}")
+                    .timeout(Duration::from_secs(300))
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) => {
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        let outcome = serde_json::from_str::<Value>(&text)
+                            .ok()
+                            .and_then(|v| v["outcome"].as_str().map(str::to_string));
+                        outcome.unwrap_or_else(|| format!("no outcome ({status})"))
+                    }
+                    Err(e) => format!("lost ({e})"),
+                }
+            })
+        })
+        .collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for call in calls {
+        *counts.entry(call.await.unwrap()).or_insert(0) += 1;
+    }
+    let elapsed = start.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut latencies, reserved_peak, health_failed) = probe.await.unwrap();
+    let hwm = vm(child.id(), "VmHWM:");
+    let _ = child.kill();
+    let _ = child.wait();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len().max(1) - 1) as f64 * p) as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+    };
+    eprintln!(
+        "{bombs} bombs in {:.1} s: {counts:?}\nserver RSS before {rss_before} MiB, peak (VmHWM) {hwm} MiB; most memory reserved {} MiB\n/healthz: {} answered, {health_failed} failed, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        elapsed.as_secs_f64(),
+        reserved_peak >> 20,
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+    );
+    assert_eq!(counts.values().sum::<usize>(), bombs);
+    assert!(
+        counts
+            .keys()
+            .all(|k| !k.starts_with("lost") && !k.starts_with("no outcome")),
+        "{counts:?}"
+    );
+}
+
+/// A `/proc/PID/status` field in MiB.
+fn vm(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib >> 10)
+}

@@ -74,12 +74,17 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
     eprintln!(
-        "toolhost serving {} tools on http://{}{}; memory budget {} MiB",
+        "toolhost serving {} tools on http://{}{}",
         executor.catalog().tools().count(),
         listener.local_addr()?,
-        if config.is_none() { " (no auth)" } else { "" },
-        executor.stats().memory_budget_bytes.unwrap_or_default() >> 20,
+        if config.is_none() { " (no auth)" } else { "" }
     );
+    if let Some(budget) = executor.stats().memory_budget_bytes {
+        eprintln!(
+            "memory budget: {} MiB for the calls in flight",
+            budget >> 20
+        );
+    }
     let draining = server.clone();
     let mut mcp = toolhost::mcp::McpHttpConfig::default();
     if !args.listen.ip().is_loopback() {
