@@ -40,13 +40,15 @@ pub use catalog::{
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{
     Batch, BatchOptions, BatchReport, BatchResult, Bound, CacheConfig, CallHandle, CallOptions,
-    CallRequest, Ceiling, Event, ExecConfig, ExecStats, Executor, Plan, PlanError, PlanResult,
-    RateRule, Score, Step, Strategy, canonical_json,
+    CallRequest, Ceiling, Event, ExecConfig, ExecStats, Executor, FuelAccount,
+    INSTANCE_OVERHEAD_MB, Plan, PlanError, PlanResult, RateRule, Score, Step, Strategy,
+    canonical_json, default_memory_budget_mb,
 };
 pub use outcome::{CallRecord, Outcome, ToolErrorKind};
 pub use policy::{
-    Capabilities, Granted, HttpLimits, HttpLimitsPatch, Limits, LimitsPatch, OnLimit, Policy,
-    PolicyError, PolicyReview, Rate, Retry, RetryPatch, Secret, parse_rate, review_dir,
+    Capabilities, DEFAULT_MAX_CONCURRENCY, Granted, HttpLimits, HttpLimitsPatch, Limits,
+    LimitsPatch, OnLimit, Policy, PolicyError, PolicyReview, Rate, Retry, RetryPatch, Secret,
+    parse_rate, review_dir,
 };
 pub use reload::{FolderWatch, ReloadCounters, ReloadStats, WatchError, watch};
 pub use sandbox::GuestEvent;

@@ -112,7 +112,9 @@ pub struct LimitsPatch {
     /// Largest output one call may return, in KiB. Checked while the output
     /// is read from the guest; a tool error's text is cut to it.
     pub max_output_kb: Option<u64>,
-    /// Calls of this tool in flight at once.
+    /// Calls of this tool in flight at once (default
+    /// [`DEFAULT_MAX_CONCURRENCY`], 64); more wait or are refused, as
+    /// `on_limit` says.
     pub max_concurrency: Option<u32>,
     /// Rate limit such as `"100/s"`, `"600/min"` or `"5000/h"`.
     pub rate: Option<String>,
@@ -166,6 +168,12 @@ pub struct Capabilities {
     pub read_dirs: BTreeMap<String, String>,
 }
 
+/// Calls of one tool in flight at once unless its policy says otherwise:
+/// enough to keep two cores busy with short calls and to overlap waits, few
+/// enough that one busy tool leaves most of the memory budget to the others
+/// (64 calls at the default 64 MiB cap reserve about 4 GiB).
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 64;
+
 /// The limits that apply to one call, with every value settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -197,7 +205,7 @@ impl Default for Limits {
             fuel: 2_000_000_000,
             memory_bytes: 64 << 20,
             max_output_bytes: 1 << 20,
-            max_concurrency: 100_000,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
             rate: None,
             on_limit: OnLimit::Wait,
             retry: Retry::default(),

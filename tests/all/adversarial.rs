@@ -20,6 +20,7 @@ pub const COVERED: &[&str] = &[
     "dyn-world",
     "flood-list",
     "flood-out",
+    "memory-bomb",
     "misbehave",
     "probe",
     "schema-bomb",

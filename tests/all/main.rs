@@ -1,6 +1,7 @@
 //! Integration tests: real components built from `tools/`, real wasmtime
 //! sandboxes. One binary keeps link time down.
 
+mod admission;
 mod adversarial;
 mod bundled;
 mod catalog;

@@ -90,14 +90,13 @@ pub fn throughput(
             ..EngineConfig::default()
         };
         let engine = Engine::new(engine_config).map_err(|e| setup(e.to_string()))?;
-        let catalog = Catalog::load_files(
-            &engine,
-            &[wasm.to_path_buf()],
-            &LoadOptions::default(),
-            &|_| {},
-        )
-        .await
-        .map_err(|e| setup(e.to_string()))?;
+        // As many calls of the one tool in flight as the bench asks for.
+        let mut load = LoadOptions::default();
+        load.defaults.max_concurrency =
+            u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
+        let catalog = Catalog::load_files(&engine, &[wasm.to_path_buf()], &load, &|_| {})
+            .await
+            .map_err(|e| setup(e.to_string()))?;
         if let Some(failure) = catalog.failures().first() {
             return Err(setup(failure.to_string()));
         }

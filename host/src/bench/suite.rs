@@ -139,7 +139,11 @@ pub struct ExecutorSuite {
 }
 
 async fn executor_for(engine: &Engine, paths: &[PathBuf]) -> Result<Arc<Executor>, BenchError> {
-    let catalog = Catalog::load_files(engine, paths, &LoadOptions::default(), &|_| {})
+    // The suite holds up to 10,000 sleeps of one tool in flight to measure
+    // the executor itself: no per-tool cap and no memory budget in the way.
+    let mut load = LoadOptions::default();
+    load.defaults.max_concurrency = 100_000;
+    let catalog = Catalog::load_files(engine, paths, &load, &|_| {})
         .await
         .map_err(|e| BenchError::Setup(e.to_string()))?;
     if let Some(failure) = catalog.failures().first() {
@@ -147,6 +151,7 @@ async fn executor_for(engine: &Engine, paths: &[PathBuf]) -> Result<Arc<Executor
     }
     let mut config = ExecConfig::default();
     config.cache.max_entries = 0;
+    config.memory_budget_mb = None;
     Ok(Arc::new(Executor::with_config(Arc::new(catalog), config)))
 }
 

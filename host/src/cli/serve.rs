@@ -31,6 +31,12 @@ pub(super) struct ServeArgs {
     /// Do not watch the tools folder for changes.
     #[arg(long)]
     no_watch: bool,
+    /// Memory, in MiB, that the calls in flight may use together (each
+    /// reserves its memory cap plus a fixed overhead; the rest queue).
+    /// Overrides the configuration's `memory_budget_mb`; the default is half
+    /// of the machine's memory, or of the cgroup's limit when lower.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    memory_budget_mb: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -56,7 +62,14 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let catalog = args.tools.load(false).await?;
-    let executor = Arc::new(Executor::with_config(catalog, ExecConfig::default()));
+    let mut exec = ExecConfig::default();
+    if let Some(mb) = args
+        .memory_budget_mb
+        .or(config.as_ref().and_then(|c| c.memory_budget_mb))
+    {
+        exec.memory_budget_mb = Some(mb);
+    }
+    let executor = Arc::new(Executor::with_config(catalog, exec));
     let watch = args.tools.watch(&executor, !args.no_watch)?;
     let reload = watch.as_ref().map(|w| w.counters());
     let server = match &config {
@@ -72,6 +85,12 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listener.local_addr()?,
         if config.is_none() { " (no auth)" } else { "" }
     );
+    if let Some(budget) = executor.stats().memory_budget_bytes {
+        eprintln!(
+            "memory budget: {} MiB for the calls in flight",
+            budget >> 20
+        );
+    }
     let draining = server.clone();
     let mut mcp = toolhost::mcp::McpHttpConfig::default();
     if !args.listen.ip().is_loopback() {

@@ -2,8 +2,8 @@
 //! call, with a bounded queue and a queue deadline.
 //!
 //! Limits are checked from the most specific to the least (component, then
-//! caller, then global), so a call never holds a global slot while it waits
-//! for its own component's.
+//! caller, then the host's memory budget, then global), so a call never
+//! holds a global slot or memory while it waits for its own component's.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -16,6 +16,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::memory::MemoryBudget;
 use crate::outcome::Outcome;
 use crate::policy::{Limits, OnLimit, Rate};
 
@@ -65,12 +66,14 @@ pub(crate) struct Gates {
     max_queued: usize,
     global_size: usize,
     global_peak: AtomicUsize,
+    memory: Option<MemoryBudget>,
 }
 
 /// Held while a call runs; dropping it frees every slot.
 pub(crate) struct Admission {
     _component: OwnedSemaphorePermit,
     _caller: Option<OwnedSemaphorePermit>,
+    _memory: Option<OwnedSemaphorePermit>,
     _global: OwnedSemaphorePermit,
 }
 
@@ -90,6 +93,7 @@ impl Gates {
         caller_concurrency: Option<u32>,
         global_rate: Option<RateRule>,
         caller_rate: Option<RateRule>,
+        memory_budget_mb: Option<u64>,
     ) -> Self {
         Self {
             global: Arc::new(Semaphore::new(max_in_flight)),
@@ -104,7 +108,13 @@ impl Gates {
             max_queued,
             global_size: max_in_flight,
             global_peak: AtomicUsize::new(0),
+            memory: memory_budget_mb.map(MemoryBudget::new),
         }
+    }
+
+    /// The memory budget, if any.
+    pub(crate) fn memory(&self) -> Option<&MemoryBudget> {
+        self.memory.as_ref()
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -170,6 +180,10 @@ impl Gates {
         queue_deadline: Instant,
     ) -> Result<Admission, Outcome> {
         let gate = self.component(component, limits);
+        let memory_permits = match &self.memory {
+            Some(memory) => Some(memory.permits_for(limits.memory_bytes)?),
+            None => None,
+        };
         if let Some((limiter, on_limit)) = &self.global_rate {
             self.pass_rate(
                 || {
@@ -216,6 +230,7 @@ impl Gates {
         let component_permit = self
             .acquire(
                 &gate.slots,
+                1,
                 gate.on_limit,
                 || {
                     format!(
@@ -231,8 +246,29 @@ impl Gates {
             (Some(key), Some(size)) => Some(
                 self.acquire(
                     &self.caller(key, size),
+                    1,
                     OnLimit::Wait,
                     || format!("{size} calls of this caller are already in flight"),
+                    cancel,
+                    queue_deadline,
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let memory_permit = match (&self.memory, memory_permits) {
+            (Some(memory), Some(permits)) => Some(
+                self.acquire(
+                    &memory.slots,
+                    permits,
+                    OnLimit::Wait,
+                    || {
+                        format!(
+                            "the host's memory budget of {} MiB is taken by the calls in \
+                             flight ({permits} MiB needed)",
+                            memory.total_bytes() >> 20
+                        )
+                    },
                     cancel,
                     queue_deadline,
                 )
@@ -243,6 +279,7 @@ impl Gates {
         let global_permit = self
             .acquire(
                 &self.global,
+                1,
                 OnLimit::Wait,
                 || format!("{} calls are already in flight", self.global_size),
                 cancel,
@@ -253,9 +290,13 @@ impl Gates {
         gate.peak.fetch_max(component_now, Ordering::Relaxed);
         self.global_peak
             .fetch_max(self.in_flight(), Ordering::Relaxed);
+        if let Some(memory) = &self.memory {
+            memory.note_peak();
+        }
         Ok(Admission {
             _component: component_permit,
             _caller: caller_permit,
+            _memory: memory_permit,
             _global: global_permit,
         })
     }
@@ -310,15 +351,19 @@ impl Gates {
         }
     }
 
+    /// Takes `permits` of `slots`: at once if they are free, after waiting
+    /// in the bounded queue if the rule says wait and they come before the
+    /// queue deadline.
     async fn acquire(
         &self,
         slots: &Arc<Semaphore>,
+        permits: u32,
         on_limit: OnLimit,
         busy: impl Fn() -> String,
         cancel: Option<&CancellationToken>,
         queue_deadline: Instant,
     ) -> Result<OwnedSemaphorePermit, Outcome> {
-        if let Ok(permit) = slots.clone().try_acquire_owned() {
+        if let Ok(permit) = slots.clone().try_acquire_many_owned(permits) {
             return Ok(permit);
         }
         if on_limit == OnLimit::Reject {
@@ -328,7 +373,10 @@ impl Gates {
             });
         }
         let _queued = self.enqueue()?;
-        let acquire = tokio::time::timeout_at(queue_deadline.into(), slots.clone().acquire_owned());
+        let acquire = tokio::time::timeout_at(
+            queue_deadline.into(),
+            slots.clone().acquire_many_owned(permits),
+        );
         match wait_or_cancel(acquire, cancel).await? {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(Outcome::Cancelled {
@@ -378,7 +426,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reject_cap_refuses_past_its_size() {
-        let gates = Gates::new(10, 10, None, None, None);
+        let gates = Gates::new(10, 10, None, None, None, None);
         let l = limits(2, None, OnLimit::Reject);
         let a = gates.admit("c", &l, None, None, later()).await.unwrap();
         let _b = gates.admit("c", &l, None, None, later()).await.unwrap();
@@ -395,7 +443,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_cap_queues_until_the_deadline() {
-        let gates = Gates::new(1, 10, None, None, None);
+        let gates = Gates::new(1, 10, None, None, None, None);
         let l = limits(5, None, OnLimit::Wait);
         let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
         let deadline = Instant::now() + Duration::from_millis(20);
@@ -413,7 +461,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_queue_is_bounded() {
-        let gates = Arc::new(Gates::new(1, 1, None, None, None));
+        let gates = Arc::new(Gates::new(1, 1, None, None, None, None));
         let l = limits(5, None, OnLimit::Wait);
         let held = gates.admit("c", &l, None, None, later()).await.unwrap();
         let waiting = {
@@ -438,7 +486,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reject_rate_reports_the_wait() {
-        let gates = Gates::new(10, 10, None, None, None);
+        let gates = Gates::new(10, 10, None, None, None, None);
         let l = limits(10, Some(rate(1, 1)), OnLimit::Reject);
         drop(gates.admit("c", &l, None, None, later()).await.unwrap());
         let refused = gates
@@ -454,7 +502,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_rate_lets_calls_through_later() {
-        let gates = Gates::new(10, 10, None, None, None);
+        let gates = Gates::new(10, 10, None, None, None, None);
         let l = limits(10, Some(rate(100, 1)), OnLimit::Wait);
         for _ in 0..3 {
             drop(gates.admit("c", &l, None, None, later()).await.unwrap());
@@ -469,6 +517,7 @@ mod tests {
             Some(1),
             None,
             Some(RateRule::new(rate(1, 1), OnLimit::Reject)),
+            None,
         );
         let l = limits(10, None, OnLimit::Wait);
         let _a = gates
@@ -491,8 +540,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_memory_budget_bounds_the_sum_of_the_caps() {
+        let gates = Gates::new(10, 10, None, None, None, Some(100));
+        let mut l = limits(10, None, OnLimit::Wait);
+        // 40 MiB + the overhead each: two fit in 100 MiB, a third does not.
+        l.memory_bytes = 40 << 20;
+        let a = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let _b = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let memory = gates.memory().unwrap();
+        let reserved = memory.reserved_bytes();
+        assert_eq!(reserved, 2 * super::super::memory::cost_mb(40 << 20) << 20);
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let refused = gates
+            .admit("c", &l, None, None, deadline)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&refused, Outcome::RateLimited { message, .. } if message.contains("memory budget")),
+            "{refused}"
+        );
+        assert_eq!(
+            gates.in_flight(),
+            2,
+            "a call refused for memory holds no slot"
+        );
+        drop(a);
+        let _c = gates.admit("c", &l, None, None, later()).await.unwrap();
+        assert_eq!(memory.peak_bytes(), reserved);
+        l.memory_bytes = 99 << 20;
+        let never = gates
+            .admit("c", &l, None, None, later())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(never, Outcome::MemoryLimit { .. }), "{never}");
+    }
+
+    #[tokio::test]
     async fn cancelling_a_waiting_call_frees_its_place() {
-        let gates = Gates::new(1, 10, None, None, None);
+        let gates = Gates::new(1, 10, None, None, None, None);
         let l = limits(5, None, OnLimit::Wait);
         let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
         let cancel = CancellationToken::new();

@@ -10,7 +10,9 @@ mod batch;
 mod cache;
 mod call_id;
 mod check;
+mod fuel;
 mod gate;
+mod memory;
 mod plan;
 mod retry;
 
@@ -31,9 +33,11 @@ pub use self::batch::{
 use self::cache::ResultCache;
 pub use self::cache::{CacheConfig, canonical as canonical_json};
 use self::check::{Refusal, SchemaChecks};
+pub use self::fuel::FuelAccount;
 use self::gate::Gates;
 pub use self::gate::RateRule;
 pub(crate) use self::gate::quota;
+pub use self::memory::{INSTANCE_OVERHEAD_MB, default_memory_budget_mb};
 pub use self::plan::{Plan, PlanError, PlanResult, Step};
 use crate::catalog::{Catalog, ToolEntry};
 use crate::outcome::{CallRecord, Outcome};
@@ -63,6 +67,14 @@ pub struct ExecConfig {
     pub cache: CacheConfig,
     /// The longest input accepted, in bytes, before it is parsed.
     pub max_input_bytes: usize,
+    /// Memory, in MiB, that the calls in flight may use together. A call is
+    /// admitted only when its memory cap plus [`INSTANCE_OVERHEAD_MB`] fits in
+    /// what the calls in flight leave; otherwise it waits in the queue (up to
+    /// the queue deadline) and is then refused `rate-limited`. A call whose
+    /// cap could never fit is refused `memory-limit` at once. The default is
+    /// [`default_memory_budget_mb`]: half of the machine's memory, or of the
+    /// cgroup's limit when lower. `None` turns the budget off.
+    pub memory_budget_mb: Option<u64>,
 }
 
 impl Default for ExecConfig {
@@ -81,6 +93,7 @@ impl Default for ExecConfig {
             }),
             cache: CacheConfig::default(),
             max_input_bytes: 1 << 20,
+            memory_budget_mb: Some(default_memory_budget_mb()),
         }
     }
 }
@@ -106,6 +119,10 @@ pub struct CallOptions {
     /// Upper bounds applied after the tool's policy and the overrides above:
     /// a tenant's limits, which may only narrow what the policy grants.
     pub ceiling: Ceiling,
+    /// The fuel quota the call draws on: each attempt reserves its fuel
+    /// budget from it when admitted (running with less when the account
+    /// grants less) and gives back what it did not burn when it ends.
+    pub fuel_account: Option<Arc<dyn FuelAccount>>,
 }
 
 /// Upper bounds on a call's limits. `None` leaves a limit as the policy set it;
@@ -170,6 +187,12 @@ impl CallOptions {
         self.caller = Some(caller.into());
         self
     }
+
+    /// Draws the call's fuel from `account`.
+    pub fn fuel_account(mut self, account: Arc<dyn FuelAccount>) -> Self {
+        self.fuel_account = Some(account);
+        self
+    }
 }
 
 /// Counters since the executor started, for metrics.
@@ -194,6 +217,13 @@ pub struct ExecStats {
     pub in_flight: u64,
     /// Calls waiting to start now.
     pub queued: u64,
+    /// The memory budget ([`ExecConfig::memory_budget_mb`]), in bytes.
+    pub memory_budget_bytes: Option<u64>,
+    /// Memory reserved by the calls in flight now (their caps plus the
+    /// per-instance overhead), in bytes.
+    pub memory_reserved_bytes: u64,
+    /// The most memory reserved at once since start, in bytes.
+    pub memory_reserved_peak_bytes: u64,
 }
 
 #[derive(Default)]
@@ -257,6 +287,7 @@ impl Executor {
             config.caller_concurrency,
             config.global_rate,
             config.caller_rate,
+            config.memory_budget_mb,
         );
         Self {
             catalog: RwLock::new(catalog),
@@ -331,6 +362,9 @@ impl Executor {
             fuel_used: c.fuel_used.load(Ordering::Relaxed),
             in_flight: self.in_flight() as u64,
             queued: self.queued() as u64,
+            memory_budget_bytes: self.gates.memory().map(|m| m.total_bytes()),
+            memory_reserved_bytes: self.gates.memory().map_or(0, |m| m.reserved_bytes()),
+            memory_reserved_peak_bytes: self.gates.memory().map_or(0, |m| m.peak_bytes()),
         }
     }
 
@@ -487,6 +521,23 @@ impl Executor {
             Ok(admission) => admission,
             Err(outcome) => return outcome,
         };
+        // Reserved after the gates, so a call waiting in the queue holds no fuel.
+        let mut reservation = None;
+        let granted_limits;
+        let limits = match &options.fuel_account {
+            Some(account) if prepared.engine.config().fuel => {
+                let taken = match fuel::Reservation::take(account, limits.fuel) {
+                    Ok(taken) => taken,
+                    Err(outcome) => return outcome,
+                };
+                let mut narrowed = limits.clone();
+                narrowed.fuel = taken.granted;
+                reservation = Some(taken);
+                granted_limits = narrowed;
+                &granted_limits
+            }
+            _ => limits,
+        };
         if let Some(sink) = sink {
             sink.started(&entry.info.name);
         }
@@ -512,6 +563,9 @@ impl Executor {
             prepared.text,
         )
         .await;
+        if let Some(reservation) = &mut reservation {
+            reservation.burned(run.fuel_used);
+        }
         record.fuel_used = match (record.fuel_used, run.fuel_used) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
@@ -534,6 +588,14 @@ impl Executor {
         });
         let (output, bytes) = match result {
             Ok(result) => result,
+            Err(Outcome::OutOfFuel { message }) if limits.fuel < prepared.limits.fuel => {
+                return Outcome::OutOfFuel {
+                    message: format!(
+                        "{message} (the caller's fuel quota had {} left of the call's budget of {})",
+                        limits.fuel, prepared.limits.fuel
+                    ),
+                };
+            }
             Err(outcome) => return outcome,
         };
         let Some(schema) = &entry.output else {

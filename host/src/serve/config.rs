@@ -6,6 +6,7 @@
 //! ```toml
 //! admin_keys = ["blake3:…"]     # may read /metrics; none = /metrics refused
 //! max_body_kb = 1024
+//! memory_budget_mb = 8192       # calls in flight together; default: half the machine's
 //!
 //! [[tenant]]
 //! name = "acme"
@@ -71,6 +72,12 @@ pub struct ServeConfig {
     /// Largest request body, in KiB.
     #[serde(default = "default_body_kb")]
     pub max_body_kb: u64,
+    /// Memory, in MiB, that the calls in flight may use together (their
+    /// memory caps plus a fixed overhead each); calls beyond it queue. `None`
+    /// takes the default: half of the machine's memory, or of the cgroup's
+    /// limit when lower ([`crate::default_memory_budget_mb`]).
+    #[serde(default)]
+    pub memory_budget_mb: Option<u64>,
     /// The tenants.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -202,6 +209,9 @@ impl ServeConfig {
         }
         if self.max_body_kb == 0 {
             return Err("max_body_kb must be at least 1".into());
+        }
+        if self.memory_budget_mb == Some(0) {
+            return Err("memory_budget_mb must be at least 1".into());
         }
         self.tenants
             .iter()
@@ -343,6 +353,7 @@ mod tests {
                 ),
                 "at least 1",
             ),
+            ("memory_budget_mb = 0\n", "memory_budget_mb"),
         ] {
             let error = parse(text).unwrap_err();
             assert!(error.contains(needle), "{error} should mention {needle}");

@@ -34,7 +34,7 @@ impl Tenancy for SessionTenant {
     fn admit(&self, options: &mut CallOptions) -> Result<Box<dyn Any + Send>, Outcome> {
         match admit(&self.state, &self.tenant) {
             Ok(admission) => {
-                options.ceiling = admission.ceiling;
+                admission.apply(options);
                 Ok(Box::new(admission))
             }
             Err(Refusal::OverQuota {

@@ -170,6 +170,20 @@ impl Collector for Live {
             "Calls waiting for a slot or a rate limit now",
             stats.queued as i64,
         )?;
+        gauge(
+            e,
+            "memory_reserved_bytes",
+            "Memory reserved by the calls in flight: their caps plus the per-instance overhead",
+            i64::try_from(stats.memory_reserved_bytes).unwrap_or(i64::MAX),
+        )?;
+        if let Some(budget) = stats.memory_budget_bytes {
+            gauge(
+                e,
+                "memory_budget_bytes",
+                "Memory the calls in flight may reserve together",
+                i64::try_from(budget).unwrap_or(i64::MAX),
+            )?;
+        }
         counter(
             e,
             "executor_rate_limited",

@@ -100,7 +100,7 @@ pub(super) fn check_tool(
 }
 
 /// Takes one call's worth of the tenant's quotas; a refusal over quota is counted.
-pub(super) fn admit(state: &State, tenant: &TenantState) -> Result<Admission, Refusal> {
+pub(super) fn admit(state: &State, tenant: &Arc<TenantState>) -> Result<Admission, Refusal> {
     tenant.admit().inspect_err(|refusal| {
         if let Refusal::OverQuota { reason, .. } = refusal {
             state.metrics.rejected(&tenant.tenant.name, reason);
@@ -160,7 +160,7 @@ async fn run(
     let mut options = CallOptions::default()
         .caller(tenant.tenant.name.clone())
         .cancel(cancel);
-    options.ceiling = admission.ceiling;
+    admission.apply(&mut options);
     let mut record = state
         .executor
         .call(name, input, options)
@@ -183,11 +183,9 @@ async fn run(
     record
 }
 
-/// Charges a finished call's fuel to the tenant and counts it.
+/// Counts a finished call under its tenant. (Its fuel was reserved from the
+/// tenant's quota when the executor admitted it, and reconciled as it ended.)
 pub(super) fn settle(state: &State, tenant: &TenantState, record: &CallRecord) {
-    if let Some(fuel) = record.fuel_used {
-        tenant.charge(fuel);
-    }
     state.metrics.record(&tenant.tenant.name, record);
 }
 

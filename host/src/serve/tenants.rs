@@ -1,5 +1,12 @@
 //! Who is calling and whether they may: API keys (compared by hash), each
 //! tenant's tool filter, and its quotas (rate, concurrency, fuel per minute).
+//!
+//! Fuel is reserved, not charged afterwards: each attempt of a call takes
+//! its whole fuel budget from the tenant's bucket when the executor admits
+//! it ([`FuelAccount`]), clamped to what is left, and what it did not burn
+//! goes back when it ends. Calls running at once thus never burn more than
+//! the bucket holds; a tenant with less than 1% of its quota left is refused
+//! (`429`, `rate-limited`) until the bucket refills.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +18,8 @@ use http::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::config::{Tenant, ToolFilter};
-use crate::exec::Ceiling;
+use crate::exec::{Ceiling, FuelAccount};
+use crate::{CallOptions, Outcome};
 
 /// A refused request: its HTTP status follows from the variant.
 #[derive(Debug)]
@@ -55,12 +63,33 @@ impl FuelBucket {
     }
 }
 
+impl FuelBucket {
+    /// Spent: less than 1% of the quota left (a call capped below that could
+    /// do nothing useful). The wait until the bucket holds that much again.
+    fn spent(&self) -> Option<Duration> {
+        let floor = (self.per_minute as f64 / 100.0).max(1.0);
+        (self.available < floor).then(|| {
+            let rate = self.per_minute as f64 / 60.0;
+            Duration::from_secs_f64(((floor - self.available) / rate).clamp(0.001, 60.0))
+        })
+    }
+}
+
 /// What an admitted call holds until it ends.
 #[derive(Debug)]
 pub(crate) struct Admission {
     _slot: Option<OwnedSemaphorePermit>,
-    /// The tenant's ceilings, with the fuel bound lowered to what is left.
-    pub(crate) ceiling: Ceiling,
+    ceiling: Ceiling,
+    fuel: Option<Arc<dyn FuelAccount>>,
+}
+
+impl Admission {
+    /// Narrows `options` to the tenant's ceilings and draws its fuel from the
+    /// tenant's quota.
+    pub(crate) fn apply(&self, options: &mut CallOptions) {
+        options.ceiling = self.ceiling;
+        options.fuel_account = self.fuel.clone();
+    }
 }
 
 impl TenantState {
@@ -85,7 +114,9 @@ impl TenantState {
     }
 
     /// Takes one call's worth of the tenant's quotas, or says when to retry.
-    pub(crate) fn admit(&self) -> Result<Admission, Refusal> {
+    /// The fuel is only checked here (refused when spent); the executor
+    /// reserves it when it admits the call.
+    pub(crate) fn admit(self: &Arc<Self>) -> Result<Admission, Refusal> {
         let name = &self.tenant.name;
         if let Some(rate) = &self.rate
             && let Err(not_until) = rate.check()
@@ -114,40 +145,59 @@ impl TenantState {
             }
             None => None,
         };
-        let mut ceiling = self.tenant.ceiling;
         if let Some(bucket) = &self.fuel {
             let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
             bucket.refill(Instant::now());
-            // Spent: less than 1% of the budget left (a call capped below
-            // that could do nothing useful).
-            let floor = (bucket.per_minute as f64 / 100.0).max(1.0);
-            if bucket.available < floor {
-                let rate = bucket.per_minute as f64 / 60.0;
-                let wait = (floor - bucket.available) / rate;
+            if let Some(retry_after) = bucket.spent() {
                 return Err(Refusal::OverQuota {
                     reason: "fuel",
-                    message: format!(
-                        "tenant `{name}` has used its fuel budget of {} per minute",
-                        bucket.per_minute
-                    ),
-                    retry_after: Duration::from_secs_f64(wait.clamp(0.001, 60.0)),
+                    message: self.fuel_spent(bucket.per_minute),
+                    retry_after,
                 });
             }
-            let left = bucket.available as u64;
-            ceiling.fuel = Some(ceiling.fuel.map_or(left, |fuel| fuel.min(left)));
         }
         Ok(Admission {
             _slot: slot,
-            ceiling,
+            ceiling: self.tenant.ceiling,
+            fuel: self
+                .fuel
+                .is_some()
+                .then(|| self.clone() as Arc<dyn FuelAccount>),
         })
     }
 
-    /// Takes the fuel a finished call burned from the tenant's budget.
-    pub(crate) fn charge(&self, fuel: u64) {
+    fn fuel_spent(&self, per_minute: u64) -> String {
+        format!(
+            "tenant `{}` has used its fuel budget of {per_minute} per minute",
+            self.tenant.name
+        )
+    }
+}
+
+impl FuelAccount for TenantState {
+    /// Takes `budget` from the bucket, or what is left when that is less.
+    fn reserve(&self, budget: u64) -> Result<u64, Outcome> {
+        let Some(bucket) = &self.fuel else {
+            return Ok(budget);
+        };
+        let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
+        bucket.refill(Instant::now());
+        if let Some(wait) = bucket.spent() {
+            return Err(Outcome::RateLimited {
+                message: self.fuel_spent(bucket.per_minute),
+                retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+            });
+        }
+        let granted = budget.min(bucket.available as u64);
+        bucket.available -= granted as f64;
+        Ok(granted)
+    }
+
+    fn refund(&self, fuel: u64) {
         if let Some(bucket) = &self.fuel {
             let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
             bucket.refill(Instant::now());
-            bucket.available -= fuel as f64;
+            bucket.available = (bucket.available + fuel as f64).min(bucket.per_minute as f64);
         }
     }
 }
@@ -218,4 +268,49 @@ fn key_hash(headers: &HeaderMap) -> Option<[u8; 32]> {
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))?
         .trim();
     (!key.is_empty()).then(|| *blake3::hash(key.as_bytes()).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(fuel_per_minute: u64) -> Arc<TenantState> {
+        Arc::new(TenantState::new(Tenant {
+            name: "t".into(),
+            tools: ToolFilter::all(),
+            rate: None,
+            concurrency: None,
+            fuel_per_minute: Some(fuel_per_minute),
+            reach_outside: true,
+            ceiling: Ceiling::default(),
+        }))
+    }
+
+    #[test]
+    fn reservations_are_clamped_to_what_is_left_then_refused() {
+        // 6e9 a minute refills 1e8 a second: small against these amounts.
+        let t = tenant(6_000_000_000);
+        assert_eq!(t.reserve(4_000_000_000).unwrap(), 4_000_000_000);
+        let second = t.reserve(4_000_000_000).unwrap();
+        assert!((2_000_000_000..2_100_000_000).contains(&second), "{second}");
+        let refused = t.reserve(4_000_000_000).unwrap_err();
+        assert!(
+            matches!(&refused, Outcome::RateLimited { message, retry_after_ms } if message.contains("fuel") && *retry_after_ms > 0),
+            "{refused}"
+        );
+        assert!(matches!(
+            t.admit(),
+            Err(Refusal::OverQuota { reason: "fuel", .. })
+        ));
+        t.refund(3_000_000_000);
+        assert!(t.admit().is_ok());
+        assert!(t.reserve(1).is_ok());
+    }
+
+    #[test]
+    fn refunds_never_fill_the_bucket_past_its_quota() {
+        let t = tenant(1_000);
+        t.refund(1_000_000);
+        assert_eq!(t.reserve(u64::MAX).unwrap(), 1_000);
+    }
 }
