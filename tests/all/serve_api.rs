@@ -660,7 +660,11 @@ async fn dropping_an_sse_stream_cancels_its_calls() {
         r#"{"expression":"1"}"#,
     )
     .await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the sleep holds the slot");
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the sleep holds the slot"
+    );
     drop(response);
     assert!(
         slot_frees_within(&server, Duration::from_secs(20)).await,

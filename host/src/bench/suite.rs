@@ -466,7 +466,8 @@ mod tests {
 
     #[test]
     fn a_mapping_shortage_says_how_to_enable_the_figure() {
-        let error = BenchError::Setup("failed to mmap: Cannot allocate memory (os error 12)".into());
+        let error =
+            BenchError::Setup("failed to mmap: Cannot allocate memory (os error 12)".into());
         let reason = skip_reason(&error, Some(65_530));
         assert!(reason.contains("vm.max_map_count (65530)"), "{reason}");
         assert!(reason.contains("sysctl -w vm.max_map_count="), "{reason}");

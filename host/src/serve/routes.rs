@@ -122,7 +122,15 @@ fn spawn_run(
 ) -> JoinHandle<(Requested, CallRecord)> {
     let (state, tenant) = (state.clone(), tenant.clone());
     tokio::spawn(async move {
-        let record = run(&state, &tenant, admission, &call.name, &call.arguments, cancel).await;
+        let record = run(
+            &state,
+            &tenant,
+            admission,
+            &call.name,
+            &call.arguments,
+            cancel,
+        )
+        .await;
         (call, record)
     })
 }
@@ -331,7 +339,8 @@ pub(super) async fn tool_calls(
     if wants_sse {
         return stream(dialect, running, cancel_if_dropped).into_response();
     }
-    let finished: Result<Vec<_>, Response> = running.collect::<Vec<_>>().await.into_iter().collect();
+    let finished: Result<Vec<_>, Response> =
+        running.collect::<Vec<_>>().await.into_iter().collect();
     let mut finished: Vec<(usize, Requested, CallRecord)> = match finished {
         Ok(finished) => finished,
         Err(response) => return response,

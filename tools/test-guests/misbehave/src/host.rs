@@ -47,7 +47,11 @@ pub(crate) fn flood_host(ctx: &Ctx, input: Flood) -> Result<Flooded, ToolError> 
         ctx.log(Level::Info, &format!("flood log line {i}: {FILLER}"));
     }
     for i in 0..input.progress {
-        let total = if input.finished { i + 1 } else { input.progress };
+        let total = if input.finished {
+            i + 1
+        } else {
+            input.progress
+        };
         ctx.progress(
             i + 1,
             Some(total),
