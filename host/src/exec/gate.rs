@@ -549,7 +549,10 @@ mod tests {
         let _b = gates.admit("c", &l, None, None, later()).await.unwrap();
         let memory = gates.memory().unwrap();
         let reserved = memory.reserved_bytes();
-        assert_eq!(reserved, 2 * super::super::memory::cost_mb(40 << 20) << 20);
+        assert_eq!(
+            reserved,
+            (2 * super::super::memory::cost_mb(40 << 20)) << 20
+        );
         let deadline = Instant::now() + Duration::from_millis(20);
         let refused = gates
             .admit("c", &l, None, None, deadline)

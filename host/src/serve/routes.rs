@@ -135,17 +135,27 @@ fn spawn_run(
     })
 }
 
+/// A call task that ended without a record: a bug in the host, logged.
+#[derive(Debug)]
+struct LostCall;
+
+impl IntoResponse for LostCall {
+    fn into_response(self) -> Response {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the call ended without an outcome (a bug in toolhost; see the server log)",
+        )
+    }
+}
+
 /// What a call task gave back; a task cannot fail short of a bug in the
 /// host, which is reported as such rather than lost.
 fn joined(
     joined: Result<(Requested, CallRecord), tokio::task::JoinError>,
-) -> Result<(Requested, CallRecord), Response> {
+) -> Result<(Requested, CallRecord), LostCall> {
     joined.map_err(|error| {
         tracing::error!(%error, "a call task ended without a record");
-        self::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the call ended without an outcome (a bug in toolhost; see the server log)",
-        )
+        LostCall
     })
 }
 
@@ -270,7 +280,7 @@ pub(super) async fn call_tool(
     let _cancel_if_dropped = cancel.drop_guard();
     let record = match joined(task.await) {
         Ok((_, record)) => record,
-        Err(response) => return response,
+        Err(lost) => return lost.into_response(),
     };
     let status = match &record.outcome {
         Outcome::InvalidInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -339,11 +349,11 @@ pub(super) async fn tool_calls(
     if wants_sse {
         return stream(dialect, running, cancel_if_dropped).into_response();
     }
-    let finished: Result<Vec<_>, Response> =
+    let finished: Result<Vec<_>, LostCall> =
         running.collect::<Vec<_>>().await.into_iter().collect();
     let mut finished: Vec<(usize, Requested, CallRecord)> = match finished {
         Ok(finished) => finished,
-        Err(response) => return response,
+        Err(lost) => return lost.into_response(),
     };
     finished.sort_by_key(|(index, ..)| *index);
     let parts = finished
@@ -365,7 +375,7 @@ pub(super) async fn tool_calls(
 fn stream(
     dialect: Dialect,
     running: FuturesUnordered<
-        impl Future<Output = Result<(usize, Requested, CallRecord), Response>> + Send + 'static,
+        impl Future<Output = Result<(usize, Requested, CallRecord), LostCall>> + Send + 'static,
     >,
     cancel_if_dropped: DropGuard,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
