@@ -160,3 +160,41 @@ pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// Runs `program args` in `dir` with `envs` added, and fails with its output
+/// if it fails. Flags of the outer build do not leak into it.
+pub fn run_in(
+    dir: &std::path::Path,
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &std::path::Path)],
+) {
+    let mut command = std::process::Command::new(program);
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    for key in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        command.env_remove(key);
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {program} (a prerequisite): {e}"));
+    assert!(
+        output.status.success(),
+        "`{program} {}` failed in {}:\n{}\n{}",
+        args.join(" "),
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -253,20 +253,7 @@ fn native_tests(dir: &str, program: &str, args: &[&str]) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tools")
         .join(dir);
-    let output = std::process::Command::new(program)
-        .current_dir(&dir)
-        .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {program} (a prerequisite): {e}"));
-    assert!(
-        output.status.success(),
-        "`{program} {}` failed in {}:\n{}\n{}",
-        args.join(" "),
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::common::run_in(&dir, program, args, &[]);
 }
 
 #[test]

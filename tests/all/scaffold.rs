@@ -5,48 +5,18 @@
 //! componentize-js under `tools/js-toolchain`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::json;
 use toolhost::scaffold::{self, Lang};
 use toolhost::{CallOptions, Catalog, Executor};
 
-use crate::common::{block_on, engine, load_options};
+use crate::common::{block_on, engine, load_options, run_in as run};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .canonicalize()
         .unwrap()
-}
-
-fn run(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &Path)]) {
-    let mut command = Command::new(program);
-    command.current_dir(dir).args(args);
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    // Flags of the outer build must not leak into the project's own.
-    for key in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-    ] {
-        command.env_remove(key);
-    }
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {program}: {e}"));
-    assert!(
-        output.status.success(),
-        "`{program} {}` failed in {}:\n{}\n{}",
-        args.join(" "),
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Loads `wasm` as `tools/NAME.wasm` and calls the tool of that name.

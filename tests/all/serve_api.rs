@@ -614,20 +614,25 @@ async fn slot_frees_within(server: &Server, limit: Duration) -> bool {
     false
 }
 
-/// An SSE client that never reads its stream does not hold its calls: they
-/// run and end by their own deadlines, and the tenant's slot is free again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sse_calls_run_to_their_end_while_the_client_does_not_read() {
-    let server = server("concurrency = 1");
+/// Asks acme's `sleep` for `ms` milliseconds as an SSE stream.
+async fn sse_sleep(server: &Server, ms: u64) -> axum::response::Response {
     let body = json!([
-        {"id": "a", "type": "function", "function": {"name": "sleep", "arguments": "{\"ms\": 200}"}},
+        {"id": "a", "type": "function", "function": {"name": "sleep", "arguments": json!({"ms": ms}).to_string()}},
     ]);
     let request = Request::post("/v1/tool-calls")
         .header(header::AUTHORIZATION, format!("Bearer {ACME}"))
         .header(header::ACCEPT, "text/event-stream")
         .body(Body::from(body.to_string()))
         .unwrap();
-    let response = server.router().oneshot(request).await.unwrap();
+    server.router().oneshot(request).await.unwrap()
+}
+
+/// An SSE client that never reads its stream does not hold its calls: they
+/// run and end by their own deadlines, and the tenant's slot is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_calls_run_to_their_end_while_the_client_does_not_read() {
+    let server = server("concurrency = 1");
+    let response = sse_sleep(&server, 200).await;
     assert_eq!(response.status(), StatusCode::OK);
     // The body is held open and never polled, as by a client that stopped reading.
     let unread = response.into_body();
@@ -643,15 +648,7 @@ async fn sse_calls_run_to_their_end_while_the_client_does_not_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_an_sse_stream_cancels_its_calls() {
     let server = server("concurrency = 1");
-    let body = json!([
-        {"id": "a", "type": "function", "function": {"name": "sleep", "arguments": "{\"ms\": 60000}"}},
-    ]);
-    let request = Request::post("/v1/tool-calls")
-        .header(header::AUTHORIZATION, format!("Bearer {ACME}"))
-        .header(header::ACCEPT, "text/event-stream")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = server.router().oneshot(request).await.unwrap();
+    let response = sse_sleep(&server, 60_000).await;
     let (status, ..) = send(
         &server,
         "POST",
@@ -669,6 +666,13 @@ async fn dropping_an_sse_stream_cancels_its_calls() {
     assert!(
         slot_frees_within(&server, Duration::from_secs(20)).await,
         "the dropped stream's call still holds the tenant's only slot"
+    );
+    // It ended cancelled, not at its 5 s deadline, and was counted.
+    let (_, _, metrics) = send(&server, "GET", "/metrics", Some(ADMIN), "").await;
+    assert!(
+        metrics
+            .contains(r#"toolhost_calls_total{tool="sleep",tenant="acme",outcome="cancelled"} 1"#),
+        "{metrics}"
     );
 }
 
