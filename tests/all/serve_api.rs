@@ -525,7 +525,7 @@ async fn health_and_readiness() {
 }
 
 /// A server on a real 127.0.0.1 socket, shut down gracefully on drop of the sender.
-async fn listen(
+pub(super) async fn listen(
     server: &Server,
 ) -> (
     String,

@@ -1,26 +1,41 @@
-//! The result cache for pure tools: bounded by entries and bytes, with a TTL.
+//! The result cache for pure tools: one partition per caller (tenant key),
+//! each bounded by entries and bytes, with a TTL.
 //!
 //! Only tools the catalog calls pure are cached: declared read-only and
 //! idempotent, and granted nothing that reaches outside the sandbox. The key
 //! is the component's content hash, the tool, and the input as canonical JSON
 //! (keys sorted), so the same question in another key order is a hit.
+//!
+//! A caller is answered only from its own calls: its partition is its own,
+//! so it never hits (and so never times) another caller's entry, and no
+//! caller's entries evict another's. A hit is no free pass either: it
+//! replays what the call it repeats cost ([`Hit::replay`]) against the
+//! caller's own limits, so a hit ends as that call would end under them
+//! (`out-of-fuel`, `output-too-large`, …), and its fuel is charged.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
 use serde_json::Value;
 
+use crate::outcome::Outcome;
+use crate::policy::Limits;
+
 /// How the result cache is bounded. `max_entries = 0` turns it off.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CacheConfig {
-    /// Entries kept at most.
+    /// Entries kept at most, per caller.
     pub max_entries: usize,
-    /// Bytes of output (as JSON text) kept at most.
+    /// Bytes of output (as JSON text) kept at most, per caller.
     pub max_bytes: usize,
     /// How long an entry stays valid.
     pub ttl: Duration,
+    /// Callers with a partition at most; past it, the calls of a new
+    /// caller are not cached (they run, and leave no entry).
+    pub max_callers: usize,
 }
 
 impl Default for CacheConfig {
@@ -29,33 +44,99 @@ impl Default for CacheConfig {
             max_entries: 10_000,
             max_bytes: 64 << 20,
             ttl: Duration::from_secs(300),
+            max_callers: 1024,
+        }
+    }
+}
+
+/// A stored answer and what the call that produced it cost.
+#[derive(Debug, Clone)]
+pub(crate) struct Hit {
+    pub(crate) output: Value,
+    /// The output's length as the guest wrote it, in bytes.
+    pub(crate) output_bytes: u64,
+    /// Fuel the call burned, when fuel was counted.
+    pub(crate) fuel: Option<u64>,
+    /// The largest linear memory the call reached, in bytes.
+    pub(crate) memory_peak: Option<u64>,
+    /// How long the guest ran.
+    pub(crate) ran_for: Duration,
+}
+
+/// What replaying a hit under a caller's limits gives.
+#[derive(Debug)]
+pub(crate) struct Replay {
+    pub(crate) outcome: Outcome,
+    /// Fuel to charge: what the call burned, or all the caller's budget
+    /// when that is less (as a call that ran out would burn).
+    pub(crate) fuel: Option<u64>,
+}
+
+impl Hit {
+    /// Ends the hit as the call it repeats would end under `limits` (the
+    /// caller's, after its ceilings and what its fuel quota granted).
+    pub(crate) fn replay(self, limits: &Limits) -> Replay {
+        let refuse = |outcome, fuel| Replay { outcome, fuel };
+        if let Some(fuel) = self.fuel
+            && fuel > limits.fuel
+        {
+            let message = format!(
+                "the tool used its whole fuel budget of {} and was stopped",
+                limits.fuel
+            );
+            return refuse(Outcome::OutOfFuel { message }, Some(limits.fuel));
+        }
+        if self.memory_peak.unwrap_or(0) > limits.memory_bytes {
+            let message = format!(
+                "the tool tried to grow its memory past the cap of {} MiB and was stopped",
+                limits.memory_bytes >> 20
+            );
+            return refuse(Outcome::MemoryLimit { message }, self.fuel);
+        }
+        if self.ran_for > limits.timeout {
+            let message = format!(
+                "deadline of {} ms passed; the call was stopped",
+                limits.timeout.as_millis()
+            );
+            return refuse(Outcome::Timeout { message }, self.fuel);
+        }
+        if self.output_bytes > limits.max_output_bytes {
+            let message = format!(
+                "the output is {} bytes, over the limit of {} bytes",
+                self.output_bytes, limits.max_output_bytes
+            );
+            return refuse(Outcome::OutputTooLarge { message }, self.fuel);
+        }
+        Replay {
+            outcome: Outcome::Ok {
+                output: self.output,
+            },
+            fuel: self.fuel,
         }
     }
 }
 
 struct Entry {
-    output: Value,
+    hit: Hit,
     bytes: usize,
     stored: Instant,
 }
 
-struct Inner {
+/// One caller's entries.
+struct Partition {
     entries: LruCache<String, Entry>,
     bytes: usize,
 }
 
 pub(crate) struct ResultCache {
-    inner: Mutex<Inner>,
+    partitions: Mutex<HashMap<String, Partition>>,
     config: CacheConfig,
 }
 
 impl ResultCache {
     pub(crate) fn new(config: CacheConfig) -> Option<Self> {
-        (config.max_entries > 0 && config.max_bytes > 0).then(|| Self {
-            inner: Mutex::new(Inner {
-                entries: LruCache::unbounded(),
-                bytes: 0,
-            }),
+        (config.max_entries > 0 && config.max_bytes > 0 && config.max_callers > 0).then(|| Self {
+            partitions: Mutex::new(HashMap::new()),
             config,
         })
     }
@@ -70,50 +151,68 @@ impl ResultCache {
         key
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<Value> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = inner
+    /// `caller`'s fresh entry for `key`, if it has one.
+    pub(crate) fn get(&self, caller: &str, key: &str) -> Option<Hit> {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        let partition = partitions.get_mut(caller)?;
+        let fresh = partition
             .entries
             .get(key)
             .map(|entry| entry.stored.elapsed() < self.config.ttl)?;
         if fresh {
-            return inner.entries.get(key).map(|entry| entry.output.clone());
+            return partition.entries.get(key).map(|entry| entry.hit.clone());
         }
-        if let Some(stale) = inner.entries.pop(key) {
-            inner.bytes -= stale.bytes;
+        if let Some(stale) = partition.entries.pop(key) {
+            partition.bytes -= stale.bytes;
         }
         None
     }
 
-    pub(crate) fn put(&self, key: String, output: &Value) {
-        let bytes = key.len() + output.to_string().len();
+    /// Keeps `hit` as `caller`'s answer for `key`, evicting only `caller`'s
+    /// least recently used entries to stay in bounds.
+    pub(crate) fn put(&self, caller: &str, key: String, hit: Hit) {
+        let bytes = key.len() + hit.output.to_string().len();
         if bytes > self.config.max_bytes {
             return;
         }
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = inner.entries.put(
-            key,
-            Entry {
-                output: output.clone(),
-                bytes,
-                stored: Instant::now(),
-            },
-        ) {
-            inner.bytes -= old.bytes;
+        let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if !partitions.contains_key(caller) && partitions.len() >= self.config.max_callers {
+            partitions.retain(|_, p| !p.entries.is_empty());
+            if partitions.len() >= self.config.max_callers {
+                return;
+            }
         }
-        inner.bytes += bytes;
-        while inner.entries.len() > self.config.max_entries || inner.bytes > self.config.max_bytes {
-            match inner.entries.pop_lru() {
-                Some((_, evicted)) => inner.bytes -= evicted.bytes,
+        let partition = partitions
+            .entry(caller.to_string())
+            .or_insert_with(|| Partition {
+                entries: LruCache::unbounded(),
+                bytes: 0,
+            });
+        let entry = Entry {
+            hit,
+            bytes,
+            stored: Instant::now(),
+        };
+        if let Some(old) = partition.entries.put(key, entry) {
+            partition.bytes -= old.bytes;
+        }
+        partition.bytes += bytes;
+        while partition.entries.len() > self.config.max_entries
+            || partition.bytes > self.config.max_bytes
+        {
+            match partition.entries.pop_lru() {
+                Some((_, evicted)) => partition.bytes -= evicted.bytes,
                 None => break,
             }
         }
     }
 
     #[cfg(test)]
-    fn len(&self) -> (usize, usize) {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        (inner.entries.len(), inner.bytes)
+    fn len(&self, caller: &str) -> (usize, usize) {
+        let partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        partitions
+            .get(caller)
+            .map_or((0, 0), |p| (p.entries.len(), p.bytes))
     }
 }
 
@@ -175,49 +274,103 @@ mod tests {
         assert_ne!(canonical(&json!([1, 2])), canonical(&json!([2, 1])));
     }
 
+    fn hit(output: Value) -> Hit {
+        Hit {
+            output,
+            output_bytes: 10,
+            fuel: Some(1000),
+            memory_peak: Some(1 << 20),
+            ran_for: Duration::from_millis(1),
+        }
+    }
+
+    fn cache(max_entries: usize, max_bytes: usize, ttl: Duration) -> ResultCache {
+        ResultCache::new(CacheConfig {
+            max_entries,
+            max_bytes,
+            ttl,
+            max_callers: 2,
+        })
+        .unwrap()
+    }
+
     #[test]
     fn evicts_by_entries_and_bytes() {
-        let cache = ResultCache::new(CacheConfig {
-            max_entries: 2,
-            max_bytes: 1000,
-            ttl: Duration::from_secs(60),
-        })
-        .unwrap();
+        let cache = cache(2, 1000, Duration::from_secs(60));
         for i in 0..3 {
-            cache.put(format!("k{i}"), &json!(i));
+            cache.put("c", format!("k{i}"), hit(json!(i)));
         }
-        assert_eq!(cache.len().0, 2);
-        assert!(cache.get("k0").is_none(), "least recently used goes first");
-        assert_eq!(cache.get("k2"), Some(json!(2)));
-
-        let cache = ResultCache::new(CacheConfig {
-            max_entries: 100,
-            max_bytes: 50,
-            ttl: Duration::from_secs(60),
-        })
-        .unwrap();
-        cache.put("a".into(), &json!("x".repeat(30)));
-        cache.put("b".into(), &json!("y".repeat(30)));
-        assert_eq!(cache.len().0, 1, "bytes bound the cache too");
-        assert!(cache.len().1 <= 50);
-        cache.put("huge".into(), &json!("z".repeat(100)));
+        assert_eq!(cache.len("c").0, 2);
         assert!(
-            cache.get("huge").is_none(),
+            cache.get("c", "k0").is_none(),
+            "least recently used goes first"
+        );
+        assert_eq!(cache.get("c", "k2").unwrap().output, json!(2));
+
+        let cache = self::cache(100, 50, Duration::from_secs(60));
+        cache.put("c", "a".into(), hit(json!("x".repeat(30))));
+        cache.put("c", "b".into(), hit(json!("y".repeat(30))));
+        assert_eq!(cache.len("c").0, 1, "bytes bound the cache too");
+        assert!(cache.len("c").1 <= 50);
+        cache.put("c", "huge".into(), hit(json!("z".repeat(100))));
+        assert!(
+            cache.get("c", "huge").is_none(),
             "an entry over the whole budget is not kept"
         );
     }
 
     #[test]
+    fn callers_neither_share_nor_evict_each_others_entries() {
+        let cache = cache(1, 1000, Duration::from_secs(60));
+        cache.put("alice", "k".into(), hit(json!("alice's")));
+        assert!(
+            cache.get("bob", "k").is_none(),
+            "bob never hits alice's entry"
+        );
+        cache.put("bob", "other".into(), hit(json!("bob's")));
+        assert_eq!(cache.get("alice", "k").unwrap().output, json!("alice's"));
+        cache.put("carol", "k".into(), hit(json!("carol's")));
+        assert!(
+            cache.get("carol", "k").is_none(),
+            "past max_callers a new caller is not cached"
+        );
+        assert_eq!(cache.get("alice", "k").unwrap().output, json!("alice's"));
+    }
+
+    #[test]
+    fn a_replayed_hit_ends_as_the_call_would_under_the_callers_limits() {
+        let ok = hit(json!(1)).replay(&Limits::default());
+        assert!(matches!(ok.outcome, Outcome::Ok { .. }) && ok.fuel == Some(1000));
+        let narrow = |change: fn(&mut Limits)| {
+            let mut limits = Limits::default();
+            change(&mut limits);
+            hit(json!(1)).replay(&limits)
+        };
+        let starved = narrow(|l| l.fuel = 400);
+        assert_eq!(
+            (starved.outcome.kind(), starved.fuel),
+            ("out-of-fuel", Some(400))
+        );
+        assert_eq!(
+            narrow(|l| l.max_output_bytes = 9).outcome.kind(),
+            "output-too-large"
+        );
+        assert_eq!(
+            narrow(|l| l.memory_bytes = 1000).outcome.kind(),
+            "memory-limit"
+        );
+        assert_eq!(
+            narrow(|l| l.timeout = Duration::ZERO).outcome.kind(),
+            "timeout"
+        );
+    }
+
+    #[test]
     fn entries_expire() {
-        let cache = ResultCache::new(CacheConfig {
-            max_entries: 10,
-            max_bytes: 1000,
-            ttl: Duration::ZERO,
-        })
-        .unwrap();
-        cache.put("a".into(), &json!(1));
-        assert!(cache.get("a").is_none());
-        assert_eq!(cache.len(), (0, 0));
+        let cache = cache(10, 1000, Duration::ZERO);
+        cache.put("c", "a".into(), hit(json!(1)));
+        assert!(cache.get("c", "a").is_none());
+        assert_eq!(cache.len("c"), (0, 0));
     }
 
     #[test]

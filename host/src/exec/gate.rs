@@ -4,6 +4,9 @@
 //! Limits are checked from the most specific to the least (component, then
 //! caller, then the host's memory budget, then global), so a call never
 //! holds a global slot or memory while it waits for its own component's.
+//! The shared pools (a component's slots, the memory budget, the global
+//! slots) are [`FairPool`]s: a freed slot goes to the waiting caller that
+//! holds the fewest, so one caller's queue never holds up another's call.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -13,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::fair::{FairPermit, FairPool};
 use super::memory::MemoryBudget;
 use crate::outcome::Outcome;
 use crate::policy::{Limits, OnLimit, Rate};
@@ -47,8 +50,7 @@ pub(crate) fn quota(rate: &Rate) -> Quota {
 
 /// The admission state of one component: its own cap and rate.
 struct ComponentGate {
-    slots: Arc<Semaphore>,
-    size: usize,
+    slots: Arc<FairPool>,
     peak: AtomicUsize,
     rate: Option<DefaultDirectRateLimiter>,
     on_limit: OnLimit,
@@ -56,12 +58,12 @@ struct ComponentGate {
 
 /// Everything that must hold for a call to start.
 pub(crate) struct Gates {
-    global: Arc<Semaphore>,
+    global: Arc<FairPool>,
     caller_concurrency: Option<u32>,
     global_rate: Option<(DefaultDirectRateLimiter, OnLimit)>,
     caller_rate: Option<(DefaultKeyedRateLimiter<String>, OnLimit)>,
     components: Mutex<HashMap<String, Arc<ComponentGate>>>,
-    callers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    callers: Mutex<HashMap<String, Arc<FairPool>>>,
     queued: AtomicUsize,
     max_queued: usize,
     global_size: usize,
@@ -71,10 +73,10 @@ pub(crate) struct Gates {
 
 /// Held while a call runs; dropping it frees every slot.
 pub(crate) struct Admission {
-    _component: OwnedSemaphorePermit,
-    _caller: Option<OwnedSemaphorePermit>,
-    _memory: Option<OwnedSemaphorePermit>,
-    _global: OwnedSemaphorePermit,
+    _component: FairPermit,
+    _caller: Option<FairPermit>,
+    _memory: Option<FairPermit>,
+    _global: FairPermit,
 }
 
 /// Counts a call as queued while it lives.
@@ -96,7 +98,7 @@ impl Gates {
         memory_budget_mb: Option<u64>,
     ) -> Self {
         Self {
-            global: Arc::new(Semaphore::new(max_in_flight)),
+            global: FairPool::new(max_in_flight as u64),
             caller_concurrency,
             global_rate: global_rate
                 .map(|r| (governor::RateLimiter::direct(quota(&r.rate)), r.on_limit)),
@@ -117,8 +119,12 @@ impl Gates {
         self.memory.as_ref()
     }
 
+    pub(crate) fn pool_size(&self) -> usize {
+        self.global_size
+    }
+
     pub(crate) fn in_flight(&self) -> usize {
-        self.global_size - self.global.available_permits()
+        self.global_size - self.global.available() as usize
     }
 
     /// The most calls that have held a slot at once: overall, and of one component.
@@ -149,8 +155,7 @@ impl Gates {
             .entry(name.to_string())
             .or_insert_with(|| {
                 Arc::new(ComponentGate {
-                    slots: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
-                    size: limits.max_concurrency as usize,
+                    slots: FairPool::new(u64::from(limits.max_concurrency)),
                     peak: AtomicUsize::new(0),
                     rate: limits
                         .rate
@@ -162,11 +167,11 @@ impl Gates {
             .clone()
     }
 
-    fn caller(&self, key: &str, size: u32) -> Arc<Semaphore> {
+    fn caller(&self, key: &str, size: u32) -> Arc<FairPool> {
         let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
         callers
             .entry(key.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(size as usize)))
+            .or_insert_with(|| FairPool::new(u64::from(size)))
             .clone()
     }
 
@@ -227,9 +232,12 @@ impl Gates {
             )
             .await?;
         }
+        // Callers without a key share one place in the fair pools.
+        let fair_key = caller.unwrap_or_default();
         let component_permit = self
             .acquire(
                 &gate.slots,
+                fair_key,
                 1,
                 gate.on_limit,
                 || {
@@ -246,6 +254,7 @@ impl Gates {
             (Some(key), Some(size)) => Some(
                 self.acquire(
                     &self.caller(key, size),
+                    key,
                     1,
                     OnLimit::Wait,
                     || format!("{size} calls of this caller are already in flight"),
@@ -260,6 +269,7 @@ impl Gates {
             (Some(memory), Some(permits)) => Some(
                 self.acquire(
                     &memory.slots,
+                    fair_key,
                     permits,
                     OnLimit::Wait,
                     || {
@@ -279,6 +289,7 @@ impl Gates {
         let global_permit = self
             .acquire(
                 &self.global,
+                fair_key,
                 1,
                 OnLimit::Wait,
                 || format!("{} calls are already in flight", self.global_size),
@@ -286,7 +297,7 @@ impl Gates {
                 queue_deadline,
             )
             .await?;
-        let component_now = gate.size - gate.slots.available_permits();
+        let component_now = (gate.slots.size() - gate.slots.available()) as usize;
         gate.peak.fetch_max(component_now, Ordering::Relaxed);
         self.global_peak
             .fetch_max(self.in_flight(), Ordering::Relaxed);
@@ -351,19 +362,24 @@ impl Gates {
         }
     }
 
-    /// Takes `permits` of `slots`: at once if they are free, after waiting
-    /// in the bounded queue if the rule says wait and they come before the
-    /// queue deadline.
+    /// Takes `permits` of `slots` for `caller`: at once if they are free,
+    /// after waiting in the bounded queue (served fairly between callers) if
+    /// the rule says wait and they come before the queue deadline.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one admission step, named at each call"
+    )]
     async fn acquire(
         &self,
-        slots: &Arc<Semaphore>,
-        permits: u32,
+        slots: &Arc<FairPool>,
+        caller: &str,
+        permits: u64,
         on_limit: OnLimit,
         busy: impl Fn() -> String,
         cancel: Option<&CancellationToken>,
         queue_deadline: Instant,
-    ) -> Result<OwnedSemaphorePermit, Outcome> {
-        if let Ok(permit) = slots.clone().try_acquire_many_owned(permits) {
+    ) -> Result<FairPermit, Outcome> {
+        if let Some(permit) = slots.try_acquire(caller, permits) {
             return Ok(permit);
         }
         if on_limit == OnLimit::Reject {
@@ -373,14 +389,13 @@ impl Gates {
             });
         }
         let _queued = self.enqueue()?;
-        let acquire = tokio::time::timeout_at(
-            queue_deadline.into(),
-            slots.clone().acquire_many_owned(permits),
-        );
+        let acquire =
+            tokio::time::timeout_at(queue_deadline.into(), slots.acquire(caller, permits));
         match wait_or_cancel(acquire, cancel).await? {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err(Outcome::Cancelled {
-                message: "the executor is shutting down".into(),
+            Ok(Some(permit)) => Ok(permit),
+            Ok(None) => Err(Outcome::RateLimited {
+                message: format!("{}, and there are never more than {}", busy(), slots.size()),
+                retry_after_ms: 100,
             }),
             Err(_) => Err(Outcome::RateLimited {
                 message: format!("{} and the queue deadline passed", busy()),

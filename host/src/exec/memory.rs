@@ -10,8 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::Semaphore;
-
+use super::fair::FairPool;
 use crate::outcome::Outcome;
 
 const MIB: u64 = 1 << 20;
@@ -92,18 +91,17 @@ pub(crate) fn cost_mb(memory_bytes: u64) -> u64 {
     memory_bytes.div_ceil(MIB) + INSTANCE_OVERHEAD_MB
 }
 
-/// The budget as a semaphore whose permits are MiB.
+/// The budget as a pool whose permits are MiB, shared fairly between callers.
 pub(crate) struct MemoryBudget {
-    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) slots: Arc<FairPool>,
     total_mb: u64,
     peak_mb: AtomicU64,
 }
 
 impl MemoryBudget {
     pub(crate) fn new(total_mb: u64) -> Self {
-        let total_mb = total_mb.min(Semaphore::MAX_PERMITS as u64);
         Self {
-            slots: Arc::new(Semaphore::new(total_mb as usize)),
+            slots: FairPool::new(total_mb),
             total_mb,
             peak_mb: AtomicU64::new(0),
         }
@@ -114,7 +112,7 @@ impl MemoryBudget {
     }
 
     pub(crate) fn reserved_bytes(&self) -> u64 {
-        (self.total_mb - self.slots.available_permits() as u64) * MIB
+        (self.total_mb - self.slots.available()) * MIB
     }
 
     pub(crate) fn peak_bytes(&self) -> u64 {
@@ -123,13 +121,13 @@ impl MemoryBudget {
 
     /// Notes the reservation now, after a call was admitted.
     pub(crate) fn note_peak(&self) {
-        let now = self.total_mb - self.slots.available_permits() as u64;
+        let now = self.total_mb - self.slots.available();
         self.peak_mb.fetch_max(now, Ordering::Relaxed);
     }
 
     /// The permits a call with `memory_bytes` of linear memory needs, or the
     /// outcome that refuses it when it could never fit.
-    pub(crate) fn permits_for(&self, memory_bytes: u64) -> Result<u32, Outcome> {
+    pub(crate) fn permits_for(&self, memory_bytes: u64) -> Result<u64, Outcome> {
         let cost = cost_mb(memory_bytes);
         if cost > self.total_mb {
             return Err(Outcome::MemoryLimit {
@@ -142,8 +140,7 @@ impl MemoryBudget {
                 ),
             });
         }
-        // Below the engine's 4096 MiB ceiling, so it fits.
-        Ok(u32::try_from(cost).unwrap_or(u32::MAX))
+        Ok(cost)
     }
 }
 

@@ -10,6 +10,7 @@ mod batch;
 mod cache;
 mod call_id;
 mod check;
+mod fair;
 mod fuel;
 mod gate;
 mod memory;
@@ -333,6 +334,12 @@ impl Executor {
         &self.config
     }
 
+    /// Calls that may run at once: [`ExecConfig::max_in_flight`], at most
+    /// the engine's pool of instances.
+    pub fn pool_size(&self) -> usize {
+        self.gates.pool_size()
+    }
+
     /// Calls holding a slot right now.
     pub fn in_flight(&self) -> usize {
         self.gates.in_flight()
@@ -446,26 +453,15 @@ impl Executor {
             )),
             _ => None,
         };
-        if let (Some(cache), Some(key)) = (&self.cache, &cache_key) {
-            if let Some(output) = cache.get(key) {
-                self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                record.cached = true;
-                return Outcome::Ok { output };
-            }
-            self.counters.cache_misses.fetch_add(1, Ordering::Relaxed);
-        }
         let rules = &prepared.limits.retry;
         let mut attempt = 1;
         loop {
-            let outcome = self.attempt(prepared, options, sink, record, start).await;
+            let outcome = self
+                .attempt(prepared, options, sink, record, start, cache_key.as_deref())
+                .await;
             if attempt >= rules.attempts
                 || !retry::worth_retrying(&outcome, rules, entry.info.behavior.idempotent)
             {
-                if let (Some(cache), Some(key), Outcome::Ok { output }) =
-                    (&self.cache, cache_key, &outcome)
-                {
-                    cache.put(key, output);
-                }
                 return outcome;
             }
             if self
@@ -495,7 +491,9 @@ impl Executor {
         }
     }
 
-    /// One admission and one run in a fresh sandbox.
+    /// One admission, then the caller's own cached answer under `cache_key`
+    /// (replayed against its limits and charged), or one run in a fresh
+    /// sandbox.
     async fn attempt(
         &self,
         prepared: &Prepared<'_>,
@@ -503,6 +501,7 @@ impl Executor {
         sink: Option<&CallSink>,
         record: &mut CallRecord,
         start: Instant,
+        cache_key: Option<&str>,
     ) -> Outcome {
         let entry = prepared.entry;
         let limits = &prepared.limits;
@@ -538,6 +537,24 @@ impl Executor {
             }
             _ => limits,
         };
+        let caller = options.caller.as_deref().unwrap_or_default();
+        let cache = self.cache.as_ref().zip(cache_key);
+        if let Some((cache, key)) = cache {
+            if let Some(hit) = cache.get(caller, key) {
+                self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                record.cached = true;
+                let replay = hit.replay(limits);
+                if let Some(reservation) = &mut reservation {
+                    reservation.burned(replay.fuel);
+                }
+                record.fuel_used = match (record.fuel_used, replay.fuel) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+                return quota_starved(replay.outcome, limits, &prepared.limits);
+            }
+            self.counters.cache_misses.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(sink) = sink {
             sink.started(&entry.info.name);
         }
@@ -553,6 +570,7 @@ impl Executor {
             events,
         };
         let component = &entry.component;
+        let ran_at = Instant::now();
         let run = sandbox::invoke(
             prepared.engine,
             &component.pre,
@@ -586,22 +604,40 @@ impl Executor {
             })?;
             Ok((output, text.len()))
         });
+        let ran_for = ran_at.elapsed();
         let (output, bytes) = match result {
             Ok(result) => result,
-            Err(Outcome::OutOfFuel { message }) if limits.fuel < prepared.limits.fuel => {
-                return Outcome::OutOfFuel {
-                    message: format!(
-                        "{message} (the caller's fuel quota had {} left of the call's budget of {})",
-                        limits.fuel, prepared.limits.fuel
-                    ),
-                };
-            }
-            Err(outcome) => return outcome,
+            Err(outcome) => return quota_starved(outcome, limits, &prepared.limits),
         };
-        let Some(schema) = &entry.output else {
+        let outcome = self
+            .check_output(prepared, limits, output, bytes, admitted_at)
+            .await;
+        if let (Some((cache, key)), Outcome::Ok { output }) = (cache, &outcome) {
+            let hit = cache::Hit {
+                output: output.clone(),
+                output_bytes: bytes as u64,
+                fuel: run.fuel_used,
+                memory_peak: run.memory_peak,
+                ran_for,
+            };
+            cache.put(caller, key.to_string(), hit);
+        }
+        outcome
+    }
+
+    /// Checks a run's output against the tool's output schema, within the
+    /// guest's own deadline.
+    async fn check_output(
+        &self,
+        prepared: &Prepared<'_>,
+        limits: &Limits,
+        output: Value,
+        bytes: usize,
+        admitted_at: Instant,
+    ) -> Outcome {
+        let Some(schema) = &prepared.entry.output else {
             return Outcome::Ok { output };
         };
-        // The output is checked within the guest's own deadline.
         let deadline = deadline_after(admitted_at, limits.timeout);
         match self.checks.check(schema, output, bytes, deadline).await {
             Ok(output) => Outcome::Ok { output },
@@ -722,6 +758,20 @@ impl Executor {
             value,
             text: input,
         })
+    }
+}
+
+/// `outcome`, saying so when a call ran out of fuel because its caller's
+/// fuel quota granted less than the call's budget.
+fn quota_starved(outcome: Outcome, granted: &Limits, asked: &Limits) -> Outcome {
+    match outcome {
+        Outcome::OutOfFuel { message } if granted.fuel < asked.fuel => Outcome::OutOfFuel {
+            message: format!(
+                "{message} (the caller's fuel quota had {} left of the call's budget of {})",
+                granted.fuel, asked.fuel
+            ),
+        },
+        other => other,
     }
 }
 

@@ -7,13 +7,14 @@
 //! admin_keys = ["blake3:…"]     # may read /metrics; none = /metrics refused
 //! max_body_kb = 1024
 //! memory_budget_mb = 8192       # calls in flight together; default: half the machine's
+//! tenant_concurrency = 64       # for tenants without their own; default: half the pool
 //!
 //! [[tenant]]
 //! name = "acme"
 //! keys = ["blake3:9f2c…"]       # `toolhost serve hash-key` prints one
 //! tools = ["calc", "text__*"]   # names or `prefix*`; `*` for all
 //! rate = "200/s"                # calls; 429 with Retry-After past it
-//! concurrency = 16              # calls in flight at once
+//! concurrency = 16              # calls in flight at once (default: tenant_concurrency)
 //! fuel_per_minute = 50_000_000_000
 //! reach_outside = false         # no tool that may use network, dirs or clock
 //! [tenant.limits]               # may only lower the tool's own policy
@@ -78,6 +79,12 @@ pub struct ServeConfig {
     /// limit when lower ([`crate::default_memory_budget_mb`]).
     #[serde(default)]
     pub memory_budget_mb: Option<u64>,
+    /// Calls in flight at once for each tenant that sets no `concurrency`
+    /// of its own. `None` takes the default: half of the executor's pool
+    /// ([`crate::Executor::pool_size`]), at least 1, so that one tenant alone
+    /// never holds every slot. Past it, a tenant's calls are refused (429).
+    #[serde(default)]
+    pub tenant_concurrency: Option<u32>,
     /// The tenants.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -102,7 +109,7 @@ pub struct TenantConfig {
     pub rate: Option<String>,
     /// Burst for `rate`; defaults to its count.
     pub burst: Option<u32>,
-    /// Calls in flight at once.
+    /// Calls in flight at once; defaults to the server's `tenant_concurrency`.
     pub concurrency: Option<u32>,
     /// Fuel its calls may burn per minute, all tools together.
     pub fuel_per_minute: Option<u64>,
@@ -213,6 +220,9 @@ impl ServeConfig {
         if self.memory_budget_mb == Some(0) {
             return Err("memory_budget_mb must be at least 1".into());
         }
+        if self.tenant_concurrency == Some(0) {
+            return Err("tenant_concurrency must be at least 1".into());
+        }
         self.tenants
             .iter()
             .map(|t| {
@@ -277,6 +287,12 @@ fn ceiling(limits: &TenantLimits) -> Ceiling {
         memory_mb: limits.memory_mb,
         max_output_bytes: limits.max_output_kb.map(|kb| kb << 10),
     }
+}
+
+/// The concurrency of a tenant that sets none, on an executor whose pool
+/// holds `pool` calls: half of it, at least 1.
+pub(crate) fn default_tenant_concurrency(pool: usize) -> u32 {
+    u32::try_from(pool / 2).unwrap_or(u32::MAX).max(1)
 }
 
 /// A tenant and the hashes of its keys.
@@ -354,6 +370,7 @@ mod tests {
                 "at least 1",
             ),
             ("memory_budget_mb = 0\n", "memory_budget_mb"),
+            ("tenant_concurrency = 0\n", "tenant_concurrency"),
         ] {
             let error = parse(text).unwrap_err();
             assert!(error.contains(needle), "{error} should mention {needle}");

@@ -67,8 +67,9 @@ pub(crate) struct State {
 
 impl Server {
     /// A server that authenticates every request against `config`'s tenants.
-    /// `/metrics` takes only the admin keys; `reload` adds the hot
-    /// reloader's counters to it.
+    /// A tenant without a `concurrency` of its own gets `tenant_concurrency`
+    /// (default: half of the executor's pool). `/metrics` takes only the
+    /// admin keys; `reload` adds the hot reloader's counters to it.
     pub fn new(
         executor: Arc<Executor>,
         config: &ServeConfig,
@@ -78,7 +79,13 @@ impl Server {
             path: "<config>".into(),
             message,
         };
-        let tenants = config.tenants().map_err(invalid)?;
+        let mut tenants = config.tenants().map_err(invalid)?;
+        let concurrency = config
+            .tenant_concurrency
+            .unwrap_or_else(|| config::default_tenant_concurrency(executor.pool_size()));
+        for (tenant, _) in &mut tenants {
+            tenant.concurrency = tenant.concurrency.or(Some(concurrency));
+        }
         let admin = config
             .admin_keys
             .iter()

@@ -1,0 +1,274 @@
+//! A pool of permits shared fairly between callers (tenant keys).
+//!
+//! A FIFO semaphore serves waiters in arrival order, so a caller that queues
+//! a thousand calls makes every other caller wait behind all of them. Here,
+//! whenever permits are free, they go to the waiting caller that holds the
+//! fewest permits now (the oldest waiter first among callers that hold as
+//! many), and a caller's own waiters are served in order. A caller with one
+//! call waiting is thus served at the next release, however many calls
+//! others have queued: its wait is bounded by the calls in flight, not by
+//! the queue.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+
+/// The pool. Permits are released when their [`FairPermit`] is dropped.
+#[derive(Debug)]
+pub(crate) struct FairPool {
+    size: u64,
+    state: Mutex<PoolState>,
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    free: u64,
+    /// Permits held, by caller (only callers that hold some).
+    held: HashMap<String, u64>,
+    /// Waiters in arrival order, by caller (only callers with some).
+    waiting: HashMap<String, VecDeque<Waiter>>,
+    /// Waiters queued now, across callers.
+    queued: usize,
+    next_seq: u64,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    seq: u64,
+    permits: u64,
+    grant: oneshot::Sender<FairPermit>,
+}
+
+/// Permits taken from a [`FairPool`]; dropping it gives them back.
+#[derive(Debug)]
+pub(crate) struct FairPermit {
+    /// `None` once the permit was given back by hand (a grant nobody took).
+    pool: Option<Arc<FairPool>>,
+    caller: String,
+    permits: u64,
+}
+
+impl Drop for FairPermit {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let mut state = pool.lock();
+            state.give_back(&self.caller, self.permits);
+            pool.dispatch(&mut state);
+        }
+    }
+}
+
+impl PoolState {
+    fn give_back(&mut self, caller: &str, permits: u64) {
+        self.free += permits;
+        if let Some(held) = self.held.get_mut(caller) {
+            *held = held.saturating_sub(permits);
+            if *held == 0 {
+                self.held.remove(caller);
+            }
+        }
+    }
+
+    fn take(&mut self, caller: &str, permits: u64) {
+        self.free -= permits;
+        *self.held.entry(caller.to_string()).or_default() += permits;
+    }
+
+    /// The caller to serve next: among those waiting, the one holding the
+    /// fewest permits, then the one whose first waiter came first.
+    fn next_caller(&self) -> Option<String> {
+        self.waiting
+            .iter()
+            .filter_map(|(caller, queue)| {
+                let first = queue.front()?;
+                Some((
+                    self.held.get(caller).copied().unwrap_or(0),
+                    first.seq,
+                    caller,
+                ))
+            })
+            .min()
+            .map(|(_, _, caller)| caller.clone())
+    }
+
+    fn pop(&mut self, caller: &str) -> Option<Waiter> {
+        let queue = self.waiting.get_mut(caller)?;
+        let waiter = queue.pop_front();
+        if queue.is_empty() {
+            self.waiting.remove(caller);
+        }
+        if waiter.is_some() {
+            self.queued -= 1;
+        }
+        waiter
+    }
+}
+
+impl FairPool {
+    /// A pool of `size` permits.
+    pub(crate) fn new(size: u64) -> Arc<Self> {
+        Arc::new(Self {
+            size,
+            state: Mutex::new(PoolState {
+                free: size,
+                ..PoolState::default()
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The pool's size.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Permits free now.
+    pub(crate) fn available(&self) -> u64 {
+        self.lock().free
+    }
+
+    /// Waiters queued now.
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.lock().queued
+    }
+
+    /// Takes `permits` for `caller` if they are free and nobody waits.
+    pub(crate) fn try_acquire(self: &Arc<Self>, caller: &str, permits: u64) -> Option<FairPermit> {
+        let mut state = self.lock();
+        // Serves whoever can be served first (and drops waiters that left).
+        self.dispatch(&mut state);
+        if state.queued > 0 || state.free < permits {
+            return None;
+        }
+        state.take(caller, permits);
+        Some(self.permit(caller, permits))
+    }
+
+    /// Waits for `permits` for `caller`, served fairly against the other
+    /// callers. Dropping the future gives up its place (and gives back
+    /// permits granted to it but not yet taken). `None` only if the pool
+    /// could never grant them (more than its size).
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        caller: &str,
+        permits: u64,
+    ) -> Option<FairPermit> {
+        if permits > self.size {
+            return None;
+        }
+        let (grant, granted) = oneshot::channel();
+        {
+            let mut state = self.lock();
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            let queue = state.waiting.entry(caller.to_string()).or_default();
+            // Waiters that gave up leave their place; drop those in front.
+            let mut gone = 0;
+            while queue.front().is_some_and(|w| w.grant.is_closed()) {
+                queue.pop_front();
+                gone += 1;
+            }
+            queue.push_back(Waiter {
+                seq,
+                permits,
+                grant,
+            });
+            state.queued = state.queued + 1 - gone;
+            self.dispatch(&mut state);
+        }
+        granted.await.ok()
+    }
+
+    fn permit(self: &Arc<Self>, caller: &str, permits: u64) -> FairPermit {
+        FairPermit {
+            pool: Some(self.clone()),
+            caller: caller.to_string(),
+            permits,
+        }
+    }
+
+    /// Grants free permits to waiters, fairest first, while the next one fits.
+    fn dispatch(self: &Arc<Self>, state: &mut PoolState) {
+        while let Some(caller) = state.next_caller() {
+            let Some(first) = state.waiting.get(&caller).and_then(VecDeque::front) else {
+                break;
+            };
+            if !first.grant.is_closed() && first.permits > state.free {
+                // The fairest waiter does not fit yet: nobody jumps it.
+                break;
+            }
+            let Some(waiter) = state.pop(&caller) else {
+                break;
+            };
+            if waiter.grant.is_closed() {
+                continue;
+            }
+            state.take(&caller, waiter.permits);
+            if let Err(mut unwanted) = waiter.grant.send(self.permit(&caller, waiter.permits)) {
+                // It gave up just now: give the permits back here, under the lock.
+                unwanted.pool = None;
+                state.give_back(&caller, waiter.permits);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn until_waiting(pool: &FairPool, n: usize) {
+        while pool.waiting() < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_quiet_caller_is_served_before_a_greedy_callers_queue() {
+        let pool = FairPool::new(1);
+        let held = pool.try_acquire("greedy", 1).unwrap();
+        let greedy: Vec<_> = (0..3)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.acquire("greedy", 1).await.map(drop) })
+            })
+            .collect();
+        until_waiting(&pool, 3).await;
+        let quiet = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.acquire("quiet", 1).await })
+        };
+        until_waiting(&pool, 4).await;
+        drop(held);
+        let permit = quiet.await.unwrap().expect("the quiet caller is served");
+        assert_eq!(pool.waiting(), 3, "the greedy calls still wait");
+        drop(permit);
+        for task in greedy {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(pool.available(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gives_up_frees_its_place_and_its_grant() {
+        let pool = FairPool::new(2);
+        let held = pool.try_acquire("a", 2).unwrap();
+        let gone = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.acquire("b", 1).await })
+        };
+        until_waiting(&pool, 1).await;
+        gone.abort();
+        let _ = gone.await;
+        drop(held);
+        assert_eq!(pool.available(), 2, "nothing is lost to a waiter that left");
+        assert!(pool.acquire("c", 3).await.is_none(), "more than the pool");
+        let _two = pool.acquire("c", 2).await.unwrap();
+        assert!(pool.try_acquire("d", 1).is_none());
+    }
+}
