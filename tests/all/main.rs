@@ -26,5 +26,7 @@ mod sandbox;
 mod scaffold;
 mod schema;
 mod serve_api;
+mod serve_metrics;
 mod serve_reload;
+mod serve_tenancy;
 mod server;

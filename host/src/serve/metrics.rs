@@ -2,35 +2,69 @@
 //! global recorder, so several servers can share a process, as tests do).
 //! Per-call series are updated as calls finish; the executor's and the
 //! reloader's counters are read at scrape time.
+//!
+//! No label value comes from a request: a call of a name no loaded tool has
+//! is counted under the tool [`UNKNOWN_TOOL`], so the series are bounded by
+//! the configuration (tenants × tools loaded × outcomes), not by traffic.
+//! The values that do come from the configuration or a component (tenant
+//! and tool names) are escaped as the text format asks ([`Escaped`]):
+//! prometheus-client writes label values as they are.
 
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::{CallRecord, Executor, ReloadCounters};
+use crate::{CallRecord, Executor, Outcome, ReloadCounters};
+
+/// The tool label of calls of a name no loaded tool has.
+pub(crate) const UNKNOWN_TOOL: &str = "(unknown)";
+
+/// A label value written with the text format's escapes: `\\`, `\"` and
+/// `\n` for a backslash, a double quote and a line feed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Escaped(String);
+
+impl EncodeLabelValue for Escaped {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        use std::fmt::Write;
+        let mut rest = self.0.as_str();
+        while let Some(at) = rest.find(['\\', '"', '\n']) {
+            encoder.write_str(&rest[..at])?;
+            encoder.write_str(match rest.as_bytes()[at] {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })?;
+            rest = &rest[at + 1..];
+        }
+        encoder.write_str(rest)
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    tool: String,
-    tenant: String,
+    tool: Escaped,
+    tenant: Escaped,
     outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ToolLabels {
-    tool: String,
-    tenant: String,
+    tool: Escaped,
+    tenant: Escaped,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RejectLabels {
-    tenant: String,
+    tenant: Escaped,
     reason: &'static str,
 }
 
@@ -39,6 +73,7 @@ type HistogramFamily = Family<ToolLabels, Histogram, fn() -> Histogram>;
 /// The server's metrics.
 pub(crate) struct Metrics {
     registry: Registry,
+    executor: Arc<Executor>,
     calls: Family<CallLabels, Counter>,
     latency: HistogramFamily,
     fuel: Family<ToolLabels, Counter>,
@@ -79,13 +114,14 @@ impl Metrics {
         );
         let initial = executor.catalog().stats();
         registry.register_collector(Box::new(Live {
-            executor,
+            executor: executor.clone(),
             reload,
             initial_cache_hits: initial.cache_hits as u64,
             initial_compiled: initial.compiled as u64,
         }));
         Self {
             registry,
+            executor,
             calls,
             latency,
             fuel,
@@ -93,11 +129,15 @@ impl Metrics {
         }
     }
 
-    /// Counts a finished call.
+    /// Counts a finished call, under [`UNKNOWN_TOOL`] when no loaded tool
+    /// has its name.
     pub(crate) fn record(&self, tenant: &str, record: &CallRecord) {
+        let known = !matches!(record.outcome, Outcome::UnknownTool { .. })
+            && self.executor.catalog().entry(&record.tool).is_some();
+        let tool = if known { &record.tool } else { UNKNOWN_TOOL };
         let labels = ToolLabels {
-            tool: record.tool.clone(),
-            tenant: tenant.to_string(),
+            tool: Escaped(tool.to_string()),
+            tenant: Escaped(tenant.to_string()),
         };
         self.latency
             .get_or_create(&labels)
@@ -117,7 +157,7 @@ impl Metrics {
     pub(crate) fn rejected(&self, tenant: &str, reason: &'static str) {
         self.rejected
             .get_or_create(&RejectLabels {
-                tenant: tenant.to_string(),
+                tenant: Escaped(tenant.to_string()),
                 reason,
             })
             .inc();
@@ -245,5 +285,30 @@ impl Collector for Live {
             reload.rejected,
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let family = Family::<ToolLabels, Counter>::default();
+        let mut registry = Registry::default();
+        registry.register("calls", "Calls", family.clone());
+        family
+            .get_or_create(&ToolLabels {
+                tool: Escaped("a\\b\"c\nd} 1".into()),
+                tenant: Escaped("plain".into()),
+            })
+            .inc();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(r#"calls_total{tool="a\\b\"c\nd} 1",tenant="plain"} 1"#),
+            "{text}"
+        );
+        assert_eq!(text.lines().filter(|l| l.starts_with("calls")).count(), 1);
     }
 }
