@@ -161,6 +161,15 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// A server configuration from its TOML text, read from a file as
+/// `toolhost serve --config` reads it.
+pub fn serve_config(text: &str) -> toolhost::serve::ServeConfig {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("serve.toml");
+    std::fs::write(&path, text).expect("write serve.toml");
+    toolhost::serve::ServeConfig::load(&path).expect("the config loads")
+}
+
 /// Runs `program args` in `dir` with `envs` added, and fails with its output
 /// if it fails. Flags of the outer build do not leak into it.
 pub fn run_in(

@@ -39,10 +39,7 @@ tools = ["text__*"]
         acme = hash_key(ACME),
         beta = hash_key(BETA),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("serve.toml");
-    std::fs::write(&path, text).unwrap();
-    ServeConfig::load(&path).unwrap()
+    common::serve_config(&text)
 }
 
 fn server(extra_acme: &str) -> Server {

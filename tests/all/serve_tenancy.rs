@@ -29,10 +29,7 @@ pub(super) fn config(alice: &str, bob: &str) -> ServeConfig {
         alice_key = hash_key(ALICE),
         bob_key = hash_key(BOB),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("serve.toml");
-    std::fs::write(&path, text).unwrap();
-    ServeConfig::load(&path).unwrap()
+    common::serve_config(&text)
 }
 
 /// A server over an executor of its own (its own result cache and pool)

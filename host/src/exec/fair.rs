@@ -3,8 +3,8 @@
 //! A FIFO semaphore serves waiters in arrival order, so a caller that queues
 //! a thousand calls makes every other caller wait behind all of them. Here,
 //! whenever permits are free, they go to the waiting caller that holds the
-//! fewest permits now (the oldest waiter first among callers that hold as
-//! many), and a caller's own waiters are served in order. A caller with one
+//! fewest permits now (among callers that hold as many, the one served least
+//! recently), and a caller's own waiters are served in order. A caller with one
 //! call waiting is thus served at the next release, however many calls
 //! others have queued: its wait is bounded by the calls in flight, not by
 //! the queue.
@@ -24,18 +24,25 @@ pub(crate) struct FairPool {
 #[derive(Debug, Default)]
 struct PoolState {
     free: u64,
-    /// Permits held, by caller (only callers that hold some).
-    held: HashMap<String, u64>,
-    /// Waiters in arrival order, by caller (only callers with some).
-    waiting: HashMap<String, VecDeque<Waiter>>,
+    /// Callers that hold permits or wait for some.
+    callers: HashMap<String, CallerState>,
     /// Waiters queued now, across callers.
     queued: usize,
+    /// Counts grants, so the caller served least recently is known.
     next_seq: u64,
+}
+
+#[derive(Debug, Default)]
+struct CallerState {
+    held: u64,
+    /// When the caller was last granted permits (a `next_seq` value).
+    last_grant: u64,
+    /// Its waiters, in arrival order.
+    queue: VecDeque<Waiter>,
 }
 
 #[derive(Debug)]
 struct Waiter {
-    seq: u64,
     permits: u64,
     grant: oneshot::Sender<FairPermit>,
 }
@@ -62,45 +69,47 @@ impl Drop for FairPermit {
 impl PoolState {
     fn give_back(&mut self, caller: &str, permits: u64) {
         self.free += permits;
-        if let Some(held) = self.held.get_mut(caller) {
-            *held = held.saturating_sub(permits);
-            if *held == 0 {
-                self.held.remove(caller);
-            }
+        if let Some(state) = self.callers.get_mut(caller) {
+            state.held = state.held.saturating_sub(permits);
         }
+        self.forget_if_idle(caller);
     }
 
     fn take(&mut self, caller: &str, permits: u64) {
         self.free -= permits;
-        *self.held.entry(caller.to_string()).or_default() += permits;
+        self.next_seq += 1;
+        let state = self.callers.entry(caller.to_string()).or_default();
+        state.held += permits;
+        state.last_grant = self.next_seq;
+    }
+
+    fn forget_if_idle(&mut self, caller: &str) {
+        if self
+            .callers
+            .get(caller)
+            .is_some_and(|s| s.held == 0 && s.queue.is_empty())
+        {
+            self.callers.remove(caller);
+        }
     }
 
     /// The caller to serve next: among those waiting, the one holding the
-    /// fewest permits, then the one whose first waiter came first.
+    /// fewest permits, then the one served least recently.
     fn next_caller(&self) -> Option<String> {
-        self.waiting
+        self.callers
             .iter()
-            .filter_map(|(caller, queue)| {
-                let first = queue.front()?;
-                Some((
-                    self.held.get(caller).copied().unwrap_or(0),
-                    first.seq,
-                    caller,
-                ))
-            })
+            .filter(|(_, state)| !state.queue.is_empty())
+            .map(|(caller, state)| (state.held, state.last_grant, caller))
             .min()
             .map(|(_, _, caller)| caller.clone())
     }
 
     fn pop(&mut self, caller: &str) -> Option<Waiter> {
-        let queue = self.waiting.get_mut(caller)?;
-        let waiter = queue.pop_front();
-        if queue.is_empty() {
-            self.waiting.remove(caller);
-        }
+        let waiter = self.callers.get_mut(caller)?.queue.pop_front();
         if waiter.is_some() {
             self.queued -= 1;
         }
+        self.forget_if_idle(caller);
         waiter
     }
 }
@@ -164,20 +173,14 @@ impl FairPool {
         let (grant, granted) = oneshot::channel();
         {
             let mut state = self.lock();
-            let seq = state.next_seq;
-            state.next_seq += 1;
-            let queue = state.waiting.entry(caller.to_string()).or_default();
+            let queue = &mut state.callers.entry(caller.to_string()).or_default().queue;
             // Waiters that gave up leave their place; drop those in front.
             let mut gone = 0;
             while queue.front().is_some_and(|w| w.grant.is_closed()) {
                 queue.pop_front();
                 gone += 1;
             }
-            queue.push_back(Waiter {
-                seq,
-                permits,
-                grant,
-            });
+            queue.push_back(Waiter { permits, grant });
             state.queued = state.queued + 1 - gone;
             self.dispatch(&mut state);
         }
@@ -195,7 +198,7 @@ impl FairPool {
     /// Grants free permits to waiters, fairest first, while the next one fits.
     fn dispatch(self: &Arc<Self>, state: &mut PoolState) {
         while let Some(caller) = state.next_caller() {
-            let Some(first) = state.waiting.get(&caller).and_then(VecDeque::front) else {
+            let Some(first) = state.callers.get(&caller).and_then(|s| s.queue.front()) else {
                 break;
             };
             if !first.grant.is_closed() && first.permits > state.free {
