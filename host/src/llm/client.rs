@@ -349,10 +349,7 @@ impl ModelClient {
             };
             parser
                 .feed(&chunk, &mut events)
-                .map_err(|_| LlmError::Protocol {
-                    provider,
-                    message: "a stream line is longer than 16 MiB".into(),
-                })?;
+                .map_err(|_| too_long(provider))?;
             for event in events.drain(..) {
                 complete |= assembler.feed(&event, &mut out).map_err(model_error)?;
                 out.drain(..).for_each(&mut *on_event);
@@ -362,7 +359,7 @@ impl ModelClient {
             }
         }
         if !complete {
-            parser.finish(&mut events);
+            parser.finish(&mut events).map_err(|_| too_long(provider))?;
             for event in events.drain(..) {
                 complete |= assembler.feed(&event, &mut out).map_err(model_error)?;
             }
@@ -477,6 +474,14 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     header("retry-after").map(seconds)
 }
 
+/// The stream sent a line, or an event, beyond the parser's cap.
+fn too_long(provider: Provider) -> LlmError {
+    LlmError::Protocol {
+        provider,
+        message: "a stream line or event is longer than 16 MiB".into(),
+    }
+}
+
 /// An error and its causes on one line.
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -514,7 +519,10 @@ mod tests {
                 let mut headers = HeaderMap::new();
                 headers.insert(name, huge.parse().unwrap());
                 let wait = retry_after(&headers).unwrap();
-                assert!(wait > Duration::from_secs(1 << 40), "{name}: {huge}: {wait:?}");
+                assert!(
+                    wait > Duration::from_secs(1 << 40),
+                    "{name}: {huge}: {wait:?}"
+                );
             }
         }
         // Meaningless: ignored, so the client's own backoff applies.

@@ -267,7 +267,7 @@ pub(crate) fn replay(
             complete |= assembler.feed(&event, &mut out)?;
         }
     }
-    parser.finish(&mut events);
+    parser.finish(&mut events).map_err(|_| "event too long")?;
     for event in events.drain(..) {
         complete |= assembler.feed(&event, &mut out)?;
     }
@@ -335,6 +335,11 @@ mod tests {
         );
         assert_eq!(error_message(&json!({"ok": true})), None);
         // Never an empty message, which would read as no reason at all.
-        assert!(!error_message(&json!({"error": " "})).unwrap().trim().is_empty());
+        assert!(
+            !error_message(&json!({"error": " "}))
+                .unwrap()
+                .trim()
+                .is_empty()
+        );
     }
 }
