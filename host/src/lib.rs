@@ -23,6 +23,8 @@ mod catalog;
 mod engine;
 mod exec;
 pub mod formats;
+#[cfg(test)]
+mod fuzzing;
 pub mod llm;
 pub mod mcp;
 mod outcome;

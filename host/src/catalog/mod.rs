@@ -16,6 +16,8 @@
 
 mod cache;
 pub(crate) mod dynamic;
+#[cfg(test)]
+mod fuzz;
 mod reload;
 pub(crate) mod schema;
 pub(crate) mod shape;

@@ -186,40 +186,63 @@ struct Node {
     weight: u64,
     /// `unevaluated*` evaluates its in-place schemas once more.
     unevaluated: bool,
+    /// The schema it sits in (the root: itself).
+    parent: usize,
+    /// The JSON-pointer tokens from the parent to it, such as `properties/a`.
+    /// Only these are kept: a whole pointer per schema would cost the depth
+    /// times the key length for every schema, gigabytes for a schema of a
+    /// few hundred kB with long keys on a deep path.
+    key: String,
+}
+
+/// The JSON pointer of schema `id`, built only for messages.
+fn pointer_of(nodes: &[Node], mut id: usize) -> String {
+    let mut keys = Vec::new();
+    while id != 0 {
+        keys.push(nodes[id].key.as_str());
+        id = nodes[id].parent;
+    }
+    keys.iter().rev().map(|key| format!("/{key}")).collect()
 }
 
 struct Walk<'a> {
+    root: &'a Value,
     nodes: Vec<Node>,
-    pointers: HashMap<String, usize>,
+    /// The schema each value of the document is, by its address.
+    schemas: HashMap<*const Value, usize>,
     anchors: HashMap<&'a str, usize>,
-    refs: Vec<(usize, &'a str, String)>,
+    /// `$ref`s: the schema that has one, and its text.
+    refs: Vec<(usize, &'a str)>,
 }
 
 /// Measures a schema document, or says why it is refused.
 pub(crate) fn measure(schema: &Value) -> Result<Cost, SchemaError> {
     let mut walk = Walk {
+        root: schema,
         nodes: vec![Node::default()],
-        pointers: HashMap::new(),
+        schemas: HashMap::new(),
         anchors: HashMap::new(),
         refs: Vec::new(),
     };
-    let mut stack: Vec<(usize, &Value, String, usize)> = vec![(0, schema, String::new(), 0)];
-    while let Some((id, value, pointer, depth)) = stack.pop() {
+    let mut stack: Vec<(usize, &Value, usize)> = vec![(0, schema, 0)];
+    while let Some((id, value, depth)) = stack.pop() {
         if depth > MAX_NESTING {
-            return Err(SchemaError::TooDeep { at: pointer });
+            return Err(SchemaError::TooDeep {
+                at: pointer_of(&walk.nodes, id),
+            });
         }
-        walk.pointers.insert(pointer.clone(), id);
+        walk.schemas.insert(std::ptr::from_ref(value), id);
         let Value::Object(map) = value else {
             walk.nodes[id].weight = 1;
             continue;
         };
-        walk.visit(id, map, &pointer, depth, &mut stack)?;
+        walk.visit(id, map, depth, &mut stack)?;
     }
-    for (from, reference, at) in std::mem::take(&mut walk.refs) {
-        let to = walk.resolve(reference, &at)?;
+    for (from, reference) in std::mem::take(&mut walk.refs) {
+        let to = walk.resolve(reference, from)?;
         walk.nodes[from].in_place.push(to);
     }
-    let order = in_place_order(&walk.nodes, &walk.pointers)?;
+    let order = in_place_order(&walk.nodes)?;
     cost(&walk.nodes, &order)
 }
 
@@ -228,15 +251,14 @@ impl<'a> Walk<'a> {
         &mut self,
         id: usize,
         map: &'a Map<String, Value>,
-        pointer: &str,
         depth: usize,
-        stack: &mut Vec<(usize, &'a Value, String, usize)>,
+        stack: &mut Vec<(usize, &'a Value, usize)>,
     ) -> Result<(), SchemaError> {
         let refuse = |keyword: &'static str, reference: &Value, why: &'static str| {
             Err(SchemaError::Reference {
                 keyword,
                 reference: reference.as_str().unwrap_or_default().to_string(),
-                at: pointer.to_string(),
+                at: pointer_of(&self.nodes, id),
                 why,
             })
         };
@@ -271,14 +293,18 @@ impl<'a> Walk<'a> {
             let Value::String(text) = reference else {
                 return refuse("$ref", reference, "it must be a string");
             };
-            self.refs.push((id, text, pointer.to_string()));
+            self.refs.push((id, text));
         }
         let mut weight: u64 = 1;
         for (keyword, value) in map {
             let mut child = |nodes: &mut Vec<Node>, key: &str, value: &'a Value| {
                 let child = nodes.len();
-                nodes.push(Node::default());
-                stack.push((child, value, format!("{pointer}/{key}"), depth + 1));
+                nodes.push(Node {
+                    parent: id,
+                    key: key.to_string(),
+                    ..Node::default()
+                });
+                stack.push((child, value, depth + 1));
                 child
             };
             let is_schema = |v: &Value| v.is_object() || v.is_boolean();
@@ -371,11 +397,11 @@ impl<'a> Walk<'a> {
     }
 
     /// The schema a local reference points at.
-    fn resolve(&self, reference: &str, at: &str) -> Result<usize, SchemaError> {
+    fn resolve(&self, reference: &str, from: usize) -> Result<usize, SchemaError> {
         let refuse = |why: &'static str| SchemaError::Reference {
             keyword: "$ref",
             reference: reference.to_string(),
-            at: at.to_string(),
+            at: pointer_of(&self.nodes, from),
             why,
         };
         let Some(fragment) = reference.strip_prefix('#') else {
@@ -385,7 +411,10 @@ impl<'a> Walk<'a> {
         };
         let fragment = percent_decode(fragment).ok_or_else(|| refuse("bad percent-encoding"))?;
         let found = if fragment.is_empty() || fragment.starts_with('/') {
-            self.pointers.get(&fragment)
+            // Only a value that is one of the document's schemas counts.
+            self.root
+                .pointer(&fragment)
+                .and_then(|target| self.schemas.get(&std::ptr::from_ref(target)))
         } else {
             self.anchors.get(fragment.as_str())
         };
@@ -397,10 +426,7 @@ impl<'a> Walk<'a> {
 
 /// The schemas in an order where every in-place child comes before its
 /// parent, or the cycle that prevents one.
-fn in_place_order(
-    nodes: &[Node],
-    pointers: &HashMap<String, usize>,
-) -> Result<Vec<usize>, SchemaError> {
+fn in_place_order(nodes: &[Node]) -> Result<Vec<usize>, SchemaError> {
     const NEW: u8 = 0;
     const OPEN: u8 = 1;
     const DONE: u8 = 2;
@@ -421,11 +447,7 @@ fn in_place_order(
                         stack.push((child, 0));
                     }
                     OPEN => {
-                        let at = pointers
-                            .iter()
-                            .find(|(_, id)| **id == child)
-                            .map(|(p, _)| p.clone())
-                            .unwrap_or_default();
+                        let at = pointer_of(nodes, child);
                         return Err(SchemaError::Cycle {
                             at: if at.is_empty() { "#".into() } else { at },
                         });

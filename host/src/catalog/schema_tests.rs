@@ -224,3 +224,50 @@ fn the_deepest_accepted_schemas_fit_a_small_thread_stack() {
         .join()
         .unwrap();
 }
+
+/// The process's peak resident memory in KiB, after resetting it when `reset`.
+fn peak_rss_kib(reset: bool) -> Option<u64> {
+    if reset {
+        std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Long keys on a deep path, then thousands of schemas at its end: a JSON
+/// pointer per schema would be ~125 KB each, gigabytes in all.
+fn long_path_schema() -> Value {
+    let mut leaves = Map::new();
+    let mut n = 0;
+    while leaves.len() * 10 < 120_000 {
+        leaves.insert(format!("{n}"), json!({}));
+        n += 1;
+    }
+    let mut schema = json!({ "properties": leaves });
+    let key = "k".repeat(2_000);
+    for _ in 0..60 {
+        schema = json!({ "properties": { key.clone(): schema } });
+    }
+    schema
+}
+
+#[test]
+fn measuring_memory_follows_the_schema_size_not_its_paths() {
+    let schema = long_path_schema();
+    let text = schema.to_string();
+    assert!(text.len() <= MAX_SCHEMA_BYTES, "{}", text.len());
+    let Some(before) = peak_rss_kib(true) else {
+        eprintln!("no /proc/self/clear_refs here; memory not checked");
+        return;
+    };
+    measure(&schema).unwrap();
+    let after = peak_rss_kib(false).unwrap();
+    // The schema is 250 KB; measuring it may take a few times that, not gigabytes.
+    assert!(
+        after.saturating_sub(before) < 256 << 10,
+        "measuring a {} byte schema raised the peak RSS by {} MiB",
+        text.len(),
+        after.saturating_sub(before) >> 10
+    );
+}

@@ -215,6 +215,8 @@ impl Shape {
             Self::FixedList(inner, n) => {
                 json!({"type": "array", "items": inner.schema(), "minItems": n, "maxItems": n})
             }
+            // `prefixItems` may not be empty: a schema with `[]` there is invalid.
+            Self::Tuple(items) if items.is_empty() => json!({"type": "array", "maxItems": 0}),
             Self::Tuple(items) => json!({
                 "type": "array",
                 "prefixItems": items.iter().map(Self::schema).collect::<Vec<_>>(),
@@ -368,6 +370,13 @@ fn number(n: i128) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_empty_tuple_has_a_valid_schema_that_takes_only_the_empty_array() {
+        let validator = jsonschema::validator_for(&Shape::Tuple(Vec::new()).schema()).unwrap();
+        assert!(validator.is_valid(&json!([])));
+        assert!(!validator.is_valid(&json!([1])));
+    }
 
     #[test]
     fn integers_carry_their_ranges() {

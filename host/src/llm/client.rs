@@ -349,10 +349,7 @@ impl ModelClient {
             };
             parser
                 .feed(&chunk, &mut events)
-                .map_err(|_| LlmError::Protocol {
-                    provider,
-                    message: "a stream line is longer than 16 MiB".into(),
-                })?;
+                .map_err(|_| too_long(provider))?;
             for event in events.drain(..) {
                 complete |= assembler.feed(&event, &mut out).map_err(model_error)?;
                 out.drain(..).for_each(&mut *on_event);
@@ -362,7 +359,7 @@ impl ModelClient {
             }
         }
         if !complete {
-            parser.finish(&mut events);
+            parser.finish(&mut events).map_err(|_| too_long(provider))?;
             for event in events.drain(..) {
                 complete |= assembler.feed(&event, &mut out).map_err(model_error)?;
             }
@@ -457,16 +454,32 @@ impl ModelClient {
     }
 }
 
-/// `Retry-After` in seconds, or OpenAI's `retry-after-ms`.
+/// `Retry-After` in seconds, or OpenAI's `retry-after-ms`. The server's
+/// value is not trusted: a negative, NaN or unreadable one is ignored (the
+/// client's own backoff applies), and one too large for a [`Duration`]
+/// (`1e300`, `inf`) reads as [`Duration::MAX`], longer than any
+/// `max_backoff`, so it ends the retries.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        return Some(Duration::from_secs_f64(ms.max(0.0) / 1e3));
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|x| *x >= 0.0)
+    };
+    let seconds = |secs: f64| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
+    if let Some(ms) = header("retry-after-ms") {
+        return Some(seconds(ms / 1e3));
     }
-    header("retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    header("retry-after").map(seconds)
+}
+
+/// The stream sent a line, or an event, beyond the parser's cap.
+fn too_long(provider: Provider) -> LlmError {
+    LlmError::Protocol {
+        provider,
+        message: "a stream line or event is longer than 16 MiB".into(),
+    }
 }
 
 /// An error and its causes on one line.
@@ -496,6 +509,30 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn hostile_retry_after_values_never_panic() {
+        // Beyond any Duration: a wait longer than `max_backoff`, so no retry.
+        for huge in ["99999999999999999999", "1e300", "inf", "+inf", "Infinity"] {
+            for name in ["retry-after", "retry-after-ms"] {
+                let mut headers = HeaderMap::new();
+                headers.insert(name, huge.parse().unwrap());
+                let wait = retry_after(&headers).unwrap();
+                assert!(
+                    wait > Duration::from_secs(1 << 40),
+                    "{name}: {huge}: {wait:?}"
+                );
+            }
+        }
+        // Meaningless: ignored, so the client's own backoff applies.
+        for junk in ["-1", "-inf", "NaN", "nan", "soon", ""] {
+            for name in ["retry-after", "retry-after-ms"] {
+                let mut headers = HeaderMap::new();
+                headers.insert(name, junk.parse().unwrap());
+                assert_eq!(retry_after(&headers), None, "{name}: {junk}");
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 mod agent;
 mod anthropic;
 mod client;
+#[cfg(test)]
+mod fuzz;
 mod openai_chat;
 mod openai_responses;
 mod protocol;

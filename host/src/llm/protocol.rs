@@ -157,10 +157,18 @@ pub(crate) fn excerpt(text: &str, max: usize) -> String {
 /// `{"error": "…"}`) as one line.
 pub(crate) fn error_message(value: &Value) -> Option<String> {
     let error = value.get("error")?;
+    // Never empty, which would read as no reason at all.
+    let said = |text: &str| {
+        if text.trim().is_empty() {
+            "the server reported an error without a message".to_string()
+        } else {
+            text.to_string()
+        }
+    };
     if let Some(text) = error.as_str() {
-        return Some(text.to_string());
+        return Some(said(text));
     }
-    let message = error.get("message").and_then(Value::as_str)?;
+    let message = said(error.get("message").and_then(Value::as_str)?);
     Some(match error.get("type").and_then(Value::as_str) {
         Some(kind) => format!("{kind}: {message}"),
         None => message.to_string(),
@@ -259,7 +267,7 @@ pub(crate) fn replay(
             complete |= assembler.feed(&event, &mut out)?;
         }
     }
-    parser.finish(&mut events);
+    parser.finish(&mut events).map_err(|_| "event too long")?;
     for event in events.drain(..) {
         complete |= assembler.feed(&event, &mut out)?;
     }
@@ -326,5 +334,12 @@ mod tests {
             Some("nope".into())
         );
         assert_eq!(error_message(&json!({"ok": true})), None);
+        // Never an empty message, which would read as no reason at all.
+        assert!(
+            !error_message(&json!({"error": " "}))
+                .unwrap()
+                .trim()
+                .is_empty()
+        );
     }
 }

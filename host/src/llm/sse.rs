@@ -13,7 +13,8 @@ pub(crate) struct SseEvent {
     pub(crate) data: String,
 }
 
-/// Largest line kept; a longer one is a broken or hostile server.
+/// Largest line, and largest event (its data lines together), kept; a
+/// longer one is a broken or hostile server.
 const MAX_LINE: usize = 16 << 20;
 
 /// Incremental parser state.
@@ -24,7 +25,7 @@ pub(crate) struct SseParser {
     data: Option<String>,
 }
 
-/// The server sent a line longer than [`MAX_LINE`].
+/// The server sent a line, or an event, longer than [`MAX_LINE`].
 #[derive(Debug)]
 pub(crate) struct LineTooLong;
 
@@ -41,7 +42,7 @@ impl SseParser {
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
-                self.line_done(&line, out);
+                self.line_done(&line, out)?;
             } else {
                 if self.line.len() >= MAX_LINE {
                     return Err(LineTooLong);
@@ -54,21 +55,22 @@ impl SseParser {
 
     /// The stream ended: an event not closed by a blank line still counts
     /// when its last line was complete.
-    pub(crate) fn finish(&mut self, out: &mut Vec<SseEvent>) {
+    pub(crate) fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), LineTooLong> {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            self.line_done(&line, out);
+            self.line_done(&line, out)?;
         }
         self.dispatch(out);
+        Ok(())
     }
 
-    fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), LineTooLong> {
         if line.is_empty() {
             self.dispatch(out);
-            return;
+            return Ok(());
         }
         if line[0] == b':' {
-            return;
+            return Ok(());
         }
         let line = String::from_utf8_lossy(line);
         let (field, value) = match line.split_once(':') {
@@ -78,6 +80,7 @@ impl SseParser {
         match field {
             "event" => self.event = Some(value.to_string()),
             "data" => match &mut self.data {
+                Some(data) if data.len() + 1 + value.len() > MAX_LINE => return Err(LineTooLong),
                 Some(data) => {
                     data.push('\n');
                     data.push_str(value);
@@ -86,6 +89,7 @@ impl SseParser {
             },
             _ => {}
         }
+        Ok(())
     }
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
@@ -106,7 +110,7 @@ mod tests {
         for chunk in text.as_bytes().chunks(piece) {
             parser.feed(chunk, &mut out).unwrap();
         }
-        parser.finish(&mut out);
+        parser.finish(&mut out).unwrap();
         out
     }
 
@@ -141,6 +145,18 @@ mod tests {
         let events = parse_in_pieces("data:x\n\ndata:y", 3);
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].data, "y");
+    }
+
+    #[test]
+    fn an_event_of_endless_short_data_lines_is_refused_not_kept() {
+        // Each line is short, but an event that never ends would grow without end.
+        let line = format!("data: {}\n", "x".repeat(1 << 20));
+        let mut parser = SseParser::default();
+        let mut out = Vec::new();
+        let refused =
+            (0..(MAX_LINE >> 20) + 2).any(|_| parser.feed(line.as_bytes(), &mut out).is_err());
+        assert!(refused, "an event of more than {MAX_LINE} bytes was kept");
+        assert!(out.is_empty());
     }
 
     #[test]

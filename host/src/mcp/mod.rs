@@ -17,6 +17,8 @@
 //!   only that tenant's tools and spends its quotas.
 
 mod convert;
+#[cfg(test)]
+mod fuzz;
 mod progress;
 mod server;
 mod tenancy;

@@ -246,7 +246,7 @@ impl ServeConfig {
                 }
                 if t.tools
                     .iter()
-                    .any(|p| p.is_empty() || p[..p.len() - 1].contains('*'))
+                    .any(|p| p.is_empty() || p.strip_suffix('*').unwrap_or(p).contains('*'))
                 {
                     return Err(at("`tools` entries are names, `prefix*` or `*`".into()));
                 }
@@ -285,7 +285,8 @@ fn ceiling(limits: &TenantLimits) -> Ceiling {
         timeout: limits.timeout_ms.map(Duration::from_millis),
         fuel: limits.fuel,
         memory_mb: limits.memory_mb,
-        max_output_bytes: limits.max_output_kb.map(|kb| kb << 10),
+        // Saturating: a shift would wrap a huge value to a tiny ceiling.
+        max_output_bytes: limits.max_output_kb.map(|kb| kb.saturating_mul(1024)),
     }
 }
 
@@ -331,6 +332,31 @@ mod tests {
         assert_eq!(tenant.rate.unwrap().count, 5);
         assert_eq!(tenant.ceiling.timeout, Some(Duration::from_millis(100)));
         assert!(tenant.reach_outside);
+    }
+
+    #[test]
+    fn non_ascii_tool_patterns_load_and_match() {
+        let key = hash_key("k");
+        let text = format!(
+            "[[tenant]]\nname = \"a\"\nkeys = [\"{key}\"]\ntools = [\"é\", \"ü*\", \"日本\"]\n"
+        );
+        let tenants = parse(&text).unwrap();
+        let tools = &tenants[0].0.tools;
+        assert!(tools.allows("é") && tools.allows("üx") && tools.allows("日本"));
+        assert!(!tools.allows("e") && !tools.allows("日"));
+        let text = format!("[[tenant]]\nname = \"a\"\nkeys = [\"{key}\"]\ntools = [\"日*本\"]\n");
+        assert!(parse(&text).unwrap_err().contains("prefix*"));
+    }
+
+    #[test]
+    fn a_huge_output_ceiling_saturates_instead_of_wrapping() {
+        let key = hash_key("k");
+        let text = format!(
+            "[[tenant]]\nname = \"a\"\nkeys = [\"{key}\"]\ntools = []\n[tenant.limits]\nmax_output_kb = {}\n",
+            1_u64 << 54
+        );
+        let tenants = parse(&text).unwrap();
+        assert_eq!(tenants[0].0.ceiling.max_output_bytes, Some(u64::MAX));
     }
 
     #[test]

@@ -18,6 +18,8 @@
 
 mod config;
 mod dialect;
+#[cfg(test)]
+mod fuzz;
 mod mcp_access;
 mod metrics;
 mod routes;

@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(test)]
+mod fuzz;
 mod serve;
 mod wire;
 

@@ -119,8 +119,13 @@ impl Render<'_> {
                     content.push(json!({"type": "text", "text": text}));
                 }
                 for (n, (name, arguments)) in calls.iter().enumerate() {
-                    let input = serde_json::from_str::<Value>(arguments)
-                        .unwrap_or_else(|_| json!(arguments));
+                    // No arguments is `{}`, as the stream (and OpenAI) say.
+                    let input = if arguments.trim().is_empty() {
+                        json!({})
+                    } else {
+                        serde_json::from_str::<Value>(arguments)
+                            .unwrap_or_else(|_| json!(arguments))
+                    };
                     content.push(
                         json!({"type": "tool_use", "id": id(n), "name": name, "input": input}),
                     );
