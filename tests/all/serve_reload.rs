@@ -190,6 +190,23 @@ fn state_name(state: ComponentState) -> String {
         .to_string()
 }
 
+/// What four calls get under a rate of one an hour that rejects.
+const ONE_OF_FOUR: [&str; 4] = ["ok", "rate-limited", "rate-limited", "rate-limited"];
+
+/// The outcome kind of a call of `tool` with each input, one after another.
+async fn kinds(
+    executor: &Executor,
+    tool: &str,
+    inputs: impl Iterator<Item = String>,
+) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    for input in inputs {
+        let record = executor.call(tool, &input, CallOptions::default()).await;
+        kinds.push(record.outcome.kind());
+    }
+    kinds
+}
+
 const SECRET_POLICY: &str = "[capabilities]\nhttp = [\"api.example.com\"]\n\n[secrets]\n\"api.example.com\" = { header = \"Authorization\", value = \"Bearer ${file:key.txt}\" }\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,18 +248,8 @@ async fn a_broken_version_keeps_serving_under_the_new_policy() {
     let _watch = toolhost::watch(executor.clone(), dir.path(), common::load_options()).unwrap();
     let mut changes = executor.catalog_changes();
     // Distinct inputs: a cached result would not show the limits.
-    let call = |i: u32| {
-        let input = format!(r#"{{"expression": "1+{i}"}}"#);
-        let executor = executor.clone();
-        async move {
-            executor
-                .call("calc", &input, CallOptions::default())
-                .await
-                .outcome
-                .kind()
-        }
-    };
-    assert_eq!(call(0).await, "ok");
+    let sums = |from: u32, to: u32| (from..to).map(|i| format!(r#"{{"expression": "1+{i}"}}"#));
+    assert_eq!(kinds(&executor, "calc", sums(0, 1)).await, ["ok"]);
 
     // A new version that does not compile and a tighter policy at once: the
     // previous version keeps serving, under the new policy.
@@ -256,14 +263,7 @@ async fn a_broken_version_keeps_serving_under_the_new_policy() {
     while state(&executor, "calc").unwrap().0 != ComponentState::KeptPrevious {
         next_catalog(&mut changes).await;
     }
-    let mut kinds = Vec::new();
-    for i in 1..=4 {
-        kinds.push(call(i).await);
-    }
-    assert_eq!(
-        kinds,
-        ["ok", "rate-limited", "rate-limited", "rate-limited"]
-    );
+    assert_eq!(kinds(&executor, "calc", sums(1, 5)).await, ONE_OF_FOUR);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,23 +276,10 @@ async fn lowered_limits_apply_to_new_calls_after_a_reload() {
     let executor = Arc::new(common::load_dir(dir.path()).await);
     let _watch = toolhost::watch(executor.clone(), dir.path(), common::load_options()).unwrap();
     let mut changes = executor.catalog_changes();
-    let nap = |ms: u64| {
-        let executor = executor.clone();
-        async move {
-            executor
-                .call(
-                    "sleep",
-                    &format!(r#"{{"ms": {ms}}}"#),
-                    CallOptions::default(),
-                )
-                .await
-                .outcome
-                .kind()
-        }
-    };
+    let naps = |from: u64, to: u64| (from..to).map(|ms| format!(r#"{{"ms": {ms}}}"#));
     // The gates exist, sized by the first policy. (Each call asks a
     // different sleep: a cached result would not show the limits.)
-    assert_eq!(nap(0).await, "ok");
+    assert_eq!(kinds(&executor, "sleep", naps(0, 1)).await, ["ok"]);
 
     // Concurrency 32 -> 1: with one call in flight, the next is refused.
     std::fs::write(
@@ -301,7 +288,10 @@ async fn lowered_limits_apply_to_new_calls_after_a_reload() {
     )
     .unwrap();
     next_catalog(&mut changes).await;
-    let held = tokio::spawn(nap(3000));
+    let held = {
+        let executor = executor.clone();
+        tokio::spawn(async move { kinds(&executor, "sleep", naps(3000, 3001)).await })
+    };
     tokio::time::timeout(Duration::from_secs(30), async {
         while executor.in_flight() == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -309,8 +299,11 @@ async fn lowered_limits_apply_to_new_calls_after_a_reload() {
     })
     .await
     .expect("the first call starts");
-    assert_eq!(nap(1).await, "rate-limited");
-    assert_eq!(held.await.unwrap(), "ok");
+    assert_eq!(
+        kinds(&executor, "sleep", naps(1, 2)).await,
+        ["rate-limited"]
+    );
+    assert_eq!(held.await.unwrap(), ["ok"]);
 
     // Rate 1000/s -> 1/h: one call of four runs.
     std::fs::write(
@@ -319,14 +312,7 @@ async fn lowered_limits_apply_to_new_calls_after_a_reload() {
     )
     .unwrap();
     next_catalog(&mut changes).await;
-    let mut kinds = Vec::new();
-    for ms in 2..6 {
-        kinds.push(nap(ms).await);
-    }
-    assert_eq!(
-        kinds,
-        ["ok", "rate-limited", "rate-limited", "rate-limited"]
-    );
+    assert_eq!(kinds(&executor, "sleep", naps(2, 6)).await, ONE_OF_FOUR);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
