@@ -62,10 +62,7 @@ fn state(executor: &Executor, component: &str) -> Option<(ComponentState, Option
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_survive_replacement_and_a_broken_version_never_serves() {
     let calc = std::fs::read(artifacts::CALC).unwrap();
-    let dir = common::tool_dir("calc", artifacts::CALC, None);
-    let executor = Arc::new(common::load_dir(dir.path()).await);
-    let watch = toolhost::watch(executor.clone(), dir.path(), common::load_options()).unwrap();
-    let mut changes = executor.catalog_changes();
+    let (dir, executor, watch, mut changes) = watched("calc", artifacts::CALC, None).await;
     let (_, first_hash) = state(&executor, "calc").unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -190,6 +187,25 @@ fn state_name(state: ComponentState) -> String {
         .to_string()
 }
 
+/// `wasm` as `name` (with `policy`) in a folder of its own, loaded and
+/// watched, with a receiver of its catalog changes.
+async fn watched(
+    name: &str,
+    wasm: &str,
+    policy: Option<&str>,
+) -> (
+    tempfile::TempDir,
+    Arc<Executor>,
+    toolhost::FolderWatch,
+    tokio::sync::watch::Receiver<u64>,
+) {
+    let dir = common::tool_dir(name, wasm, policy);
+    let executor = Arc::new(common::load_dir(dir.path()).await);
+    let watch = toolhost::watch(executor.clone(), dir.path(), common::load_options()).unwrap();
+    let changes = executor.catalog_changes();
+    (dir, executor, watch, changes)
+}
+
 /// What four calls get under a rate of one an hour that rejects.
 const ONE_OF_FOUR: [&str; 4] = ["ok", "rate-limited", "rate-limited", "rate-limited"];
 
@@ -239,14 +255,12 @@ async fn a_secret_that_can_no_longer_be_read_withdraws_the_component() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_version_keeps_serving_under_the_new_policy() {
     let calc = std::fs::read(artifacts::CALC).unwrap();
-    let dir = common::tool_dir(
+    let (dir, executor, _watch, mut changes) = watched(
         "calc",
         artifacts::CALC,
         Some("[limits]\nrate = \"1000/s\"\n"),
-    );
-    let executor = Arc::new(common::load_dir(dir.path()).await);
-    let _watch = toolhost::watch(executor.clone(), dir.path(), common::load_options()).unwrap();
-    let mut changes = executor.catalog_changes();
+    )
+    .await;
     // Distinct inputs: a cached result would not show the limits.
     let sums = |from: u32, to: u32| (from..to).map(|i| format!(r#"{{"expression": "1+{i}"}}"#));
     assert_eq!(kinds(&executor, "calc", sums(0, 1)).await, ["ok"]);
@@ -268,14 +282,12 @@ async fn a_broken_version_keeps_serving_under_the_new_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowered_limits_apply_to_new_calls_after_a_reload() {
-    let dir = common::tool_dir(
+    let (dir, executor, _watch, mut changes) = watched(
         "sleep",
         artifacts::SLEEP,
         Some("[limits]\nmax_concurrency = 32\nrate = \"1000/s\"\n"),
-    );
-    let executor = Arc::new(common::load_dir(dir.path()).await);
-    let _watch = toolhost::watch(executor.clone(), dir.path(), common::load_options()).unwrap();
-    let mut changes = executor.catalog_changes();
+    )
+    .await;
     let naps = |from: u64, to: u64| (from..to).map(|ms| format!(r#"{{"ms": {ms}}}"#));
     // The gates exist, sized by the first policy. (Each call asks a
     // different sleep: a cached result would not show the limits.)
@@ -317,14 +329,12 @@ async fn lowered_limits_apply_to_new_calls_after_a_reload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_a_watched_policy_does_not_reload_and_changing_it_does_once() {
-    let dir = common::tool_dir(
+    let (dir, executor, watch, mut changes) = watched(
         "calc",
         artifacts::CALC,
         Some("[limits]\nfuel = 1_000_000\n"),
-    );
-    let executor = Arc::new(common::load_dir(dir.path()).await);
-    let watch = toolhost::watch(executor.clone(), dir.path(), common::load_options()).unwrap();
-    let mut changes = executor.catalog_changes();
+    )
+    .await;
     let policy = dir.path().join("calc.toml");
     let quiet = || tokio::time::sleep(Duration::from_secs(2));
 
