@@ -329,7 +329,7 @@ async fn lowered_limits_apply_to_new_calls_after_a_reload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reading_a_watched_policy_does_not_reload_and_changing_it_does_once() {
-    let (dir, executor, watch, mut changes) = watched(
+    let (dir, _executor, watch, mut changes) = watched(
         "calc",
         artifacts::CALC,
         Some("[limits]\nfuel = 1_000_000\n"),
