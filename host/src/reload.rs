@@ -7,14 +7,17 @@
 //! serving ([`Catalog::reload`]); the failure is logged, counted and shown in
 //! [`Catalog::status`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
+use crate::catalog::file_identity;
 use crate::{Catalog, Executor, LoadOptions};
 
 /// Quiet time after the last change before reloading, so a file being
@@ -93,7 +96,9 @@ impl FolderWatch {
 }
 
 /// Starts watching `dir`: each settled burst of changes to `*.wasm` or
-/// `*.toml` files reloads the folder and swaps the result into `executor`.
+/// `*.toml` files reloads the folder and swaps the result into `executor`,
+/// if a file was created, removed, renamed or written to since the last
+/// load (reading a file does not reload).
 /// Must be called inside a tokio runtime.
 pub fn watch(
     executor: Arc<Executor>,
@@ -107,6 +112,7 @@ pub fn watch(
     };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
+            && changes_content(&event.kind)
             && event.paths.iter().any(|path| is_tool_file(path))
         {
             let _ = tx.send(());
@@ -117,11 +123,13 @@ pub fn watch(
         .watch(dir, RecursiveMode::NonRecursive)
         .map_err(watch_error)?;
     let counters = Arc::new(ReloadCounters::default());
+    let loaded = Fingerprint::of(dir);
     let task = tokio::spawn(reload_loop(
         executor,
         dir.to_path_buf(),
         options,
         rx,
+        loaded,
         counters.clone(),
     ));
     Ok(FolderWatch {
@@ -136,19 +144,69 @@ fn is_tool_file(path: &Path) -> bool {
         .is_some_and(|ext| ext == "wasm" || ext == "toml")
 }
 
+/// True for events that may change what a file holds or which file a name
+/// is: created, written, removed, renamed. Opening, reading and closing a
+/// file unwritten (which every reload does to every policy) are not.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(modify) => !matches!(modify, ModifyKind::Metadata(_)),
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+    }
+}
+
+/// What identifies the version of every tool file in a folder: name,
+/// device, inode, size, modification and change times (or, where those are
+/// not known, the content's hash). Equal fingerprints mean nothing a load
+/// reads has changed.
+#[derive(Debug, PartialEq, Eq)]
+struct Fingerprint(BTreeMap<PathBuf, String>);
+
+impl Fingerprint {
+    fn of(dir: &Path) -> Self {
+        let files = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| is_tool_file(path))
+            .map(|path| {
+                let version = file_identity(&path)
+                    .or_else(|| {
+                        std::fs::read(&path)
+                            .ok()
+                            .map(|bytes| blake3::hash(&bytes).to_hex().to_string())
+                    })
+                    .unwrap_or_default();
+                (path, version)
+            })
+            .collect();
+        Self(files)
+    }
+}
+
 async fn reload_loop(
     executor: Arc<Executor>,
     dir: PathBuf,
     options: LoadOptions,
     mut changes: mpsc::UnboundedReceiver<()>,
+    mut loaded: Fingerprint,
     counters: Arc<ReloadCounters>,
 ) {
     while changes.recv().await.is_some() {
         // Wait for the burst to settle.
         while let Ok(Some(())) = tokio::time::timeout(SETTLE, changes.recv()).await {}
+        // Taken before loading: a change made while the load runs sends an
+        // event and differs from it, so it is loaded next.
+        let now = Fingerprint::of(&dir);
+        if now == loaded {
+            tracing::debug!("tools folder events, but no file changed; not reloading");
+            continue;
+        }
         let current = executor.catalog();
         match current.reload(&dir, &options).await {
             Ok(fresh) => {
+                loaded = now;
                 swap(&executor, &current, fresh, &counters);
             }
             Err(error) => {

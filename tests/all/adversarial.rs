@@ -14,6 +14,7 @@ pub const COVERED: &[&str] = &[
     "bad-output",
     "deep-stack",
     "http-probe",
+    "log-forge",
     "dyn-iface",
     "dyn-resource",
     "dyn-types",

@@ -33,3 +33,27 @@ fn serve_without_a_config_says_what_a_server_needs() {
     // It is said before anything is loaded: the missing folder is not the complaint.
     assert!(!stderr.contains("/nonexistent"), "{stderr}");
 }
+
+#[test]
+fn chat_does_not_send_the_environment_key_to_another_host() {
+    let tools = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(toolhost_bin())
+        .args([
+            "chat",
+            "hi",
+            "--base-url",
+            "http://model.invalid/v1",
+            "--tools",
+        ])
+        .arg(tools.path())
+        .env("OPENAI_API_KEY", "sk-canary-not-for-model-invalid")
+        .output()
+        .expect("run toolhost");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("OPENAI_API_KEY") && stderr.contains("--api-key-env"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sk-canary"), "{stderr}");
+}

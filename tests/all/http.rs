@@ -37,7 +37,7 @@ async fn request(executor: &Executor, input: Value) -> Value {
 }
 
 /// Everything logged at warn and above, for the whole test binary.
-fn logs() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = Arc::new(Mutex::new(Vec::new()));

@@ -13,6 +13,7 @@ mod dynamic;
 mod executor;
 mod files;
 mod flood;
+mod guest_logs;
 mod http;
 mod llm_agent;
 mod llm_client;

@@ -35,6 +35,7 @@ use wasmtime::component::Component;
 
 use self::cache::CompileCache;
 pub use self::cache::default_cache_dir;
+pub(crate) use self::cache::identity as file_identity;
 pub use self::reload::{ComponentState, ComponentStatus};
 pub(crate) use self::schema::CheckedSchema;
 pub(crate) use self::spec::Checked;
@@ -256,6 +257,9 @@ pub struct Catalog {
     failures: Vec<LoadError>,
     /// Components whose new version failed, still serving the previous one.
     kept: Vec<String>,
+    /// Components that served before a reload and no longer do, because
+    /// their policy, secrets or grants could not be resolved.
+    withdrawn: Vec<String>,
     stats: LoadStats,
 }
 
@@ -322,6 +326,7 @@ impl Catalog {
             tools: BTreeMap::new(),
             failures: Vec::new(),
             kept: Vec::new(),
+            withdrawn: Vec::new(),
             stats: LoadStats::default(),
         };
         let loader = Loader {
@@ -387,15 +392,9 @@ impl Catalog {
         let check_output = matches!(component.pre, Pre::Tool(_));
         let component = Arc::new(component);
         for spec in specs {
-            let behavior = spec.info.behavior;
-            let pure = behavior.read_only
-                && behavior.idempotent
-                && !behavior.open_world
-                && !behavior.destructive
-                && !component.grants.reaches_outside();
             let entry = ToolEntry {
                 name: Arc::from(spec.info.name.as_str()),
-                pure,
+                pure: is_pure(spec.info.behavior, &component.grants),
                 info: spec.info,
                 component: component.clone(),
                 input: spec.input,
@@ -482,6 +481,50 @@ impl Catalog {
     }
 }
 
+/// Declared read-only and idempotent, and granted nothing that reaches
+/// outside: the flags alone are not trusted.
+fn is_pure(behavior: Behavior, grants: &Grants) -> bool {
+    behavior.read_only
+        && behavior.idempotent
+        && !behavior.open_world
+        && !behavior.destructive
+        && !grants.reaches_outside()
+}
+
+impl ToolEntry {
+    /// The same tool, served by `component` (the same code under another
+    /// policy).
+    fn under(&self, component: Arc<LoadedComponent>) -> Self {
+        Self {
+            info: self.info.clone(),
+            name: self.name.clone(),
+            pure: is_pure(self.info.behavior, &component.grants),
+            component,
+            input: self.input.clone(),
+            output: self.output.clone(),
+        }
+    }
+}
+
+/// Reads and resolves the policy beside the component at `wasm`
+/// (`NAME.toml`; none grants nothing): its grants, with every secret and
+/// directory resolved, and its limits over `defaults`.
+fn resolve_policy(
+    engine: &Engine,
+    wasm: &Path,
+    defaults: &Limits,
+) -> Result<(Grants, Limits), PolicyError> {
+    let policy_path = wasm.with_extension("toml");
+    let has_policy = policy_path.exists();
+    let policy = if has_policy {
+        Policy::load(&policy_path, engine.config().max_memory_mb)?
+    } else {
+        Policy::default()
+    };
+    let grants = Grants::from_policy(&policy, has_policy.then_some(policy_path.as_path()))?;
+    Ok((grants, policy.limits(defaults)))
+}
+
 /// Components loaded at once.
 const LOAD_CONCURRENCY: usize = 4;
 
@@ -519,14 +562,7 @@ impl Loader<'_> {
             .filter(|stem| is_valid_name(stem))
             .ok_or_else(|| LoadError::BadName { path: path.into() })?
             .to_string();
-        let policy_path = path.with_extension("toml");
-        let has_policy = policy_path.exists();
-        let policy = if has_policy {
-            Policy::load(&policy_path, self.engine.config().max_memory_mb)?
-        } else {
-            Policy::default()
-        };
-        let grants = Grants::from_policy(&policy, has_policy.then_some(policy_path.as_path()))?;
+        let (grants, limits) = resolve_policy(self.engine, path, &self.options.defaults)?;
         // The bytes are only read when the cache does not know this version.
         let identity = self.cache.and_then(|_| cache::identity(path));
         let known = match (self.cache, &identity) {
@@ -557,7 +593,6 @@ impl Loader<'_> {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| world(format!("{e:#}")))?;
-        let limits = policy.limits(&self.options.defaults);
         let (pre, specs) =
             if dynamic::is_tool_world(self.engine, &component) {
                 let pre = ToolPre::new(instance_pre).map_err(|e| world(format!("{e:#}")))?;

@@ -30,6 +30,11 @@ pub(super) struct ChatArgs {
     /// Any server speaking the protocol, e.g. http://127.0.0.1:11434/v1 for Ollama.
     #[arg(long)]
     base_url: Option<String>,
+    /// Send the key in this environment variable. Without it, the provider's
+    /// variable (OPENAI_API_KEY, ANTHROPIC_API_KEY) is sent only to the
+    /// provider's own endpoint or a loopback --base-url.
+    #[arg(long, value_name = "NAME")]
+    api_key_env: Option<String>,
     /// Model requests at most.
     #[arg(long, default_value_t = 10)]
     max_turns: usize,
@@ -78,13 +83,40 @@ fn demo_script(prompt: &str) -> Script {
     .first_token_delay(Duration::from_millis(150))
 }
 
+/// The key to send to `base_url`: from `--api-key-env` when given; else
+/// the provider's variable, but only to the provider's own endpoint or a
+/// loopback server (a key sent to another host is refused, not sent).
+fn api_key(args: &ChatArgs, base_url: &str) -> anyhow::Result<Option<String>> {
+    let read = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|key| !key.trim().is_empty())
+    };
+    if let Some(name) = &args.api_key_env {
+        return read(name)
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("--api-key-env {name}: that variable is not set"));
+    }
+    let name = args.provider.key_env();
+    match read(name) {
+        Some(_) if !args.provider.env_key_may_go_to(base_url) => anyhow::bail!(
+            "not sending {name} to {base_url}: a key from {name} goes only to {} or a loopback \
+             server. To send it to this server, pass --api-key-env {name}; to send no key, \
+             unset {name}.",
+            args.provider.default_base_url()
+        ),
+        key => Ok(key),
+    }
+}
+
 pub(super) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let catalog = args.tools.load(args.json).await?;
     let executor = Arc::new(Executor::new(catalog));
-    let mut config = ClientConfig::from_env(args.provider);
+    let mut config = ClientConfig::new(args.provider);
     if let Some(url) = &args.base_url {
         config.base_url = url.clone();
     }
+    config.api_key = api_key(&args, &config.base_url)?;
     let mut _replay = None;
     if config.api_key.is_none() && args.base_url.is_none() {
         let server = ScriptedServer::start(demo_script(&args.prompt)).await?;

@@ -51,9 +51,36 @@ pub(crate) fn quota(rate: &Rate) -> Quota {
 /// The admission state of one component: its own cap and rate.
 struct ComponentGate {
     slots: Arc<FairPool>,
+    /// The cap the pool was built for.
+    size: usize,
     peak: AtomicUsize,
     rate: Option<DefaultDirectRateLimiter>,
+    /// The rate the limiter was built for.
+    rate_rule: Option<Rate>,
     on_limit: OnLimit,
+}
+
+impl ComponentGate {
+    fn new(limits: &Limits, peak: usize) -> Self {
+        Self {
+            slots: FairPool::new(u64::from(limits.max_concurrency)),
+            size: limits.max_concurrency as usize,
+            peak: AtomicUsize::new(peak),
+            rate: limits
+                .rate
+                .as_ref()
+                .map(|rate| governor::RateLimiter::direct(quota(rate))),
+            rate_rule: limits.rate,
+            on_limit: limits.on_limit,
+        }
+    }
+
+    /// True when the gate was built for these limits.
+    fn fits(&self, limits: &Limits) -> bool {
+        self.size == limits.max_concurrency as usize
+            && self.rate_rule == limits.rate
+            && self.on_limit == limits.on_limit
+    }
 }
 
 /// Everything that must hold for a call to start.
@@ -148,23 +175,21 @@ impl Gates {
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
         // Most calls find their gate; only the first call of a component
         // pays for the key.
-        if let Some(gate) = components.get(name) {
+        if let Some(gate) = components.get_mut(name) {
+            // A reload changed the policy's limits: new calls go through a
+            // gate of the new size and rate (calls in flight keep their slots
+            // of the old one until they end).
+            if !gate.fits(limits) {
+                *gate = Arc::new(ComponentGate::new(
+                    limits,
+                    gate.peak.load(Ordering::Relaxed),
+                ));
+            }
             return gate.clone();
         }
-        components
-            .entry(name.to_string())
-            .or_insert_with(|| {
-                Arc::new(ComponentGate {
-                    slots: FairPool::new(u64::from(limits.max_concurrency)),
-                    peak: AtomicUsize::new(0),
-                    rate: limits
-                        .rate
-                        .as_ref()
-                        .map(|rate| governor::RateLimiter::direct(quota(rate))),
-                    on_limit: limits.on_limit,
-                })
-            })
-            .clone()
+        let gate = Arc::new(ComponentGate::new(limits, 0));
+        components.insert(name.to_string(), gate.clone());
+        gate
     }
 
     fn caller(&self, key: &str, size: u32) -> Arc<FairPool> {
@@ -593,6 +618,24 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(never, Outcome::MemoryLimit { .. }), "{never}");
+    }
+
+    #[tokio::test]
+    async fn new_limits_replace_the_gate_built_for_the_old_ones() {
+        let gates = Gates::new(10, 10, None, None, None, None);
+        let wide = limits(32, None, OnLimit::Reject);
+        let _a = gates.admit("c", &wide, None, None, later()).await.unwrap();
+        let narrow = limits(1, Some(rate(1, 1)), OnLimit::Reject);
+        let _b = gates
+            .admit("c", &narrow, None, None, later())
+            .await
+            .unwrap();
+        let refused = gates
+            .admit("c", &narrow, None, None, later())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(refused, Outcome::RateLimited { .. }), "{refused}");
     }
 
     #[tokio::test]

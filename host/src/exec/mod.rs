@@ -124,6 +124,10 @@ pub struct CallOptions {
     /// budget from it when admitted (running with less when the account
     /// grants less) and gives back what it did not burn when it ends.
     pub fuel_account: Option<Arc<dyn FuelAccount>>,
+    /// The catalog the call runs on: the snapshot a caller's check already
+    /// read, so that the check and the call see the same tools, grants and
+    /// limits. `None` takes the executor's current catalog.
+    pub catalog: Option<Arc<Catalog>>,
 }
 
 /// Upper bounds on a call's limits. `None` leaves a limit as the policy set it;
@@ -192,6 +196,12 @@ impl CallOptions {
     /// Draws the call's fuel from `account`.
     pub fn fuel_account(mut self, account: Arc<dyn FuelAccount>) -> Self {
         self.fuel_account = Some(account);
+        self
+    }
+
+    /// Runs the call on `catalog`, the snapshot the caller checked.
+    pub fn on_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = Some(catalog);
         self
     }
 }
@@ -399,7 +409,7 @@ impl Executor {
         sink: Option<CallSink>,
     ) -> CallRecord {
         let start = Instant::now();
-        let catalog = self.catalog();
+        let catalog = options.catalog.clone().unwrap_or_else(|| self.catalog());
         let mut record = CallRecord::new(
             call_id,
             tool.to_string(),

@@ -38,6 +38,29 @@ impl Provider {
         }
     }
 
+    /// True when a key read from [`Provider::key_env`] may be sent to
+    /// `base_url`: the provider's own host over HTTPS, or a loopback host
+    /// (a local server). Any other host gets the key only when the user
+    /// names it for that server explicitly.
+    pub fn env_key_may_go_to(self, base_url: &str) -> bool {
+        let Ok(url) = reqwest::Url::parse(base_url) else {
+            return false;
+        };
+        let own = reqwest::Url::parse(self.default_base_url()).ok();
+        let own_host = own.as_ref().and_then(|own| own.host_str());
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => {
+                host.eq_ignore_ascii_case("localhost")
+                    || (url.scheme() == "https" && Some(host) == own_host)
+            }
+        }
+    }
+
     /// The provider's own base URL, used when none is given.
     pub fn default_base_url(self) -> &'static str {
         match self {
@@ -227,6 +250,31 @@ pub(crate) fn is_complete_json(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_environment_key_goes_only_to_its_provider_or_loopback() {
+        let openai = Provider::OpenAiChat;
+        for url in [
+            "https://api.openai.com/v1",
+            "https://API.OpenAI.com/v1/",
+            "http://127.0.0.1:11434/v1",
+            "http://localhost:8080/v1",
+            "http://[::1]:9/v1",
+        ] {
+            assert!(openai.env_key_may_go_to(url), "{url}");
+        }
+        for url in [
+            "http://api.openai.com/v1",
+            "https://api.openai.com.evil.example/v1",
+            "https://evil.example/v1",
+            "https://api.anthropic.com/v1",
+            "http://10.0.0.1/v1",
+            "not a url",
+        ] {
+            assert!(!openai.env_key_may_go_to(url), "{url}");
+        }
+        assert!(Provider::Anthropic.env_key_may_go_to("https://api.anthropic.com/v1"));
+    }
 
     #[test]
     fn providers_parse_and_name_themselves() {

@@ -125,14 +125,15 @@ impl McpServer {
         let name = request.name.to_string();
         let not_run =
             |outcome| CallRecord::new(String::new(), name.clone(), outcome, Duration::ZERO);
-        {
-            let catalog = self.executor.catalog();
-            if catalog.entry(&name).is_none() || !tenancy.sees(&catalog, &name) {
-                let visible = |tool: &str| tenancy.sees(&catalog, tool);
-                return not_run(crate::exec::unknown_tool(&catalog, &name, visible));
-            }
+        let catalog = self.executor.catalog();
+        if catalog.entry(&name).is_none() || !tenancy.sees(&catalog, &name) {
+            let visible = |tool: &str| tenancy.sees(&catalog, tool);
+            return not_run(crate::exec::unknown_tool(&catalog, &name, visible));
         }
-        let mut options = CallOptions::default().caller(tenancy.name());
+        // The call runs on the catalog the check read.
+        let mut options = CallOptions::default()
+            .caller(tenancy.name())
+            .on_catalog(catalog);
         let admitted = match tenancy.admit(&mut options) {
             Ok(admitted) => admitted,
             Err(refusal) => return not_run(refusal),

@@ -23,6 +23,7 @@ use crate::outcome::{Outcome, ToolErrorKind};
 use crate::policy::Limits;
 
 /// How a loaded component is instantiated and called.
+#[derive(Clone)]
 pub(crate) enum Pre {
     /// A `toolhost:tool` component: `describe` and `invoke`.
     Tool(ToolPre<State>),

@@ -26,7 +26,7 @@ pub enum GuestEvent {
     Log {
         /// The level the guest gave, as a lowercase word.
         level: &'static str,
-        /// The line, cut to 4 KiB.
+        /// The line, control characters escaped (one line), cut to 4 KiB.
         message: String,
     },
     /// Progress.
@@ -112,6 +112,24 @@ fn cut(mut text: String, max: usize) -> String {
     text
 }
 
+/// `text` as one line that cannot pass for anything else: control
+/// characters (newlines, carriage returns, terminal escapes) and Unicode
+/// line and paragraph separators are written as escapes, so a guest's log
+/// line can neither start a forged host log entry nor drive a terminal.
+fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => line.push_str("\\\\"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+                line.extend(c.escape_default());
+            }
+            c => line.push(c),
+        }
+    }
+    line
+}
+
 impl Host for State {
     fn log(&mut self, level: Level, message: String) {
         let scope = &mut self.scope;
@@ -120,7 +138,7 @@ impl Host for State {
             return;
         }
         scope.logs_left -= 1;
-        let message = cut(message, MAX_LOG_LINE);
+        let message = cut(one_line(&message), MAX_LOG_LINE);
         let (tool, call_id) = (&*scope.call.tool, &scope.call.call_id);
         match level {
             Level::Trace => tracing::trace!(target: "toolhost::guest", tool, call_id, "{message}"),
@@ -145,7 +163,7 @@ impl Host for State {
         let event = GuestEvent::Progress {
             done,
             total,
-            message: message.map(|m| cut(m, MAX_LOG_LINE)),
+            message: message.map(|m| cut(one_line(&m), MAX_LOG_LINE)),
         };
         let now = Instant::now();
         if scope
@@ -176,7 +194,18 @@ impl TypesHost for State {}
 
 #[cfg(test)]
 mod tests {
-    use super::cut;
+    use super::{cut, one_line};
+
+    #[test]
+    fn a_log_line_stays_one_line() {
+        let forged = "ok\n2026-01-01T00:00:00Z  WARN toolhost: admin\r\u{1b}[2K\u{2028}é \\n";
+        let line = one_line(forged);
+        assert!(!line.chars().any(|c| c.is_control()), "{line}");
+        assert_eq!(
+            line,
+            "ok\\n2026-01-01T00:00:00Z  WARN toolhost: admin\\r\\u{1b}[2K\\u{2028}é \\\\n"
+        );
+    }
 
     #[test]
     fn cut_respects_char_boundaries() {

@@ -13,6 +13,7 @@
 //! guest has handed it over; the guest cannot read them back.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use http::header::{ACCEPT_ENCODING, HeaderValue};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
@@ -30,22 +31,64 @@ pub(crate) struct Outbound {
     who: Who,
 }
 
-/// Names a call in logs.
+/// Refusals of one call logged one by one; later ones are only counted,
+/// and the count is logged once, when the call is over. A guest that sends
+/// refused requests in a loop costs the log a few lines, not one per request.
+const LOGGED_REFUSALS: u32 = 5;
+
+/// Names a call in logs, and counts its refusals.
 #[derive(Debug, Clone)]
-pub(crate) struct Who {
-    pub(crate) tool: Arc<str>,
-    pub(crate) call_id: String,
+pub(crate) struct Who(Arc<Refusals>);
+
+#[derive(Debug)]
+struct Refusals {
+    tool: Arc<str>,
+    call_id: String,
+    count: AtomicU32,
 }
 
 impl Who {
+    pub(crate) fn new(tool: Arc<str>, call_id: String) -> Self {
+        Self(Arc::new(Refusals {
+            tool,
+            call_id,
+            count: AtomicU32::new(0),
+        }))
+    }
+
     pub(crate) fn refused(&self, target: &str, reason: &str) {
-        tracing::warn!(
-            tool = %self.tool,
-            call_id = %self.call_id,
-            target,
-            reason,
-            "outbound HTTP request denied"
-        );
+        let Self(who) = self;
+        let count = who.count.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        if count <= LOGGED_REFUSALS {
+            tracing::warn!(
+                tool = %who.tool,
+                call_id = %who.call_id,
+                target,
+                reason,
+                "outbound HTTP request denied"
+            );
+        }
+        if count == LOGGED_REFUSALS {
+            tracing::warn!(
+                tool = %who.tool,
+                call_id = %who.call_id,
+                "further denied requests of this call are counted, not logged"
+            );
+        }
+    }
+}
+
+impl Drop for Refusals {
+    fn drop(&mut self) {
+        let count = *self.count.get_mut();
+        if count > LOGGED_REFUSALS {
+            tracing::warn!(
+                tool = %self.tool,
+                call_id = %self.call_id,
+                denied = count,
+                "outbound HTTP requests denied during the call: {count} in all"
+            );
+        }
     }
 }
 
@@ -86,10 +129,7 @@ impl Outbound {
             grant,
             limits,
             sent: 0,
-            who: Who {
-                tool: call.tool.clone(),
-                call_id: call.call_id.clone(),
-            },
+            who: Who::new(call.tool.clone(), call.call_id.clone()),
         }
     }
 

@@ -118,6 +118,7 @@ fn spawn_run(
     tenant: &Arc<TenantState>,
     admission: Admission,
     call: Requested,
+    catalog: Arc<Catalog>,
     cancel: CancellationToken,
 ) -> JoinHandle<(Requested, CallRecord)> {
     let (state, tenant) = (state.clone(), tenant.clone());
@@ -128,6 +129,7 @@ fn spawn_run(
             admission,
             &call.name,
             &call.arguments,
+            catalog,
             cancel,
         )
         .await;
@@ -165,6 +167,7 @@ async fn run(
     admission: Admission,
     name: &str,
     input: &str,
+    catalog: Arc<Catalog>,
     cancel: CancellationToken,
 ) -> CallRecord {
     let span = tracing::info_span!(
@@ -175,9 +178,11 @@ async fn run(
         outcome = tracing::field::Empty,
         fuel = tracing::field::Empty,
     );
+    // The call runs on the catalog its tenant check read.
     let mut options = CallOptions::default()
         .caller(tenant.tenant.name.clone())
-        .cancel(cancel);
+        .cancel(cancel)
+        .on_catalog(catalog.clone());
     admission.apply(&mut options);
     let mut record = state
         .executor
@@ -188,7 +193,6 @@ async fn run(
     if let Outcome::UnknownTool { .. } = record.outcome {
         // The executor's suggestions come from every tool; the tenant's
         // come from its own.
-        let catalog = state.executor.catalog();
         let visible = |tool: &str| check_tool(&catalog, tenant, tool).is_ok();
         record.outcome = crate::exec::unknown_tool(&catalog, name, visible);
     }
@@ -230,12 +234,21 @@ pub(super) async fn list_tools(
     let tools = formats::tools(catalog.tools().filter(|info| visible(&info.name)), format);
     // A component shows when the tenant may call one of its tools, or (failed,
     // with none) when its list would allow the component's own name.
+    // Why a component failed is for the operator (the log) and the admin.
+    let detail = state.tenants.is_admin(&headers);
     let components: Vec<_> = catalog
         .status()
         .into_iter()
         .filter(|status| {
             status.tools.iter().any(|name| visible(name))
                 || (status.tools.is_empty() && tenant.tenant.tools.allows(&status.component))
+        })
+        .map(|status| {
+            if detail {
+                status
+            } else {
+                status.without_detail()
+            }
         })
         .collect();
     axum::Json(json!({
@@ -259,7 +272,8 @@ pub(super) async fn call_tool(
         Ok(tenant) => tenant,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Err(refusal) = check_tool(&state.executor.catalog(), &tenant, &name) {
+    let catalog = state.executor.catalog();
+    if let Err(refusal) = check_tool(&catalog, &tenant, &name) {
         return refusal.into_response();
     }
     let admission = match admit(&state, &tenant) {
@@ -276,7 +290,7 @@ pub(super) async fn call_tool(
         arguments: input.to_string(),
     };
     let cancel = CancellationToken::new();
-    let task = spawn_run(&state, &tenant, admission, call, cancel.clone());
+    let task = spawn_run(&state, &tenant, admission, call, catalog, cancel.clone());
     let _cancel_if_dropped = cancel.drop_guard();
     let record = match joined(task.await) {
         Ok((_, record)) => record,
@@ -337,7 +351,14 @@ pub(super) async fn tool_calls(
         .zip(admissions)
         .enumerate()
         .map(|(index, (call, admission))| {
-            let task = spawn_run(&state, &tenant, admission, call, cancel.child_token());
+            let task = spawn_run(
+                &state,
+                &tenant,
+                admission,
+                call,
+                catalog.clone(),
+                cancel.child_token(),
+            );
             async move { joined(task.await).map(|(call, record)| (index, call, record)) }
         })
         .collect();
