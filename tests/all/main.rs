@@ -26,5 +26,6 @@ mod sandbox;
 mod scaffold;
 mod schema;
 mod serve_api;
+mod serve_hostile;
 mod serve_reload;
 mod server;
