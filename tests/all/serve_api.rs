@@ -83,6 +83,21 @@ pub(super) async fn send(
     )
 }
 
+/// `calc` of "1" with `key`.
+pub(super) async fn call_calc(
+    server: &Server,
+    key: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    send(
+        server,
+        "POST",
+        "/v1/tools/calc/call",
+        key,
+        r#"{"expression":"1"}"#,
+    )
+    .await
+}
+
 pub(super) fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
@@ -94,14 +109,7 @@ async fn keys_are_required_and_checked() {
         let (status, headers, body) = send(&server, "GET", "/v1/tools", key, "").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
-        let (status, ..) = send(
-            &server,
-            "POST",
-            "/v1/tools/calc/call",
-            key,
-            r#"{"expression":"1"}"#,
-        )
-        .await;
+        let (status, ..) = call_calc(&server, key).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     // `x-api-key` works as well as a bearer token.
@@ -340,24 +348,10 @@ async fn anthropic_tool_use_blocks_come_back_as_one_user_message() {
 async fn over_the_rate_quota_is_429_with_retry_after() {
     let server = server(r#"rate = "2/min""#);
     for _ in 0..2 {
-        let (status, ..) = send(
-            &server,
-            "POST",
-            "/v1/tools/calc/call",
-            Some(ACME),
-            r#"{"expression":"1"}"#,
-        )
-        .await;
+        let (status, ..) = call_calc(&server, Some(ACME)).await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (status, headers, body) = send(
-        &server,
-        "POST",
-        "/v1/tools/calc/call",
-        Some(ACME),
-        r#"{"expression":"1"}"#,
-    )
-    .await;
+    let (status, headers, body) = call_calc(&server, Some(ACME)).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     let retry: u64 = headers[header::RETRY_AFTER]
         .to_str()
@@ -394,14 +388,7 @@ async fn over_the_concurrency_quota_is_429_while_a_call_runs() {
     // Until the slow call holds the tenant's one slot, calls pass; once it
     // does, they are refused, and the slow call is still running.
     let refused = loop {
-        let (status, headers, _) = send(
-            &server,
-            "POST",
-            "/v1/tools/calc/call",
-            Some(ACME),
-            r#"{"expression":"1"}"#,
-        )
-        .await;
+        let (status, headers, _) = call_calc(&server, Some(ACME)).await;
         if status == StatusCode::TOO_MANY_REQUESTS {
             break headers;
         }
@@ -655,14 +642,7 @@ async fn sse_calls_run_to_their_end_while_the_client_does_not_read() {
 async fn dropping_an_sse_stream_cancels_its_calls() {
     let server = server("concurrency = 1");
     let response = sse_sleep(&server, 60_000).await;
-    let (status, ..) = send(
-        &server,
-        "POST",
-        "/v1/tools/calc/call",
-        Some(ACME),
-        r#"{"expression":"1"}"#,
-    )
-    .await;
+    let (status, ..) = call_calc(&server, Some(ACME)).await;
     assert_eq!(
         status,
         StatusCode::TOO_MANY_REQUESTS,

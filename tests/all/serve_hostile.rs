@@ -17,7 +17,8 @@ use tower::ServiceExt;
 
 use super::common;
 use super::serve_api::{
-    ACME, ADMIN, BETA, config_with, json, mcp, mcp_call, mcp_initialize, mcp_session, send, server,
+    ACME, ADMIN, BETA, call_calc, config_with, json, mcp, mcp_call, mcp_initialize, mcp_session,
+    send, server,
 };
 
 fn mcp_router(server: &Server) -> axum::Router {
@@ -146,14 +147,7 @@ async fn the_admin_key_calls_no_tool_unless_the_config_says_so() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
     assert!(session.is_none());
     assert!(answer.to_string().contains("admin_calls_tools"), "{answer}");
-    let (status, _, body) = send(
-        &server,
-        "POST",
-        "/v1/tools/calc/call",
-        Some(ADMIN),
-        r#"{"expression":"1"}"#,
-    )
-    .await;
+    let (status, _, body) = call_calc(&server, Some(ADMIN)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     // It still reads /metrics.
     let (status, ..) = send(&server, "GET", "/metrics", Some(ADMIN), "").await;

@@ -137,35 +137,20 @@ impl Sessions {
         self.lock().owners.get(session).cloned()
     }
 
-    /// Holds a place for one more session of `tenant`, or refuses.
-    fn reserve(self: &Arc<Self>, tenant: &str) -> Result<Opening, Response> {
+    /// Holds a place for one more session of `tenant`, or says which cap is reached.
+    fn reserve(self: &Arc<Self>, tenant: &str) -> Result<Opening, Full> {
         let mut ledger = self.lock();
         let held = ledger.held.get(tenant).copied().unwrap_or(0);
         if held >= self.caps.per_tenant {
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "tenant `{tenant}` already holds {held} MCP sessions, its most \
-                     (mcp_max_sessions_per_tenant): end one with DELETE /mcp or let one expire"
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(1));
-            return Err(response);
+            return Err(Full::Tenant {
+                tenant: tenant.to_string(),
+                held,
+            });
         }
         if ledger.total >= self.caps.total {
-            let mut response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the server holds {} MCP sessions, its most (mcp_max_sessions); try again later",
-                    ledger.total
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(1));
-            return Err(response);
+            return Err(Full::Server {
+                total: ledger.total,
+            });
         }
         *ledger.held.entry(tenant.to_string()).or_default() += 1;
         ledger.total += 1;
@@ -174,6 +159,38 @@ impl Sessions {
             tenant: tenant.to_string(),
             taken: AtomicBool::new(false),
         })
+    }
+}
+
+/// A session refused at a cap: 429 at the tenant's, 503 at the server's.
+#[derive(Debug)]
+enum Full {
+    Tenant { tenant: String, held: usize },
+    Server { total: usize },
+}
+
+impl IntoResponse for Full {
+    fn into_response(self) -> Response {
+        let mut response = match self {
+            Full::Tenant { tenant, held } => error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "tenant `{tenant}` already holds {held} MCP sessions, its most \
+                     (mcp_max_sessions_per_tenant): end one with DELETE /mcp or let one expire"
+                ),
+            ),
+            Full::Server { total } => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the server holds {total} MCP sessions, its most (mcp_max_sessions); \
+                     try again later"
+                ),
+            ),
+        };
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
+        response
     }
 }
 
@@ -249,7 +266,7 @@ pub(super) async fn authenticate(
             }
             let opening = match state.mcp_sessions.reserve(&name) {
                 Ok(opening) => Arc::new(opening),
-                Err(refused) => return refused,
+                Err(full) => return full.into_response(),
             };
             OPENING.scope(opening, next.run(request)).await
         }
