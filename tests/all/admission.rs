@@ -433,6 +433,7 @@ async fn bombs_through_serve() {
             tokio::spawn(async move {
                 let response = client
                     .post(url)
+                    .header("content-type", "application/json")
                     .body("{}")
                     .timeout(Duration::from_secs(300))
                     .send()

@@ -207,3 +207,62 @@ pub fn run_in(
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// `toolhost serve` with `args` and the `sleep` tool, on its own process;
+/// its stderr is read on a thread (so it never blocks on a full pipe) and
+/// sent line by line.
+pub fn spawn_serve(args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    static TOOLS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let tools = TOOLS.get_or_init(|| tool_dir("sleep", artifacts::SLEEP, None));
+    let mut child = std::process::Command::new(toolhost_bin())
+        .args(["serve", "--no-watch"])
+        .args(args)
+        .arg("--tools")
+        .arg(tools.path())
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run toolhost serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    (child, receiver)
+}
+
+/// The `http://ADDRESS` a server from [`spawn_serve`] names on stderr, once
+/// it answers `/readyz`; `None` when it stops first.
+pub async fn serve_base(lines: std::sync::mpsc::Receiver<String>) -> Option<String> {
+    let address = tokio::task::spawn_blocking(move || {
+        while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(120)) {
+            if let Some((_, rest)) = line.split_once(" on http://") {
+                return Some(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+        None
+    })
+    .await
+    .expect("the stderr reader")?;
+    let base = format!("http://{address}");
+    let client = http_client();
+    for _ in 0..600 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Some(base);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}

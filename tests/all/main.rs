@@ -28,6 +28,7 @@ mod scaffold;
 mod schema;
 mod serve_api;
 mod serve_metrics;
+mod serve_hostile;
 mod serve_reload;
 mod serve_tenancy;
 mod server;

@@ -25,7 +25,8 @@ pub(super) struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Serve without API keys: everyone is one tenant with every tool. Only
-    /// for loopback and development.
+    /// on a loopback address, for development: it answers only loopback
+    /// `Host` names, no cross-origin request and JSON bodies only.
     #[arg(long, conflicts_with = "config")]
     no_auth: bool,
     /// Do not watch the tools folder for changes.
@@ -56,8 +57,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     if args.no_auth && !args.listen.ip().is_loopback() {
-        eprintln!(
-            "warning: --no-auth on {} lets anyone who can reach it run every tool",
+        anyhow::bail!(
+            "--no-auth listens on loopback only (127.0.0.1 or [::1]), not {}: without keys \
+             anyone who can reach it could run every tool; use `--config FILE` with keys",
             args.listen
         );
     }
@@ -98,8 +100,9 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // a server bound elsewhere is reached by other names, and keys guard it.
         mcp.allowed_hosts.clear();
     }
-    axum::serve(listener, server.router_with_mcp(mcp))
-        .with_graceful_shutdown(async move {
+    let app = server.router_with_mcp(mcp);
+    server
+        .serve(listener, app, async move {
             shutdown_signal().await;
             eprintln!(
                 "draining: finishing {} calls in flight",

@@ -21,22 +21,30 @@ mod convert;
 mod fuzz;
 mod progress;
 mod server;
+mod sessions;
 mod tenancy;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use rmcp::ServiceExt;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
 pub use self::server::McpServer;
+pub use self::sessions::McpSessions;
+pub(crate) use self::sessions::SessionHook;
 pub(crate) use self::tenancy::{McpTenancy, Tenancy};
 use crate::Executor;
 
 /// The streamable HTTP MCP endpoint: a tower service (clone it freely) to
 /// mount under a path, e.g. `Router::new().nest_service("/mcp", service)`.
-pub type McpHttpService = StreamableHttpService<McpServer, LocalSessionManager>;
+pub type McpHttpService = StreamableHttpService<McpServer, McpSessions>;
+
+/// How long a session of [`http_service`] lives without a message: rmcp's
+/// default, five minutes.
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
 
 /// Settings of the streamable HTTP endpoint (rmcp's): allowed `Host` and
 /// `Origin` values, body size, keep-alive, session mode.
@@ -95,9 +103,20 @@ pub fn http_service(executor: Arc<Executor>, cancel: CancellationToken) -> McpHt
 /// Like [`http_service`], with every setting of the endpoint chosen by the
 /// caller (for example the `Host` names a public deployment answers to).
 pub fn http_service_with(executor: Arc<Executor>, config: McpHttpConfig) -> McpHttpService {
+    http_service_hooked(executor, config, Some(DEFAULT_SESSION_IDLE), None)
+}
+
+/// The endpoint with sessions that end after `idle` without a message, each
+/// told to `hook` as it opens and ends.
+pub(crate) fn http_service_hooked(
+    executor: Arc<Executor>,
+    config: McpHttpConfig,
+    idle: Option<Duration>,
+    hook: Option<Arc<dyn SessionHook>>,
+) -> McpHttpService {
     StreamableHttpService::new(
         move || Ok(McpServer::new(executor.clone())),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(McpSessions::new(idle, hook)),
         config,
     )
 }

@@ -5,9 +5,15 @@
 //!
 //! ```toml
 //! admin_keys = ["blake3:…"]     # may read /metrics; none = /metrics refused
-//! max_body_kb = 1024
+//! admin_calls_tools = false     # true: admin keys call every tool, as tenant `admin`
+//! max_body_kb = 1024            # request bodies, `/mcp` included
 //! memory_budget_mb = 8192       # calls in flight together; default: half the machine's
 //! tenant_concurrency = 64       # for tenants without their own; default: half the pool
+//! header_timeout_ms = 10_000    # a request head (or the next, on a kept-alive connection)
+//! body_timeout_ms = 30_000      # a request body, once the key is checked
+//! mcp_max_sessions = 1024       # MCP sessions open at once, all tenants
+//! mcp_max_sessions_per_tenant = 32
+//! mcp_session_idle_s = 300      # an MCP session without a message ends
 //!
 //! [[tenant]]
 //! name = "acme"
@@ -62,17 +68,41 @@ pub enum ConfigError {
     },
 }
 
-/// The server configuration as written in its file.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The server configuration as written in its file. Every field has a
+/// default (the values in the module's example, but `admin_keys`,
+/// `memory_budget_mb` and the tenants), and [`ServeConfig::default`] holds them.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ServeConfig {
-    /// Hashed keys that may read `/metrics`.
+    /// Hashed keys that may read `/metrics` and the tool list.
     #[serde(default)]
     pub admin_keys: Vec<String>,
-    /// Largest request body, in KiB.
+    /// Whether admin keys may also call tools (every tool, no quotas, as the
+    /// tenant `admin`); by default they are refused with 403.
+    #[serde(default)]
+    pub admin_calls_tools: bool,
+    /// Largest request body, in KiB, on every route (`/mcp` included).
     #[serde(default = "default_body_kb")]
     pub max_body_kb: u64,
+    /// Milliseconds a connection has to send a request's head: from when it
+    /// opens, or from the previous answer on a kept-alive connection. A
+    /// client that sends nothing, or its headers too slowly, is dropped.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Milliseconds a request has to send its body once its key was
+    /// checked; past it, 408.
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// MCP sessions open at once, every tenant together; past it, 503.
+    #[serde(default = "default_max_sessions")]
+    pub mcp_max_sessions: usize,
+    /// MCP sessions one tenant may hold open at once; past it, 429.
+    #[serde(default = "default_max_sessions_per_tenant")]
+    pub mcp_max_sessions_per_tenant: usize,
+    /// Seconds an MCP session lives without a message.
+    #[serde(default = "default_session_idle_s")]
+    pub mcp_session_idle_s: u64,
     /// Memory, in MiB, that the calls in flight may use together (their
     /// memory caps plus a fixed overhead each); calls beyond it queue. `None`
     /// takes the default: half of the machine's memory, or of the cgroup's
@@ -92,6 +122,34 @@ pub struct ServeConfig {
 
 fn default_body_kb() -> u64 {
     1024
+}
+
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_body_timeout_ms() -> u64 {
+    30_000
+}
+
+/// At about 61 KB a session, 1,024 sessions hold some 64 MB.
+fn default_max_sessions() -> usize {
+    1024
+}
+
+fn default_max_sessions_per_tenant() -> usize {
+    32
+}
+
+fn default_session_idle_s() -> u64 {
+    crate::mcp::DEFAULT_SESSION_IDLE.as_secs()
+}
+
+impl Default for ServeConfig {
+    /// No tenants, no admin keys, every setting at its documented default.
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
 }
 
 /// One tenant.
@@ -223,6 +281,26 @@ impl ServeConfig {
         if self.tenant_concurrency == Some(0) {
             return Err("tenant_concurrency must be at least 1".into());
         }
+        for (name, value) in [
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("body_timeout_ms", self.body_timeout_ms),
+            ("mcp_max_sessions", self.mcp_max_sessions as u64),
+            (
+                "mcp_max_sessions_per_tenant",
+                self.mcp_max_sessions_per_tenant as u64,
+            ),
+            ("mcp_session_idle_s", self.mcp_session_idle_s),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.admin_calls_tools && self.tenants.iter().any(|t| t.name == ADMIN_TENANT) {
+            return Err(format!(
+                "with admin_calls_tools, admin keys call as the tenant `{ADMIN_TENANT}`: \
+                 no other tenant may have that name"
+            ));
+        }
         self.tenants
             .iter()
             .map(|t| {
@@ -277,6 +355,33 @@ impl ServeConfig {
                 Ok((tenant, hashes))
             })
             .collect()
+    }
+}
+
+/// The tenant admin keys act as: in metrics, and when they may call tools.
+pub(crate) const ADMIN_TENANT: &str = "admin";
+
+/// The settings of a running server, as read from its configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub(crate) max_body_bytes: usize,
+    pub(crate) header_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+    pub(crate) max_sessions: usize,
+    pub(crate) max_sessions_per_tenant: usize,
+    pub(crate) session_idle: Duration,
+}
+
+impl ServeConfig {
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            max_body_bytes: usize::try_from(self.max_body_kb << 10).unwrap_or(usize::MAX),
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            max_sessions: self.mcp_max_sessions,
+            max_sessions_per_tenant: self.mcp_max_sessions_per_tenant,
+            session_idle: Duration::from_secs(self.mcp_session_idle_s),
+        }
     }
 }
 
@@ -397,6 +502,17 @@ mod tests {
             ),
             ("memory_budget_mb = 0\n", "memory_budget_mb"),
             ("tenant_concurrency = 0\n", "tenant_concurrency"),
+            (
+                "mcp_max_sessions_per_tenant = 0\n",
+                "mcp_max_sessions_per_tenant",
+            ),
+            ("header_timeout_ms = 0\n", "header_timeout_ms"),
+            (
+                &format!(
+                    "admin_calls_tools = true\n[[tenant]]\nname = \"admin\"\nkeys = [\"{key}\"]\ntools = []\n"
+                ),
+                "tenant `admin`",
+            ),
         ] {
             let error = parse(text).unwrap_err();
             assert!(error.contains(needle), "{error} should mention {needle}");

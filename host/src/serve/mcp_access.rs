@@ -1,19 +1,25 @@
-//! `/mcp` behind the tenants: every request is authenticated, and a tenant
-//! key's session sees only that tenant's tools and spends its quotas.
+//! `/mcp` behind the tenants: every request is authenticated, a tenant
+//! key's session sees only that tenant's tools and spends its quotas, and
+//! sessions are bounded: opening one takes a call from the tenant's rate,
+//! a tenant holds at most `mcp_max_sessions_per_tenant` (then 429) and the
+//! server `mcp_max_sessions` (then 503), and each ends after
+//! `mcp_session_idle_s` without a message. Who owns a session is forgotten
+//! as it ends, however it ends (DELETE, expiry, transport, shutdown).
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State as Extract};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::State;
-use super::routes::{admit, check_tool, settle};
+use super::routes::{admit, check_tool, counted, error, settle};
 use super::tenants::{Refusal, TenantState};
-use crate::mcp::{McpTenancy, Tenancy};
+use crate::mcp::{McpTenancy, SessionHook, Tenancy};
 use crate::{CallOptions, CallRecord, Catalog, Outcome};
 
 /// A tenant as an MCP session sees it.
@@ -57,75 +63,213 @@ impl Tenancy for SessionTenant {
     }
 }
 
-/// Which key opened each live MCP session: the tenant's name, or `None`
-/// for an admin key.
+/// The caps on live sessions.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SessionCaps {
+    pub(super) total: usize,
+    pub(super) per_tenant: usize,
+}
+
+/// The live MCP sessions: who opened each (a tenant's name), and how many
+/// each tenant holds, counting the ones being opened.
+#[derive(Debug)]
+pub(super) struct Sessions {
+    caps: SessionCaps,
+    ledger: Mutex<Ledger>,
+}
+
 #[derive(Debug, Default)]
-pub(super) struct Sessions(Mutex<HashMap<String, Option<String>>>);
+struct Ledger {
+    owners: HashMap<String, String>,
+    held: HashMap<String, usize>,
+    total: usize,
+}
+
+impl Ledger {
+    fn release(&mut self, tenant: &str) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(held) = self.held.get_mut(tenant) {
+            *held -= 1;
+            if *held == 0 {
+                self.held.remove(tenant);
+            }
+        }
+    }
+}
+
+/// A session being opened: it holds its place under the caps while its
+/// request runs, and becomes the session rmcp creates, or gives the place
+/// back when none was.
+#[derive(Debug)]
+struct Opening {
+    sessions: Arc<Sessions>,
+    tenant: String,
+    taken: AtomicBool,
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if !self.taken.load(Ordering::SeqCst) {
+            self.sessions.lock().release(&self.tenant);
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The place held by the request being served, for the session it opens.
+    static OPENING: Arc<Opening>;
+}
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<String>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    pub(super) fn new(caps: SessionCaps) -> Self {
+        Self {
+            caps,
+            ledger: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The tenant that opened `session`, while it lives.
+    fn owner(&self, session: &str) -> Option<String> {
+        self.lock().owners.get(session).cloned()
+    }
+
+    /// Holds a place for one more session of `tenant`, or says which cap is reached.
+    fn reserve(self: &Arc<Self>, tenant: &str) -> Result<Opening, Full> {
+        let mut ledger = self.lock();
+        let held = ledger.held.get(tenant).copied().unwrap_or(0);
+        if held >= self.caps.per_tenant {
+            return Err(Full::Tenant {
+                tenant: tenant.to_string(),
+                held,
+            });
+        }
+        if ledger.total >= self.caps.total {
+            return Err(Full::Server {
+                total: ledger.total,
+            });
+        }
+        *ledger.held.entry(tenant.to_string()).or_default() += 1;
+        ledger.total += 1;
+        Ok(Opening {
+            sessions: self.clone(),
+            tenant: tenant.to_string(),
+            taken: AtomicBool::new(false),
+        })
+    }
+}
+
+/// A session refused at a cap: 429 at the tenant's, 503 at the server's.
+#[derive(Debug)]
+enum Full {
+    Tenant { tenant: String, held: usize },
+    Server { total: usize },
+}
+
+impl IntoResponse for Full {
+    fn into_response(self) -> Response {
+        let mut response = match self {
+            Full::Tenant { tenant, held } => error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "tenant `{tenant}` already holds {held} MCP sessions, its most \
+                     (mcp_max_sessions_per_tenant): end one with DELETE /mcp or let one expire"
+                ),
+            ),
+            Full::Server { total } => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the server holds {total} MCP sessions, its most (mcp_max_sessions); \
+                     try again later"
+                ),
+            ),
+        };
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
+        response
+    }
+}
+
+impl SessionHook for Sessions {
+    fn opened(&self, id: &str) {
+        // rmcp creates a session only while serving a request that holds
+        // a place; one created any other way would be counted nowhere, so
+        // it is counted under no tenant but in the total.
+        let opening = OPENING.try_with(Arc::clone).ok();
+        let mut ledger = self.lock();
+        let tenant = match opening {
+            Some(opening) if !opening.taken.swap(true, Ordering::SeqCst) => opening.tenant.clone(),
+            _ => {
+                ledger.total += 1;
+                String::new()
+            }
+        };
+        ledger.owners.insert(id.to_string(), tenant);
+    }
+
+    fn closed(&self, id: &str) {
+        let mut ledger = self.lock();
+        if let Some(tenant) = ledger.owners.remove(id) {
+            ledger.release(&tenant);
+        }
     }
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// Lets a request to `/mcp` through as its tenant, or as an admin (every
-/// tool, no quotas) for an admin key that is no tenant's; anything else is
-/// 401. A session answers only the kind of key that opened it: to any other,
-/// it does not exist (404, as for an unknown session).
+/// Lets a request to `/mcp` through as its tenant (the admin key as the
+/// tenant `admin` when the configuration lets it call tools; refused 403
+/// otherwise); anything else is 401. A session answers only the tenant that
+/// opened it: to any other, it does not exist (404, as for an unknown
+/// session). A request that may open a session (a POST without one) takes
+/// a call from the tenant's rate and a place under the session caps first.
 pub(super) async fn authenticate(
     Extract(state): Extract<Arc<State>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let owner = match state.tenants.authenticate(request.headers()) {
-        Ok(tenant) => {
-            let owner = Some(tenant.tenant.name.clone());
-            let tenancy = SessionTenant {
-                state: state.clone(),
-                tenant,
-            };
-            request
-                .extensions_mut()
-                .insert(McpTenancy(Arc::new(tenancy)));
-            owner
-        }
-        Err(refusal) if !state.tenants.is_admin(request.headers()) => {
-            return refusal.into_response();
-        }
-        Err(_) => None,
+    let tenant = match state.tenants.authenticate(request.headers()) {
+        Ok(tenant) => tenant,
+        Err(refusal) => return refusal.into_response(),
     };
+    let name = tenant.tenant.name.clone();
     let session = request
         .headers()
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let Some(session) = &session
-        && state
-            .mcp_sessions
-            .lock()
-            .get(session)
-            .is_some_and(|opened_by| *opened_by != owner)
-    {
-        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
-    }
-    let closing = request.method() == Method::DELETE;
-    let response = next.run(request).await;
+    let tenancy = SessionTenant {
+        state: state.clone(),
+        tenant: tenant.clone(),
+    };
+    request
+        .extensions_mut()
+        .insert(McpTenancy(Arc::new(tenancy)));
     match session {
-        Some(session) if closing && response.status().is_success() => {
-            state.mcp_sessions.lock().remove(&session);
-        }
-        Some(_) => {}
-        None => {
-            if let Some(opened) = response
-                .headers()
-                .get(SESSION_HEADER)
-                .and_then(|v| v.to_str().ok())
+        Some(session) => {
+            if state
+                .mcp_sessions
+                .owner(&session)
+                .is_some_and(|owner| owner != name)
             {
-                state.mcp_sessions.lock().insert(opened.to_string(), owner);
+                return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
             }
+            next.run(request).await
         }
+        None if request.method() == Method::POST => {
+            if let Err(refusal) = counted(&state, &tenant, tenant.take_rate()) {
+                return refusal.into_response();
+            }
+            let opening = match state.mcp_sessions.reserve(&name) {
+                Ok(opening) => Arc::new(opening),
+                Err(full) => return full.into_response(),
+            };
+            OPENING.scope(opening, next.run(request)).await
+        }
+        None => next.run(request).await,
     }
-    response
 }

@@ -12,14 +12,24 @@
 //! | `/mcp` ([`Server::router_with_mcp`]) | MCP over streamable HTTP; a session belongs to its tenant |
 //!
 //! Status codes: 401 without a valid key, 403 for a tool outside the
-//! tenant's list, 429 with `Retry-After` over a quota, 413 over the body
-//! limit. A call that ran answers 200 whatever its outcome (the outcome is in
-//! the body); an input the schema refuses answers 422, an unknown tool 404.
+//! tenant's list (or, for a tenant without `reach_outside`, one that reaches
+//! outside or does not exist), 403 for an admin key calling a tool unless
+//! `admin_calls_tools`, 429 with `Retry-After` over a quota, 413 over the
+//! body limit, 408 for a body slower than `body_timeout_ms`. A call that ran
+//! answers 200 whatever its outcome (the outcome is in the body); an input
+//! the schema refuses answers 422, an unknown tool 404.
+//!
+//! The key is checked before the body is read. [`Server::serve`] drops a
+//! connection that does not send a request's head within
+//! `header_timeout_ms`. A server without keys ([`Server::open`]) answers
+//! only loopback names, same-origin JSON (see `local.rs`).
 
 mod config;
 mod dialect;
 #[cfg(test)]
 mod fuzz;
+mod listen;
+mod local;
 mod mcp_access;
 mod metrics;
 mod routes;
@@ -33,6 +43,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
+use self::config::Settings;
 pub use self::config::{
     ConfigError, ServeConfig, Tenant, TenantConfig, TenantLimits, ToolFilter, hash_key,
 };
@@ -49,7 +60,7 @@ pub struct Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("max_body_bytes", &self.state.max_body_bytes)
+            .field("settings", &self.state.settings)
             .field("ready", &self.is_ready())
             .finish_non_exhaustive()
     }
@@ -59,12 +70,14 @@ pub(crate) struct State {
     executor: Arc<Executor>,
     tenants: Tenants,
     metrics: Metrics,
-    max_body_bytes: usize,
+    settings: Settings,
+    /// No keys: only loopback names and same-origin JSON are answered.
+    loopback_only: bool,
     draining: AtomicBool,
     /// Cancelled on drain: ends long-lived MCP sessions so shutdown can finish.
     shutdown: CancellationToken,
-    /// Who opened each MCP session.
-    mcp_sessions: mcp_access::Sessions,
+    /// Who opened each MCP session, and how many each tenant holds.
+    mcp_sessions: Arc<mcp_access::Sessions>,
 }
 
 impl Server {
@@ -94,63 +107,72 @@ impl Server {
             .map(|key| config::parse_hash(key))
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
+        let tenants = Tenants::new(tenants, admin, config.admin_calls_tools);
         Ok(Self::build(
             executor,
-            Tenants::new(tenants, admin),
-            config.max_body_kb,
+            tenants,
+            config.settings(),
+            false,
             reload,
         ))
     }
 
     /// A server with no authentication: every request is the tenant
     /// `anonymous`, which may call every tool and read `/metrics`. For
-    /// loopback and development only.
+    /// loopback and development only: it answers only requests that name a
+    /// loopback host, come from no other origin and carry JSON bodies.
     pub fn open(executor: Arc<Executor>, reload: Option<Arc<ReloadCounters>>) -> Self {
-        Self::build(executor, Tenants::open(), 1024, reload)
+        let settings = ServeConfig::default().settings();
+        Self::build(executor, Tenants::open(), settings, true, reload)
     }
 
     fn build(
         executor: Arc<Executor>,
         tenants: Tenants,
-        max_body_kb: u64,
+        settings: Settings,
+        loopback_only: bool,
         reload: Option<Arc<ReloadCounters>>,
     ) -> Self {
+        let caps = mcp_access::SessionCaps {
+            total: settings.max_sessions,
+            per_tenant: settings.max_sessions_per_tenant,
+        };
         Self {
             state: Arc::new(State {
                 metrics: Metrics::new(executor.clone(), reload),
                 executor,
                 tenants,
-                max_body_bytes: usize::try_from(max_body_kb << 10).unwrap_or(usize::MAX),
+                settings,
+                loopback_only,
                 draining: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
-                mcp_sessions: mcp_access::Sessions::default(),
+                mcp_sessions: Arc::new(mcp_access::Sessions::new(caps)),
             }),
         }
     }
 
-    /// The routes, ready for `axum::serve` or `Router::oneshot`. Mount more
-    /// (such as MCP at `/mcp`) with `Router::nest_service`.
+    /// The routes, ready for [`Server::serve`] or `Router::oneshot`.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/v1/tools", get(routes::list_tools))
-            .route("/v1/tools/{name}/call", post(routes::call_tool))
-            .route("/v1/tool-calls", post(routes::tool_calls))
-            .route("/metrics", get(routes::metrics))
-            .route("/healthz", get(routes::healthz))
-            .route("/readyz", get(routes::readyz))
-            .layer(DefaultBodyLimit::max(self.state.max_body_bytes))
-            .layer(axum::middleware::from_fn(routes::trace_request))
-            .with_state(self.state.clone())
+        self.finish(self.routes())
     }
 
     /// [`Server::router`] plus MCP over streamable HTTP at `/mcp`. Every
     /// request needs a key: a session opened with a tenant's key belongs to
-    /// that tenant (its tools, its quotas; other keys are refused in it), one
-    /// opened with an admin key sees every tool. rmcp accepts loopback `Host`
+    /// that tenant (its tools, its quotas; other keys are refused in it).
+    /// Sessions are capped per tenant and in all, opening one counts
+    /// against the tenant's rate, and an idle one ends (see [`ServeConfig`]).
+    /// Bodies are bounded by `max_body_kb`. rmcp accepts loopback `Host`
     /// names only unless `config` allows others.
     pub fn router_with_mcp(&self, mut config: crate::mcp::McpHttpConfig) -> Router {
+        let settings = &self.state.settings;
         config.cancellation_token = self.state.shutdown.child_token();
-        let mcp = crate::mcp::http_service_with(self.state.executor.clone(), config);
+        config.max_request_body_bytes = settings.max_body_bytes;
+        let mcp = crate::mcp::http_service_hooked(
+            self.state.executor.clone(),
+            config,
+            Some(settings.session_idle),
+            Some(self.state.mcp_sessions.clone()),
+        );
         let guarded =
             Router::new()
                 .nest_service("/mcp", mcp)
@@ -158,7 +180,30 @@ impl Server {
                     self.state.clone(),
                     mcp_access::authenticate,
                 ));
-        self.router().merge(guarded)
+        self.finish(self.routes().merge(guarded))
+    }
+
+    fn routes(&self) -> Router<Arc<State>> {
+        Router::new()
+            .route("/v1/tools", get(routes::list_tools))
+            .route("/v1/tools/{name}/call", post(routes::call_tool))
+            .route("/v1/tool-calls", post(routes::tool_calls))
+            .route("/metrics", get(routes::metrics))
+            .route("/healthz", get(routes::healthz))
+            .route("/readyz", get(routes::readyz))
+    }
+
+    /// The layers every route shares.
+    fn finish(&self, routes: Router<Arc<State>>) -> Router {
+        let routes = routes
+            .layer(DefaultBodyLimit::max(self.state.settings.max_body_bytes))
+            .layer(axum::middleware::from_fn(routes::trace_request));
+        let routes = if self.state.loopback_only {
+            routes.layer(axum::middleware::from_fn(local::loopback_only))
+        } else {
+            routes
+        };
+        routes.with_state(self.state.clone())
     }
 
     /// Marks the server as draining: `/readyz` answers 503 so load

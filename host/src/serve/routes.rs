@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State as Extract};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -12,6 +12,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -27,7 +28,7 @@ use crate::{CallOptions, CallRecord, Catalog, Outcome};
 type Shared = Extract<Arc<State>>;
 
 /// A JSON error body: `{"error": {"status": …, "message": …}}`.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = json!({"error": {"status": status.as_u16(), "message": message.into()}});
     (status, axum::Json(body)).into_response()
 }
@@ -83,7 +84,10 @@ pub(super) async fn trace_request(request: Request, next: Next) -> Response {
 }
 
 /// Refuses a tool the tenant may not call, the same way whether or not it
-/// exists, so tenants learn nothing of tools outside their list.
+/// exists, so tenants learn nothing of tools outside their list. For a
+/// tenant without `reach_outside`, a tool missing from the catalog is
+/// refused like one that reaches outside: otherwise 404 for the one and 403
+/// for the other would tell which of its names exist.
 pub(super) fn check_tool(
     catalog: &Catalog,
     tenant: &TenantState,
@@ -93,7 +97,9 @@ pub(super) fn check_tool(
     if !tenant.tenant.tools.allows(name) {
         return Err(forbidden());
     }
-    if !tenant.tenant.reach_outside && catalog.reaches_outside(name) {
+    if !tenant.tenant.reach_outside
+        && (catalog.reaches_outside(name) || catalog.entry(name).is_none())
+    {
         return Err(forbidden());
     }
     Ok(())
@@ -101,11 +107,48 @@ pub(super) fn check_tool(
 
 /// Takes one call's worth of the tenant's quotas; a refusal over quota is counted.
 pub(super) fn admit(state: &State, tenant: &Arc<TenantState>) -> Result<Admission, Refusal> {
-    tenant.admit().inspect_err(|refusal| {
+    counted(state, tenant, tenant.admit())
+}
+
+/// `taken`, with a refusal over quota counted under the tenant.
+pub(super) fn counted<T>(
+    state: &State,
+    tenant: &TenantState,
+    taken: Result<T, Refusal>,
+) -> Result<T, Refusal> {
+    taken.inspect_err(|refusal| {
         if let Refusal::OverQuota { reason, .. } = refusal {
             state.metrics.rejected(&tenant.tenant.name, reason);
         }
     })
+}
+
+/// Reads a request's body, once its key was checked: at most
+/// `max_body_kb` (413 past it), within `body_timeout_ms` (408 past it).
+async fn read_body(state: &State, body: Body) -> Result<Bytes, Response> {
+    let settings = &state.settings;
+    let limited = http_body_util::Limited::new(body, settings.max_body_bytes);
+    match tokio::time::timeout(settings.body_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is over the limit of {} KiB (max_body_kb)",
+                settings.max_body_bytes >> 10
+            ),
+        )),
+        Ok(Err(e)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("the body could not be read: {e}"),
+        )),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} ms (body_timeout_ms)",
+                settings.body_timeout.as_millis()
+            ),
+        )),
+    }
 }
 
 /// Runs one admitted call under the tenant's name, ceilings and span, and counts it.
@@ -221,7 +264,7 @@ pub(super) async fn list_tools(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let tenant = match state.tenants.authenticate(&headers) {
+    let tenant = match state.tenants.reader(&headers) {
         Ok(tenant) => tenant,
         Err(refusal) => return refusal.into_response(),
     };
@@ -266,7 +309,7 @@ pub(super) async fn call_tool(
     Extract(state): Shared,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let tenant = match state.tenants.authenticate(&headers) {
         Ok(tenant) => tenant,
@@ -276,6 +319,10 @@ pub(super) async fn call_tool(
     if let Err(refusal) = check_tool(&catalog, &tenant, &name) {
         return refusal.into_response();
     }
+    let body = match read_body(&state, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let admission = match admit(&state, &tenant) {
         Ok(admission) => admission,
         Err(refusal) => return refusal.into_response(),
@@ -312,14 +359,14 @@ pub(super) async fn call_tool(
     response
 }
 
-pub(super) async fn tool_calls(
-    Extract(state): Shared,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(super) async fn tool_calls(Extract(state): Shared, headers: HeaderMap, body: Body) -> Response {
     let tenant = match state.tenants.authenticate(&headers) {
         Ok(tenant) => tenant,
         Err(refusal) => return refusal.into_response(),
+    };
+    let body = match read_body(&state, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,

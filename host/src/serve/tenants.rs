@@ -17,7 +17,7 @@ use governor::{DefaultDirectRateLimiter, RateLimiter};
 use http::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::config::{Tenant, ToolFilter};
+use super::config::{ADMIN_TENANT, Tenant, ToolFilter};
 use crate::exec::{Ceiling, FuelAccount};
 use crate::{CallOptions, Outcome};
 
@@ -113,20 +113,27 @@ impl TenantState {
         }
     }
 
-    /// Takes one call's worth of the tenant's quotas, or says when to retry.
-    /// The fuel is only checked here (refused when spent); the executor
-    /// reserves it when it admits the call.
-    pub(crate) fn admit(self: &Arc<Self>) -> Result<Admission, Refusal> {
-        let name = &self.tenant.name;
+    /// Takes one call from the tenant's rate (opening an MCP session costs
+    /// one too), or says when to retry.
+    pub(crate) fn take_rate(&self) -> Result<(), Refusal> {
         if let Some(rate) = &self.rate
             && let Err(not_until) = rate.check()
         {
             return Err(Refusal::OverQuota {
                 reason: "rate",
-                message: format!("tenant `{name}` is over its call rate"),
+                message: format!("tenant `{}` is over its call rate", self.tenant.name),
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             });
         }
+        Ok(())
+    }
+
+    /// Takes one call's worth of the tenant's quotas, or says when to retry.
+    /// The fuel is only checked here (refused when spent); the executor
+    /// reserves it when it admits the call.
+    pub(crate) fn admit(self: &Arc<Self>) -> Result<Admission, Refusal> {
+        let name = &self.tenant.name;
+        self.take_rate()?;
         let slot = match &self.slots {
             Some(slots) => {
                 Some(
@@ -203,16 +210,24 @@ impl FuelAccount for TenantState {
 }
 
 /// Every tenant, by key hash.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Tenants {
     by_key: HashMap<[u8; 32], Arc<TenantState>>,
     admin: Vec<[u8; 32]>,
+    /// What admin keys see: every tool, no quotas.
+    admin_view: Arc<TenantState>,
+    /// Whether admin keys may call tools (as `admin_view`).
+    admin_calls_tools: bool,
     /// With no keys configured: everyone is this tenant.
     open: Option<Arc<TenantState>>,
 }
 
 impl Tenants {
-    pub(crate) fn new(tenants: Vec<super::config::TenantKeys>, admin: Vec<[u8; 32]>) -> Self {
+    pub(crate) fn new(
+        tenants: Vec<super::config::TenantKeys>,
+        admin: Vec<[u8; 32]>,
+        admin_calls_tools: bool,
+    ) -> Self {
         let mut by_key = HashMap::new();
         for (tenant, keys) in tenants {
             let state = Arc::new(TenantState::new(tenant));
@@ -223,40 +238,70 @@ impl Tenants {
         Self {
             by_key,
             admin,
+            admin_view: Arc::new(TenantState::new(unlimited(ADMIN_TENANT))),
+            admin_calls_tools,
             open: None,
         }
     }
 
     /// No authentication: every request is the tenant `anonymous`, with all tools.
     pub(crate) fn open() -> Self {
-        let tenant = Tenant {
-            name: "anonymous".into(),
-            tools: ToolFilter::all(),
-            rate: None,
-            concurrency: None,
-            fuel_per_minute: None,
-            reach_outside: true,
-            ceiling: Ceiling::default(),
-        };
         Self {
-            open: Some(Arc::new(TenantState::new(tenant))),
-            ..Self::default()
+            open: Some(Arc::new(TenantState::new(unlimited("anonymous")))),
+            ..Self::new(Vec::new(), Vec::new(), false)
         }
     }
 
     /// The tenant whose key the request carries (`Authorization: Bearer KEY`
-    /// or `x-api-key: KEY`).
+    /// or `x-api-key: KEY`). An admin key that is no tenant's is the tenant
+    /// `admin` when admin keys may call tools, and refused (403) otherwise.
     pub(crate) fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<TenantState>, Refusal> {
         if let Some(open) = &self.open {
             return Ok(open.clone());
         }
         let hash = key_hash(headers).ok_or(Refusal::Unauthorized)?;
-        self.by_key.get(&hash).cloned().ok_or(Refusal::Unauthorized)
+        if let Some(tenant) = self.by_key.get(&hash) {
+            return Ok(tenant.clone());
+        }
+        if !self.admin.contains(&hash) {
+            return Err(Refusal::Unauthorized);
+        }
+        if self.admin_calls_tools {
+            Ok(self.admin_view.clone())
+        } else {
+            Err(Refusal::Forbidden(
+                "an admin key reads /metrics and the tool list; it calls tools only when the \
+                 server configuration sets `admin_calls_tools = true`"
+                    .into(),
+            ))
+        }
+    }
+
+    /// Like [`Tenants::authenticate`], but an admin key may always read
+    /// (the tool list and its status), as the tenant `admin`.
+    pub(crate) fn reader(&self, headers: &HeaderMap) -> Result<Arc<TenantState>, Refusal> {
+        match self.authenticate(headers) {
+            Err(Refusal::Forbidden(_)) if self.is_admin(headers) => Ok(self.admin_view.clone()),
+            other => other,
+        }
     }
 
     /// True when the request carries an admin key (or auth is off).
     pub(crate) fn is_admin(&self, headers: &HeaderMap) -> bool {
         self.open.is_some() || key_hash(headers).is_some_and(|hash| self.admin.contains(&hash))
+    }
+}
+
+/// A tenant with every tool and no quotas.
+fn unlimited(name: &str) -> Tenant {
+    Tenant {
+        name: name.into(),
+        tools: ToolFilter::all(),
+        rate: None,
+        concurrency: None,
+        fuel_per_minute: None,
+        reach_outside: true,
+        ceiling: Ceiling::default(),
     }
 }
 

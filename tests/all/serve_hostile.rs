@@ -1,0 +1,449 @@
+//! `serve` attacked the way a hostile tenant, client or web page would:
+//! MCP sessions by the thousand, the admin key calling tools, `--no-auth`
+//! driven from a browser, bodies sent before a key, slow clients, and a
+//! status that tells hidden tools from missing ones.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use toolhost::mcp::McpHttpConfig;
+use toolhost::serve::{Server, hash_key};
+use tower::ServiceExt;
+
+use super::common;
+use super::serve_api::{
+    ACME, ADMIN, BETA, call_calc, config_with, json, mcp, mcp_call, mcp_initialize, mcp_session,
+    send, server,
+};
+
+fn mcp_router(server: &Server) -> axum::Router {
+    server.router_with_mcp(McpHttpConfig::default())
+}
+
+/// Ends an MCP session with DELETE, as a client does.
+async fn mcp_delete(router: &axum::Router, key: &str, session: &str) -> StatusCode {
+    let request = Request::delete("/mcp")
+        .header(header::HOST, "127.0.0.1")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(Body::empty())
+        .unwrap();
+    router.clone().oneshot(request).await.unwrap().status()
+}
+
+/// Opens sessions with `key` until one is refused (at most `tries`): the
+/// sessions opened and the refusal's status and answer.
+async fn open_until_refused(
+    router: &axum::Router,
+    key: &str,
+    tries: usize,
+) -> (Vec<String>, Option<(StatusCode, Value)>) {
+    let mut opened = Vec::new();
+    for _ in 0..tries {
+        let (status, session, answer) = mcp(router, Some(key), None, mcp_initialize()).await;
+        match session {
+            Some(session) if status == StatusCode::OK => opened.push(session),
+            _ => return (opened, Some((status, answer))),
+        }
+    }
+    (opened, None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_session_counts_against_the_tenant_rate() {
+    // The issue's attack: a tenant at "1/s" opened 2,000 sessions in a
+    // second. At one a minute, exactly one opens however fast it asks.
+    let server = server(r#"rate = "1/min""#);
+    let router = mcp_router(&server);
+    let (opened, refused) = open_until_refused(&router, ACME, 2_000).await;
+    assert_eq!(opened.len(), 1, "one session within the rate");
+    let (status, answer) = refused.expect("the second session is refused");
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert!(
+        answer.to_string().contains("rate"),
+        "the refusal says why: {answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_per_tenant_cap_a_new_session_is_refused_until_one_ends() {
+    let server = server("");
+    let router = mcp_router(&server);
+    let (opened, refused) = open_until_refused(&router, ACME, 1_000).await;
+    let (status, answer) = refused.expect("a cap below 1,000 sessions per tenant");
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert!(
+        answer.to_string().contains("sessions"),
+        "the refusal says why: {answer}"
+    );
+    // Another tenant is not paying for acme's sessions.
+    mcp_session(&router, BETA).await;
+    // A session ended by DELETE leaves the count, so another one opens.
+    assert!(mcp_delete(&router, ACME, &opened[0]).await.is_success());
+    let (status, ..) = mcp(
+        &router,
+        Some(ACME),
+        Some(&opened[0]),
+        mcp_call(1, "calc", json!({"expression": "1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the deleted session is gone");
+    mcp_session(&router, ACME).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_global_cap_a_new_session_is_refused() {
+    let config = config_with("mcp_max_sessions = 3\nmcp_max_sessions_per_tenant = 2", "");
+    let server = Server::new(common::executor(), &config, None).unwrap();
+    let router = mcp_router(&server);
+    let (opened, refused) = open_until_refused(&router, ACME, 10).await;
+    assert_eq!(opened.len(), 2);
+    assert_eq!(refused.unwrap().0, StatusCode::TOO_MANY_REQUESTS);
+    let (opened, refused) = open_until_refused(&router, BETA, 10).await;
+    assert_eq!(opened.len(), 1, "three in all");
+    let (status, answer) = refused.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(answer.to_string().contains("sessions"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_expires_and_leaves_its_tenant_count() {
+    let config = config_with(
+        "mcp_session_idle_s = 1\nmcp_max_sessions_per_tenant = 1",
+        "",
+    );
+    let server = Server::new(common::executor(), &config, None).unwrap();
+    let router = mcp_router(&server);
+    let first = mcp_session(&router, ACME).await;
+    let (opened, refused) = open_until_refused(&router, ACME, 1).await;
+    assert!(opened.is_empty() && refused.is_some(), "at the cap");
+    // Once the first session expired, its owner entry is gone: a new one
+    // opens under the cap of one, and the old id is unknown.
+    let mut reopened = None;
+    for _ in 0..300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let (opened, None) = open_until_refused(&router, ACME, 1).await {
+            reopened = opened.into_iter().next();
+            break;
+        }
+    }
+    assert!(reopened.is_some(), "the idle session expired");
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let (status, ..) = mcp(&router, Some(ACME), Some(&first), list).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_key_calls_no_tool_unless_the_config_says_so() {
+    let server = server("");
+    let router = mcp_router(&server);
+    let (status, session, answer) = mcp(&router, Some(ADMIN), None, mcp_initialize()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(session.is_none());
+    assert!(answer.to_string().contains("admin_calls_tools"), "{answer}");
+    let (status, _, body) = call_calc(&server, Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // It still reads /metrics.
+    let (status, ..) = send(&server, "GET", "/metrics", Some(ADMIN), "").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Allowed by the config, it calls every tool, as the tenant `admin`.
+    let config = config_with("admin_calls_tools = true", "");
+    let server = Server::new(common::executor(), &config, None).unwrap();
+    let router = mcp_router(&server);
+    let session = mcp_session(&router, ADMIN).await;
+    let call = mcp_call(1, "text__slugify", json!({"text": "A B"}));
+    let (_, _, answer) = mcp(&router, Some(ADMIN), Some(&session), call).await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+}
+
+/// One request to the router of a `--no-auth` server with `headers`.
+async fn open_request(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_auth_refuses_what_a_web_page_can_send() {
+    let server = Server::open(common::executor(), None);
+    let router = mcp_router(&server);
+    let calc = r#"{"expression": "6 * 7"}"#;
+    let batch = json!([{"id": "a", "type": "function",
+        "function": {"name": "calc", "arguments": "{\"expression\": \"1\"}"}}])
+    .to_string();
+    let initialize = mcp_initialize().to_string();
+    let json_type = ("content-type", "application/json");
+    let accept = ("accept", "application/json, text/event-stream");
+    let local = ("host", "127.0.0.1:8787");
+    for (uri, body) in [
+        ("/v1/tools/calc/call", calc),
+        ("/v1/tool-calls", batch.as_str()),
+        ("/mcp", initialize.as_str()),
+    ] {
+        for (headers, refused) in [
+            (
+                vec![local, accept, ("content-type", "text/plain")],
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (vec![local, accept], StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            (
+                vec![
+                    local,
+                    accept,
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (
+                vec![local, accept, json_type, ("origin", "http://evil.example")],
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                vec![local, accept, json_type, ("origin", "null")],
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                vec![("host", "evil.example"), accept, json_type],
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                vec![("host", "evil.example:8787"), accept, json_type],
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                vec![("host", "localhost.evil.example"), accept, json_type],
+                StatusCode::FORBIDDEN,
+            ),
+        ] {
+            let (status, answer) = open_request(&router, "POST", uri, &headers, body).await;
+            assert_eq!(status, refused, "{uri} with {headers:?}: {answer}");
+        }
+        // A plain JSON request from loopback runs.
+        for host in ["127.0.0.1:8787", "localhost", "[::1]:8787", "localhost:1"] {
+            let headers = [
+                ("host", host),
+                accept,
+                json_type,
+                ("origin", "http://localhost:8787"),
+            ];
+            let (status, answer) = open_request(&router, "POST", uri, &headers, body).await;
+            assert_eq!(status, StatusCode::OK, "{uri} from {host}: {answer}");
+        }
+    }
+    let (status, _) =
+        open_request(&router, "GET", "/v1/tools", &[("host", "evil.example")], "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "reads too: DNS rebinding");
+    let (status, _) = open_request(&router, "GET", "/v1/tools", &[local], "").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_auth_will_not_listen_beyond_loopback() {
+    let (mut child, lines) = common::spawn_serve(&["--no-auth", "--listen", "0.0.0.0:0"]);
+    let mut exited = None;
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if exited.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stderr: Vec<String> = lines.try_iter().collect();
+    let exited = exited.unwrap_or_else(|| panic!("the server ran: {stderr:?}"));
+    assert!(!exited.success());
+    assert!(
+        stderr.iter().any(|line| line.contains("loopback")),
+        "{stderr:?}"
+    );
+}
+
+/// A request body that notes whether anyone read it.
+fn watched_body(read: &Arc<AtomicBool>) -> Body {
+    let read = read.clone();
+    Body::from_stream(futures::stream::once(async move {
+        read.store(true, Ordering::SeqCst);
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"expression\":\"1\"}"))
+    }))
+}
+
+#[tokio::test]
+async fn the_body_is_not_read_before_the_key_is_checked() {
+    let server = server("");
+    for uri in ["/v1/tools/calc/call", "/v1/tool-calls", "/mcp"] {
+        let read = Arc::new(AtomicBool::new(false));
+        let request = Request::post(uri)
+            .header(header::HOST, "127.0.0.1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(watched_body(&read))
+            .unwrap();
+        let response = mcp_router(&server).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(!read.load(Ordering::SeqCst), "{uri}: the body was read");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_bodies_are_bounded_by_max_body_kb() {
+    let server = server(""); // max_body_kb = 4
+    let router = mcp_router(&server);
+    let mut initialize = mcp_initialize();
+    initialize["params"]["clientInfo"]["padding"] = json!("x".repeat(8 << 10));
+    let (status, session, answer) = mcp(&router, Some(ACME), None, initialize).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(session.is_none());
+}
+
+#[tokio::test]
+async fn hidden_and_missing_tools_answer_alike_without_reach_outside() {
+    // `clock__now` exists and reaches outside (the clock); `nosuch` does not
+    // exist. Both are in acme's list.
+    let server = server("reach_outside = false");
+    let mut answers = Vec::new();
+    for tool in ["clock__now", "nosuch"] {
+        let (status, _, body) = send(
+            &server,
+            "POST",
+            &format!("/v1/tools/{tool}/call"),
+            Some(ACME),
+            "{}",
+        )
+        .await;
+        let batch = json!([{"id": "a", "type": "function",
+            "function": {"name": tool, "arguments": "{}"}}]);
+        let (batch_status, _, batch_body) = send(
+            &server,
+            "POST",
+            "/v1/tool-calls",
+            Some(ACME),
+            &batch.to_string(),
+        )
+        .await;
+        answers.push((
+            status,
+            body.replace(tool, "TOOL"),
+            batch_status,
+            batch_body.replace(tool, "TOOL"),
+        ));
+    }
+    assert_eq!(answers[0], answers[1], "nothing tells them apart");
+    assert_ne!(answers[0].0, StatusCode::OK);
+    let _ = json(&answers[0].1);
+}
+
+/// A `toolhost serve --config` with `settings` and one tenant, on loopback.
+async fn serve_with(settings: &str) -> (std::process::Child, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    let text = format!(
+        "{settings}\n[[tenant]]\nname = \"acme\"\nkeys = [\"{}\"]\ntools = [\"*\"]\n",
+        hash_key(ACME)
+    );
+    std::fs::write(&path, text).unwrap();
+    let (mut child, lines) = common::spawn_serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    match common::serve_base(lines).await {
+        Some(base) => (child, dir, base.trim_start_matches("http://").to_string()),
+        None => {
+            let _ = child.kill();
+            panic!("the server did not come up with {settings:?}");
+        }
+    }
+}
+
+/// Reads from `stream` until the server closes it; false when it is still
+/// open after `bound` (a hang guard, far above the server's timeouts).
+fn closed_by_server(stream: &mut std::net::TcpStream, bound: Duration) -> bool {
+    stream.set_read_timeout(Some(bound)).unwrap();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_slow_clients_are_dropped() {
+    let (mut child, _dir, address) =
+        serve_with("header_timeout_ms = 300\nbody_timeout_ms = 300").await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        // Connects and sends nothing.
+        let mut silent = std::net::TcpStream::connect(&address).unwrap();
+        let silent_closed = closed_by_server(&mut silent, Duration::from_secs(30));
+        // Sends its head one byte every 50 ms, for up to 30 s.
+        let mut slow = std::net::TcpStream::connect(&address).unwrap();
+        let head = format!(
+            "GET /v1/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: {}\r\n\r\n",
+            "a".repeat(600)
+        );
+        let mut sent_all = true;
+        for byte in head.as_bytes() {
+            if slow.write_all(&[*byte]).is_err() {
+                sent_all = false;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let slow_closed = !sent_all || closed_by_server(&mut slow, Duration::from_millis(1));
+        // Sends its key and a head promising 100 bytes, then 10 of them.
+        let mut trickle = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            trickle,
+            "POST /v1/tools/sleep/call HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ACME}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"ms\": 1, "
+        )
+        .unwrap();
+        let trickle_closed = closed_by_server(&mut trickle, Duration::from_secs(30));
+        (silent_closed, slow_closed, sent_all, trickle_closed)
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        outcome,
+        (true, true, false, true),
+        "(silent, slow, slow sent all, trickle)"
+    );
+}
