@@ -198,3 +198,144 @@ pub fn run_in(
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A `toolhost serve` process on a free loopback port, started by
+/// [`spawn_serve`] and killed (if still running) when dropped.
+#[derive(Debug)]
+pub struct Served {
+    child: Option<std::process::Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+/// Starts `toolhost serve --no-auth --no-watch` over the folder `tools` on
+/// port 0 (the server names the port it got on stderr), with `args` added,
+/// and waits until `/readyz` answers. Every line the server writes to stderr
+/// is echoed with a `server: ` prefix.
+pub async fn spawn_serve(tools: &std::path::Path, args: &[&str]) -> Served {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(toolhost_bin())
+        .args([
+            "serve",
+            "--no-auth",
+            "--no-watch",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tools")
+        .arg(tools)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start toolhost serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (address, named) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Reads to the end, so the server never blocks on a full pipe.
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("server: {line}");
+            if let Some((_, rest)) = line.split_once(" on http://") {
+                let _ = address.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let mut served = Served {
+        child: Some(child),
+        base: String::new(),
+    };
+    let address = tokio::task::spawn_blocking(move || {
+        named.recv_timeout(std::time::Duration::from_secs(120))
+    })
+    .await
+    .expect("the reader thread")
+    .expect("the server names its address");
+    served.base = format!("http://{address}");
+    let client = http_client();
+    for _ in 0..1200 {
+        if client
+            .get(served.url("/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+        {
+            return served;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the server at {} never became ready", served.base);
+}
+
+impl Served {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("not yet waited for").id()
+    }
+
+    /// `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The `/metrics` text (the server has no keys: anyone may read it).
+    pub async fn metrics(&self) -> String {
+        http_client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics text")
+    }
+
+    /// A `/proc/PID/status` field of the server (`VmRSS:`, `VmHWM:`) in KiB.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in the server's status"))
+    }
+
+    /// Sends the server SIGTERM.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `within` for the server to exit and returns how it did;
+    /// fails if it is still running then.
+    pub async fn exit_within(mut self, within: std::time::Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("not yet waited for");
+        let polls = within.as_millis() / 50 + 1;
+        for _ in 0..polls {
+            if let Some(status) = child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server was still running {within:?} later");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
