@@ -251,7 +251,9 @@ fn an_mcp_client_that_stops_reading_progress_does_not_hold_the_server() {
     mcp.send(
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "name": "misbehave__flood_host",
-        "arguments": {"progress": 1_000_000_000_000u64},
+        // Every report claims to be finished, as a guest would that tries
+        // to slip past the host's coalescing.
+        "arguments": {"progress": 1_000_000_000_000u64, "finished": true},
         "_meta": {"progressToken": "flood"}}}),
     );
     // Not reading: the pipe fills and the server's writes block. Sample the
