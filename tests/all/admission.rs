@@ -346,57 +346,15 @@ async fn bombs_through_serve() {
         policy.push_str(&format!("max_concurrency = {n}\n"));
     }
     let tools = common::tool_dir("fill", toolhost_artifacts::MEMORY_BOMB, Some(&policy));
-    let mut command = std::process::Command::new(common::toolhost_bin());
-    command
-        .args([
-            "serve",
-            "--no-auth",
-            "--no-watch",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--tools")
-        .arg(tools.path())
-        .arg("--cache-dir")
-        .arg(common::cache_dir())
-        .stderr(std::process::Stdio::piped());
-    if let Some(mb) = var("BUDGET_MB") {
-        command.args(["--memory-budget-mb", &mb.to_string()]);
+    let budget = var("BUDGET_MB").map(|mb| mb.to_string());
+    let mut args = Vec::new();
+    if let Some(mb) = &budget {
+        args.extend(["--memory-budget-mb", mb.as_str()]);
     }
-    let mut child = command.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (address, named) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some((_, rest)) = line.split_once(" on http://") {
-                let _ = address.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            } else if line.starts_with("memory budget") {
-                eprintln!("server: {line}");
-            }
-        }
-    });
-    let address = tokio::task::spawn_blocking(move || named.recv_timeout(Duration::from_secs(120)))
-        .await
-        .unwrap()
-        .expect("the server names its address");
-    let base = format!("http://{address}");
+    let served = common::spawn_serve(tools.path(), &args).await;
+    let base = served.base.clone();
     let client = common::http_client();
-    for _ in 0..600 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let rss_before = vm(child.id(), "VmRSS:");
+    let rss_before = served.status_kib("VmRSS:") >> 10;
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // /healthz and the reserved-memory gauge, every 20 ms while the bombs run.
     let probe = {
@@ -459,9 +417,8 @@ async fn bombs_through_serve() {
     let elapsed = start.elapsed();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut latencies, reserved_peak, health_failed) = probe.await.unwrap();
-    let hwm = vm(child.id(), "VmHWM:");
-    let _ = child.kill();
-    let _ = child.wait();
+    let hwm = served.status_kib("VmHWM:") >> 10;
+    drop(served);
     latencies.sort();
     let pct = |p: f64| {
         latencies
@@ -484,16 +441,4 @@ async fn bombs_through_serve() {
             .all(|k| !k.starts_with("lost") && !k.starts_with("no outcome")),
         "{counts:?}"
     );
-}
-
-/// A `/proc/PID/status` field in MiB.
-fn vm(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib >> 10)
 }

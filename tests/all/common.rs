@@ -208,19 +208,20 @@ pub fn run_in(
     );
 }
 
-/// `toolhost serve` with `args` and the `sleep` tool, on its own process;
-/// its stderr is read on a thread (so it never blocks on a full pipe) and
-/// sent line by line.
-pub fn spawn_serve(args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    static TOOLS: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let tools = TOOLS.get_or_init(|| tool_dir("sleep", artifacts::SLEEP, None));
+/// `toolhost serve --no-watch --tools TOOLS` with `args`, on its own
+/// process; its stderr is read on a thread (so it never blocks on a full
+/// pipe), echoed with a `server: ` prefix and sent line by line.
+pub fn serve_process(
+    tools: &std::path::Path,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = std::process::Command::new(toolhost_bin())
         .args(["serve", "--no-watch"])
-        .args(args)
         .arg("--tools")
-        .arg(tools.path())
+        .arg(tools)
         .arg("--cache-dir")
         .arg(cache_dir())
+        .args(args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run toolhost serve");
@@ -232,14 +233,15 @@ pub fn spawn_serve(args: &[&str]) -> (std::process::Child, std::sync::mpsc::Rece
             .lines()
             .map_while(Result::ok)
         {
+            eprintln!("server: {line}");
             let _ = lines.send(line);
         }
     });
     (child, receiver)
 }
 
-/// The `http://ADDRESS` a server from [`spawn_serve`] names on stderr, once
-/// it answers `/readyz`; `None` when it stops first.
+/// The `http://ADDRESS` a server from [`serve_process`] names on stderr,
+/// once it answers `/readyz`; `None` when it stops first.
 pub async fn serve_base(lines: std::sync::mpsc::Receiver<String>) -> Option<String> {
     let address = tokio::task::spawn_blocking(move || {
         while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(120)) {
@@ -253,7 +255,7 @@ pub async fn serve_base(lines: std::sync::mpsc::Receiver<String>) -> Option<Stri
     .expect("the stderr reader")?;
     let base = format!("http://{address}");
     let client = http_client();
-    for _ in 0..600 {
+    for _ in 0..1200 {
         if client
             .get(format!("{base}/readyz"))
             .send()
@@ -265,4 +267,100 @@ pub async fn serve_base(lines: std::sync::mpsc::Receiver<String>) -> Option<Stri
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     None
+}
+
+/// A `toolhost serve` process on a free loopback port, started by
+/// [`spawn_serve`] and killed (if still running) when dropped.
+#[derive(Debug)]
+pub struct Served {
+    child: Option<std::process::Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+/// Starts `toolhost serve --no-auth --no-watch` over the folder `tools` on
+/// port 0 (the server names the port it got on stderr), with `args` added,
+/// and waits until `/readyz` answers.
+pub async fn spawn_serve(tools: &std::path::Path, args: &[&str]) -> Served {
+    let mut all = vec!["--no-auth", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let (child, lines) = serve_process(tools, &all);
+    let mut served = Served {
+        child: Some(child),
+        base: String::new(),
+    };
+    served.base = serve_base(lines)
+        .await
+        .expect("the server names its address and becomes ready");
+    served
+}
+
+impl Served {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("not yet waited for").id()
+    }
+
+    /// `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The `/metrics` text (the server has no keys: anyone may read it).
+    pub async fn metrics(&self) -> String {
+        http_client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics text")
+    }
+
+    /// A `/proc/PID/status` field of the server (`VmRSS:`, `VmHWM:`) in KiB.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in the server's status"))
+    }
+
+    /// Sends the server SIGTERM.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `within` for the server to exit and returns how it did;
+    /// fails if it is still running then.
+    pub async fn exit_within(mut self, within: std::time::Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("not yet waited for");
+        let polls = within.as_millis() / 50 + 1;
+        for _ in 0..polls {
+            if let Some(status) = child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server was still running {within:?} later");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

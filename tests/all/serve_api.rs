@@ -878,9 +878,9 @@ async fn mcp_sessions_belong_to_their_tenant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_calls_in_flight_then_exits() {
-    // Port 0: the server picks a free port and names it on stderr.
-    let (mut child, lines) = common::spawn_serve(&["--no-auth", "--listen", "127.0.0.1:0"]);
-    let base = common::serve_base(lines).await.expect("the server came up");
+    let tools = common::tool_dir("sleep", toolhost_artifacts::SLEEP, None);
+    let served = common::spawn_serve(tools.path(), &[]).await;
+    let base = served.base.clone();
     let client = common::http_client();
     let call = {
         let client = client.clone();
@@ -899,37 +899,14 @@ async fn sigterm_drains_calls_in_flight_then_exits() {
         })
     };
     // Wait until the call is running (the metrics say so), then ask the server to stop.
-    let mut running = false;
-    for _ in 0..600 {
-        let metrics = client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metrics.lines().any(|line| line == "toolhost_in_flight 1") {
-            running = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(running, "the call started");
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    wait_for_metric(&served, "toolhost_in_flight 1").await;
+    served.terminate();
     let record = json(&call.await.unwrap());
     assert_eq!(
         record["outcome"], "ok",
         "the call in flight finished: {record}"
     );
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let exit = served.exit_within(Duration::from_secs(120)).await;
     assert!(
         exit.success(),
         "the server exits cleanly after draining: {exit}"
@@ -938,4 +915,15 @@ async fn sigterm_drains_calls_in_flight_then_exits() {
         client.get(format!("{base}/healthz")).send().await.is_err(),
         "and stops listening"
     );
+}
+
+/// Polls the server's `/metrics` for up to a minute until a line is `line`.
+async fn wait_for_metric(served: &common::Served, line: &str) {
+    for _ in 0..6000 {
+        if served.metrics().await.lines().any(|l| l == line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the metrics never showed `{line}`");
 }

@@ -263,7 +263,9 @@ async fn no_auth_refuses_what_a_web_page_can_send() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_auth_will_not_listen_beyond_loopback() {
-    let (mut child, lines) = common::spawn_serve(&["--no-auth", "--listen", "0.0.0.0:0"]);
+    let tools = common::tool_dir("sleep", toolhost_artifacts::SLEEP, None);
+    let (mut child, lines) =
+        common::serve_process(tools.path(), &["--no-auth", "--listen", "0.0.0.0:0"]);
     let mut exited = None;
     for _ in 0..600 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -360,7 +362,8 @@ async fn hidden_and_missing_tools_answer_alike_without_reach_outside() {
 }
 
 /// A `toolhost serve --config` with `settings` and one tenant, on loopback.
-async fn serve_with(settings: &str) -> (std::process::Child, tempfile::TempDir, String) {
+async fn serve_with(settings: &str) -> (std::process::Child, [tempfile::TempDir; 2], String) {
+    let tools = common::tool_dir("sleep", toolhost_artifacts::SLEEP, None);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("serve.toml");
     let text = format!(
@@ -368,14 +371,21 @@ async fn serve_with(settings: &str) -> (std::process::Child, tempfile::TempDir, 
         hash_key(ACME)
     );
     std::fs::write(&path, text).unwrap();
-    let (mut child, lines) = common::spawn_serve(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--config",
-        path.to_str().unwrap(),
-    ]);
+    let (mut child, lines) = common::serve_process(
+        tools.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+    );
     match common::serve_base(lines).await {
-        Some(base) => (child, dir, base.trim_start_matches("http://").to_string()),
+        Some(base) => (
+            child,
+            [tools, dir],
+            base.trim_start_matches("http://").to_string(),
+        ),
         None => {
             let _ = child.kill();
             panic!("the server did not come up with {settings:?}");

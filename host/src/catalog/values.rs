@@ -18,7 +18,8 @@
 
 use std::fmt;
 
-use serde_json::{Map, Number, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
 use wasmtime::component::Val;
 
 use super::shape::Shape;
@@ -303,56 +304,101 @@ pub(crate) fn fields_to_vals<'a>(
         .collect()
 }
 
-/// Converts a component value to JSON, the inverse of [`to_val`].
-pub(crate) fn to_json(val: &Val) -> Value {
-    match val {
-        Val::Bool(b) => Value::Bool(*b),
-        Val::S8(n) => (*n).into(),
-        Val::U8(n) => (*n).into(),
-        Val::S16(n) => (*n).into(),
-        Val::U16(n) => (*n).into(),
-        Val::S32(n) => (*n).into(),
-        Val::U32(n) => (*n).into(),
-        Val::S64(n) => (*n).into(),
-        Val::U64(n) => (*n).into(),
-        Val::Float32(x) => float_json(f64::from(*x)),
-        Val::Float64(x) => float_json(*x),
-        Val::Char(c) => Value::String(c.to_string()),
-        Val::String(s) => Value::String(s.clone()),
-        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
-            Value::Array(items.iter().map(to_json).collect())
+/// A component value as JSON, the inverse of [`to_val`], written straight
+/// to a serializer: no JSON tree is built, so a writer that stops at a cap
+/// (`lift::json_text`) stops the work there. Record fields are written in
+/// the order of their names, as a [`serde_json::Map`] holds them.
+pub(crate) struct Json<'a>(pub(crate) &'a Val);
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Val::Bool(b) => serializer.serialize_bool(*b),
+            Val::S8(n) => serializer.serialize_i8(*n),
+            Val::U8(n) => serializer.serialize_u8(*n),
+            Val::S16(n) => serializer.serialize_i16(*n),
+            Val::U16(n) => serializer.serialize_u16(*n),
+            Val::S32(n) => serializer.serialize_i32(*n),
+            Val::U32(n) => serializer.serialize_u32(*n),
+            Val::S64(n) => serializer.serialize_i64(*n),
+            Val::U64(n) => serializer.serialize_u64(*n),
+            // As f64, as the values came in: an f32 written as f32 would
+            // print its shortest f32 digits, not the f64 ones.
+            Val::Float32(x) => number(serializer, f64::from(*x)),
+            Val::Float64(x) => number(serializer, *x),
+            Val::Char(c) => serializer.serialize_str(c.encode_utf8(&mut [0; 4])),
+            Val::String(s) => serializer.serialize_str(s),
+            Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+                serializer.collect_seq(items.iter().map(Json))
+            }
+            Val::Record(fields) => {
+                let mut sorted: Vec<&(String, Val)> = fields.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                serializer.collect_map(sorted.into_iter().map(|(name, value)| (name, Json(value))))
+            }
+            Val::Variant(name, None) | Val::Enum(name) => serializer.serialize_str(name),
+            Val::Variant(name, Some(payload)) => single(serializer, name, Some(payload)),
+            Val::Option(None) => serializer.serialize_unit(),
+            Val::Option(Some(inner)) => match **inner {
+                Val::Option(_) => single(serializer, "some", Some(inner)),
+                _ => Json(inner).serialize(serializer),
+            },
+            Val::Result(Ok(value)) => single(serializer, "ok", value.as_deref()),
+            Val::Result(Err(value)) => single(serializer, "err", value.as_deref()),
+            Val::Flags(names) => serializer.collect_seq(names),
+            Val::Map(pairs) => {
+                serializer.collect_seq(pairs.iter().map(|(k, v)| (Json(k), Json(v))))
+            }
+            // Refused at load: a function that passes these never runs.
+            Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => {
+                serializer.serialize_unit()
+            }
         }
-        Val::Record(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(name, value)| (name.clone(), to_json(value)))
-                .collect(),
-        ),
-        Val::Variant(name, None) | Val::Enum(name) => Value::String(name.clone()),
-        Val::Variant(name, Some(payload)) => single(name, to_json(payload)),
-        Val::Option(None) => Value::Null,
-        Val::Option(Some(inner)) => match **inner {
-            Val::Option(_) => single("some", to_json(inner)),
-            _ => to_json(inner),
-        },
-        Val::Result(Ok(value)) => single("ok", value.as_deref().map_or(Value::Null, to_json)),
-        Val::Result(Err(value)) => single("err", value.as_deref().map_or(Value::Null, to_json)),
-        Val::Flags(names) => Value::Array(names.iter().cloned().map(Value::String).collect()),
-        Val::Map(pairs) => Value::Array(
-            pairs
-                .iter()
-                .map(|(k, v)| Value::Array(vec![to_json(k), to_json(v)]))
-                .collect(),
-        ),
-        // Refused at load: a function that passes these never runs.
-        Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => Value::Null,
     }
 }
 
-fn single(key: &str, value: Value) -> Value {
-    let mut map = Map::new();
-    map.insert(key.to_string(), value);
-    Value::Object(map)
+/// `{key: value}`, with `null` for no value.
+fn single<S: Serializer>(serializer: S, key: &str, value: Option<&Val>) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(1))?;
+    map.serialize_entry(key, &value.map(Json))?;
+    map.end()
+}
+
+/// A number, or `"NaN"`, `"Infinity"`, `"-Infinity"`, which JSON has no number for.
+fn number<S: Serializer>(serializer: S, x: f64) -> Result<S::Ok, S::Error> {
+    match float_text(x) {
+        Some(text) => serializer.serialize_str(text),
+        None => serializer.serialize_f64(x),
+    }
+}
+
+fn float_text(x: f64) -> Option<&'static str> {
+    match x {
+        x if x.is_nan() => Some("NaN"),
+        x if x.is_infinite() && x > 0.0 => Some("Infinity"),
+        x if x.is_infinite() => Some("-Infinity"),
+        _ => None,
+    }
+}
+
+/// The text a value is as JSON when it is a JSON string (a string, a char,
+/// a case without payload, a non-finite float, an option of one), else none.
+pub(crate) fn as_text(val: &Val) -> Option<String> {
+    match val {
+        Val::String(s) => Some(s.clone()),
+        Val::Char(c) => Some(c.to_string()),
+        Val::Variant(name, None) | Val::Enum(name) => Some(name.clone()),
+        Val::Float32(x) => float_text(f64::from(*x)).map(str::to_string),
+        Val::Float64(x) => float_text(*x).map(str::to_string),
+        Val::Option(Some(inner)) if !matches!(**inner, Val::Option(_)) => as_text(inner),
+        _ => None,
+    }
+}
+
+/// A component value as a JSON tree (tests compare values as trees).
+#[cfg(test)]
+pub(crate) fn to_json(val: &Val) -> Value {
+    serde_json::to_value(Json(val)).expect("a component value is always JSON")
 }
 
 fn integer(shape: &Shape, json: &Value) -> Option<Val> {
@@ -396,15 +442,6 @@ fn float(json: &Value) -> Option<f64> {
             _ => None,
         },
         _ => None,
-    }
-}
-
-fn float_json(x: f64) -> Value {
-    match Number::from_f64(x) {
-        Some(n) => Value::Number(n),
-        None if x.is_nan() => Value::String("NaN".into()),
-        None if x > 0.0 => Value::String("Infinity".into()),
-        None => Value::String("-Infinity".into()),
     }
 }
 
@@ -586,5 +623,46 @@ mod tests {
         assert!(error(&result, json!({"ok": 1})).contains("no payload"));
         assert!(error(&result, json!({"maybe": 1})).contains("{\"ok\": ...}"));
         assert!(error(&Shape::Tuple(vec![Shape::U8]), json!([1, 2])).contains("1 items"));
+    }
+
+    #[test]
+    fn written_json_is_the_text_of_the_tree() {
+        let boxed = |val: Val| Some(Box::new(val));
+        let val = Val::Record(vec![
+            ("zeta".into(), Val::Float32(0.1)),
+            (
+                "alpha".into(),
+                Val::List(vec![
+                    Val::Float64(f64::NAN),
+                    Val::Float64(1.0),
+                    Val::Char('é'),
+                ]),
+            ),
+            ("mid".into(), Val::Option(boxed(Val::Option(None)))),
+            ("r".into(), Val::Result(Ok(None))),
+            ("v".into(), Val::Variant("c".into(), boxed(Val::S8(-3)))),
+            (
+                "m".into(),
+                Val::Map(vec![(Val::String("k\"".into()), Val::U64(u64::MAX))]),
+            ),
+            ("f".into(), Val::Flags(vec!["a".into()])),
+        ]);
+        let text = serde_json::to_string(&Json(&val)).unwrap();
+        // What the JSON tree (keys in order, f32 widened to f64) wrote.
+        assert_eq!(
+            text,
+            r#"{"alpha":["NaN",1.0,"é"],"f":["a"],"m":[["k\"",18446744073709551615]],"mid":{"some":null},"r":{"ok":null},"v":{"c":-3},"zeta":0.10000000149011612}"#
+        );
+        assert_eq!(text, to_json(&val).to_string());
+        assert_eq!(
+            as_text(&Val::Option(boxed(Val::Char('x')))),
+            Some("x".into())
+        );
+        assert_eq!(
+            as_text(&Val::Float32(f32::NEG_INFINITY)),
+            Some("-Infinity".into())
+        );
+        assert_eq!(as_text(&Val::Option(boxed(Val::Option(None)))), None);
+        assert_eq!(as_text(&Val::U8(1)), None);
     }
 }

@@ -464,18 +464,36 @@ mod tests {
         Instant::now() + Duration::from_secs(5)
     }
 
+    /// Awaits an admission that must be refused with an outcome of `kind`
+    /// whose message contains `text`, and returns that outcome.
+    async fn refused_with<T>(
+        admission: impl Future<Output = Result<T, Outcome>>,
+        kind: &str,
+        text: &str,
+    ) -> Outcome {
+        let Err(refused) = admission.await else {
+            panic!("admitted; expected {kind} ({text})");
+        };
+        assert_eq!(refused.kind(), kind, "{refused}");
+        assert!(
+            refused.message().is_some_and(|m| m.contains(text)),
+            "{refused}"
+        );
+        refused
+    }
+
     #[tokio::test]
     async fn a_reject_cap_refuses_past_its_size() {
         let gates = Gates::new(10, 10, None, None, None, None);
         let l = limits(2, None, OnLimit::Reject);
         let a = gates.admit("c", &l, None, None, later()).await.unwrap();
         let _b = gates.admit("c", &l, None, None, later()).await.unwrap();
-        let refused = gates
-            .admit("c", &l, None, None, later())
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(refused, Outcome::RateLimited { .. }), "{refused}");
+        refused_with(
+            gates.admit("c", &l, None, None, later()),
+            "rate-limited",
+            "",
+        )
+        .await;
         assert_eq!(gates.in_flight(), 2);
         drop(a);
         gates.admit("c", &l, None, None, later()).await.unwrap();
@@ -487,15 +505,12 @@ mod tests {
         let l = limits(5, None, OnLimit::Wait);
         let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
         let deadline = Instant::now() + Duration::from_millis(20);
-        let refused = gates
-            .admit("c", &l, None, None, deadline)
-            .await
-            .err()
-            .unwrap();
-        assert!(
-            matches!(&refused, Outcome::RateLimited { message, .. } if message.contains("queue deadline")),
-            "{refused}"
-        );
+        refused_with(
+            gates.admit("c", &l, None, None, deadline),
+            "rate-limited",
+            "queue deadline",
+        )
+        .await;
         assert_eq!(gates.queued(), 0);
     }
 
@@ -511,15 +526,12 @@ mod tests {
         while gates.queued() == 0 {
             tokio::task::yield_now().await;
         }
-        let refused = gates
-            .admit("c", &l, None, None, later())
-            .await
-            .err()
-            .unwrap();
-        assert!(
-            matches!(&refused, Outcome::RateLimited { message, .. } if message.contains("queue is full")),
-            "{refused}"
-        );
+        refused_with(
+            gates.admit("c", &l, None, None, later()),
+            "rate-limited",
+            "queue is full",
+        )
+        .await;
         drop(held);
         assert!(waiting.await.unwrap().is_ok());
     }
@@ -529,11 +541,12 @@ mod tests {
         let gates = Gates::new(10, 10, None, None, None, None);
         let l = limits(10, Some(rate(1, 1)), OnLimit::Reject);
         drop(gates.admit("c", &l, None, None, later()).await.unwrap());
-        let refused = gates
-            .admit("c", &l, None, None, later())
-            .await
-            .err()
-            .unwrap();
+        let refused = refused_with(
+            gates.admit("c", &l, None, None, later()),
+            "rate-limited",
+            "",
+        )
+        .await;
         let Outcome::RateLimited { retry_after_ms, .. } = refused else {
             panic!("{refused}")
         };
@@ -568,15 +581,12 @@ mod tests {
             .admit("c", &l, Some("bob"), None, later())
             .await
             .unwrap();
-        let refused = gates
-            .admit("c", &l, Some("alice"), None, later())
-            .await
-            .err()
-            .unwrap();
-        assert!(
-            matches!(&refused, Outcome::RateLimited { message, .. } if message.contains("caller")),
-            "{refused}"
-        );
+        refused_with(
+            gates.admit("c", &l, Some("alice"), None, later()),
+            "rate-limited",
+            "caller",
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -594,15 +604,12 @@ mod tests {
             (2 * super::super::memory::cost_mb(40 << 20)) << 20
         );
         let deadline = Instant::now() + Duration::from_millis(20);
-        let refused = gates
-            .admit("c", &l, None, None, deadline)
-            .await
-            .err()
-            .unwrap();
-        assert!(
-            matches!(&refused, Outcome::RateLimited { message, .. } if message.contains("memory budget")),
-            "{refused}"
-        );
+        refused_with(
+            gates.admit("c", &l, None, None, deadline),
+            "rate-limited",
+            "memory budget",
+        )
+        .await;
         assert_eq!(
             gates.in_flight(),
             2,
@@ -612,12 +619,12 @@ mod tests {
         let _c = gates.admit("c", &l, None, None, later()).await.unwrap();
         assert_eq!(memory.peak_bytes(), reserved);
         l.memory_bytes = 99 << 20;
-        let never = gates
-            .admit("c", &l, None, None, later())
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(never, Outcome::MemoryLimit { .. }), "{never}");
+        refused_with(
+            gates.admit("c", &l, None, None, later()),
+            "memory-limit",
+            "",
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -645,12 +652,12 @@ mod tests {
         let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let refused = gates
-            .admit("c", &l, None, Some(&cancel), later())
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(refused, Outcome::Cancelled { .. }), "{refused}");
+        refused_with(
+            gates.admit("c", &l, None, Some(&cancel), later()),
+            "cancelled",
+            "",
+        )
+        .await;
         assert_eq!(gates.queued(), 0);
     }
 }

@@ -18,7 +18,7 @@ use crate::Engine;
 use crate::bindings::ToolPre;
 use crate::catalog::dynamic::ExportFunc;
 use crate::catalog::shape::Shape;
-use crate::catalog::values::{fields_to_vals, to_json};
+use crate::catalog::values::{Json, as_text, fields_to_vals};
 use crate::outcome::{Outcome, ToolErrorKind};
 use crate::policy::Limits;
 
@@ -124,18 +124,20 @@ fn arguments(func: &ExportFunc, input: &str) -> Result<Vec<Val>, String> {
 }
 
 /// The output text of a returned value, refused past `cap` bytes while it is
-/// written; the `err` of a `result` return is a tool error whose message is
-/// the error value (as text if it is a string, else as JSON), cut to `cap`.
+/// written straight from the lifted value (no JSON tree is built); the `err`
+/// of a `result` return is a tool error whose message is the error value (as
+/// text if it is a string, else as JSON), cut to `cap`.
 fn output(shape: Option<&Shape>, returned: Option<Val>, cap: usize) -> Result<String, Outcome> {
-    let value = match (shape, returned) {
-        (Some(Shape::Result(..)), Some(Val::Result(Ok(ok)))) => {
-            ok.as_deref().map_or(Value::Null, to_json)
-        }
+    let value = match (shape, returned.as_ref()) {
+        (Some(Shape::Result(..)), Some(Val::Result(Ok(ok)))) => ok.as_deref(),
         (Some(Shape::Result(..)), Some(Val::Result(Err(err)))) => {
-            let message = match err.as_deref().map(to_json) {
-                Some(Value::String(text)) => text,
-                Some(other) => lift::json_text(&other, cap).unwrap_or_else(|_| {
-                    format!("the function returned an error value over the limit of {cap} bytes")
+            let message = match err.as_deref() {
+                Some(value) => as_text(value).unwrap_or_else(|| {
+                    lift::json_text(&Json(value), cap).unwrap_or_else(|_| {
+                        format!(
+                            "the function returned an error value over the limit of {cap} bytes"
+                        )
+                    })
                 }),
                 None => "the function returned an error".to_string(),
             };
@@ -144,8 +146,10 @@ fn output(shape: Option<&Shape>, returned: Option<Val>, cap: usize) -> Result<St
                 message: lift::cap_text(message, cap),
             });
         }
-        (_, Some(val)) => to_json(&val),
-        (_, None) => Value::Null,
+        (_, value) => value,
     };
-    lift::json_text(&value, cap)
+    match value {
+        Some(value) => lift::json_text(&Json(value), cap),
+        None => lift::json_text(&Value::Null, cap),
+    }
 }
