@@ -460,16 +460,7 @@ fn fuzz_deep_and_shared_schemas_are_refused_not_followed() {
                 }
             }
             // The `$ref` + `anyOf` bomb: 2^levels checks, refused from 2^16 on.
-            let mut defs = Map::new();
-            for level in 0..levels {
-                let next = format!("#/$defs/l{}", level + 1);
-                defs.insert(
-                    format!("l{level}"),
-                    json!({"anyOf": [{"$ref": next}, {"$ref": next, "minLength": 1}]}),
-                );
-            }
-            defs.insert(format!("l{levels}"), json!({"type": "integer"}));
-            let bomb = json!({"$ref": "#/$defs/l0", "$defs": defs});
+            let bomb = super::schema::tests::bomb(levels);
             match measure(&bomb) {
                 Ok(cost) => prop_assert!(levels < 16 && cost.work >= 1 << levels),
                 Err(error) => prop_assert_eq!(error, SchemaError::TooMuchWork),

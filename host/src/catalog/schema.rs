@@ -543,4 +543,4 @@ fn percent_decode(text: &str) -> Option<String> {
 
 #[cfg(test)]
 #[path = "schema_tests.rs"]
-mod tests;
+pub(super) mod tests;

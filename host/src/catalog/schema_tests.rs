@@ -4,7 +4,7 @@ use super::*;
 
 /// `levels` of `anyOf` whose two branches both refer to the next level:
 /// a few hundred bytes per level, 2^levels checks per value.
-fn bomb(levels: usize) -> Value {
+pub(in crate::catalog) fn bomb(levels: usize) -> Value {
     let mut defs = Map::new();
     for level in 0..levels {
         let next = format!("#/$defs/l{}", level + 1);
