@@ -89,15 +89,7 @@ async fn a_call_larger_than_the_whole_budget_is_refused_before_it_runs() {
 #[tokio::test]
 async fn a_call_waiting_for_memory_is_refused_at_its_queue_deadline() {
     let executor = executor(48, Duration::from_millis(200));
-    let holder = {
-        let executor = executor.clone();
-        tokio::spawn(async move {
-            let options = CallOptions::default()
-                .memory_mb(32)
-                .timeout(Duration::from_secs(60));
-            executor.call("sleep", r#"{"ms": 60000}"#, options).await
-        })
-    };
+    let holder = hold_memory(&executor, CancellationToken::new());
     wait_until(&executor, "in flight", |e| e.in_flight() > 0).await;
     let record = executor
         .call(
@@ -127,6 +119,22 @@ async fn a_call_waiting_for_memory_is_refused_at_its_queue_deadline() {
     holder.abort();
     let _ = holder.await;
     wait_for_no_reservation(&executor).await;
+}
+
+/// A 60 s `sleep` that holds 32 MiB of the memory budget, on its own task;
+/// `cancel` ends it early.
+fn hold_memory(
+    executor: &Arc<Executor>,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<toolhost::CallRecord> {
+    let executor = executor.clone();
+    tokio::spawn(async move {
+        let options = CallOptions::default()
+            .memory_mb(32)
+            .timeout(Duration::from_secs(60))
+            .cancel(cancel);
+        executor.call("sleep", r#"{"ms": 60000}"#, options).await
+    })
 }
 
 async fn wait_for_no_reservation(executor: &Executor) {
@@ -177,16 +185,7 @@ async fn every_ending_gives_the_memory_back() {
     }
     // Cancelled while running.
     let cancel = CancellationToken::new();
-    let running = {
-        let (executor, cancel) = (executor.clone(), cancel.clone());
-        tokio::spawn(async move {
-            let options = CallOptions::default()
-                .memory_mb(32)
-                .timeout(Duration::from_secs(60))
-                .cancel(cancel);
-            executor.call("sleep", r#"{"ms": 60000}"#, options).await
-        })
-    };
+    let running = hold_memory(&executor, cancel.clone());
     wait_until(&executor, "in flight", |e| e.in_flight() > 0).await;
     // Cancelled while waiting for memory behind it.
     let waiting_cancel = CancellationToken::new();
@@ -204,15 +203,7 @@ async fn every_ending_gives_the_memory_back() {
     assert_eq!(running.await.unwrap().outcome.kind(), "cancelled");
     assert_eq!(executor.stats().memory_reserved_bytes, 0);
     // The caller drops the call's future while it runs.
-    let dropped = {
-        let executor = executor.clone();
-        tokio::spawn(async move {
-            let options = CallOptions::default()
-                .memory_mb(32)
-                .timeout(Duration::from_secs(60));
-            executor.call("sleep", r#"{"ms": 60000}"#, options).await
-        })
-    };
+    let dropped = hold_memory(&executor, CancellationToken::new());
     wait_until(&executor, "in flight", |e| e.in_flight() > 0).await;
     assert!(executor.stats().memory_reserved_bytes >= 32 * MIB);
     dropped.abort();
