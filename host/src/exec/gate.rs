@@ -51,8 +51,6 @@ pub(crate) fn quota(rate: &Rate) -> Quota {
 /// The admission state of one component: its own cap and rate.
 struct ComponentGate {
     slots: Arc<FairPool>,
-    /// The cap the pool was built for.
-    size: usize,
     peak: AtomicUsize,
     rate: Option<DefaultDirectRateLimiter>,
     /// The rate the limiter was built for.
@@ -64,7 +62,6 @@ impl ComponentGate {
     fn new(limits: &Limits, peak: usize) -> Self {
         Self {
             slots: FairPool::new(u64::from(limits.max_concurrency)),
-            size: limits.max_concurrency as usize,
             peak: AtomicUsize::new(peak),
             rate: limits
                 .rate
@@ -77,7 +74,7 @@ impl ComponentGate {
 
     /// True when the gate was built for these limits.
     fn fits(&self, limits: &Limits) -> bool {
-        self.size == limits.max_concurrency as usize
+        self.slots.size() == u64::from(limits.max_concurrency)
             && self.rate_rule == limits.rate
             && self.on_limit == limits.on_limit
     }
