@@ -1,6 +1,19 @@
 //! toolhost: run LLM tools as WebAssembly components, each call in its own
 //! sandbox.
 //!
+//! This crate gathers the workspace's library crates under one name, as the
+//! `toolhost` command uses them:
+//!
+//! | path | crate | what |
+//! |---|---|---|
+//! | `toolhost::*` | `toolhost-runtime` | engine, policies, sandbox, catalog, executor, tenancy |
+//! | [`toolhost::llm`](llm) | `toolhost-llm` | model clients, the agent loop, speculation |
+//! | [`toolhost::mcp`](mcp) | `toolhost-mcp` | the catalog as an MCP server (stdio, streamable HTTP) |
+//! | [`toolhost::serve`](serve) | `toolhost-serve` | the multi-tenant HTTP API |
+//!
+//! A program that only runs tools depends on `toolhost-runtime` alone, which
+//! has no HTTP server, MCP or model client in its dependency tree.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
@@ -14,44 +27,31 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
-#![warn(clippy::unwrap_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used))]
+#![warn(unreachable_pub)]
 
-pub mod bench;
-mod bindings;
-mod catalog;
-mod engine;
-mod exec;
-pub mod formats;
-#[cfg(test)]
-mod fuzzing;
-pub mod llm;
-pub mod mcp;
-mod outcome;
-mod policy;
-mod reload;
-mod sandbox;
 pub mod scaffold;
-pub mod serve;
 
-pub use catalog::{
-    Behavior, Catalog, CatalogError, ComponentState, ComponentStatus, LoadError, LoadEvent,
-    LoadOptions, LoadStats, NAMESPACE_SEPARATOR, ToolInfo, WIT_SOURCE_SECTION, default_cache_dir,
-    is_valid_name,
-};
-pub use engine::{Engine, EngineConfig, EngineError};
-pub use exec::{
-    Batch, BatchOptions, BatchReport, BatchResult, Bound, CacheConfig, CallHandle, CallOptions,
-    CallRequest, Ceiling, Event, ExecConfig, ExecStats, Executor, FuelAccount,
-    INSTANCE_OVERHEAD_MB, Plan, PlanError, PlanResult, RateRule, Score, Step, Strategy,
-    canonical_json, default_memory_budget_mb,
-};
-pub use outcome::{CallRecord, Outcome, ToolErrorKind};
-pub use policy::{
-    Capabilities, DEFAULT_MAX_CONCURRENCY, Granted, HttpLimits, HttpLimitsPatch, Limits,
-    LimitsPatch, OnLimit, Policy, PolicyError, PolicyReview, Rate, Retry, RetryPatch, Secret,
-    parse_rate, review_dir,
-};
-pub use reload::{FolderWatch, ReloadCounters, ReloadStats, WatchError, watch};
-pub use sandbox::GuestEvent;
-pub use tokio_util::sync::CancellationToken;
+pub use toolhost_llm as llm;
+pub use toolhost_mcp as mcp;
+pub use toolhost_runtime::*;
+pub use toolhost_serve as serve;
+
+/// The HTTP API of `server` plus MCP over streamable HTTP at `/mcp`, as
+/// `toolhost serve` runs them: the MCP endpoint sits behind the server's
+/// keys (a session opened with a tenant's key belongs to that tenant: its
+/// tools, its quotas; other keys are refused in it), follows its body limit
+/// and session settings (see [`serve::ServeConfig`]), and its sessions end
+/// when the server drains. rmcp accepts loopback `Host` names only unless
+/// `config` allows others.
+pub fn router_with_mcp(server: &serve::Server, mut config: mcp::McpHttpConfig) -> axum::Router {
+    let settings = server.mount_settings();
+    config.cancellation_token = settings.shutdown;
+    config.max_request_body_bytes = settings.max_body_bytes;
+    let limits = mcp::SessionLimits {
+        total: settings.max_sessions,
+        per_tenant: settings.max_sessions_per_tenant,
+        idle: settings.session_idle,
+    };
+    let endpoint = mcp::tenant_service(server.executor().clone(), config, limits);
+    server.router_with("/mcp", endpoint)
+}

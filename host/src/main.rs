@@ -1,5 +1,6 @@
 //! The `toolhost` command.
 
+mod bench;
 mod cli;
 
 fn main() -> std::process::ExitCode {

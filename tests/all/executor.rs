@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
-use toolhost::{
-    BatchOptions, CallOptions, CallRequest, Catalog, Event, ExecConfig, Executor, Outcome, Plan,
-    Score, Step, Strategy,
-};
+use toolhost::batch::{BatchOptions, CallRequest, Event, Score, Strategy};
+use toolhost::plan::{Plan, Step};
+use toolhost::{CallOptions, Catalog, ExecConfig, Executor, Outcome};
 use toolhost_artifacts as artifacts;
 
 use crate::common::{block_on, engine, load_options};
@@ -364,7 +363,8 @@ async fn keep_top_n_stops_once_nothing_running_can_beat_the_best() {
         .collect();
     calls.extend(sleep_calls(2, 30_000));
     // The sleeps can score at most 1; the calcs could score anything.
-    let bound: toolhost::Bound = Arc::new(|index| if index >= 3 { 1.0 } else { f64::INFINITY });
+    let bound: toolhost::batch::Bound =
+        Arc::new(|index| if index >= 3 { 1.0 } else { f64::INFINITY });
     let strategy = Strategy::KeepTopN {
         n: 2,
         score: Score::Pointer("/value".into()),
@@ -719,5 +719,5 @@ fn plans_are_checked_before_they_run() {
         Step::new("a", "calc", json!({"x": {"$from": "b"}})),
         Step::new("b", "calc", json!({"x": {"$from": "a"}})),
     ]);
-    assert!(matches!(err, Err(toolhost::PlanError::Cycle(_))));
+    assert!(matches!(err, Err(toolhost::plan::PlanError::Cycle(_))));
 }

@@ -290,7 +290,9 @@ fn http(modern: bool, mount: Mount) {
             "/mcp",
             toolhost::mcp::http_service(executor.clone(), cancel.clone()),
         ),
-        Mount::Tenant => server.router_with_mcp(toolhost::mcp::McpHttpConfig::default()),
+        Mount::Tenant => {
+            toolhost::router_with_mcp(&server, toolhost::mcp::McpHttpConfig::default())
+        }
     };
     let addr = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

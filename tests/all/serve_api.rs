@@ -801,7 +801,7 @@ pub(super) fn mcp_call(id: u64, tool: &str, arguments: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_sessions_belong_to_their_tenant() {
     let server = server(r#"rate = "3/min""#);
-    let router = server.router_with_mcp(toolhost::mcp::McpHttpConfig::default());
+    let router = toolhost::router_with_mcp(&server, toolhost::mcp::McpHttpConfig::default());
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
 
     let (status, ..) = mcp(&router, None, None, list.clone()).await;

@@ -22,7 +22,7 @@ use super::serve_api::{
 };
 
 fn mcp_router(server: &Server) -> axum::Router {
-    server.router_with_mcp(McpHttpConfig::default())
+    toolhost::router_with_mcp(server, McpHttpConfig::default())
 }
 
 /// Ends an MCP session with DELETE, as a client does.

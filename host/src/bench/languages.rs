@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::BenchError;
-use crate::sandbox;
-use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadEvent, LoadOptions};
+use toolhost::measure;
+use toolhost::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadEvent, LoadOptions};
 
 /// One component to measure.
 #[derive(Debug, Clone)]
@@ -104,9 +104,10 @@ async fn measure(
             *compile = *elapsed;
         }
     };
-    let options = LoadOptions {
-        cache_dir: Some(cache.clone()),
-        ..LoadOptions::default()
+    let options = {
+        let mut c = LoadOptions::default();
+        c.cache_dir = Some(cache.clone());
+        c
     };
     let start = Instant::now();
     let catalog = Catalog::load_files(engine, &paths, &options, &observe)
@@ -146,9 +147,10 @@ async fn measure(
         let start = Instant::now();
         // Every call runs in a fresh instance: the result cache would answer
         // these pure tools without one.
-        let options = CallOptions {
-            no_cache: true,
-            ..CallOptions::default()
+        let options = {
+            let mut c = CallOptions::default();
+            c.no_cache = true;
+            c
         };
         let record = executor.call(&public, &case.input, options).await;
         let elapsed = start.elapsed();
@@ -191,21 +193,13 @@ async fn resident_per_instance(
     n: usize,
 ) -> Result<u64, BenchError> {
     let catalog = executor.catalog();
-    let entry = catalog
-        .entry(tool)
-        .ok_or_else(|| BenchError::Setup(format!("no tool `{tool}`")))?;
-    let component = &entry.component;
+    if catalog.tool(tool).is_none() {
+        return Err(BenchError::Setup(format!("no tool `{tool}`")));
+    }
     let before = resident_bytes();
-    let held = sandbox::hold(
-        catalog.engine(),
-        &component.pre,
-        &component.grants,
-        &component.limits,
-        (&entry.info.tool, input),
-        n,
-    )
-    .await
-    .map_err(|e| BenchError::Call(format!("{tool}: holding {n} instances: {e:#}")))?;
+    let held = measure::hold(&catalog, tool, input, n)
+        .await
+        .map_err(|e| BenchError::Call(format!("{tool}: holding {n} instances: {e:#}")))?;
     let during = resident_bytes();
     drop(held);
     Ok(during.saturating_sub(before) / n as u64)

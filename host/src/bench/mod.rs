@@ -8,17 +8,17 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::sandbox::Baseline;
+use toolhost::measure::Baseline;
 mod suite;
 
 pub use self::suite::{ExecutorSuite, SuiteConfig, executor_suite};
-use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
+use toolhost::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
 mod languages;
-pub use self::languages::{LanguageCase, LanguageCost, languages};
+pub(crate) use self::languages::{LanguageCase, languages};
 
 mod mcp;
-pub use self::mcp::{McpBench, McpBenchConfig, mcp};
+pub(crate) use self::mcp::{McpBenchConfig, mcp};
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -85,9 +85,10 @@ pub fn throughput(
         .build()
         .map_err(|e| setup(e.to_string()))?;
     runtime.block_on(async {
-        let engine_config = EngineConfig {
-            max_instances: (config.concurrency as u32 * 2).max(64),
-            ..EngineConfig::default()
+        let engine_config = {
+            let mut c = EngineConfig::default();
+            c.max_instances = (config.concurrency as u32 * 2).max(64);
+            c
         };
         let engine = Engine::new(engine_config).map_err(|e| setup(e.to_string()))?;
         // As many calls of the one tool in flight as the bench asks for.
@@ -107,7 +108,7 @@ pub fn throughput(
         let (public, inner) = (public.name.clone(), public.tool.clone());
         // No result cache: every call must make a fresh instance, as the
         // bare loop does.
-        let mut exec_config = crate::ExecConfig::default();
+        let mut exec_config = toolhost::ExecConfig::default();
         exec_config.cache.max_entries = 0;
         let executor = Arc::new(Executor::with_config(Arc::new(catalog), exec_config));
         let bytes = std::fs::read(wasm).map_err(|e| setup(e.to_string()))?;

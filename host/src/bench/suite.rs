@@ -12,10 +12,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::BenchError;
-use crate::sandbox::Baseline;
-use crate::{
-    BatchOptions, CallOptions, CallRequest, Catalog, Engine, EngineConfig, ExecConfig, Executor,
-    LoadOptions, Outcome,
+use toolhost::batch::{BatchOptions, CallRequest};
+use toolhost::measure::Baseline;
+use toolhost::{
+    CallOptions, Catalog, Engine, EngineConfig, ExecConfig, Executor, LoadOptions, Outcome,
 };
 
 /// Where the suite finds its components.
@@ -177,9 +177,10 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
         .build()
         .map_err(setup)?;
     runtime.block_on(async {
-        let engine = Engine::new(EngineConfig {
-            max_instances: 2_000,
-            ..EngineConfig::default()
+        let engine = Engine::new({
+            let mut c = EngineConfig::default();
+            c.max_instances = 2_000;
+            c
         })
         .map_err(setup)?;
         let executor =
@@ -206,18 +207,20 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
             }
         }
         let cpu_fuel_ms = measure_cpu(&executor).await?;
-        let epoch_only = Engine::new(EngineConfig {
-            fuel: false,
-            ..EngineConfig::default()
+        let epoch_only = Engine::new({
+            let mut c = EngineConfig::default();
+            c.fuel = false;
+            c
         })
         .map_err(setup)?;
         let cpu_epoch_ms =
             measure_cpu(&executor_for(&epoch_only, std::slice::from_ref(&config.misbehave)).await?)
                 .await?;
-        let neither = Engine::new(EngineConfig {
-            fuel: false,
-            epoch_interruption: false,
-            ..EngineConfig::default()
+        let neither = Engine::new({
+            let mut c = EngineConfig::default();
+            c.fuel = false;
+            c.epoch_interruption = false;
+            c
         })
         .map_err(setup)?;
         let cpu_neither_ms =
@@ -391,9 +394,10 @@ async fn measure_resident(executor: &Arc<Executor>, calls: usize) -> Result<Resi
 
 /// 10,000 `sleep` calls in flight on an engine of their own.
 async fn measure_ten_thousand(sleep: &std::path::Path) -> Result<Resident, BenchError> {
-    let engine = Engine::new(EngineConfig {
-        max_instances: 10_100,
-        ..EngineConfig::default()
+    let engine = Engine::new({
+        let mut c = EngineConfig::default();
+        c.max_instances = 10_100;
+        c
     })
     .map_err(setup)?;
     let executor = executor_for(&engine, &[sleep.to_path_buf()]).await?;

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::bench::{self, ExecutorSuite, LanguageCase, SuiteConfig, ThroughputConfig};
 use clap::Args;
-use toolhost::bench::{self, ExecutorSuite, LanguageCase, SuiteConfig, ThroughputConfig};
 
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
@@ -115,9 +115,11 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.wasm.display()
         );
     }
-    let mut config = ThroughputConfig::default();
-    config.calls = args.calls;
-    config.concurrency = args.concurrency;
+    let config = ThroughputConfig {
+        calls: args.calls,
+        concurrency: args.concurrency,
+        ..ThroughputConfig::default()
+    };
     let mut rows = Vec::new();
     for threads in &args.threads {
         rows.push(bench::throughput(

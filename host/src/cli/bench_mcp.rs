@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::bench::{self, McpBenchConfig};
 use anyhow::Context;
-use toolhost::bench::{self, McpBenchConfig};
 
 pub(super) fn run(
     wasm: &Path,

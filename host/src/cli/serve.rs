@@ -100,7 +100,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // a server bound elsewhere is reached by other names, and keys guard it.
         mcp.allowed_hosts.clear();
     }
-    let app = server.router_with_mcp(mcp);
+    let app = toolhost::router_with_mcp(&server, mcp);
     server
         .serve(listener, app, async move {
             shutdown_signal().await;

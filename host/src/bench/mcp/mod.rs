@@ -18,7 +18,7 @@ use serde_json::json;
 
 use self::client::{Server, initialize, process_cpu};
 use super::BenchError;
-use crate::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
+use toolhost::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
 /// What to measure.
 #[derive(Debug, Clone)]

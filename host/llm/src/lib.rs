@@ -1,0 +1,39 @@
+//! Driving tools from models: OpenAI Chat Completions, the OpenAI Responses
+//! API and Anthropic Messages; streamed tool calls assembled piece by piece;
+//! the agent loop that runs the calls through the [`Executor`](toolhost_runtime::Executor)
+//! and hands the results back; speculation of pure tools; and a scripted
+//! model server for tests and demos.
+//!
+//! This module never touches wasmtime: it sees tools through
+//! [`ToolInfo`](toolhost_runtime::ToolInfo) and runs them through the executor.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod agent;
+mod anthropic;
+mod client;
+mod events;
+#[cfg(test)]
+mod fuzz;
+mod openai_chat;
+mod openai_responses;
+mod protocol;
+mod scripted;
+mod speculate;
+mod sse;
+mod types;
+
+pub use agent::{Agent, AgentConfig, AgentError, AgentReport, Dispatch};
+pub use client::{ClientConfig, LlmError, ModelClient};
+pub use events::{AgentEvent, AgentStop};
+pub use scripted::{
+    RecordedRequest, Script, ScriptGate, ScriptPart, ScriptedReply, ScriptedServer,
+};
+pub use speculate::{
+    HistoryPredictor, ModelPredictor, PredictContext, PredictedCall, Predictor, SpeculationStats,
+};
+pub use types::{
+    AssistantMessage, Message, ModelReply, Provider, StopReason, StreamEvent, ToolCall, ToolResult,
+};

@@ -1,0 +1,345 @@
+//! What the three protocol modules share: the request, the streaming
+//! assembler interface, tool calls under assembly, and the tool export.
+
+use serde_json::{Value, json};
+
+use super::sse::SseEvent;
+use super::types::{
+    AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall, is_complete_json,
+    normalize_arguments,
+};
+use toolhost_runtime::ToolInfo;
+use toolhost_runtime::formats::{self, Format};
+
+/// One request to a model.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ModelRequest<'a> {
+    /// The model's name.
+    pub(crate) model: &'a str,
+    /// Instructions, sent the way each provider takes them.
+    pub(crate) system: Option<&'a str>,
+    /// The conversation so far.
+    pub(crate) messages: &'a [Message],
+    /// The tools the model may call.
+    pub(crate) tools: &'a [ToolInfo],
+    /// The reply's token limit.
+    pub(crate) max_tokens: u32,
+}
+
+/// Turns one protocol's stream events into [`StreamEvent`]s and, at the end,
+/// a [`ModelReply`].
+pub(crate) trait Assembler: Send {
+    /// Takes one SSE event. Returns `Ok(true)` when the provider said the
+    /// reply is complete, `Err` with the provider's message when it reported
+    /// an error in the stream.
+    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, String>;
+
+    /// The stream is over; `complete` is false when it ended before the
+    /// provider said it was done. Every call not yet announced is announced
+    /// now (those whose arguments never completed too: the agent turns them
+    /// into error results the model can read).
+    fn finish(&mut self, complete: bool, out: &mut Vec<StreamEvent>) -> ModelReply;
+}
+
+/// One tool call whose arguments are arriving in pieces.
+#[derive(Debug, Clone)]
+pub(crate) struct PartialCall {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) arguments: String,
+    /// Announced with [`StreamEvent::CallReady`].
+    pub(crate) ready: bool,
+}
+
+impl PartialCall {
+    pub(crate) fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            arguments: String::new(),
+            ready: false,
+        }
+    }
+
+    /// The call as it stands, with empty arguments read as `{}`.
+    pub(crate) fn call(&self) -> ToolCall {
+        ToolCall::new(
+            self.id.clone(),
+            self.name.clone(),
+            normalize_arguments(self.arguments.clone()),
+        )
+    }
+
+    /// Announces the call if it is not announced yet and its arguments are
+    /// complete JSON (or `force`, at the end of the stream).
+    pub(crate) fn announce(&mut self, force: bool, out: &mut Vec<StreamEvent>) {
+        if !self.ready && (force || is_complete_json(&self.arguments)) {
+            self.ready = true;
+            out.push(StreamEvent::CallReady(self.call()));
+        }
+    }
+}
+
+/// Text and calls collected over a stream, for the final reply.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    pub(crate) text: String,
+    pub(crate) calls: Vec<PartialCall>,
+}
+
+impl Collected {
+    pub(crate) fn text(&mut self, delta: &str, out: &mut Vec<StreamEvent>) {
+        if !delta.is_empty() {
+            self.text.push_str(delta);
+            out.push(StreamEvent::Text(delta.to_string()));
+        }
+    }
+
+    /// Starts a call; returns its position.
+    pub(crate) fn begin(&mut self, call: PartialCall, out: &mut Vec<StreamEvent>) -> usize {
+        out.push(StreamEvent::CallBegun {
+            id: call.id.clone(),
+            name: call.name.clone(),
+        });
+        self.calls.push(call);
+        self.calls.len() - 1
+    }
+
+    /// Announces every call not yet announced and builds the reply.
+    pub(crate) fn finish(
+        &mut self,
+        complete: bool,
+        stop: Option<StopReason>,
+        out: &mut Vec<StreamEvent>,
+    ) -> ModelReply {
+        for call in &mut self.calls {
+            call.announce(true, out);
+        }
+        let stop = match (complete, stop) {
+            (false, _) => StopReason::Truncated,
+            (true, Some(stop)) => stop,
+            (true, None) if self.calls.is_empty() => StopReason::EndTurn,
+            (true, None) => StopReason::ToolUse,
+        };
+        ModelReply {
+            message: AssistantMessage {
+                text: std::mem::take(&mut self.text),
+                calls: self.calls.iter().map(PartialCall::call).collect(),
+            },
+            stop,
+        }
+    }
+}
+
+/// Parses one SSE data payload as JSON, naming the protocol on failure.
+pub(crate) fn parse_data(event: &SseEvent) -> Result<Value, String> {
+    serde_json::from_str(&event.data).map_err(|e| {
+        format!(
+            "a stream event is not JSON ({e}): {}",
+            excerpt(&event.data, 200)
+        )
+    })
+}
+
+/// The first `max` bytes of `text`, cut on a character boundary.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A provider's error object (`{"error": {"message": …}}` or
+/// `{"error": "…"}`) as one line.
+pub(crate) fn error_message(value: &Value) -> Option<String> {
+    let error = value.get("error")?;
+    // Never empty, which would read as no reason at all.
+    let said = |text: &str| {
+        if text.trim().is_empty() {
+            "the server reported an error without a message".to_string()
+        } else {
+            text.to_string()
+        }
+    };
+    if let Some(text) = error.as_str() {
+        return Some(said(text));
+    }
+    let message = said(error.get("message").and_then(Value::as_str)?);
+    Some(match error.get("type").and_then(Value::as_str) {
+        Some(kind) => format!("{kind}: {message}"),
+        None => message.to_string(),
+    })
+}
+
+/// True when OpenAI's strict mode accepts the schema as it is: every object
+/// closes `additionalProperties` and requires all its properties, and no
+/// keyword strict mode refuses appears. Other schemas are sent without
+/// `strict`, so the model is guided but not constrained.
+pub(crate) fn strict_compatible(schema: &Value) -> bool {
+    match schema {
+        Value::Object(map) => {
+            if [
+                "oneOf",
+                "allOf",
+                "not",
+                "if",
+                "patternProperties",
+                "dependentRequired",
+            ]
+            .iter()
+            .any(|key| map.contains_key(*key))
+            {
+                return false;
+            }
+            if let Some(properties) = map.get("properties").and_then(Value::as_object) {
+                let required: Vec<&str> = map
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if map.get("additionalProperties") != Some(&Value::Bool(false))
+                    || !properties
+                        .keys()
+                        .all(|key| required.contains(&key.as_str()))
+                {
+                    return false;
+                }
+            } else if map.get("type").and_then(Value::as_str) == Some("object")
+                && map.get("additionalProperties") != Some(&Value::Bool(false))
+            {
+                return false;
+            }
+            map.values().all(strict_compatible)
+        }
+        Value::Array(items) => items.iter().all(strict_compatible),
+        _ => true,
+    }
+}
+
+/// One tool as a Chat Completions `tools` entry, strict when compatible.
+pub(crate) fn chat_tool(info: &ToolInfo) -> Value {
+    let mut tool = formats::tool(info, Format::OpenAi);
+    if strict_compatible(&tool["function"]["parameters"]) {
+        tool["function"]["strict"] = json!(true);
+    }
+    tool
+}
+
+/// One tool as a Responses API `tools` entry (flat, no `function` wrapper).
+pub(crate) fn responses_tool(info: &ToolInfo) -> Value {
+    let parameters = formats::model_schema(&info.input_schema);
+    let strict = strict_compatible(&parameters);
+    json!({
+        "type": "function",
+        "name": info.name,
+        "description": info.description,
+        "parameters": parameters,
+        "strict": strict,
+    })
+}
+
+/// One tool as an Anthropic `tools` entry.
+pub(crate) fn anthropic_tool(info: &ToolInfo) -> Value {
+    formats::tool(info, Format::Anthropic)
+}
+
+/// Feeds SSE `text` to `assembler` in pieces of `piece` bytes, as a
+/// network would deliver it; returns every event and the reply.
+#[cfg(test)]
+pub(crate) fn replay(
+    assembler: &mut dyn Assembler,
+    text: &str,
+    piece: usize,
+) -> Result<(Vec<StreamEvent>, ModelReply), String> {
+    let mut parser = super::sse::SseParser::default();
+    let mut events = Vec::new();
+    let mut out = Vec::new();
+    let mut complete = false;
+    for chunk in text.as_bytes().chunks(piece) {
+        parser
+            .feed(chunk, &mut events)
+            .map_err(|_| "line too long")?;
+        for event in events.drain(..) {
+            complete |= assembler.feed(&event, &mut out)?;
+        }
+    }
+    parser.finish(&mut events).map_err(|_| "event too long")?;
+    for event in events.drain(..) {
+        complete |= assembler.feed(&event, &mut out)?;
+    }
+    let reply = assembler.finish(complete, &mut out);
+    Ok((out, reply))
+}
+
+/// Splits `arguments` into pieces of `size` characters, the way models
+/// stream them (an escape sequence may be cut in two).
+#[cfg(test)]
+pub(crate) fn pieces(arguments: &str, size: usize) -> Vec<String> {
+    let chars: Vec<char> = arguments.chars().collect();
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// The position of the first event matching `predicate`.
+#[cfg(test)]
+pub(crate) fn position(events: &[StreamEvent], predicate: impl Fn(&StreamEvent) -> bool) -> usize {
+    events
+        .iter()
+        .position(predicate)
+        .unwrap_or_else(|| panic!("no such event in {events:#?}"))
+}
+
+/// True for the ready event of the call `id`.
+#[cfg(test)]
+pub(crate) fn ready(id: &str) -> impl Fn(&StreamEvent) -> bool + '_ {
+    move |event| matches!(event, StreamEvent::CallReady(call) if call.id == id)
+}
+
+/// True for the begin event of the call `id`.
+#[cfg(test)]
+pub(crate) fn begun(id: &str) -> impl Fn(&StreamEvent) -> bool + '_ {
+    move |event| matches!(event, StreamEvent::CallBegun { id: begun, .. } if begun == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_mode_only_for_closed_fully_required_objects() {
+        let closed = json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": false});
+        assert!(strict_compatible(&closed));
+        let optional = json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"], "additionalProperties": false});
+        assert!(!strict_compatible(&optional));
+        let open =
+            json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
+        assert!(!strict_compatible(&open));
+        let nested_open = json!({"type": "object", "properties": {"a": {"type": "object"}}, "required": ["a"], "additionalProperties": false});
+        assert!(!strict_compatible(&nested_open));
+        let one_of = json!({"type": "object", "oneOf": [], "additionalProperties": false});
+        assert!(!strict_compatible(&one_of));
+    }
+
+    #[test]
+    fn provider_errors_read_either_shape() {
+        assert_eq!(
+            error_message(&json!({"error": {"type": "overloaded_error", "message": "busy"}})),
+            Some("overloaded_error: busy".into())
+        );
+        assert_eq!(
+            error_message(&json!({"error": "nope"})),
+            Some("nope".into())
+        );
+        assert_eq!(error_message(&json!({"ok": true})), None);
+        // Never an empty message, which would read as no reason at all.
+        assert!(
+            !error_message(&json!({"error": " "}))
+                .unwrap()
+                .trim()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! [`McpServer`]: rmcp's `ServerHandler` over an [`Executor`], written by
+//! hand because the tools are only known at run time.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeResult, ListToolsResult,
+    PaginatedRequestParams, ProgressToken, ServerCapabilities, ServerConfig, SubscriptionFilter,
+    Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::tenancy;
+use super::{convert, progress};
+use toolhost_runtime::tenancy::Caller;
+use toolhost_runtime::{CallOptions, CallRecord, Catalog, Executor};
+
+/// The caller key MCP calls are counted under unless told otherwise.
+const DEFAULT_CALLER: &str = "mcp";
+
+/// One MCP session's server: the executor's tools, listed and called.
+///
+/// One value serves one session (the HTTP service makes one per session);
+/// dropping it stops the session's `tools/list_changed` watcher. Behind
+/// `serve`, a session belongs to the key that opened it (`serve` refuses
+/// its id to other keys): it sees only that tenant's tools, and its calls
+/// take the tenant's quotas.
+pub struct McpServer {
+    executor: Arc<Executor>,
+    caller: String,
+    /// Changes with every catalog swap; the listing cache is keyed by it.
+    generation: watch::Receiver<u64>,
+    /// The last listing built, and the catalog generation it was built from.
+    listing: Mutex<Option<(u64, Arc<[Tool]>)>>,
+    /// The `tools/list_changed` watcher was started.
+    watching: AtomicBool,
+    /// Cancelled on drop: the session is gone.
+    closed: CancellationToken,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for McpServer {
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
+}
+
+impl McpServer {
+    /// A server over `executor`; its calls count under the caller key `mcp`.
+    pub fn new(executor: Arc<Executor>) -> Self {
+        let generation = executor.catalog_changes();
+        Self {
+            executor,
+            caller: DEFAULT_CALLER.into(),
+            generation,
+            listing: Mutex::new(None),
+            watching: AtomicBool::new(false),
+            closed: CancellationToken::new(),
+        }
+    }
+
+    /// Counts this session's calls under `caller`'s limits instead of `mcp`'s.
+    pub fn with_caller(mut self, caller: impl Into<String>) -> Self {
+        self.caller = caller.into();
+        self
+    }
+
+    /// The tools `tenancy` may see (every tool without one).
+    fn visible(&self, tenancy: Option<&Caller>) -> Vec<Tool> {
+        let tools = self.tools();
+        match tenancy {
+            None => tools.to_vec(),
+            Some(tenancy) => {
+                let catalog = self.executor.catalog();
+                tools
+                    .iter()
+                    .filter(|tool| tenancy.sees(&catalog, &tool.name))
+                    .cloned()
+                    .collect()
+            }
+        }
+    }
+
+    /// Every tool of the current catalog, built once per catalog.
+    fn tools(&self) -> Arc<[Tool]> {
+        // Read the generation before the catalog: a swap in between makes the
+        // cached generation stale, so the next listing is rebuilt, never wrong.
+        let generation = *self.generation.borrow();
+        let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((built, tools)) = cached.as_ref()
+            && *built == generation
+        {
+            return tools.clone();
+        }
+        let tools: Arc<[Tool]> = listing(&self.executor.catalog(), None).into();
+        *cached = Some((generation, tools.clone()));
+        tools
+    }
+
+    /// Runs a call for `tenancy` (or unrestricted). The executor hides the
+    /// tools the tenant may not see (unknown, with suggestions drawn only
+    /// from what it sees) and takes its quotas (a refusal is the call's
+    /// outcome).
+    async fn call_for(
+        &self,
+        tenancy: Option<Caller>,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> CallRecord {
+        let options = match tenancy {
+            None => CallOptions::default().caller(self.caller.as_str()),
+            Some(caller) => CallOptions::default().tenant(caller),
+        };
+        self.call(request, context, options).await
+    }
+
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+        options: CallOptions,
+    ) -> CallRecord {
+        let input = Value::Object(request.arguments.unwrap_or_default());
+        let mut options = options.cancel(context.ct.clone());
+        let token = request
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.get_progress_token())
+            .or_else(|| context.meta.get_progress_token());
+        let Some(token) = token else {
+            return self
+                .executor
+                .call_value(&request.name, &input, options)
+                .await;
+        };
+        let (events, received) = mpsc::unbounded_channel();
+        options.events = Some(events);
+        let call = self.executor.call_value(&request.name, &input, options);
+        let peer = context.peer.clone();
+        progress::forward(call, received, move |event| {
+            let (peer, token) = (peer.clone(), token.clone());
+            Box::pin(async move { send_progress(&peer, &token, event).await })
+        })
+        .await
+    }
+
+    /// Sends `tools/list_changed` to `peer` whenever a catalog swap changes
+    /// the tools `tenancy` sees, until the session ends.
+    fn watch_catalog(&self, peer: Peer<RoleServer>, tenancy: Option<Caller>) {
+        if self.watching.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let mut watch = ListingWatch::new(self.executor.clone(), tenancy);
+        let closed = self.closed.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = closed.cancelled() => break,
+                    changed = watch.changed() => {
+                        if !changed || peer.is_transport_closed() {
+                            break;
+                        }
+                        if let Err(error) = peer.notify_tool_list_changed().await {
+                            tracing::debug!(%error, "could not send tools/list_changed; the session is gone");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn send_progress(
+    peer: &Peer<RoleServer>,
+    token: &ProgressToken,
+    event: toolhost_runtime::GuestEvent,
+) {
+    if let Some(param) = convert::progress(token, event)
+        && let Err(error) = peer.notify_progress(param).await
+    {
+        tracing::debug!(%error, "could not send a progress notification");
+    }
+}
+
+/// Waits for catalog swaps that change the tools one tenancy sees: a swap
+/// that leaves its list as it was (another tenant's tool, or new code behind
+/// the same schemas) is not news to it.
+struct ListingWatch {
+    executor: Arc<Executor>,
+    tenancy: Option<Caller>,
+    changes: watch::Receiver<u64>,
+    seen: Vec<Tool>,
+}
+
+impl ListingWatch {
+    fn new(executor: Arc<Executor>, tenancy: Option<Caller>) -> Self {
+        let mut changes = executor.catalog_changes();
+        changes.mark_unchanged();
+        let seen = listing(&executor.catalog(), tenancy.as_ref());
+        Self {
+            executor,
+            tenancy,
+            changes,
+            seen,
+        }
+    }
+
+    /// True once the list changed; false when the executor is gone.
+    async fn changed(&mut self) -> bool {
+        loop {
+            if self.changes.changed().await.is_err() {
+                return false;
+            }
+            let now = listing(&self.executor.catalog(), self.tenancy.as_ref());
+            if now != self.seen {
+                self.seen = now;
+                return true;
+            }
+        }
+    }
+}
+
+/// The tools of `catalog` that `tenancy` sees, as MCP tools.
+fn listing(catalog: &Catalog, tenancy: Option<&Caller>) -> Vec<Tool> {
+    catalog
+        .tools()
+        .filter(|info| tenancy.is_none_or(|tenancy| tenancy.sees(catalog, &info.name)))
+        .map(convert::tool)
+        .collect()
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        InitializeResult::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("toolhost", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Tools run as sandboxed WebAssembly components, each call in a fresh instance.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tenancy = tenancy::of(&context.extensions);
+        Ok(ListToolsResult::with_all_items(
+            self.visible(tenancy.as_ref()),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tenancy = tenancy::of(&context.extensions);
+        let record = self.call_for(tenancy, request, context).await;
+        convert::result(record).map(CallToolResponse::from)
+    }
+
+    /// Sessions that began with `initialize` (protocol versions up to
+    /// 2025-11-25) get `tools/list_changed` from the moment they are ready.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.watch_catalog(context.peer, tenancy::of(&context.extensions));
+    }
+
+    /// Protocol 2026-07-28 clients ask for `tools/list_changed` with
+    /// `subscriptions/listen`; nothing else is offered.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let tenancy = tenancy::of(&context.request_context().extensions);
+        let wanted = context.accepted().tools_list_changed == Some(true);
+        let mut watch = ListingWatch::new(self.executor.clone(), tenancy);
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                changed = watch.changed(), if wanted => {
+                    if !changed {
+                        return Ok(());
+                    }
+                    if let Err(error) = context.sink().notify_tool_list_changed().await {
+                        tracing::debug!(%error, "could not send tools/list_changed; the subscription is gone");
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Who an MCP request over HTTP comes from, as the layer in front decided:
+//! whoever authenticates the request (`serve`) puts the tenant's [`Caller`]
+//! into its HTTP extensions. A request without one (stdio, or
+//! [`http_service`](crate::http_service) mounted alone) sees and may call
+//! every tool.
+
+use rmcp::model::Extensions;
+use toolhost_runtime::tenancy::Caller;
+
+/// The caller the layer in front put into the request's HTTP parts.
+pub(crate) fn of(extensions: &Extensions) -> Option<Caller> {
+    extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<Caller>()
+        .cloned()
+}

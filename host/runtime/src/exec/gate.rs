@@ -1,0 +1,660 @@
+//! Permits: rate limits (governor) and concurrency caps in front of every
+//! call, with a bounded queue and a queue deadline.
+//!
+//! Limits are checked from the most specific to the least (component, then
+//! caller, then the host's memory budget, then global), so a call never
+//! holds a global slot or memory while it waits for its own component's.
+//! The shared pools (a component's slots, the memory budget, the global
+//! slots) are [`FairPool`]s: a freed slot goes to the waiting caller that
+//! holds the fewest, so one caller's queue never holds up another's call.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+use tokio_util::sync::CancellationToken;
+
+use super::fair::{FairPermit, FairPool};
+use super::memory::MemoryBudget;
+use crate::outcome::Outcome;
+use crate::policy::{Limits, OnLimit, Rate};
+
+/// A rate limit and what to do when it is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateRule {
+    /// The rate.
+    pub rate: Rate,
+    /// Wait or reject.
+    pub on_limit: OnLimit,
+}
+
+impl RateRule {
+    /// A rule for `rate` that does `on_limit` when reached.
+    pub fn new(rate: Rate, on_limit: OnLimit) -> Self {
+        Self { rate, on_limit }
+    }
+}
+
+pub(crate) fn quota(rate: &Rate) -> Quota {
+    let count = NonZeroU32::new(rate.count).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(count);
+    let period = rate.per / count.get();
+    Quota::with_period(period.max(Duration::from_nanos(1)))
+        .map_or_else(|| Quota::per_second(count), |q| q.allow_burst(burst))
+}
+
+/// The admission state of one component: its own cap and rate.
+struct ComponentGate {
+    slots: Arc<FairPool>,
+    peak: AtomicUsize,
+    rate: Option<DefaultDirectRateLimiter>,
+    /// The rate the limiter was built for.
+    rate_rule: Option<Rate>,
+    on_limit: OnLimit,
+}
+
+impl ComponentGate {
+    fn new(limits: &Limits, peak: usize) -> Self {
+        Self {
+            slots: FairPool::new(u64::from(limits.max_concurrency)),
+            peak: AtomicUsize::new(peak),
+            rate: limits
+                .rate
+                .as_ref()
+                .map(|rate| governor::RateLimiter::direct(quota(rate))),
+            rate_rule: limits.rate,
+            on_limit: limits.on_limit,
+        }
+    }
+
+    /// True when the gate was built for these limits.
+    fn fits(&self, limits: &Limits) -> bool {
+        self.slots.size() == u64::from(limits.max_concurrency)
+            && self.rate_rule == limits.rate
+            && self.on_limit == limits.on_limit
+    }
+}
+
+/// Everything that must hold for a call to start.
+pub(crate) struct Gates {
+    global: Arc<FairPool>,
+    caller_concurrency: Option<u32>,
+    global_rate: Option<(DefaultDirectRateLimiter, OnLimit)>,
+    caller_rate: Option<(DefaultKeyedRateLimiter<String>, OnLimit)>,
+    components: Mutex<HashMap<String, Arc<ComponentGate>>>,
+    callers: Mutex<HashMap<String, Arc<FairPool>>>,
+    queued: AtomicUsize,
+    max_queued: usize,
+    global_size: usize,
+    global_peak: AtomicUsize,
+    memory: Option<MemoryBudget>,
+}
+
+/// Held while a call runs; dropping it frees every slot.
+pub(crate) struct Permits {
+    _component: FairPermit,
+    _caller: Option<FairPermit>,
+    _memory: Option<FairPermit>,
+    _global: FairPermit,
+}
+
+/// Counts a call as queued while it lives.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Gates {
+    pub(crate) fn new(
+        max_in_flight: usize,
+        max_queued: usize,
+        caller_concurrency: Option<u32>,
+        global_rate: Option<RateRule>,
+        caller_rate: Option<RateRule>,
+        memory_budget_mb: Option<u64>,
+    ) -> Self {
+        Self {
+            global: FairPool::new(max_in_flight as u64),
+            caller_concurrency,
+            global_rate: global_rate
+                .map(|r| (governor::RateLimiter::direct(quota(&r.rate)), r.on_limit)),
+            caller_rate: caller_rate
+                .map(|r| (governor::RateLimiter::keyed(quota(&r.rate)), r.on_limit)),
+            components: Mutex::new(HashMap::new()),
+            callers: Mutex::new(HashMap::new()),
+            queued: AtomicUsize::new(0),
+            max_queued,
+            global_size: max_in_flight,
+            global_peak: AtomicUsize::new(0),
+            memory: memory_budget_mb.map(MemoryBudget::new),
+        }
+    }
+
+    /// The memory budget, if any.
+    pub(crate) fn memory(&self) -> Option<&MemoryBudget> {
+        self.memory.as_ref()
+    }
+
+    pub(crate) fn pool_size(&self) -> usize {
+        self.global_size
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.global_size - self.global.available() as usize
+    }
+
+    /// The most calls that have held a slot at once: overall, and of one component.
+    pub(crate) fn peak(&self, component: Option<&str>) -> usize {
+        match component {
+            None => self.global_peak.load(Ordering::Relaxed),
+            Some(name) => {
+                let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+                components
+                    .get(name)
+                    .map_or(0, |gate| gate.peak.load(Ordering::Relaxed))
+            }
+        }
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    fn component(&self, name: &str, limits: &Limits) -> Arc<ComponentGate> {
+        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
+        // Most calls find their gate; only the first call of a component
+        // pays for the key.
+        if let Some(gate) = components.get_mut(name) {
+            // A reload changed the policy's limits: new calls go through a
+            // gate of the new size and rate (calls in flight keep their slots
+            // of the old one until they end).
+            if !gate.fits(limits) {
+                *gate = Arc::new(ComponentGate::new(
+                    limits,
+                    gate.peak.load(Ordering::Relaxed),
+                ));
+            }
+            return gate.clone();
+        }
+        let gate = Arc::new(ComponentGate::new(limits, 0));
+        components.insert(name.to_string(), gate.clone());
+        gate
+    }
+
+    fn caller(&self, key: &str, size: u32) -> Arc<FairPool> {
+        let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+        callers
+            .entry(key.to_string())
+            .or_insert_with(|| FairPool::new(u64::from(size)))
+            .clone()
+    }
+
+    /// Waits for (or refuses) every rate limit and cap that applies.
+    pub(crate) async fn admit(
+        &self,
+        component: &str,
+        limits: &Limits,
+        caller: Option<&str>,
+        cancel: Option<&CancellationToken>,
+        queue_deadline: Instant,
+    ) -> Result<Permits, Outcome> {
+        let gate = self.component(component, limits);
+        let memory_permits = match &self.memory {
+            Some(memory) => Some(memory.permits_for(limits.memory_bytes)?),
+            None => None,
+        };
+        if let Some((limiter, on_limit)) = &self.global_rate {
+            self.pass_rate(
+                || {
+                    limiter
+                        .check()
+                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+                },
+                *on_limit,
+                "the global rate limit",
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        }
+        if let (Some((limiter, on_limit)), Some(key)) = (&self.caller_rate, caller) {
+            let key = key.to_string();
+            self.pass_rate(
+                || {
+                    limiter
+                        .check_key(&key)
+                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+                },
+                *on_limit,
+                "the caller's rate limit",
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        }
+        if let Some(limiter) = &gate.rate {
+            self.pass_rate(
+                || {
+                    limiter
+                        .check()
+                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+                },
+                gate.on_limit,
+                "the tool's rate limit",
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        }
+        // Callers without a key share one place in the fair pools.
+        let fair_key = caller.unwrap_or_default();
+        let component_permit = self
+            .acquire(
+                &gate.slots,
+                fair_key,
+                1,
+                gate.on_limit,
+                || {
+                    format!(
+                        "{} calls of `{component}` are already in flight",
+                        limits.max_concurrency
+                    )
+                },
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        let caller_permit = match (caller, self.caller_concurrency) {
+            (Some(key), Some(size)) => Some(
+                self.acquire(
+                    &self.caller(key, size),
+                    key,
+                    1,
+                    OnLimit::Wait,
+                    || format!("{size} calls of this caller are already in flight"),
+                    cancel,
+                    queue_deadline,
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let memory_permit = match (&self.memory, memory_permits) {
+            (Some(memory), Some(permits)) => Some(
+                self.acquire(
+                    &memory.slots,
+                    fair_key,
+                    permits,
+                    OnLimit::Wait,
+                    || {
+                        format!(
+                            "the host's memory budget of {} MiB is taken by the calls in \
+                             flight ({permits} MiB needed)",
+                            memory.total_bytes() >> 20
+                        )
+                    },
+                    cancel,
+                    queue_deadline,
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let global_permit = self
+            .acquire(
+                &self.global,
+                fair_key,
+                1,
+                OnLimit::Wait,
+                || format!("{} calls are already in flight", self.global_size),
+                cancel,
+                queue_deadline,
+            )
+            .await?;
+        let component_now = (gate.slots.size() - gate.slots.available()) as usize;
+        gate.peak.fetch_max(component_now, Ordering::Relaxed);
+        self.global_peak
+            .fetch_max(self.in_flight(), Ordering::Relaxed);
+        if let Some(memory) = &self.memory {
+            memory.note_peak();
+        }
+        Ok(Permits {
+            _component: component_permit,
+            _caller: caller_permit,
+            _memory: memory_permit,
+            _global: global_permit,
+        })
+    }
+
+    fn enqueue(&self) -> Result<Queued<'_>, Outcome> {
+        let before = self.queued.fetch_add(1, Ordering::Relaxed);
+        let guard = Queued(&self.queued);
+        if before >= self.max_queued {
+            return Err(Outcome::RateLimited {
+                message: format!(
+                    "the queue is full ({} calls waiting); try again shortly",
+                    self.max_queued
+                ),
+                retry_after_ms: 100,
+            });
+        }
+        Ok(guard)
+    }
+
+    /// Passes one rate limit: at once if a permit is free, after waiting if
+    /// the rule says wait and the wait ends before the queue deadline.
+    async fn pass_rate(
+        &self,
+        mut check: impl FnMut() -> Result<(), Duration>,
+        on_limit: OnLimit,
+        what: &str,
+        cancel: Option<&CancellationToken>,
+        queue_deadline: Instant,
+    ) -> Result<(), Outcome> {
+        loop {
+            let wait = match check() {
+                Ok(()) => return Ok(()),
+                Err(wait) => wait,
+            };
+            let retry_after_ms = wait.as_millis().max(1) as u64;
+            if on_limit == OnLimit::Reject {
+                return Err(Outcome::RateLimited {
+                    message: format!("{what} was reached"),
+                    retry_after_ms,
+                });
+            }
+            if Instant::now() + wait > queue_deadline {
+                return Err(Outcome::RateLimited {
+                    message: format!(
+                        "{what} was reached and the next permit comes after the queue deadline"
+                    ),
+                    retry_after_ms,
+                });
+            }
+            let _queued = self.enqueue()?;
+            wait_or_cancel(tokio::time::sleep(wait), cancel).await?;
+        }
+    }
+
+    /// Takes `permits` of `slots` for `caller`: at once if they are free,
+    /// after waiting in the bounded queue (served fairly between callers) if
+    /// the rule says wait and they come before the queue deadline.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one admission step, named at each call"
+    )]
+    async fn acquire(
+        &self,
+        slots: &Arc<FairPool>,
+        caller: &str,
+        permits: u64,
+        on_limit: OnLimit,
+        busy: impl Fn() -> String,
+        cancel: Option<&CancellationToken>,
+        queue_deadline: Instant,
+    ) -> Result<FairPermit, Outcome> {
+        if let Some(permit) = slots.try_acquire(caller, permits) {
+            return Ok(permit);
+        }
+        if on_limit == OnLimit::Reject {
+            return Err(Outcome::RateLimited {
+                message: busy(),
+                retry_after_ms: 10,
+            });
+        }
+        let _queued = self.enqueue()?;
+        let acquire =
+            tokio::time::timeout_at(queue_deadline.into(), slots.acquire(caller, permits));
+        match wait_or_cancel(acquire, cancel).await? {
+            Ok(Some(permit)) => Ok(permit),
+            Ok(None) => Err(Outcome::RateLimited {
+                message: format!("{}, and there are never more than {}", busy(), slots.size()),
+                retry_after_ms: 100,
+            }),
+            Err(_) => Err(Outcome::RateLimited {
+                message: format!("{} and the queue deadline passed", busy()),
+                retry_after_ms: 100,
+            }),
+        }
+    }
+}
+
+async fn wait_or_cancel<T>(
+    work: impl Future<Output = T>,
+    cancel: Option<&CancellationToken>,
+) -> Result<T, Outcome> {
+    match cancel {
+        None => Ok(work.await),
+        Some(cancel) => tokio::select! {
+            output = work => Ok(output),
+            () = cancel.cancelled() => Err(Outcome::Cancelled { message: "cancelled while waiting to start".into() }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(count: u32, burst: u32) -> Rate {
+        crate::parse_rate(&format!("{count}/s"), Some(burst)).unwrap()
+    }
+
+    fn limits(max_concurrency: u32, rate: Option<Rate>, on_limit: OnLimit) -> Limits {
+        Limits {
+            max_concurrency,
+            rate,
+            on_limit,
+            ..Limits::default()
+        }
+    }
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    /// Awaits an admission that must be refused with an outcome of `kind`
+    /// whose message contains `text`, and returns that outcome.
+    async fn refused_with<T>(
+        admission: impl Future<Output = Result<T, Outcome>>,
+        kind: &str,
+        text: &str,
+    ) -> Outcome {
+        let Err(refused) = admission.await else {
+            panic!("admitted; expected {kind} ({text})");
+        };
+        assert_eq!(refused.kind(), kind, "{refused}");
+        assert!(
+            refused.message().is_some_and(|m| m.contains(text)),
+            "{refused}"
+        );
+        refused
+    }
+
+    #[tokio::test]
+    async fn a_reject_cap_refuses_past_its_size() {
+        let gates = Gates::new(10, 10, None, None, None, None);
+        let l = limits(2, None, OnLimit::Reject);
+        let a = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let _b = gates.admit("c", &l, None, None, later()).await.unwrap();
+        refused_with(
+            gates.admit("c", &l, None, None, later()),
+            "rate-limited",
+            "",
+        )
+        .await;
+        assert_eq!(gates.in_flight(), 2);
+        drop(a);
+        gates.admit("c", &l, None, None, later()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wait_cap_queues_until_the_deadline() {
+        let gates = Gates::new(1, 10, None, None, None, None);
+        let l = limits(5, None, OnLimit::Wait);
+        let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        refused_with(
+            gates.admit("c", &l, None, None, deadline),
+            "rate-limited",
+            "queue deadline",
+        )
+        .await;
+        assert_eq!(gates.queued(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded() {
+        let gates = Arc::new(Gates::new(1, 1, None, None, None, None));
+        let l = limits(5, None, OnLimit::Wait);
+        let held = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let waiting = {
+            let (gates, l) = (gates.clone(), l.clone());
+            tokio::spawn(async move { gates.admit("c", &l, None, None, later()).await.map(|_| ()) })
+        };
+        while gates.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        refused_with(
+            gates.admit("c", &l, None, None, later()),
+            "rate-limited",
+            "queue is full",
+        )
+        .await;
+        drop(held);
+        assert!(waiting.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_reject_rate_reports_the_wait() {
+        let gates = Gates::new(10, 10, None, None, None, None);
+        let l = limits(10, Some(rate(1, 1)), OnLimit::Reject);
+        drop(gates.admit("c", &l, None, None, later()).await.unwrap());
+        let refused = refused_with(
+            gates.admit("c", &l, None, None, later()),
+            "rate-limited",
+            "",
+        )
+        .await;
+        let Outcome::RateLimited { retry_after_ms, .. } = refused else {
+            panic!("{refused}")
+        };
+        assert!((1..=1000).contains(&retry_after_ms), "{retry_after_ms}");
+    }
+
+    #[tokio::test]
+    async fn a_wait_rate_lets_calls_through_later() {
+        let gates = Gates::new(10, 10, None, None, None, None);
+        let l = limits(10, Some(rate(100, 1)), OnLimit::Wait);
+        for _ in 0..3 {
+            drop(gates.admit("c", &l, None, None, later()).await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn caller_limits_are_per_key() {
+        let gates = Gates::new(
+            10,
+            10,
+            Some(1),
+            None,
+            Some(RateRule::new(rate(1, 1), OnLimit::Reject)),
+            None,
+        );
+        let l = limits(10, None, OnLimit::Wait);
+        let _a = gates
+            .admit("c", &l, Some("alice"), None, later())
+            .await
+            .unwrap();
+        let _b = gates
+            .admit("c", &l, Some("bob"), None, later())
+            .await
+            .unwrap();
+        refused_with(
+            gates.admit("c", &l, Some("alice"), None, later()),
+            "rate-limited",
+            "caller",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_memory_budget_bounds_the_sum_of_the_caps() {
+        let gates = Gates::new(10, 10, None, None, None, Some(100));
+        let mut l = limits(10, None, OnLimit::Wait);
+        // 40 MiB + the overhead each: two fit in 100 MiB, a third does not.
+        l.memory_bytes = 40 << 20;
+        let a = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let _b = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let memory = gates.memory().unwrap();
+        let reserved = memory.reserved_bytes();
+        assert_eq!(
+            reserved,
+            (2 * super::super::memory::cost_mb(40 << 20)) << 20
+        );
+        let deadline = Instant::now() + Duration::from_millis(20);
+        refused_with(
+            gates.admit("c", &l, None, None, deadline),
+            "rate-limited",
+            "memory budget",
+        )
+        .await;
+        assert_eq!(
+            gates.in_flight(),
+            2,
+            "a call refused for memory holds no slot"
+        );
+        drop(a);
+        let _c = gates.admit("c", &l, None, None, later()).await.unwrap();
+        assert_eq!(memory.peak_bytes(), reserved);
+        l.memory_bytes = 99 << 20;
+        refused_with(
+            gates.admit("c", &l, None, None, later()),
+            "memory-limit",
+            "",
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn new_limits_replace_the_gate_built_for_the_old_ones() {
+        let gates = Gates::new(10, 10, None, None, None, None);
+        let wide = limits(32, None, OnLimit::Reject);
+        let _a = gates.admit("c", &wide, None, None, later()).await.unwrap();
+        let narrow = limits(1, Some(rate(1, 1)), OnLimit::Reject);
+        let _b = gates
+            .admit("c", &narrow, None, None, later())
+            .await
+            .unwrap();
+        let refused = gates
+            .admit("c", &narrow, None, None, later())
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(refused, Outcome::RateLimited { .. }), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_waiting_call_frees_its_place() {
+        let gates = Gates::new(1, 10, None, None, None, None);
+        let l = limits(5, None, OnLimit::Wait);
+        let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        refused_with(
+            gates.admit("c", &l, None, Some(&cancel), later()),
+            "cancelled",
+            "",
+        )
+        .await;
+        assert_eq!(gates.queued(), 0);
+    }
+}

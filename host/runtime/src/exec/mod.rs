@@ -1,0 +1,928 @@
+//! Running calls: look the tool up, check the input against its schema before
+//! any instance exists, serve pure tools from the result cache, pass the rate
+//! limits and concurrency caps, run the call in its sandbox (retrying
+//! transient failures), and settle one [`CallRecord`].
+//!
+//! Batches ([`Executor::submit`]) stream events in completion order and apply
+//! a branch strategy; plans ([`Executor::run_plan`]) run a small DAG of steps.
+
+mod batch;
+mod cache;
+mod call_id;
+mod check;
+mod fair;
+mod fuel;
+mod gate;
+mod memory;
+mod plan;
+mod retry;
+pub(crate) mod tenancy;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use governor::DefaultDirectRateLimiter;
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use self::batch::CallSink;
+pub use self::batch::{
+    Batch, BatchOptions, BatchReport, BatchResult, Bound, CallHandle, CallRequest, Event, Score,
+    ScoreFn, Strategy,
+};
+use self::cache::ResultCache;
+pub use self::cache::{CacheConfig, canonical as canonical_json};
+use self::check::{Refusal, SchemaChecks};
+pub use self::fuel::FuelAccount;
+pub use self::gate::RateRule;
+use self::gate::{Gates, quota};
+pub use self::memory::{INSTANCE_OVERHEAD_MB, default_memory_budget_mb};
+pub use self::plan::{Plan, PlanError, PlanResult, Step};
+use self::tenancy::{Admission, Caller, Entered};
+use crate::catalog::{Catalog, ToolEntry};
+use crate::outcome::{CallRecord, Outcome};
+use crate::policy::{Limits, Rate};
+use crate::sandbox::{self, CallInfo, GuestEvent, GuestSink};
+
+/// How an executor admits calls. The defaults suit one process on a small machine.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ExecConfig {
+    /// Calls running at once, across all tools (at most the engine's pool size).
+    pub max_in_flight: usize,
+    /// Calls waiting for a rate limit or a free slot; more are refused.
+    pub max_queued: usize,
+    /// The longest a call waits to start before it is refused.
+    pub queue_timeout: Duration,
+    /// Calls one caller (tenant key) may have running at once.
+    pub caller_concurrency: Option<u32>,
+    /// A rate limit over all calls.
+    pub global_rate: Option<RateRule>,
+    /// A rate limit per caller key.
+    pub caller_rate: Option<RateRule>,
+    /// Retries allowed across the executor, so a failing tool cannot
+    /// multiply the load; `None` leaves retries unbounded but per-call.
+    pub retry_budget: Option<Rate>,
+    /// The result cache for pure tools.
+    pub cache: CacheConfig,
+    /// The longest input accepted, in bytes, before it is parsed.
+    pub max_input_bytes: usize,
+    /// Memory, in MiB, that the calls in flight may use together. A call is
+    /// admitted only when its memory cap plus [`INSTANCE_OVERHEAD_MB`] fits in
+    /// what the calls in flight leave; otherwise it waits in the queue (up to
+    /// the queue deadline) and is then refused `rate-limited`. A call whose
+    /// cap could never fit is refused `memory-limit` at once. The default is
+    /// [`default_memory_budget_mb`]: half of the machine's memory, or of the
+    /// cgroup's limit when lower. `None` turns the budget off.
+    pub memory_budget_mb: Option<u64>,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: usize::MAX,
+            max_queued: 100_000,
+            queue_timeout: Duration::from_secs(30),
+            caller_concurrency: None,
+            global_rate: None,
+            caller_rate: None,
+            retry_budget: Some(Rate {
+                count: 20,
+                per: Duration::from_secs(1),
+                burst: 50,
+            }),
+            cache: CacheConfig::default(),
+            max_input_bytes: 1 << 20,
+            memory_budget_mb: Some(default_memory_budget_mb()),
+        }
+    }
+}
+
+/// Per-call overrides and hooks. The defaults change nothing: the tool's
+/// policy decides.
+///
+/// No option grants a capability: options only set the call's limits
+/// (timeout, fuel, memory, each at most the engine's ceilings), and a
+/// [`Ceiling`] (a tenant's) only ever lowers them.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(executor: &toolhost_runtime::Executor) {
+/// use std::time::Duration;
+/// use toolhost_runtime::{CallOptions, CancellationToken};
+///
+/// let cancel = CancellationToken::new();
+/// let options = CallOptions::default()
+///     .timeout(Duration::from_millis(200))
+///     .fuel(10_000_000)
+///     .cancel(cancel.clone());
+/// let record = executor.call("calc", r#"{"expression": "1 + 1"}"#, options).await;
+/// println!("{}: {}", record.outcome.kind(), record.to_json());
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Replaces the policy's timeout.
+    pub timeout: Option<Duration>,
+    /// Replaces the policy's fuel budget.
+    pub fuel: Option<u64>,
+    /// Replaces the policy's memory cap, in MiB (at most the engine's ceiling).
+    pub memory_mb: Option<u64>,
+    /// Cancelling this token stops the call.
+    pub cancel: Option<CancellationToken>,
+    /// Where the guest's log lines and progress go.
+    pub events: Option<tokio::sync::mpsc::UnboundedSender<GuestEvent>>,
+    /// The caller (tenant) key its per-caller limits are counted under.
+    pub caller: Option<String>,
+    /// Skip the result cache for this call.
+    pub no_cache: bool,
+    /// Upper bounds applied after the tool's policy and the overrides above:
+    /// a tenant's limits, which may only narrow what the policy grants.
+    pub ceiling: Ceiling,
+    /// The fuel quota the call draws on: each attempt reserves its fuel
+    /// budget from it when admitted (running with less when the account
+    /// grants less) and gives back what it did not burn when it ends.
+    pub fuel_account: Option<Arc<dyn FuelAccount>>,
+    /// The catalog the call runs on: the snapshot a caller's check already
+    /// read, so that the check and the call see the same tools, grants and
+    /// limits. `None` takes the executor's current catalog.
+    pub catalog: Option<Arc<Catalog>>,
+    /// The tenant the call is for: the executor hides the tools it may not
+    /// see, takes its quotas, narrows the call to its ceilings and reports
+    /// the call to it (see [`tenancy`](crate::tenancy)). `None`: no tenant,
+    /// no quotas but the executor's own.
+    pub tenant: Option<Caller>,
+}
+
+/// Upper bounds on a call's limits. `None` leaves a limit as the policy set it;
+/// a bound never raises a limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ceiling {
+    /// The longest a call may run.
+    pub timeout: Option<Duration>,
+    /// The most fuel a call may burn.
+    pub fuel: Option<u64>,
+    /// The largest linear memory, in MiB.
+    pub memory_mb: Option<u64>,
+    /// The largest output, in bytes.
+    pub max_output_bytes: Option<u64>,
+}
+
+impl Ceiling {
+    fn apply(&self, limits: &mut Limits) {
+        if let Some(timeout) = self.timeout {
+            limits.timeout = limits.timeout.min(timeout);
+        }
+        if let Some(fuel) = self.fuel {
+            limits.fuel = limits.fuel.min(fuel);
+        }
+        if let Some(mb) = self.memory_mb {
+            limits.memory_bytes = limits.memory_bytes.min(mb << 20);
+        }
+        if let Some(bytes) = self.max_output_bytes {
+            limits.max_output_bytes = limits.max_output_bytes.min(bytes);
+        }
+    }
+}
+
+impl CallOptions {
+    /// Sets the timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the fuel budget.
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.fuel = Some(fuel);
+        self
+    }
+
+    /// Sets the memory cap in MiB.
+    pub fn memory_mb(mut self, memory_mb: u64) -> Self {
+        self.memory_mb = Some(memory_mb);
+        self
+    }
+
+    /// Lets `cancel` stop the call.
+    pub fn cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+
+    /// Counts the call under `caller`'s limits.
+    pub fn caller(mut self, caller: impl Into<String>) -> Self {
+        self.caller = Some(caller.into());
+        self
+    }
+
+    /// Draws the call's fuel from `account`.
+    pub fn fuel_account(mut self, account: Arc<dyn FuelAccount>) -> Self {
+        self.fuel_account = Some(account);
+        self
+    }
+
+    /// Runs the call on `catalog`, the snapshot the caller checked.
+    pub fn on_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// Runs the call for `tenant`, within its tools and quotas.
+    pub fn tenant(mut self, tenant: Caller) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+}
+
+/// Counters since the executor started, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ExecStats {
+    /// Calls finished, any outcome.
+    pub calls: u64,
+    /// Calls that ended `ok`.
+    pub ok: u64,
+    /// Calls refused by a rate limit, cap or full queue.
+    pub rate_limited: u64,
+    /// Calls answered from the result cache.
+    pub cache_hits: u64,
+    /// Cacheable calls that missed.
+    pub cache_misses: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Fuel burned by guests.
+    pub fuel_used: u64,
+    /// Calls running now.
+    pub in_flight: u64,
+    /// Calls waiting to start now.
+    pub queued: u64,
+    /// The memory budget ([`ExecConfig::memory_budget_mb`]), in bytes.
+    pub memory_budget_bytes: Option<u64>,
+    /// Memory reserved by the calls in flight now (their caps plus the
+    /// per-instance overhead), in bytes.
+    pub memory_reserved_bytes: u64,
+    /// The most memory reserved at once since start, in bytes.
+    pub memory_reserved_peak_bytes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    ok: AtomicU64,
+    rate_limited: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    retries: AtomicU64,
+    fuel_used: AtomicU64,
+}
+
+/// Runs calls against a catalog. Share it behind an `Arc`.
+///
+/// Every call gets a fresh sandbox and ends in one [`CallRecord`]. Secure
+/// defaults ([`ExecConfig::default`]): inputs over 1 MiB are refused before
+/// they are parsed, and every input is checked against the tool's schema
+/// before any instance exists; the calls in flight may together reserve half
+/// of the machine's memory at their caps; at most 100,000 calls wait, each
+/// for at most 30 s; retries are capped at 20 a second across the executor;
+/// a pure tool's cached result is shared only within one caller.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(catalog: toolhost_runtime::Catalog) {
+/// use std::sync::Arc;
+/// use toolhost_runtime::{CallOptions, ExecConfig, Executor, Outcome};
+///
+/// let mut config = ExecConfig::default();
+/// config.max_in_flight = 256;
+/// let executor = Executor::with_config(Arc::new(catalog), config);
+/// let record = executor
+///     .call("calc", r#"{"expression": "6 * 7"}"#, CallOptions::default())
+///     .await;
+/// match record.outcome {
+///     Outcome::Ok { output } => println!("{output}"),
+///     other => eprintln!("{}: {other}", other.kind()),
+/// }
+/// # }
+/// ```
+pub struct Executor {
+    catalog: RwLock<Arc<Catalog>>,
+    /// Bumped on every [`Executor::set_catalog`], so faces can tell clients.
+    generation: tokio::sync::watch::Sender<u64>,
+    config: ExecConfig,
+    gates: Gates,
+    cache: Option<ResultCache>,
+    retry_budget: Option<DefaultDirectRateLimiter>,
+    counters: Counters,
+    call_ids: call_id::CallIds,
+    checks: SchemaChecks,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Executor::prepare`] settles before any instance exists (the
+/// schema check comes next, in [`Executor::check_input`]).
+struct Prepared<'a> {
+    engine: &'a crate::Engine,
+    entry: &'a ToolEntry,
+    limits: Limits,
+    /// The input as parsed, for the cache key.
+    value: Value,
+    /// The input as received, handed to the guest unchanged.
+    text: &'a str,
+}
+
+impl Executor {
+    /// An executor over `catalog` with the default [`ExecConfig`].
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        Self::with_config(catalog, ExecConfig::default())
+    }
+
+    /// An executor over `catalog` with `config`.
+    pub fn with_config(catalog: Arc<Catalog>, config: ExecConfig) -> Self {
+        let pool = catalog.engine().config().max_instances as usize;
+        let gates = Gates::new(
+            config.max_in_flight.min(pool),
+            config.max_queued,
+            config.caller_concurrency,
+            config.global_rate,
+            config.caller_rate,
+            config.memory_budget_mb,
+        );
+        Self {
+            catalog: RwLock::new(catalog),
+            generation: tokio::sync::watch::Sender::new(0),
+            cache: ResultCache::new(config.cache.clone()),
+            retry_budget: config
+                .retry_budget
+                .as_ref()
+                .map(|rate| governor::RateLimiter::direct(quota(rate))),
+            config,
+            gates,
+            counters: Counters::default(),
+            call_ids: call_id::CallIds::new(),
+            checks: SchemaChecks::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            ),
+        }
+    }
+
+    /// The catalog new calls run against.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swaps in a new catalog (hot reload). Calls in flight finish on the one
+    /// they started with; new calls use this one.
+    pub fn set_catalog(&self, catalog: Arc<Catalog>) {
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// A receiver that changes each time the catalog is swapped: its value
+    /// is the number of swaps so far. MCP sends `tools/list_changed` on it.
+    pub fn catalog_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ExecConfig {
+        &self.config
+    }
+
+    /// Calls that may run at once: [`ExecConfig::max_in_flight`], at most
+    /// the engine's pool of instances.
+    pub fn pool_size(&self) -> usize {
+        self.gates.pool_size()
+    }
+
+    /// Calls holding a slot right now.
+    pub fn in_flight(&self) -> usize {
+        self.gates.in_flight()
+    }
+
+    /// The most calls that have run at once since start: overall, or of
+    /// one component (its file stem) when named.
+    pub fn peak_in_flight(&self, component: Option<&str>) -> usize {
+        self.gates.peak(component)
+    }
+
+    /// Calls waiting to start right now.
+    pub fn queued(&self) -> usize {
+        self.gates.queued()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> ExecStats {
+        let c = &self.counters;
+        ExecStats {
+            calls: c.calls.load(Ordering::Relaxed),
+            ok: c.ok.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            cache_hits: c.cache_hits.load(Ordering::Relaxed),
+            cache_misses: c.cache_misses.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            fuel_used: c.fuel_used.load(Ordering::Relaxed),
+            in_flight: self.in_flight() as u64,
+            queued: self.queued() as u64,
+            memory_budget_bytes: self.gates.memory().map(|m| m.total_bytes()),
+            memory_reserved_bytes: self.gates.memory().map_or(0, |m| m.reserved_bytes()),
+            memory_reserved_peak_bytes: self.gates.memory().map_or(0, |m| m.peak_bytes()),
+        }
+    }
+
+    pub(crate) fn new_call_id(&self) -> String {
+        self.call_ids.next()
+    }
+
+    /// Runs one call of `tool` with `input`, JSON text of an object.
+    pub async fn call(&self, tool: &str, input: &str, options: CallOptions) -> CallRecord {
+        let call_id = self.new_call_id();
+        self.run(call_id, tool, input, options, None).await
+    }
+
+    /// Runs one call with `input` as a JSON value.
+    pub async fn call_value(&self, tool: &str, input: &Value, options: CallOptions) -> CallRecord {
+        self.call(tool, &input.to_string(), options).await
+    }
+
+    /// Runs one call on quotas its tenant's [`Caller::admit`] already took
+    /// (a face that must refuse before it answers takes them first); the
+    /// rest is as with [`CallOptions::tenant`].
+    pub async fn call_admitted(
+        &self,
+        admission: Admission,
+        tool: &str,
+        input: &str,
+        options: CallOptions,
+    ) -> CallRecord {
+        let call_id = self.new_call_id();
+        self.run_for(call_id, tool, input, options, None, Some(admission))
+            .await
+    }
+
+    pub(crate) async fn run(
+        &self,
+        call_id: String,
+        tool: &str,
+        input: &str,
+        options: CallOptions,
+        sink: Option<CallSink>,
+    ) -> CallRecord {
+        self.run_for(call_id, tool, input, options, sink, None)
+            .await
+    }
+
+    async fn run_for(
+        &self,
+        call_id: String,
+        tool: &str,
+        input: &str,
+        mut options: CallOptions,
+        sink: Option<CallSink>,
+        admitted: Option<Admission>,
+    ) -> CallRecord {
+        let start = Instant::now();
+        let catalog = options.catalog.clone().unwrap_or_else(|| self.catalog());
+        let mut record = CallRecord::new(
+            call_id,
+            tool.to_string(),
+            Outcome::Cancelled {
+                message: String::new(),
+            },
+            Duration::ZERO,
+        );
+        // The tenant's view and quotas, on the snapshot the call runs on.
+        let tenancy = match Entered::enter(&catalog, tool, &mut options, admitted) {
+            Ok(tenancy) => tenancy,
+            Err(refused) => {
+                record.outcome = refused;
+                return record;
+            }
+        };
+        record.outcome = match self.prepare(&catalog, tool, input, &options) {
+            Err(outcome) => outcome,
+            Ok(mut prepared) => match self.check_input(&mut prepared, start).await {
+                Err(outcome) => outcome,
+                Ok(()) => {
+                    self.run_prepared(&prepared, &options, sink.as_ref(), &mut record, start)
+                        .await
+                }
+            },
+        };
+        record.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
+        self.count(&record);
+        if let Some(tenancy) = tenancy {
+            tenancy.settle(&catalog, tool, &mut record);
+        }
+        record
+    }
+
+    fn count(&self, record: &CallRecord) {
+        let c = &self.counters;
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        match record.outcome {
+            Outcome::Ok { .. } => c.ok.fetch_add(1, Ordering::Relaxed),
+            Outcome::RateLimited { .. } => c.rate_limited.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        if let Some(fuel) = record.fuel_used {
+            c.fuel_used.fetch_add(fuel, Ordering::Relaxed);
+        }
+    }
+
+    async fn run_prepared(
+        &self,
+        prepared: &Prepared<'_>,
+        options: &CallOptions,
+        sink: Option<&CallSink>,
+        record: &mut CallRecord,
+        start: Instant,
+    ) -> Outcome {
+        let entry = prepared.entry;
+        let cache_key = match (&self.cache, entry.pure && !options.no_cache) {
+            (Some(_), true) => Some(ResultCache::key(
+                &entry.component.hash,
+                &entry.info.tool,
+                &prepared.value,
+            )),
+            _ => None,
+        };
+        let rules = &prepared.limits.retry;
+        let mut attempt = 1;
+        loop {
+            let outcome = self
+                .attempt(prepared, options, sink, record, start, cache_key.as_deref())
+                .await;
+            if attempt >= rules.attempts
+                || !retry::worth_retrying(&outcome, rules, entry.info.behavior.idempotent)
+            {
+                return outcome;
+            }
+            if self
+                .retry_budget
+                .as_ref()
+                .is_some_and(|budget| budget.check().is_err())
+            {
+                tracing::warn!(tool = %entry.info.name, call_id = %record.call_id, "retry budget exhausted; not retrying");
+                return outcome;
+            }
+            attempt += 1;
+            let delay = retry::backoff(rules, attempt);
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            if let Some(sink) = sink {
+                sink.retrying(attempt, delay, &outcome);
+            }
+            let sleep = tokio::time::sleep(delay);
+            if let Some(cancel) = &options.cancel {
+                tokio::select! {
+                    () = sleep => {}
+                    () = cancel.cancelled() => return Outcome::Cancelled { message: "cancelled while waiting to retry".into() },
+                }
+            } else {
+                sleep.await;
+            }
+            record.attempts = attempt;
+        }
+    }
+
+    /// One admission, then the caller's own cached answer under `cache_key`
+    /// (replayed against its limits and charged), or one run in a fresh
+    /// sandbox.
+    async fn attempt(
+        &self,
+        prepared: &Prepared<'_>,
+        options: &CallOptions,
+        sink: Option<&CallSink>,
+        record: &mut CallRecord,
+        start: Instant,
+        cache_key: Option<&str>,
+    ) -> Outcome {
+        let entry = prepared.entry;
+        let limits = &prepared.limits;
+        let admitted_at = Instant::now();
+        let admission = self
+            .gates
+            .admit(
+                &entry.component.name,
+                limits,
+                options.caller.as_deref(),
+                options.cancel.as_ref(),
+                start + self.config.queue_timeout,
+            )
+            .await;
+        let _admission = match admission {
+            Ok(admission) => admission,
+            Err(outcome) => return outcome,
+        };
+        // Reserved after the gates, so a call waiting in the queue holds no fuel.
+        let mut reservation = None;
+        let granted_limits;
+        let limits = match &options.fuel_account {
+            Some(account) if prepared.engine.config().fuel => {
+                let taken = match fuel::Reservation::take(account, limits.fuel) {
+                    Ok(taken) => taken,
+                    Err(outcome) => return outcome,
+                };
+                let mut narrowed = limits.clone();
+                narrowed.fuel = taken.granted;
+                reservation = Some(taken);
+                granted_limits = narrowed;
+                &granted_limits
+            }
+            _ => limits,
+        };
+        let caller = options.caller.as_deref().unwrap_or_default();
+        let cache = self.cache.as_ref().zip(cache_key);
+        if let Some((cache, key)) = cache {
+            if let Some(hit) = cache.get(caller, key) {
+                self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                record.cached = true;
+                let replay = hit.replay(limits);
+                if let Some(reservation) = &mut reservation {
+                    reservation.burned(replay.fuel);
+                }
+                record.fuel_used = match (record.fuel_used, replay.fuel) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+                return quota_starved(replay.outcome, limits, &prepared.limits);
+            }
+            self.counters.cache_misses.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(sink) = sink {
+            sink.started(&entry.info.name);
+        }
+        let events: Option<Arc<dyn GuestSink>> = match (sink, &options.events) {
+            (Some(sink), _) => Some(Arc::new(sink.clone())),
+            (None, Some(tx)) => Some(Arc::new(tx.clone())),
+            (None, None) => None,
+        };
+        let call = CallInfo {
+            call_id: record.call_id.clone(),
+            tool: entry.name.clone(),
+            cancel: options.cancel.clone(),
+            events,
+        };
+        let component = &entry.component;
+        let ran_at = Instant::now();
+        let run = sandbox::invoke(
+            prepared.engine,
+            &component.pre,
+            &component.grants,
+            limits,
+            call,
+            &entry.info.tool,
+            prepared.text,
+        )
+        .await;
+        if let Some(reservation) = &mut reservation {
+            reservation.burned(run.fuel_used);
+        }
+        record.fuel_used = match (record.fuel_used, run.fuel_used) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        record.memory_peak_bytes = record.memory_peak_bytes.max(run.memory_peak);
+        let result = run.result.and_then(|text| {
+            if text.len() as u64 > limits.max_output_bytes {
+                return Err(Outcome::OutputTooLarge {
+                    message: format!(
+                        "the output is {} bytes, over the limit of {} bytes",
+                        text.len(),
+                        limits.max_output_bytes
+                    ),
+                });
+            }
+            let output: Value = serde_json::from_str(&text).map_err(|e| Outcome::Trap {
+                message: format!("the tool broke its contract: its output is not valid JSON ({e})"),
+            })?;
+            Ok((output, text.len()))
+        });
+        let ran_for = ran_at.elapsed();
+        let (output, bytes) = match result {
+            Ok(result) => result,
+            Err(outcome) => return quota_starved(outcome, limits, &prepared.limits),
+        };
+        let outcome = self
+            .check_output(prepared, limits, output, bytes, admitted_at)
+            .await;
+        if let (Some((cache, key)), Outcome::Ok { output }) = (cache, &outcome) {
+            let hit = cache::Hit {
+                output: output.clone(),
+                output_bytes: bytes as u64,
+                fuel: run.fuel_used,
+                memory_peak: run.memory_peak,
+                ran_for,
+            };
+            cache.put(caller, key.to_string(), hit);
+        }
+        outcome
+    }
+
+    /// Checks a run's output against the tool's output schema, within the
+    /// guest's own deadline.
+    async fn check_output(
+        &self,
+        prepared: &Prepared<'_>,
+        limits: &Limits,
+        output: Value,
+        bytes: usize,
+        admitted_at: Instant,
+    ) -> Outcome {
+        let Some(schema) = &prepared.entry.output else {
+            return Outcome::Ok { output };
+        };
+        let deadline = deadline_after(admitted_at, limits.timeout);
+        match self.checks.check(schema, output, bytes, deadline).await {
+            Ok(output) => Outcome::Ok { output },
+            Err(Refusal::Invalid(errors)) => Outcome::Trap {
+                message: format!(
+                    "the tool broke its contract: its output does not match the tool's output schema: {}",
+                    errors.join("; ")
+                ),
+            },
+            Err(Refusal::TooLarge { bytes, max_bytes }) => Outcome::OutputTooLarge {
+                message: format!(
+                    "the output is {bytes} bytes; the tool's output schema is checked on at most {max_bytes} bytes"
+                ),
+            },
+            Err(Refusal::Timeout) => Outcome::Timeout {
+                message: format!(
+                    "deadline of {} ms passed while the output was checked against the tool's output schema",
+                    limits.timeout.as_millis()
+                ),
+            },
+            Err(Refusal::Failed(why)) => Outcome::Trap {
+                message: format!(
+                    "the output could not be checked against the tool's output schema: {why}"
+                ),
+            },
+        }
+    }
+
+    /// Checks the input against the tool's schema, under the call's deadline.
+    async fn check_input(
+        &self,
+        prepared: &mut Prepared<'_>,
+        start: Instant,
+    ) -> Result<(), Outcome> {
+        let tool = &prepared.entry.info.name;
+        let value = std::mem::take(&mut prepared.value);
+        let deadline = deadline_after(start, prepared.limits.timeout);
+        let checked = self
+            .checks
+            .check(&prepared.entry.input, value, prepared.text.len(), deadline)
+            .await;
+        let message = match checked {
+            Ok(value) => {
+                prepared.value = value;
+                return Ok(());
+            }
+            Err(Refusal::Invalid(errors)) => format!(
+                "the input does not match the schema of `{tool}`: {}",
+                errors.join("; ")
+            ),
+            Err(Refusal::TooLarge { bytes, max_bytes }) => format!(
+                "the input is {bytes} bytes; the schema of `{tool}` is checked on at most {max_bytes} bytes"
+            ),
+            Err(Refusal::Timeout) => {
+                return Err(Outcome::Timeout {
+                    message: format!(
+                        "deadline of {} ms passed while the input was checked against the schema of `{tool}`",
+                        prepared.limits.timeout.as_millis()
+                    ),
+                });
+            }
+            Err(Refusal::Failed(why)) => {
+                format!("the input could not be checked against the schema of `{tool}`: {why}")
+            }
+        };
+        Err(Outcome::InvalidInput { message })
+    }
+
+    /// Everything checked before any instance exists, but the schema.
+    fn prepare<'a>(
+        &self,
+        catalog: &'a Catalog,
+        tool: &str,
+        input: &'a str,
+        options: &CallOptions,
+    ) -> Result<Prepared<'a>, Outcome> {
+        let Some(entry) = catalog.entry(tool) else {
+            return Err(unknown_tool(catalog, tool, |_| true));
+        };
+        if input.len() > self.config.max_input_bytes {
+            return Err(Outcome::InvalidInput {
+                message: format!(
+                    "the input is {} bytes, over the limit of {} bytes",
+                    input.len(),
+                    self.config.max_input_bytes
+                ),
+            });
+        }
+        let value: Value = serde_json::from_str(input).map_err(|e| Outcome::InvalidInput {
+            message: format!("the input is not valid JSON: {e}"),
+        })?;
+        if !value.is_object() {
+            return Err(Outcome::InvalidInput {
+                message: format!("the input must be a JSON object, not {}", kind_of(&value)),
+            });
+        }
+        let mut limits = entry.component.limits.clone();
+        if let Some(timeout) = options.timeout {
+            limits.timeout = timeout;
+        }
+        if let Some(fuel) = options.fuel {
+            limits.fuel = fuel;
+        }
+        if let Some(mb) = options.memory_mb {
+            let max = catalog.engine().config().max_memory_mb;
+            if !(1..=max).contains(&mb) {
+                return Err(Outcome::InvalidInput {
+                    message: format!("memory cap must be from 1 to {max} MiB, got {mb}"),
+                });
+            }
+            limits.memory_bytes = mb << 20;
+        }
+        options.ceiling.apply(&mut limits);
+        Ok(Prepared {
+            engine: catalog.engine(),
+            entry,
+            limits,
+            value,
+            text: input,
+        })
+    }
+}
+
+/// `outcome`, saying so when a call ran out of fuel because its caller's
+/// fuel quota granted less than the call's budget.
+fn quota_starved(outcome: Outcome, granted: &Limits, asked: &Limits) -> Outcome {
+    match outcome {
+        Outcome::OutOfFuel { message } if granted.fuel < asked.fuel => Outcome::OutOfFuel {
+            message: format!(
+                "{message} (the caller's fuel quota had {} left of the call's budget of {})",
+                granted.fuel, asked.fuel
+            ),
+        },
+        other => other,
+    }
+}
+
+/// `timeout` after `from`; a timeout too long to add is a year.
+fn deadline_after(from: Instant, timeout: Duration) -> tokio::time::Instant {
+    from.checked_add(timeout)
+        .unwrap_or_else(|| from + Duration::from_secs(365 * 24 * 3600))
+        .into()
+}
+
+/// The outcome for a name no tool has, suggesting the closest names among
+/// those `visible` accepts (a tenant must not learn of tools outside its list).
+pub fn unknown_tool(catalog: &Catalog, tool: &str, visible: impl Fn(&str) -> bool) -> Outcome {
+    let suggestions = catalog.suggest_among(tool, visible);
+    let message = if suggestions.is_empty() {
+        format!("no tool named `{tool}` is loaded")
+    } else {
+        format!(
+            "no tool named `{tool}` is loaded; did you mean {}?",
+            quote_list(&suggestions)
+        )
+    };
+    Outcome::UnknownTool { message }
+}
+
+fn quote_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
