@@ -7,8 +7,8 @@
 //! what it needs and never configures wasmtime itself.
 
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -96,7 +96,39 @@ struct Inner {
     engine: wasmtime::Engine,
     config: EngineConfig,
     fingerprint: String,
-    stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
+}
+
+/// The epoch ticker's state. It ticks only while a store that may need a
+/// deadline exists ([`Engine::busy`]); with none, its thread is parked, so
+/// an idle host makes no wake-ups at all.
+#[derive(Debug, Default)]
+struct Ticker {
+    stop: AtomicBool,
+    /// Stores alive that may run guest code.
+    busy: AtomicUsize,
+    /// Ticks made so far.
+    ticks: AtomicU64,
+    thread: OnceLock<thread::Thread>,
+}
+
+impl Ticker {
+    fn wake(&self) {
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+}
+
+/// Keeps the epoch ticking while held: every store that runs guest code
+/// holds one, for as long as it lives, so its deadline is always checked.
+#[derive(Debug)]
+pub(crate) struct Busy(Arc<Ticker>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -154,8 +186,8 @@ impl Engine {
         let engine =
             wasmtime::Engine::new(&wasm).map_err(|e| EngineError::Create(format!("{e:#}")))?;
         let fingerprint = fingerprint(&engine);
-        let stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), config.epoch_tick, stop.clone()).map_err(|e| {
+        let ticker = Arc::new(Ticker::default());
+        spawn_ticker(engine.clone(), config.epoch_tick, ticker.clone()).map_err(|e| {
             EngineError::Create(format!("could not start the epoch ticker thread: {e}"))
         })?;
         Ok(Self {
@@ -163,7 +195,7 @@ impl Engine {
                 engine,
                 config,
                 fingerprint,
-                stop,
+                ticker,
             }),
         })
     }
@@ -182,11 +214,27 @@ impl Engine {
     pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
         &self.inner.engine
     }
+
+    /// Starts the epoch ticking (if it was idle) until the guard is dropped.
+    pub(crate) fn busy(&self) -> Busy {
+        let ticker = &self.inner.ticker;
+        if ticker.busy.fetch_add(1, Ordering::SeqCst) == 0 {
+            ticker.wake();
+        }
+        Busy(ticker.clone())
+    }
+
+    /// Epoch ticks made so far.
+    #[cfg(test)]
+    fn ticks(&self) -> u64 {
+        self.inner.ticker.ticks.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.ticker.stop.store(true, Ordering::SeqCst);
+        self.ticker.wake();
     }
 }
 
@@ -222,19 +270,84 @@ fn fingerprint(engine: &wasmtime::Engine) -> String {
 }
 
 /// The ticker is what stops a guest that never yields: without it no deadline
-/// could interrupt a loop, so failing to start it fails the engine.
+/// could interrupt a loop, so failing to start it fails the engine. It parks
+/// while no store is alive; the first [`Engine::busy`] wakes it (a wake
+/// before it parks is kept by the thread, so none is lost).
 fn spawn_ticker(
     engine: wasmtime::Engine,
     tick: Duration,
-    stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
 ) -> std::io::Result<()> {
-    thread::Builder::new()
+    let state = ticker.clone();
+    let handle = thread::Builder::new()
         .name("toolhost-epoch".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
+            while !state.stop.load(Ordering::SeqCst) {
+                if state.busy.load(Ordering::SeqCst) == 0 {
+                    thread::park();
+                    continue;
+                }
                 thread::sleep(tick);
                 engine.increment_epoch();
+                state.ticks.fetch_add(1, Ordering::SeqCst);
             }
         })?;
+    // Set before the engine exists for anyone to call `busy`.
+    let _ = ticker.thread.set(handle.thread().clone());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn engine() -> Engine {
+        Engine::new(EngineConfig {
+            max_instances: 4,
+            pooling: false,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Waits (at most 10 s) until the tick count stops moving: it never
+    /// does while the ticker runs, as it ticks every millisecond.
+    fn settle(engine: &Engine) {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        loop {
+            let before = engine.ticks();
+            thread::sleep(Duration::from_millis(50));
+            if engine.ticks() == before {
+                return;
+            }
+            assert!(
+                Instant::now() < give_up,
+                "the epoch kept ticking with no store alive"
+            );
+        }
+    }
+
+    #[test]
+    fn the_epoch_ticks_only_while_a_store_may_need_it() {
+        let engine = engine();
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(engine.ticks(), 0, "an idle engine ticked");
+        let busy = engine.busy();
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while engine.ticks() < 3 {
+            assert!(Instant::now() < give_up, "the ticker did not wake");
+            thread::sleep(Duration::from_millis(1));
+        }
+        drop(busy);
+        settle(&engine);
+        // And it wakes again for the next store.
+        let _busy = engine.busy();
+        let ticked = engine.ticks();
+        while engine.ticks() <= ticked {
+            assert!(Instant::now() < give_up, "the ticker did not wake again");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
 }

@@ -42,6 +42,7 @@ pub(crate) use self::host::GuestSink;
 use self::limiter::Limiter;
 use crate::Engine;
 use crate::bindings::{Tool, ToolPre, ToolSpec};
+use crate::engine::Busy;
 use crate::lift;
 use crate::outcome::{Outcome, ToolErrorKind};
 use crate::policy::Limits;
@@ -57,6 +58,8 @@ pub(crate) struct State {
     pub(crate) scope: host::Scope,
     http: WasiHttpCtx,
     outbound: http::Outbound,
+    /// Keeps the epoch ticking, so the deadline is checked, while the store lives.
+    _busy: Busy,
 }
 
 impl WasiView for State {
@@ -192,6 +195,7 @@ fn new_store(
         outbound: http::Outbound::new(grants.http.clone(), limits.http, &call),
         http: WasiHttpCtx::new(),
         scope: host::Scope::new(call),
+        _busy: engine.busy(),
     };
     let mut store = Store::new(engine.wasmtime(), state);
     store.limiter(|state| &mut state.limiter);
