@@ -353,3 +353,86 @@ async fn a_plain_export_result_stops_at_the_output_cap_while_written() {
     let small = call(2).await;
     assert_eq!(small["outcome"], "ok", "{small}");
 }
+
+/// `toolhost mcp` started the way Node starts a child (its stdin and stdout
+/// are Unix sockets, not pipes) is served, and reads its input as a
+/// non-blocking socket rather than through tokio's blocking stdin (which
+/// hands every read to another thread): fd 0 carries `O_NONBLOCK`.
+#[test]
+fn mcp_over_unix_sockets_is_served_from_non_blocking_sockets() {
+    use std::os::unix::net::UnixStream;
+
+    let tools = common::tool_dir("calc", artifacts::CALC, None);
+    let (ours_in, theirs_in) = UnixStream::pair().expect("a socket pair");
+    let (ours_out, theirs_out) = UnixStream::pair().expect("a socket pair");
+    let mut child = Command::new(common::toolhost_bin())
+        .arg("mcp")
+        .arg("--tools")
+        .arg(tools.path())
+        .arg("--cache-dir")
+        .arg(common::cache_dir())
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs_in)))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs_out)))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start toolhost mcp");
+    let mut input = ours_in;
+    let mut output = BufReader::new(ours_out);
+    let mut ask = |message: Value, id: Option<u64>| -> Value {
+        writeln!(input, "{message}").expect("write to the server");
+        let Some(id) = id else {
+            return Value::Null;
+        };
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = output.read_line(&mut line).expect("read the server");
+            assert!(
+                read > 0,
+                "the server closed its output before answering {id}"
+            );
+            let answer: Value = serde_json::from_str(&line).expect("a JSON-RPC line");
+            if answer["id"] == id {
+                return answer;
+            }
+        }
+    };
+    let init = ask(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "node-like", "version": "0"}}}),
+        Some(0),
+    );
+    assert!(init["result"]["serverInfo"].is_object(), "{init}");
+    ask(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        None,
+    );
+    for id in 1..=20 {
+        let answer = ask(
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "calc", "arguments": {"expression": format!("{id} * 2")}}}),
+            Some(id),
+        );
+        assert_eq!(
+            answer["result"]["structuredContent"]["value"],
+            json!(id * 2),
+            "{answer}"
+        );
+    }
+    let fdinfo = std::fs::read_to_string(format!("/proc/{}/fdinfo/0", child.id()))
+        .expect("the server's fdinfo");
+    let flags = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|octal| u32::from_str_radix(octal.trim(), 8).ok())
+        .expect("fd 0's flags");
+    const O_NONBLOCK: u32 = 0o4000;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_ne!(
+        flags & O_NONBLOCK,
+        0,
+        "stdin is read with blocking reads (flags {flags:o})"
+    );
+}

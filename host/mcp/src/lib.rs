@@ -28,6 +28,7 @@ mod fuzz;
 mod progress;
 mod server;
 mod sessions;
+mod stdio;
 mod tenancy;
 
 use std::sync::Arc;
@@ -77,8 +78,24 @@ pub enum McpError {
 /// [`McpError::Initialize`] when the client goes away before initializing;
 /// [`McpError::Session`] when the session task fails.
 pub async fn serve_stdio(executor: Arc<Executor>) -> Result<(), McpError> {
-    let running = McpServer::new(executor)
-        .serve(rmcp::transport::io::stdio_pipes())
+    let server = McpServer::new(executor);
+    // MCP clients start servers with pipes (rmcp's non-blocking pipe
+    // driver) or, like Node and the apps built on it, with Unix sockets
+    // (read here as non-blocking sockets); a file or a terminal falls back to
+    // tokio's blocking stdio, one thread hand-off per read and write.
+    match stdio::sockets() {
+        Some((input, output)) => run(server, (input, output)).await,
+        None => run(server, rmcp::transport::io::stdio_pipes()).await,
+    }
+}
+
+async fn run<T, E, A>(server: McpServer, transport: T) -> Result<(), McpError>
+where
+    T: rmcp::transport::IntoTransport<rmcp::RoleServer, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let running = server
+        .serve(transport)
         .await
         .map_err(|e| McpError::Initialize(e.to_string()))?;
     running

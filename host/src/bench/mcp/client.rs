@@ -1,9 +1,11 @@
 //! The lean JSON-RPC client end of `toolhost mcp`'s pipes, and process CPU
 //! from `/proc`.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{self, Child, Command};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -41,31 +43,67 @@ pub(super) fn process_cpu(pid: u32) -> Result<Duration, BenchError> {
     }
 }
 
-/// `toolhost mcp` as a child process, and the client end of its pipes.
+/// What the child's stdin and stdout are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stdio {
+    /// Pipes, as Python clients and shells start a server.
+    Pipes,
+    /// Unix sockets, as Node (and the editors and apps built on it) does.
+    Sockets,
+}
+
+/// `toolhost mcp` as a child process, and the client end of its stdio.
 pub(super) struct Server {
     child: Child,
-    input: BufWriter<ChildStdin>,
-    output: BufReader<ChildStdout>,
+    input: BufWriter<Box<dyn Write + Send>>,
+    output: BufReader<Box<dyn Read + Send>>,
     line: String,
     next_id: u64,
 }
 
 impl Server {
     pub(super) fn spawn(config: &McpBenchConfig, tools: &Path) -> Result<Self, BenchError> {
+        Self::spawn_with(config, tools, Stdio::Pipes)
+    }
+
+    pub(super) fn spawn_with(
+        config: &McpBenchConfig,
+        tools: &Path,
+        stdio: Stdio,
+    ) -> Result<Self, BenchError> {
+        let setup =
+            |e: std::io::Error| BenchError::Setup(format!("{}: {e}", config.program.display()));
         let mut command = Command::new(&config.program);
         command.arg("mcp").arg("--tools").arg(tools);
         if let Some(cache) = &config.cache_dir {
             command.arg("--cache-dir").arg(cache);
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| BenchError::Setup(format!("{}: {e}", config.program.display())))?;
-        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(BenchError::Setup("the child's pipes are missing".into()));
-        };
+        command.stderr(process::Stdio::inherit());
+        let (child, input, output): (Child, Box<dyn Write + Send>, Box<dyn Read + Send>) =
+            match stdio {
+                Stdio::Pipes => {
+                    let mut child = command
+                        .stdin(process::Stdio::piped())
+                        .stdout(process::Stdio::piped())
+                        .spawn()
+                        .map_err(setup)?;
+                    let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take())
+                    else {
+                        return Err(BenchError::Setup("the child's pipes are missing".into()));
+                    };
+                    (child, Box::new(input), Box::new(output))
+                }
+                Stdio::Sockets => {
+                    let (input, theirs_in) = UnixStream::pair().map_err(setup)?;
+                    let (output, theirs_out) = UnixStream::pair().map_err(setup)?;
+                    let child = command
+                        .stdin(OwnedFd::from(theirs_in))
+                        .stdout(OwnedFd::from(theirs_out))
+                        .spawn()
+                        .map_err(setup)?;
+                    (child, Box::new(input), Box::new(output))
+                }
+            };
         Ok(Self {
             child,
             input: BufWriter::new(input),

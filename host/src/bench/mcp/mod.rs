@@ -3,8 +3,9 @@
 //! executor in this process.
 //!
 //! Three figures: the server's CPU per call with many calls in flight (its
-//! utime + stime from `/proc/<pid>/stat`), the sequential round trip, and the
-//! time from spawning the server to its first `tools/list` answer.
+//! utime + stime from `/proc/<pid>/stat`; with pipes as its stdio, and again
+//! with Unix sockets, as Node starts a child), the sequential round trip, and
+//! the time from spawning the server to its first `tools/list` answer.
 
 mod client;
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use self::client::{Server, initialize, process_cpu};
+use self::client::{Server, Stdio, initialize, process_cpu};
 use super::BenchError;
 use toolhost::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
@@ -70,8 +71,11 @@ pub struct McpBench {
     pub calls: usize,
     /// Calls in flight at once.
     pub concurrency: usize,
-    /// Server CPU (user + system) per call over MCP stdio, in µs.
+    /// Server CPU (user + system) per call over MCP stdio, in µs, with pipes
+    /// as stdin and stdout.
     pub server_cpu_per_call_us: f64,
+    /// The same with Unix sockets as stdin and stdout (as Node starts a child).
+    pub server_cpu_per_call_sockets_us: f64,
     /// Process CPU per call of the same calls through [`Executor::call`], in µs.
     pub executor_cpu_per_call_us: f64,
     /// Sequential round trip over MCP stdio, p50 and p99, in µs.
@@ -124,6 +128,7 @@ fn measure(config: &McpBenchConfig, dir: &Path) -> Result<McpBench, BenchError> 
     server.pipeline(&tool, config.calls, config.concurrency)?;
     let server_cpu = server.cpu()? - before;
     drop(server);
+    let server_cpu_sockets = pipeline_cpu(config, dir, Stdio::Sockets)?;
 
     let (executor_cpu, executor_latencies) = baseline(config, dir)?;
     let (startups, load, tools_listed) = startup(config)?;
@@ -132,6 +137,7 @@ fn measure(config: &McpBenchConfig, dir: &Path) -> Result<McpBench, BenchError> 
         calls: config.calls,
         concurrency: config.concurrency,
         server_cpu_per_call_us: per_call(server_cpu),
+        server_cpu_per_call_sockets_us: per_call(server_cpu_sockets),
         executor_cpu_per_call_us: per_call(executor_cpu),
         round_trip_p50_us: percentile(&mut round_trips, 0.50).as_secs_f64() * 1e6,
         round_trip_p99_us: percentile(&mut round_trips, 0.99).as_secs_f64() * 1e6,
@@ -148,6 +154,20 @@ fn measure(config: &McpBenchConfig, dir: &Path) -> Result<McpBench, BenchError> 
         load_median_ms: percentile(&mut load.clone(), 0.5).as_secs_f64() * 1e3,
         tools_listed,
     })
+}
+
+/// Server CPU over `config.calls` calls with `config.concurrency` in flight,
+/// on a fresh child whose stdio is `stdio` (after the same warm-up).
+fn pipeline_cpu(config: &McpBenchConfig, dir: &Path, stdio: Stdio) -> Result<Duration, BenchError> {
+    let mut server = Server::spawn_with(config, dir, stdio)?;
+    server.handshake()?;
+    let tool = server.public_name(&config.tool)?;
+    for i in 0..200 {
+        server.call(&tool, i)?;
+    }
+    let before = server.cpu()?;
+    server.pipeline(&tool, config.calls, config.concurrency)?;
+    Ok(server.cpu()? - before)
 }
 
 /// The same calls through an executor in this process, on a runtime shaped
