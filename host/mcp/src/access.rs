@@ -125,34 +125,47 @@ impl Sessions {
     }
 }
 
-/// A session refused at a cap: 429 at the tenant's, 503 at the server's.
+/// A session refused before it opens, each answered with `Retry-After`: 429
+/// at the tenant's cap or over its rate, 503 at the server's cap.
 #[derive(Debug)]
 enum Full {
     Tenant { tenant: String, held: usize },
     Server { total: usize },
+    Quota(Refusal),
 }
 
 impl IntoResponse for Full {
     fn into_response(self) -> Response {
-        let mut response = match self {
-            Full::Tenant { tenant, held } => error(
+        let (status, message, seconds) = match self {
+            Full::Tenant { tenant, held } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "tenant `{tenant}` already holds {held} MCP sessions, its most \
                      (mcp_max_sessions_per_tenant): end one with DELETE /mcp or let one expire"
                 ),
+                1,
             ),
-            Full::Server { total } => error(
+            Full::Server { total } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
                     "the server holds {total} MCP sessions, its most (mcp_max_sessions); \
                      try again later"
                 ),
+                1,
             ),
+            Full::Quota(refusal) => {
+                let seconds = refusal.retry_after_secs();
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("{refusal}; retry after {seconds} s"),
+                    seconds,
+                )
+            }
         };
+        let mut response = error(status, message);
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         response
     }
 }
@@ -215,7 +228,7 @@ pub(crate) async fn admit(
         }
         None if request.method() == Method::POST => {
             if let Err(refusal) = caller.take_rate() {
-                return over_quota(refusal);
+                return Full::Quota(refusal).into_response();
             }
             let opening = match sessions.reserve(&name) {
                 Ok(opening) => Arc::new(opening),
@@ -225,25 +238,4 @@ pub(crate) async fn admit(
         }
         None => next.run(request).await,
     }
-}
-
-/// A refusal over quota: 429 with `Retry-After`, as the HTTP API answers.
-fn over_quota(refusal: Refusal) -> Response {
-    let (message, retry_after) = match refusal {
-        Refusal::OverQuota {
-            message,
-            retry_after,
-            ..
-        } => (message, retry_after),
-        other => (format!("{other:?}"), std::time::Duration::from_secs(1)),
-    };
-    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    let mut response = error(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("{message}; retry after {seconds} s"),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    response
 }

@@ -48,11 +48,7 @@ impl IntoResponse for Refusal {
                 response
             }
             Refusal::Forbidden(message) => error(StatusCode::FORBIDDEN, message),
-            Refusal::OverQuota {
-                message,
-                retry_after,
-            } => {
-                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            Refusal::OverQuota { message, seconds } => {
                 let mut response = error(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!("{message}; retry after {seconds} s"),

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::HeaderMap;
 use toolhost_runtime::tenancy::{self, Caller, Observer, Tenant};
@@ -19,26 +18,19 @@ pub(crate) enum Refusal {
     Unauthorized,
     /// The tenant may not do this.
     Forbidden(String),
-    /// Over a quota; try again after the duration.
-    OverQuota {
-        message: String,
-        retry_after: Duration,
-    },
+    /// Over a quota; try again after `seconds`.
+    OverQuota { message: String, seconds: u64 },
 }
 
 impl From<tenancy::Refusal> for Refusal {
     fn from(refusal: tenancy::Refusal) -> Self {
         match refusal {
             tenancy::Refusal::Hidden { message } => Refusal::Forbidden(message),
-            tenancy::Refusal::OverQuota {
-                message,
-                retry_after,
-                ..
-            } => Refusal::OverQuota {
-                message,
-                retry_after,
+            over @ tenancy::Refusal::OverQuota { .. } => Refusal::OverQuota {
+                seconds: over.retry_after_secs(),
+                message: over.to_string(),
             },
-            other => Refusal::Forbidden(format!("{other:?}")),
+            other => Refusal::Forbidden(other.to_string()),
         }
     }
 }

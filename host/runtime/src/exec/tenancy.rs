@@ -135,7 +135,28 @@ pub enum Refusal {
     },
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Hidden { message } | Refusal::OverQuota { message, .. } => {
+                f.write_str(message)
+            }
+        }
+    }
+}
+
 impl Refusal {
+    /// The wait before a retry, in whole seconds as `Retry-After` takes it:
+    /// rounded up, at least 1 (a hidden tool says 1 too).
+    pub fn retry_after_secs(&self) -> u64 {
+        match self {
+            Refusal::OverQuota { retry_after, .. } => {
+                retry_after.as_secs_f64().ceil().clamp(1.0, u64::MAX as f64) as u64
+            }
+            Refusal::Hidden { .. } => 1,
+        }
+    }
+
     /// The refusal as a call's outcome: over quota is `rate-limited`, a
     /// hidden tool is unknown.
     fn into_outcome(self, catalog: &Catalog, tool: &str, caller: &Caller) -> Outcome {
