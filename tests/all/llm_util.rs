@@ -162,6 +162,20 @@ pub fn results_sent(provider: Provider, body: &Value) -> Vec<(String, String, bo
     }
 }
 
+/// The text blocks of Anthropic's tool-result messages: the results of
+/// calls that could not be sent back as `tool_use` blocks.
+pub fn anthropic_notes(body: &Value) -> Vec<String> {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "user" && m["content"].is_array())
+        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+        .filter(|b| b["type"] == "text")
+        .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// A model server that answers each request with raw bytes, written in
 /// seeded random pieces, then closes: for streams that end badly. The
 /// reply is chosen by the request's position (the last one repeats).
