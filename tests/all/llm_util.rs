@@ -266,7 +266,7 @@ pub fn split(bytes: &[u8], seed: u64) -> Vec<&[u8]> {
         state ^= state >> 7;
         state ^= state << 17;
         let awkward = bytes[i] & 0xC0 == 0x80 || (bytes[i - 1] == b'\r' && bytes[i] == b'\n');
-        if (seed % 2 == 1 && awkward) || state % 5 == 0 {
+        if (seed % 2 == 1 && awkward) || state.is_multiple_of(5) {
             pieces.push(&bytes[start..i]);
             start = i;
         }

@@ -228,7 +228,7 @@ fn splits(bytes: &[u8], seed: u64) -> Vec<&[u8]> {
     let mut start = 0;
     for i in 1..bytes.len() {
         let awkward = (bytes[i] & 0xC0 == 0x80) || (bytes[i - 1] == b'\r' && bytes[i] == b'\n');
-        if (seed % 2 == 1 && awkward) || rng.next() % 7 == 0 {
+        if (seed % 2 == 1 && awkward) || rng.next().is_multiple_of(7) {
             chunks.push(&bytes[start..i]);
             start = i;
         }
