@@ -9,7 +9,8 @@ use toolhost::llm::{
 };
 
 use crate::llm_util::{
-    OpenWhen, config, finished, message_end, position, results_sent, run, started,
+    Ending, OpenWhen, RawServer, anthropic_notes, config, finished, message_end, position,
+    results_sent, run, run_raw, sse_reply, started, without_last_newline,
 };
 
 const PROVIDERS: [Provider; 3] = Provider::ALL;
@@ -90,11 +91,17 @@ async fn bad_model_output_becomes_results_the_model_can_read() {
         let server = ScriptedServer::start(script).await.unwrap();
         let (report, _) = run(&server, provider, config(true), None, None).await;
         assert_eq!(report.stop, AgentStop::Answered, "{provider}");
-        let results = results_sent(provider, &server.requests()[1].body);
+        let body = &server.requests()[1].body;
+        let mut results = results_sent(provider, body);
+        if provider == Provider::Anthropic {
+            // No `tool_use` input is invented for arguments that are not
+            // JSON: that call is left out, and its result comes as text.
+            let notes = anthropic_notes(body);
+            assert_eq!(notes.len(), 1, "{notes:?}");
+            results.insert(0, (String::new(), notes[0].clone(), true));
+        }
         let contents: Vec<&str> = results.iter().map(|r| r.1.as_str()).collect();
         assert_eq!(results.len(), 4, "{provider}: {contents:?}");
-        // Anthropic reads non-JSON arguments as `{}` on the wire, so the
-        // schema check answers; elsewhere the JSON check does.
         assert!(
             contents[0].contains("not valid JSON") || contents[0].contains("invalid-input"),
             "{provider}: {}",
@@ -143,7 +150,16 @@ async fn a_stream_cut_mid_call_becomes_an_error_result() {
             )),
             "{provider}"
         );
-        let results = results_sent(provider, &server.requests()[1].body);
+        let body = &server.requests()[1].body;
+        let mut results = results_sent(provider, body);
+        if provider == Provider::Anthropic {
+            // The cut call is left out (no input invented); its result is text.
+            assert!(results.is_empty(), "{results:?}");
+            results = anthropic_notes(body)
+                .into_iter()
+                .map(|note| (String::new(), note, true))
+                .collect();
+        }
         assert_eq!(results.len(), 1, "{provider}");
         assert!(
             results[0].1.contains("invalid-input"),
@@ -289,4 +305,241 @@ async fn the_deadline_stops_the_run_and_its_calls() {
             ..
         })
     ));
+}
+
+/// The calls a follow-up request sends back, as (id, arguments as sent),
+/// and the ids its results answer, read from the provider's wire shape.
+fn calls_and_answers(provider: Provider, body: &Value) -> (Vec<(String, String)>, Vec<String>) {
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let answered = results_sent(provider, body)
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    let sent = match provider {
+        Provider::OpenAiChat => list(&body["messages"])
+            .iter()
+            .flat_map(|m| list(&m["tool_calls"]))
+            .map(|c| (text(&c["id"]), text(&c["function"]["arguments"])))
+            .collect(),
+        Provider::OpenAiResponses => list(&body["input"])
+            .iter()
+            .filter(|i| i["type"] == "function_call")
+            .map(|c| (text(&c["call_id"]), text(&c["arguments"])))
+            .collect(),
+        _ => list(&body["messages"])
+            .iter()
+            .flat_map(|m| list(&m["content"]))
+            .filter(|b| b["type"] == "tool_use")
+            .map(|b| (text(&b["id"]), b["input"].to_string()))
+            .collect(),
+    };
+    (sent, answered)
+}
+
+/// Every call the follow-up sends is answered, and carries what the model
+/// sent: a prefix of it for OpenAI, the whole input for Anthropic.
+fn check_nothing_invented(
+    provider: Provider,
+    body: &Value,
+    model_sent: &[(&str, &str)],
+    what: &str,
+) {
+    let (sent, answered) = calls_and_answers(provider, body);
+    let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        answered.iter().map(String::as_str).collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (id, arguments) in &sent {
+        let original = model_sent
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, a)| *a)
+            .unwrap();
+        if provider == Provider::Anthropic {
+            let whole: Value = serde_json::from_str(original)
+                .unwrap_or_else(|_| panic!("{what}: {id} sent with invented input {arguments}"));
+            assert_eq!(arguments, &whole.to_string(), "{what}: {id}");
+        } else {
+            assert!(
+                original.starts_with(arguments.as_str()),
+                "{what}: {id} sent as {arguments:?}"
+            );
+        }
+    }
+}
+
+fn started_ids(events: &[AgentEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::ToolStarted { call_id, .. } => Some(call_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn message_ends(events: &[AgentEvent]) -> Vec<(usize, String, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::MessageEnd {
+                turn,
+                stop,
+                truncated,
+                ..
+            } => Some((*turn, stop.as_str().to_string(), *truncated)),
+            _ => None,
+        })
+        .collect()
+}
+
+const WHOLE: (&str, &str) = ("c_1", r#"{"expression": "6 * 7"}"#);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_tokens_inside_a_call_runs_the_whole_calls_and_refuses_the_cut_one_unstarted() {
+    let cut = ("c_2", r#"{"expression": "1 +"#);
+    for provider in PROVIDERS {
+        for (seed, eol) in [(1, "\r\n"), (2, "\n"), (3, "\n")] {
+            let what = format!("{provider}, seed {seed}, eol {eol:?}");
+            let calls = [(WHOLE.0, "calc", WHOLE.1), (cut.0, "calc", cut.1)];
+            let first = sse_reply(provider, "Two sums: é😀", &calls, Ending::MaxTokens, eol);
+            let second = sse_reply(provider, "It is 42.", &[], Ending::Done, eol);
+            let server = RawServer::start(vec![first.into(), second.into()], seed).await;
+            let (report, events) = run_raw(&server, provider, config(true)).await;
+            assert_eq!(report.stop, AgentStop::Answered, "{what}");
+            assert_eq!(
+                message_ends(&events)[0],
+                (1, "max_tokens".into(), true),
+                "{what}"
+            );
+            assert_eq!(
+                started_ids(&events),
+                ["c_1"],
+                "{what}: the cut call never starts"
+            );
+            assert!(
+                events.iter().any(
+                    |e| matches!(e, AgentEvent::ToolFinished { call_id, .. } if call_id == "c_2")
+                ),
+                "{what}: the cut call is answered"
+            );
+            let body = &server.requests()[1];
+            check_nothing_invented(provider, body, &[WHOLE, cut], &what);
+            let said = body.to_string();
+            assert!(
+                said.contains("c_2") && said.contains("cut off"),
+                "{what}: {said}"
+            );
+            let (sent, _) = calls_and_answers(provider, body);
+            let cut_sent = sent.iter().any(|(id, _)| id == "c_2");
+            assert_eq!(
+                cut_sent,
+                provider != Provider::Anthropic,
+                "{what}: {sent:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_inside_a_line_is_truncated_never_a_provider_error() {
+    let second = ("c_2", r#"{"expression": "1 + 1", "é": "😀"}"#);
+    for provider in PROVIDERS {
+        for (k, eol) in [(1, "\n"), (2, "\r\n"), (3, "\n"), (4, "\r\n"), (5, "\n")] {
+            let calls = [(WHOLE.0, "calc", WHOLE.1), (second.0, "calc", second.1)];
+            let whole = sse_reply(provider, "Two sums: é😀", &calls, Ending::Done, eol);
+            let start = whole.find("c_2").unwrap();
+            let mut at = start + (whole.len() - start) * k / 7;
+            while matches!(whole.as_bytes()[at - 1], b'\n' | b'\r') || !whole.is_char_boundary(at) {
+                at += 1;
+            }
+            let what = format!("{provider}, cut at {at}: …{:?}", &whole[at - 30..at]);
+            let answer = sse_reply(provider, "Done.", &[], Ending::Done, eol);
+            let server = RawServer::start(vec![whole[..at].into(), answer.into()], k as u64).await;
+            let (report, events) = run_raw(&server, provider, config(true)).await;
+            assert_eq!(report.stop, AgentStop::Answered, "{what}");
+            assert_eq!(
+                message_ends(&events)[0],
+                (1, "truncated".into(), true),
+                "{what}"
+            );
+            assert_eq!(started_ids(&events)[0], "c_1", "{what}");
+            check_nothing_invented(provider, &server.requests()[1], &[WHOLE, second], &what);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_written_terminator_is_truncated_and_ends_the_run_so() {
+    for provider in PROVIDERS {
+        for (seed, eol) in [(1, "\r\n"), (2, "\n")] {
+            let what = format!("{provider}, eol {eol:?}");
+            let stream = sse_reply(provider, "The answer is 4", &[], Ending::Done, eol);
+            let server =
+                RawServer::start(vec![without_last_newline(&stream, eol).into()], seed).await;
+            let (report, events) = run_raw(&server, provider, config(true)).await;
+            assert_eq!(report.stop, AgentStop::Truncated, "{what}");
+            assert_eq!(report.answer, "The answer is 4", "{what}");
+            assert_eq!(
+                message_ends(&events),
+                [(1, "truncated".into(), true)],
+                "{what}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_exits_non_zero_and_says_so_when_the_run_ends_on_a_cut_reply() {
+    let eol = "\n";
+    let stream = sse_reply(
+        Provider::OpenAiChat,
+        "The answer is 4",
+        &[],
+        Ending::Done,
+        eol,
+    );
+    let server = RawServer::start(vec![without_last_newline(&stream, eol).into()], 1).await;
+    let tools = tempfile::tempdir().expect("temp dir");
+    let mut command = std::process::Command::new(crate::common::toolhost_bin());
+    command
+        .args([
+            "chat",
+            "hi",
+            "--json",
+            "--base-url",
+            &server.base_url,
+            "--tools",
+        ])
+        .arg(tools.path())
+        .env_remove("OPENAI_API_KEY");
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run toolhost"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["event"] == "message_end"
+            && e["stop"] == "truncated"
+            && e["truncated"] == true),
+        "{stdout}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "finished" && e["stop"] == "truncated"),
+        "{stdout}"
+    );
 }

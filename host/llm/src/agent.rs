@@ -7,6 +7,14 @@
 //! when the whole reply has arrived. Bad model output never ends the loop:
 //! arguments that are not JSON, a schema violation, an unknown tool or a
 //! reply cut off mid-call each become an error result the model can read.
+//!
+//! A reply cut off (the stream broke, or the token limit ended it): each
+//! call whose arguments are complete JSON runs; a call whose arguments are
+//! not is the cut one, refused without running (no
+//! [`AgentEvent::ToolStarted`], only its [`AgentEvent::ToolFinished`]) with
+//! an `invalid-input` result saying so. Its arguments stay as the model
+//! sent them; each protocol sends them back by its own rules. A run whose
+//! last reply is cut off without calls ends [`AgentStop::Truncated`].
 
 use std::collections::HashMap;
 use std::pin::pin;
@@ -22,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{LlmError, ModelClient};
 use super::events::{AgentEvent, AgentStop, Events};
 use super::speculate::{PredictContext, Predictor, Speculation, SpeculationStats};
-use super::types::{Message, StopReason, StreamEvent, ToolCall, ToolResult};
+use super::types::{Message, StopReason, StreamEvent, ToolCall, ToolResult, is_complete_json};
 use toolhost_runtime::{CallOptions, Executor, GuestEvent, Outcome, ToolInfo};
 
 /// When tool calls start while a reply streams.
@@ -160,6 +168,8 @@ pub struct Agent {
 
 enum TurnEnd {
     Answered,
+    /// The reply broke off without calls: nothing to go on with.
+    CutOff,
     Continue,
 }
 
@@ -259,9 +269,16 @@ impl Agent {
                 turn,
                 elapsed_ms: elapsed.as_secs_f64() * 1e3,
             });
-            if matches!(end, TurnEnd::Answered) {
-                stop = AgentStop::Answered;
-                break;
+            match end {
+                TurnEnd::Answered => {
+                    stop = AgentStop::Answered;
+                    break;
+                }
+                TurnEnd::CutOff => {
+                    stop = AgentStop::Truncated;
+                    break;
+                }
+                TurnEnd::Continue => {}
             }
             if state.tool_calls >= self.config.max_tool_calls {
                 stop = AgentStop::MaxToolCalls;
@@ -338,7 +355,13 @@ impl Agent {
                         StreamEvent::Text(text) => {
                             context.events.emit(AgentEvent::Text { turn, text });
                         }
-                        StreamEvent::CallReady(call) if early => dispatcher.dispatch(call),
+                        // Arguments that are not complete JSON wait for the
+                        // reply's end, which tells a cut call from a bad one.
+                        StreamEvent::CallReady(call)
+                            if early && is_complete_json(&call.arguments) =>
+                        {
+                            dispatcher.dispatch(call, None);
+                        }
                         _ => {}
                     };
                     self.client
@@ -377,13 +400,21 @@ impl Agent {
                 text: reply.message.text.clone(),
             });
         }
+        let cut_by = match reply.stop {
+            StopReason::Truncated => Some("the stream ending early"),
+            StopReason::MaxTokens => Some("the output token limit"),
+            _ => None,
+        };
+        let is_cut = |call: &ToolCall| cut_by.is_some() && !is_complete_json(&call.arguments);
         context.events.emit(AgentEvent::MessageEnd {
             turn,
             stop: reply.stop.clone(),
             calls: reply.message.calls.len(),
+            truncated: reply.stop == StopReason::Truncated
+                || reply.message.calls.iter().any(is_cut),
         });
         for call in &reply.message.calls {
-            dispatcher.dispatch(call.clone());
+            dispatcher.dispatch(call.clone(), cut_by.filter(|_| is_cut(call)));
         }
         if let Some((_, speculation)) = &speculation {
             speculation.close();
@@ -391,8 +422,13 @@ impl Agent {
         state.answer = reply.message.text.clone();
         state.last_stop = Some(reply.stop.clone());
         if reply.message.calls.is_empty() {
+            let end = if reply.stop == StopReason::Truncated {
+                TurnEnd::CutOff
+            } else {
+                TurnEnd::Answered
+            };
             state.messages.push(Message::Assistant(reply.message));
-            return Ok(TurnEnd::Answered);
+            return Ok(end);
         }
         let mut results = Vec::with_capacity(reply.message.calls.len());
         for call in &reply.message.calls {
@@ -445,7 +481,9 @@ struct Dispatcher<'a> {
 }
 
 impl Dispatcher<'_> {
-    fn dispatch(&mut self, call: ToolCall) {
+    /// Starts `call`, or refuses it without running it; `cut_by` names what
+    /// cut the reply off before the call's arguments were complete.
+    fn dispatch(&mut self, call: ToolCall, cut_by: Option<&str>) {
         if self.running.contains_key(&call.id) {
             return;
         }
@@ -458,7 +496,13 @@ impl Dispatcher<'_> {
             arguments: call.arguments.clone(),
             speculative,
         };
-        let refusal = if self.budget_left == 0 {
+        let refusal = if let Some(cut_by) = cut_by {
+            Some(Outcome::InvalidInput {
+                message: format!(
+                    "not run: your reply was cut off by {cut_by} before this call's arguments were complete; call the tool again with complete arguments (keep the reply shorter)"
+                ),
+            })
+        } else if self.budget_left == 0 {
             Some(Outcome::Cancelled {
                 message: format!(
                     "not run: the budget of {} tool calls for this conversation is spent; answer with what you have",
@@ -476,11 +520,10 @@ impl Dispatcher<'_> {
         };
         let id = call.id.clone();
         let handle = match refusal {
-            Some(outcome) => {
-                events.emit(started(false));
-                self.in_flight
-                    .spawn(async move { finish(&events, turn, &call, outcome, 0.0) })
-            }
+            // Refused before it runs: no `ToolStarted`, only the result.
+            Some(outcome) => self
+                .in_flight
+                .spawn(async move { finish(&events, turn, &call, outcome, 0.0) }),
             None => {
                 self.budget_left -= 1;
                 self.started += 1;

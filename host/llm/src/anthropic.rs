@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::protocol::{
-    Assembler, Collected, ModelRequest, PartialCall, anthropic_tool, error_message, parse_data,
+    Assembler, Collected, End, ModelRequest, PartialCall, anthropic_tool, error_message, parse_data,
 };
 use super::sse::SseEvent;
 use super::types::{AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall};
@@ -16,9 +16,15 @@ use super::types::{AssistantMessage, Message, ModelReply, StopReason, StreamEven
 /// The API version header every request carries.
 pub(crate) const API_VERSION: &str = "2023-06-01";
 
-/// The request body.
+/// The request body. A call whose arguments are not a JSON object (cut
+/// off, or not JSON) cannot be a `tool_use` block, whose `input` must be
+/// one, and no input is invented for it: the block is left out, and the
+/// call's result, which a `tool_result` could not answer, follows the
+/// results as a text block naming the call.
 pub(crate) fn request_body(request: &ModelRequest<'_>, stream: bool) -> Value {
     let mut messages = Vec::new();
+    // Calls left out, by id: their tool names.
+    let mut left_out: HashMap<&str, &str> = HashMap::new();
     for message in request.messages {
         match message {
             Message::User(text) => messages.push(json!({"role": "user", "content": text})),
@@ -28,33 +34,42 @@ pub(crate) fn request_body(request: &ModelRequest<'_>, stream: bool) -> Value {
                     content.push(json!({"type": "text", "text": reply.text}));
                 }
                 for call in &reply.calls {
-                    // `input` must be an object; arguments that were not one
-                    // already got an error result saying so.
-                    let input = serde_json::from_str::<Value>(&call.arguments)
-                        .ok()
-                        .filter(Value::is_object)
-                        .unwrap_or_else(|| json!({}));
-                    content.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+                    match serde_json::from_str::<Value>(&call.arguments) {
+                        Ok(input) if input.is_object() => content.push(
+                            json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}),
+                        ),
+                        _ => {
+                            left_out.insert(&call.id, &call.name);
+                        }
+                    }
                 }
                 if !content.is_empty() {
                     messages.push(json!({"role": "assistant", "content": content}));
                 }
             }
             Message::ToolResults(results) => {
-                let content: Vec<Value> = results
-                    .iter()
-                    .map(|result| {
-                        let mut block = json!({
-                            "type": "tool_result",
-                            "tool_use_id": result.call_id,
-                            "content": result.content,
-                        });
-                        if result.is_error {
-                            block["is_error"] = json!(true);
-                        }
-                        block
-                    })
-                    .collect();
+                let mut content = Vec::new();
+                let mut notes = Vec::new();
+                for result in results {
+                    if let Some(name) = left_out.get(result.call_id.as_str()) {
+                        notes.push(json!({"type": "text", "text": format!(
+                            "The result of your call of `{name}` (id {}), whose input was not a complete JSON object: {}",
+                            result.call_id, result.content
+                        )}));
+                        continue;
+                    }
+                    let mut block = json!({
+                        "type": "tool_result",
+                        "tool_use_id": result.call_id,
+                        "content": result.content,
+                    });
+                    if result.is_error {
+                        block["is_error"] = json!(true);
+                    }
+                    content.push(block);
+                }
+                // Results first, as the API requires.
+                content.extend(notes);
                 messages.push(json!({"role": "user", "content": content}));
             }
         }
@@ -197,8 +212,9 @@ impl Assembler for AnthropicAssembler {
         Ok(false)
     }
 
-    fn finish(&mut self, complete: bool, out: &mut Vec<StreamEvent>) -> ModelReply {
-        self.collected.finish(complete, self.stop.take(), out)
+    fn finish(&mut self, end: End, out: &mut Vec<StreamEvent>) -> ModelReply {
+        self.collected
+            .finish(end == End::Terminated, self.stop.take(), out)
     }
 }
 

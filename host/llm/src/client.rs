@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
-use super::protocol::{Assembler, ModelRequest, error_message, excerpt};
-use super::sse::SseParser;
+use super::protocol::{ModelRequest, error_message, excerpt};
+use super::reader::{ReadError, StreamReader};
 use super::types::{Message, ModelReply, Provider, StreamEvent};
 use super::{anthropic, openai_chat, openai_responses};
 use toolhost_runtime::ToolInfo;
@@ -288,8 +288,10 @@ impl ModelClient {
 
     /// Asks for a streamed reply, handing each piece to `on_event` as it
     /// arrives (tool calls the moment their arguments are complete), and
-    /// returns the whole reply. A stream that breaks off is not an error: the
-    /// reply says [`StopReason::Truncated`](super::StopReason::Truncated).
+    /// returns the whole reply. A stream that breaks off (no terminator, or
+    /// a half-written last line, which is dropped unread) is not an error:
+    /// the reply says [`StopReason::Truncated`](super::StopReason::Truncated).
+    /// An error event in the stream is [`LlmError::Provider`].
     pub async fn stream(
         &self,
         system: Option<&str>,
@@ -321,17 +323,12 @@ impl ModelClient {
             }
             return Ok(reply);
         }
-        let mut assembler: Box<dyn Assembler> = match provider {
-            Provider::OpenAiChat => Box::<openai_chat::ChatAssembler>::default(),
-            Provider::OpenAiResponses => Box::<openai_responses::ResponsesAssembler>::default(),
-            Provider::Anthropic => Box::<anthropic::AnthropicAssembler>::default(),
+        let mut reader = StreamReader::new(provider);
+        let read_error = |error| match error {
+            ReadError::TooLong => too_long(provider),
+            ReadError::Provider(message) => LlmError::Provider { provider, message },
         };
-        let mut parser = SseParser::default();
-        let mut events = Vec::new();
-        let mut out = Vec::new();
-        let mut complete = false;
-        let model_error = |message| LlmError::Provider { provider, message };
-        while !complete {
+        loop {
             let chunk = match tokio::time::timeout(self.config.idle_timeout, response.chunk()).await
             {
                 Err(_) => {
@@ -347,26 +344,11 @@ impl ModelClient {
                     break;
                 }
             };
-            parser
-                .feed(&chunk, &mut events)
-                .map_err(|_| too_long(provider))?;
-            for event in events.drain(..) {
-                complete |= assembler.feed(&event, &mut out).map_err(model_error)?;
-                out.drain(..).for_each(&mut *on_event);
-                if complete {
-                    break;
-                }
+            if reader.feed(&chunk, on_event).map_err(read_error)? {
+                break;
             }
         }
-        if !complete {
-            parser.finish(&mut events).map_err(|_| too_long(provider))?;
-            for event in events.drain(..) {
-                complete |= assembler.feed(&event, &mut out).map_err(model_error)?;
-            }
-        }
-        let reply = assembler.finish(complete, &mut out);
-        out.drain(..).for_each(on_event);
-        Ok(reply)
+        reader.finish(on_event).map_err(read_error)
     }
 
     /// Sends `body`, retrying 429, 5xx and failed connections.
@@ -454,24 +436,36 @@ impl ModelClient {
     }
 }
 
-/// `Retry-After` in seconds, or OpenAI's `retry-after-ms`. The server's
-/// value is not trusted: a negative, NaN or unreadable one is ignored (the
-/// client's own backoff applies), and one too large for a [`Duration`]
-/// (`1e300`, `inf`) reads as [`Duration::MAX`], longer than any
-/// `max_backoff`, so it ends the retries.
+/// `Retry-After` as delta-seconds or an HTTP date (any form RFC 9110
+/// accepts: IMF-fixdate, RFC 850, asctime), or OpenAI's `retry-after-ms`.
+/// The server's value is not trusted: a negative, NaN or unreadable one is
+/// ignored (the client's own backoff applies), a date in the past means
+/// now, and one too large for a [`Duration`] (`1e300`, `inf`) reads as
+/// [`Duration::MAX`]. The wait is capped by `max_backoff`: a longer one is
+/// never slept, it ends the retries.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, std::time::SystemTime::now())
+}
+
+/// [`retry_after`] as of `now`.
+fn retry_after_at(headers: &HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
     let header = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|x| *x >= 0.0)
+            .map(str::trim)
     };
+    let number = |text: &str| text.parse::<f64>().ok().filter(|x| *x >= 0.0);
     let seconds = |secs: f64| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
-    if let Some(ms) = header("retry-after-ms") {
+    if let Some(ms) = header("retry-after-ms").and_then(number) {
         return Some(seconds(ms / 1e3));
     }
-    header("retry-after").map(seconds)
+    let text = header("retry-after")?;
+    if let Some(secs) = number(text) {
+        return Some(seconds(secs));
+    }
+    let date = httpdate::parse_http_date(text).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The stream sent a line, or an event, beyond the parser's cap.
@@ -509,6 +503,38 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        // 1994-11-06T08:49:37Z, the example date of RFC 9110.
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let at = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("retry-after", value.parse().unwrap());
+            retry_after_at(&headers, now)
+        };
+        for date in [
+            "Sun, 06 Nov 1994 08:49:40 GMT",
+            "Sunday, 06-Nov-94 08:49:40 GMT",
+            "Sun Nov  6 08:49:40 1994",
+        ] {
+            assert_eq!(at(date), Some(Duration::from_secs(3)), "{date}");
+        }
+        // A date already past means now; far ahead, a wait no backoff allows.
+        assert_eq!(at("Sat, 05 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        assert!(at("Fri, 31 Dec 9999 23:59:59 GMT").unwrap() > Duration::from_secs(1 << 37));
+        // Almost a date: ignored, never a panic.
+        for junk in [
+            "Sun, 06 Nov 1994 08:49:40",
+            "Sun, 31 Feb 1994 08:49:40 GMT",
+            "Sun, 06 Nov 1994 25:49:40 GMT",
+            "Sun, 06 Nov 99999 08:49:40 GMT",
+            "Sun, 06 Nov 1994 08:49:40 GMT GMT",
+            "Sun, 06 Nov 1994 08:49:40 GMT, 1",
+        ] {
+            assert_eq!(at(junk), None, "{junk}");
+        }
     }
 
     #[test]

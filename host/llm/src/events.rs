@@ -26,7 +26,9 @@ pub enum AgentEvent {
         /// The text.
         text: String,
     },
-    /// A tool call started (or was answered by a speculative call).
+    /// A tool call started (or was answered by a speculative call). A call
+    /// refused before it runs (budget spent, arguments not JSON, cut off)
+    /// has no `ToolStarted`, only its [`AgentEvent::ToolFinished`].
     ToolStarted {
         /// The turn.
         turn: usize,
@@ -52,7 +54,7 @@ pub enum AgentEvent {
         /// What is going on.
         message: Option<String>,
     },
-    /// A tool call ended.
+    /// A tool call ended, or was refused without running.
     ToolFinished {
         /// The turn.
         turn: usize,
@@ -74,6 +76,10 @@ pub enum AgentEvent {
         stop: StopReason,
         /// Tool calls in the reply.
         calls: usize,
+        /// The reply is cut off: the stream ended without its terminator or
+        /// inside a line (`stop` is `truncated`), or the token limit cut a
+        /// tool call off (`stop` is `max_tokens`).
+        truncated: bool,
     },
     /// A predicted call of a pure tool started speculatively.
     Speculated {
@@ -120,6 +126,9 @@ pub enum AgentStop {
     MaxToolCalls,
     /// The run's deadline passed.
     Deadline,
+    /// The model's last reply was cut off (see
+    /// [`AgentEvent::MessageEnd`]`::truncated`) and held no call to go on with.
+    Truncated,
 }
 
 /// Where events go; clones share the channel.

@@ -20,6 +20,7 @@ mod fuzz;
 mod openai_chat;
 mod openai_responses;
 mod protocol;
+mod reader;
 mod scripted;
 mod speculate;
 mod sse;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::protocol::{
-    Assembler, Collected, ModelRequest, PartialCall, chat_tool, error_message, parse_data,
+    Assembler, Collected, End, ModelRequest, PartialCall, chat_tool, error_message, parse_data,
 };
 use super::sse::SseEvent;
 use super::types::{
@@ -230,16 +230,26 @@ impl Assembler for ChatAssembler {
             self.tool_call_delta(call, out);
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.finish = Some(stop_reason(reason));
+            let stop = stop_reason(reason);
+            // A call the token limit cut off is announced at the end, as
+            // it arrived (its arguments not read as `{}`).
+            let force = stop != StopReason::MaxTokens;
+            self.finish = Some(stop);
             for call in &mut self.collected.calls {
-                call.announce(true, out);
+                call.announce(force, out);
             }
         }
         Ok(false)
     }
 
-    fn finish(&mut self, complete: bool, out: &mut Vec<StreamEvent>) -> ModelReply {
-        let complete = complete || self.finish.is_some();
+    fn finish(&mut self, end: End, out: &mut Vec<StreamEvent>) -> ModelReply {
+        // A `finish_reason` and a clean close count as the end: some
+        // compatible servers never send `[DONE]`. A half line never does.
+        let complete = match end {
+            End::Terminated => true,
+            End::Closed => self.finish.is_some(),
+            End::Cut => false,
+        };
         self.collected.finish(complete, self.finish.take(), out)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::protocol::{
-    Assembler, Collected, ModelRequest, PartialCall, error_message, parse_data, responses_tool,
+    Assembler, Collected, End, ModelRequest, PartialCall, error_message, parse_data, responses_tool,
 };
 use super::sse::SseEvent;
 use super::types::{
@@ -222,8 +222,9 @@ impl Assembler for ResponsesAssembler {
         Ok(false)
     }
 
-    fn finish(&mut self, complete: bool, out: &mut Vec<StreamEvent>) -> ModelReply {
-        self.collected.finish(complete, self.stop.take(), out)
+    fn finish(&mut self, end: End, out: &mut Vec<StreamEvent>) -> ModelReply {
+        self.collected
+            .finish(end == End::Terminated, self.stop.take(), out)
     }
 }
 

@@ -34,11 +34,21 @@ pub(crate) trait Assembler: Send {
     /// an error in the stream.
     fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, String>;
 
-    /// The stream is over; `complete` is false when it ended before the
-    /// provider said it was done. Every call not yet announced is announced
-    /// now (those whose arguments never completed too: the agent turns them
-    /// into error results the model can read).
-    fn finish(&mut self, complete: bool, out: &mut Vec<StreamEvent>) -> ModelReply;
+    /// The stream is over, as `end` says. Every call not yet announced is
+    /// announced now (those whose arguments never completed too: the agent
+    /// turns them into error results the model can read).
+    fn finish(&mut self, end: End, out: &mut Vec<StreamEvent>) -> ModelReply;
+}
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The provider's terminator arrived.
+    Terminated,
+    /// The connection closed on a line end, without the terminator.
+    Closed,
+    /// The connection closed inside a line (dropped unread).
+    Cut,
 }
 
 /// One tool call whose arguments are arriving in pieces.
@@ -49,6 +59,9 @@ pub(crate) struct PartialCall {
     pub(crate) arguments: String,
     /// Announced with [`StreamEvent::CallReady`].
     pub(crate) ready: bool,
+    /// The reply was cut off before the arguments were complete: they are
+    /// kept exactly as they arrived (empty ones are not read as `{}`).
+    pub(crate) cut: bool,
 }
 
 impl PartialCall {
@@ -58,16 +71,19 @@ impl PartialCall {
             name: name.into(),
             arguments: String::new(),
             ready: false,
+            cut: false,
         }
     }
 
-    /// The call as it stands, with empty arguments read as `{}`.
+    /// The call as it stands, with empty arguments read as `{}` unless the
+    /// call was cut off.
     pub(crate) fn call(&self) -> ToolCall {
-        ToolCall::new(
-            self.id.clone(),
-            self.name.clone(),
-            normalize_arguments(self.arguments.clone()),
-        )
+        let arguments = if self.cut {
+            self.arguments.clone()
+        } else {
+            normalize_arguments(self.arguments.clone())
+        };
+        ToolCall::new(self.id.clone(), self.name.clone(), arguments)
     }
 
     /// Announces the call if it is not announced yet and its arguments are
@@ -105,22 +121,26 @@ impl Collected {
         self.calls.len() - 1
     }
 
-    /// Announces every call not yet announced and builds the reply.
+    /// Announces every call not yet announced and builds the reply. In a
+    /// reply cut off (truncated, or by the token limit), a call whose
+    /// arguments are not complete JSON keeps them as they arrived.
     pub(crate) fn finish(
         &mut self,
         complete: bool,
         stop: Option<StopReason>,
         out: &mut Vec<StreamEvent>,
     ) -> ModelReply {
-        for call in &mut self.calls {
-            call.announce(true, out);
-        }
         let stop = match (complete, stop) {
             (false, _) => StopReason::Truncated,
             (true, Some(stop)) => stop,
             (true, None) if self.calls.is_empty() => StopReason::EndTurn,
             (true, None) => StopReason::ToolUse,
         };
+        let cut_off = matches!(stop, StopReason::Truncated | StopReason::MaxTokens);
+        for call in &mut self.calls {
+            call.cut = cut_off && !is_complete_json(&call.arguments);
+            call.announce(true, out);
+        }
         ModelReply {
             message: AssistantMessage {
                 text: std::mem::take(&mut self.text),
@@ -267,11 +287,16 @@ pub(crate) fn replay(
             complete |= assembler.feed(&event, &mut out)?;
         }
     }
-    parser.finish(&mut events).map_err(|_| "event too long")?;
+    let ending = parser.finish(&mut events);
     for event in events.drain(..) {
         complete |= assembler.feed(&event, &mut out)?;
     }
-    let reply = assembler.finish(complete, &mut out);
+    let end = match (complete, ending) {
+        (true, _) => End::Terminated,
+        (false, super::sse::Ending::Whole) => End::Closed,
+        (false, super::sse::Ending::HalfLine) => End::Cut,
+    };
+    let reply = assembler.finish(end, &mut out);
     Ok((out, reply))
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Chunks may split anywhere, even inside a UTF-8 character; lines end in
 //! `\n` or `\r\n`; `:` lines are comments; several `data:` lines join with
-//! `\n`; a blank line ends an event.
+//! `\n`; a blank line ends an event. Bytes after the last `\n` when the
+//! stream ends are a half-written line: dropped unread, as the WHATWG rules
+//! say, and reported, so the caller can call the stream truncated.
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,15 @@ pub(crate) struct SseParser {
     line: Vec<u8>,
     event: Option<String>,
     data: Option<String>,
+}
+
+/// How the bytes of a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// On a line end.
+    Whole,
+    /// Inside a line, which was dropped.
+    HalfLine,
 }
 
 /// The server sent a line, or an event, longer than [`MAX_LINE`].
@@ -53,15 +64,20 @@ impl SseParser {
         Ok(())
     }
 
-    /// The stream ended: an event not closed by a blank line still counts
-    /// when its last line was complete.
-    pub(crate) fn finish(&mut self, out: &mut Vec<SseEvent>) -> Result<(), LineTooLong> {
-        if !self.line.is_empty() {
-            let line = std::mem::take(&mut self.line);
-            self.line_done(&line, out)?;
+    /// The stream ended. An event whose lines all ended but which lost its
+    /// blank line still counts; a half-written last line is dropped unread
+    /// (even when it would parse), and then so is the event it belonged to.
+    /// Returns [`Ending::Whole`] when the stream ended on a line end.
+    pub(crate) fn finish(&mut self, out: &mut Vec<SseEvent>) -> Ending {
+        if self.line.is_empty() {
+            self.dispatch(out);
+            Ending::Whole
+        } else {
+            self.line.clear();
+            self.event = None;
+            self.data = None;
+            Ending::HalfLine
         }
-        self.dispatch(out);
-        Ok(())
     }
 
     fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), LineTooLong> {
@@ -110,7 +126,7 @@ mod tests {
         for chunk in text.as_bytes().chunks(piece) {
             parser.feed(chunk, &mut out).unwrap();
         }
-        parser.finish(&mut out).unwrap();
+        parser.finish(&mut out);
         out
     }
 
@@ -141,10 +157,28 @@ mod tests {
     }
 
     #[test]
-    fn a_last_event_without_a_blank_line_counts() {
-        let events = parse_in_pieces("data:x\n\ndata:y", 3);
+    fn a_last_event_without_a_blank_line_counts_only_when_its_lines_ended() {
+        let events = parse_in_pieces("data:x\n\ndata:y\n", 3);
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].data, "y");
+        // A half-written last line is dropped, even when it is valid JSON,
+        // and its event with it; the caller learns of it.
+        for (text, kept) in [
+            ("data:x\n\ndata:y", 1),
+            ("data:x\n\nevent: e\ndata: {\"type\":\"message_stop\"}", 1),
+            ("data:x\n\ndata: [DONE]\r", 1),
+            ("data: é", 0),
+        ] {
+            for piece in 1..5 {
+                let mut parser = SseParser::default();
+                let mut out = Vec::new();
+                for chunk in text.as_bytes().chunks(piece) {
+                    parser.feed(chunk, &mut out).unwrap();
+                }
+                assert_eq!(parser.finish(&mut out), Ending::HalfLine, "{text:?}");
+                assert_eq!(out.len(), kept, "{text:?} in pieces of {piece}");
+            }
+        }
     }
 
     #[test]

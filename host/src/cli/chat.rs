@@ -245,6 +245,14 @@ impl Printer {
                     cut(&detail, 160)
                 );
             }
+            AgentEvent::MessageEnd {
+                stop,
+                truncated: true,
+                ..
+            } => {
+                self.break_line()?;
+                eprintln!("  reply cut off ({})", stop.as_str());
+            }
             AgentEvent::TurnEnded { .. } | AgentEvent::Finished { .. } => self.break_line()?,
             _ => {}
         }

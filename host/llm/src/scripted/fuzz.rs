@@ -12,8 +12,8 @@ use super::{ScriptPart, ScriptedReply};
 use crate::anthropic::{self, AnthropicAssembler};
 use crate::openai_chat::{self, ChatAssembler};
 use crate::openai_responses::{self, ResponsesAssembler};
-use crate::protocol::Assembler;
-use crate::sse::SseParser;
+use crate::protocol::{Assembler, End};
+use crate::sse::{Ending, SseParser};
 use crate::{ModelReply, Provider, StreamEvent};
 use toolhost_fuzz::{check, json};
 
@@ -81,15 +81,18 @@ fn streamed(
                 .map_err(TestCaseError::fail)?;
         }
     }
-    parser
-        .finish(&mut events)
-        .map_err(|_| TestCaseError::fail("event too long"))?;
+    let ending = parser.finish(&mut events);
     for event in events.drain(..) {
         complete |= assembler
             .feed(&event, &mut out)
             .map_err(TestCaseError::fail)?;
     }
-    let reply = assembler.finish(complete, &mut out);
+    let end = match (complete, ending) {
+        (true, _) => End::Terminated,
+        (false, Ending::Whole) => End::Closed,
+        (false, Ending::HalfLine) => End::Cut,
+    };
+    let reply = assembler.finish(end, &mut out);
     let ready = out
         .into_iter()
         .filter_map(|event| match event {
