@@ -25,18 +25,8 @@
 //! it, clamped to what is left, and what it did not burn goes back when it
 //! ends. Calls running at once thus never burn more than the bucket holds;
 //! a tenant with less than 1% of its quota left is refused until the bucket
-//! refills.
-//!
-//! ```
-//! use toolhost_runtime::tenancy::{Caller, Tenant, ToolFilter};
-//!
-//! let mut tenant = Tenant::unlimited("acme");
-//! tenant.tools = ToolFilter::new(["calc", "text__*"]);
-//! tenant.concurrency = Some(4);
-//! let caller = Caller::new(tenant);
-//! assert!(caller.tenant().tools.allows("text__upper"));
-//! assert!(!caller.tenant().tools.allows("fetch"));
-//! ```
+//! refills. (The example is on the public
+//! [`tenancy`](crate::tenancy) module.)
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
