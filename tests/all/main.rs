@@ -34,3 +34,5 @@ mod serve_reload;
 mod serve_tenancy;
 mod server;
 mod transport;
+mod trust_pin;
+mod trust_sign;

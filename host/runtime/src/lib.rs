@@ -34,6 +34,7 @@ pub mod measure;
 mod outcome;
 mod policy;
 mod sandbox;
+pub mod trust;
 #[cfg(feature = "watch")]
 mod watch;
 
@@ -96,5 +97,6 @@ pub use policy::{
 };
 pub use sandbox::GuestEvent;
 pub use tokio_util::sync::CancellationToken;
+pub use trust::{TrustError, TrustOptions};
 #[cfg(feature = "watch")]
 pub use watch::{FolderWatch, ReloadCounters, ReloadStats, WatchError, watch};

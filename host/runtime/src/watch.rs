@@ -95,8 +95,8 @@ impl FolderWatch {
     }
 }
 
-/// Starts watching `dir`: each settled burst of changes to `*.wasm` or
-/// `*.toml` files reloads the folder and swaps the result into `executor`,
+/// Starts watching `dir`: each settled burst of changes to `*.wasm`,
+/// `*.toml` or `*.sig` files or to `toolhost.lock` reloads the folder and swaps the result into `executor`,
 /// if a file was created, removed, renamed or written to since the last
 /// load (reading a file does not reload).
 /// Must be called inside a tokio runtime.
@@ -139,9 +139,13 @@ pub fn watch(
     })
 }
 
+/// Components, policies, signatures and the lock file: what a load reads.
 fn is_tool_file(path: &Path) -> bool {
     path.extension()
-        .is_some_and(|ext| ext == "wasm" || ext == "toml")
+        .is_some_and(|ext| ext == "wasm" || ext == "toml" || ext == "sig")
+        || path
+            .file_name()
+            .is_some_and(|name| name == crate::trust::LOCK_FILE)
 }
 
 /// True for events that may change what a file holds or which file a name

@@ -6,6 +6,8 @@
 //! ```toml
 //! admin_keys = ["blake3:…"]     # may read /metrics; none = /metrics refused
 //! admin_calls_tools = false     # true: admin keys call every tool, as tenant `admin`
+//! locked = false                # true: only what the tools folder's toolhost.lock pins loads
+//! trusted_keys = []             # ["ed25519:…"]: components must be signed by one of these
 //! max_body_kb = 1024            # request bodies, `/mcp` included
 //! memory_budget_mb = 8192       # calls in flight together; default: half the machine's
 //! tenant_concurrency = 64       # for tenants without their own; default: half the pool
@@ -83,6 +85,14 @@ pub struct ServeConfig {
     /// tenant `admin`); by default they are refused with 403.
     #[serde(default)]
     pub admin_calls_tools: bool,
+    /// Trust: refuse any component or policy that the tools folder's
+    /// `toolhost.lock` does not pin (like `--locked`), at start and on reload.
+    #[serde(default)]
+    pub locked: bool,
+    /// Trust: public keys (`ed25519:HEX`); when any is set, every component
+    /// must carry a signature (`NAME.wasm.sig`) by one of them.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
     /// Largest request body, in KiB, on every route (`/mcp` included).
     #[serde(default = "default_body_kb")]
     pub max_body_kb: u64,

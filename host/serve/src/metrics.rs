@@ -256,6 +256,16 @@ impl Collector for Live {
             "Components refused in the current catalog",
             load.failed as i64,
         )?;
+        gauge(
+            e,
+            "components_untrusted",
+            "Component versions refused by the lock file or their signature in the current catalog",
+            catalog
+                .failures()
+                .iter()
+                .filter(|f| matches!(f, toolhost_runtime::LoadError::Trust(_)))
+                .count() as i64,
+        )?;
         let reload = self
             .reload
             .as_ref()

@@ -12,6 +12,7 @@ mod new;
 mod otlp;
 mod policy;
 mod serve;
+mod trust;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -59,6 +60,15 @@ enum Command {
     HashKey(serve::HashKeyArgs),
     /// Serve the tools to an MCP client on stdin/stdout (logs go to stderr).
     Mcp(mcp::McpArgs),
+    /// Pin the tools folder: write `toolhost.lock` with the sha256 of every
+    /// component and policy (`--locked` then refuses anything else).
+    Lock(trust::LockArgs),
+    /// Make an ed25519 key pair for signing components.
+    Keygen(trust::KeygenArgs),
+    /// Sign components: a detached signature `FILE.wasm.sig` over each one's sha256.
+    Sign(trust::SignArgs),
+    /// Check components' signatures against trusted keys.
+    Verify(trust::VerifyArgs),
 }
 
 /// Where the tools are and how to load them; shared by the commands.
@@ -75,17 +85,20 @@ struct ToolsArgs {
     /// Compile every component afresh and cache nothing.
     #[arg(long)]
     no_cache: bool,
+    #[command(flatten)]
+    trust: trust::TrustArgs,
 }
 
 impl ToolsArgs {
-    fn load_options(&self) -> LoadOptions {
+    fn load_options(&self) -> anyhow::Result<LoadOptions> {
         let mut options = LoadOptions::default();
         if self.no_cache {
             options.cache_dir = None;
         } else if let Some(dir) = &self.cache_dir {
             options.cache_dir = Some(dir.clone());
         }
-        options
+        options.trust = self.trust.options()?;
+        Ok(options)
     }
 
     /// When `enabled`, watches the folder and swaps each reload into `executor`
@@ -101,7 +114,7 @@ impl ToolsArgs {
         Ok(Some(toolhost::watch(
             executor.clone(),
             &self.tools,
-            self.load_options(),
+            self.load_options()?,
         )?))
     }
 
@@ -135,7 +148,8 @@ impl ToolsArgs {
             }
             _ => {}
         };
-        let catalog = Catalog::load_dir_with(&engine, &self.tools, &self.load_options(), &observe)
+        let options = self.load_options()?;
+        let catalog = Catalog::load_dir_with(&engine, &self.tools, &options, &observe)
             .await
             .context("could not load the tools folder; build the bundled tools with `cargo build --release -p toolhost-artifacts` or pass --tools DIR")?;
         bar.finish_and_clear();
@@ -169,6 +183,10 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::HashKey(args) => serve::hash(args),
         Command::Mcp(args) => runtime.block_on(mcp::run(args)),
+        Command::Lock(args) => trust::lock(args),
+        Command::Keygen(args) => trust::keygen(args),
+        Command::Sign(args) => trust::sign(args),
+        Command::Verify(args) => trust::verify(args),
     };
     #[cfg(feature = "otlp")]
     otlp::flush();

@@ -46,7 +46,7 @@ pub(super) struct HashKeyArgs {
     key: Option<String>,
 }
 
-pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(path) => Some(ServeConfig::load(path)?),
         None if args.no_auth => None,
@@ -62,6 +62,11 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
              anyone who can reach it could run every tool; use `--config FILE` with keys",
             args.listen
         );
+    }
+    if let Some(config) = &config {
+        args.tools
+            .trust
+            .add_config(config.locked, &config.trusted_keys);
     }
     let catalog = args.tools.load(false).await?;
     let mut exec = ExecConfig::default();

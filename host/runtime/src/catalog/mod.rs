@@ -43,6 +43,7 @@ use crate::exports::{self, WitDocs};
 use crate::outcome::Outcome;
 use crate::policy::{Limits, Policy};
 use crate::sandbox::{self, CallInfo, Exports, Grants, Pre, State};
+use crate::trust::{self, TrustError, TrustOptions};
 use crate::{Engine, PolicyError};
 
 /// How a folder is loaded.
@@ -80,6 +81,8 @@ pub struct LoadOptions {
     pub defaults: Limits,
     /// How long `describe()` may take before the component is refused.
     pub describe_timeout: Duration,
+    /// Pinning and signatures ([`crate::trust`]); off by default.
+    pub trust: TrustOptions,
 }
 
 impl Default for LoadOptions {
@@ -88,6 +91,7 @@ impl Default for LoadOptions {
             cache_dir: Some(default_cache_dir()),
             defaults: Limits::default(),
             describe_timeout: Duration::from_secs(5),
+            trust: TrustOptions::default(),
         }
     }
 }
@@ -138,6 +142,10 @@ pub enum LoadError {
     /// The policy beside it was refused.
     #[error("{0}")]
     Policy(#[from] PolicyError),
+    /// It (or its policy) is not the pinned version, or is not signed by a
+    /// trusted key ([`crate::trust`]).
+    #[error("{0}")]
+    Trust(#[from] TrustError),
     /// wasmtime could not compile it: not wasm, corrupt, or a core module.
     #[error("{path}: not a valid WebAssembly component: {message}")]
     Compile {
@@ -211,6 +219,7 @@ impl LoadError {
                 | PolicyError::Parse { path, .. }
                 | PolicyError::Invalid { path, .. },
             ) => path,
+            Self::Trust(error) => error.path(),
         }
     }
 }
@@ -550,20 +559,47 @@ impl ToolEntry {
 
 /// Reads and resolves the policy beside the component at `wasm`
 /// (`NAME.toml`; none grants nothing): its grants, with every secret and
-/// directory resolved, and its limits over `defaults`.
+/// directory resolved, and its limits over `defaults`. With pinning on, the
+/// policy text is checked against the lock file first.
 fn resolve_policy(
     engine: &Engine,
     wasm: &Path,
+    options: &LoadOptions,
+) -> Result<(Grants, Limits), LoadError> {
+    let policy = read_policy(wasm)?;
+    trust::check_policy(
+        &options.trust,
+        wasm,
+        policy.as_ref().map(|(_, text)| text.as_bytes()),
+    )?;
+    Ok(resolve_policy_text(engine, policy, &options.defaults)?)
+}
+
+/// The policy file beside `wasm` and its text, if there is one.
+fn read_policy(wasm: &Path) -> Result<Option<(PathBuf, String)>, PolicyError> {
+    let path = wasm.with_extension("toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((path, text))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PolicyError::Read { path, source }),
+    }
+}
+
+/// Resolves policy text read by [`read_policy`].
+fn resolve_policy_text(
+    engine: &Engine,
+    policy: Option<(PathBuf, String)>,
     defaults: &Limits,
 ) -> Result<(Grants, Limits), PolicyError> {
-    let policy_path = wasm.with_extension("toml");
-    let has_policy = policy_path.exists();
-    let policy = if has_policy {
-        Policy::load(&policy_path, engine.config().max_memory_mb)?
-    } else {
-        Policy::default()
+    let (policy, path) = match &policy {
+        Some((path, text)) => {
+            let policy = Policy::parse(text, path)?;
+            policy.validate(path, engine.config().max_memory_mb)?;
+            (policy, Some(path.as_path()))
+        }
+        None => (Policy::default(), None),
     };
-    let grants = Grants::from_policy(&policy, has_policy.then_some(policy_path.as_path()))?;
+    let grants = Grants::from_policy(&policy, path)?;
     Ok((grants, policy.limits(defaults)))
 }
 
@@ -604,17 +640,24 @@ impl Loader<'_> {
             .filter(|stem| is_valid_name(stem))
             .ok_or_else(|| LoadError::BadName { path: path.into() })?
             .to_string();
-        let (grants, limits) = resolve_policy(self.engine, path, &self.options.defaults)?;
-        // The bytes are only read when the cache does not know this version.
+        let policy = read_policy(path)?;
+        let trust = &self.options.trust;
+        // The bytes are only read when the cache does not know this version,
+        // or when trust is checked: then the bytes checked are the bytes
+        // compiled.
         let identity = self.cache.and_then(|_| cache::identity(path));
         let known = match (self.cache, &identity) {
-            (Some(cache), Some(identity)) => cache.known_hash(path, identity),
+            (Some(cache), Some(identity)) if !trust.is_on() => cache.known_hash(path, identity),
             _ => None,
         };
         let (hash, bytes) = match known {
             Some(hash) => (hash, None),
             None => {
                 let bytes = read(path)?;
+                if trust.is_on() {
+                    let policy = policy.as_ref().map(|(_, text)| text.as_bytes());
+                    trust::check(trust, path, &bytes, policy)?;
+                }
                 let hash = blake3::hash(&bytes).to_hex().to_string();
                 if let (Some(cache), Some(identity)) = (self.cache, &identity) {
                     cache.remember_hash(path, identity, &hash);
@@ -622,6 +665,7 @@ impl Loader<'_> {
                 (hash, Some(bytes))
             }
         };
+        let (grants, limits) = resolve_policy_text(self.engine, policy, &self.options.defaults)?;
         // Read before compiling consumes the bytes; only plain-export components use it.
         let embedded_wit = bytes
             .as_deref()

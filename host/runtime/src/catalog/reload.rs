@@ -122,11 +122,11 @@ impl Catalog {
                 fresh.withdrawn.push(component);
                 continue;
             }
-            let (grants, limits) = match resolve_policy(&self.engine, &wasm, &options.defaults) {
+            let (grants, limits) = match resolve_policy(&self.engine, &wasm, options) {
                 Ok(resolved) => resolved,
                 Err(error) => {
                     tracing::warn!(%component, %error, "its policy no longer resolves; withdrawn");
-                    fresh.failures.push(LoadError::Policy(error));
+                    fresh.failures.push(error);
                     fresh.withdrawn.push(component);
                     continue;
                 }
