@@ -34,5 +34,6 @@ mod serve_reload;
 mod serve_tenancy;
 mod server;
 mod transport;
+mod trust_audit;
 mod trust_pin;
 mod trust_sign;

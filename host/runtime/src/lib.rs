@@ -23,6 +23,7 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod audit;
 mod bindings;
 mod catalog;
 mod engine;
@@ -38,6 +39,7 @@ pub mod trust;
 #[cfg(feature = "watch")]
 mod watch;
 
+pub use audit::{AuditError, AuditEvent, AuditLog, DEFAULT_ROTATE_BYTES};
 pub use catalog::{
     Behavior, Catalog, CatalogError, ComponentState, ComponentStatus, LoadError, LoadEvent,
     LoadOptions, LoadStats, NAMESPACE_SEPARATOR, ToolInfo, WIT_SOURCE_SECTION, default_cache_dir,

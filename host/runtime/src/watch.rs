@@ -246,5 +246,8 @@ fn swap(executor: &Executor, current: &Catalog, fresh: Catalog, counters: &Reloa
     for error in fresh.failures() {
         tracing::warn!(%error, "component refused on reload");
     }
+    if let Some(audit) = executor.audit() {
+        audit.catalog_changed(Some(current), &fresh);
+    }
     executor.set_catalog(Arc::new(fresh));
 }

@@ -28,6 +28,7 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod audit;
 mod config;
 mod dialect;
 #[cfg(test)]
@@ -229,7 +230,11 @@ impl Server {
     fn finish(&self, routes: Router<Arc<State>>) -> Router {
         let routes = routes
             .layer(DefaultBodyLimit::max(self.state.settings.max_body_bytes))
-            .layer(axum::middleware::from_fn(routes::trace_request));
+            .layer(axum::middleware::from_fn(routes::trace_request))
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                audit::auth_failures,
+            ));
         let routes = if self.state.loopback_only {
             routes.layer(axum::middleware::from_fn(local::loopback_only))
         } else {

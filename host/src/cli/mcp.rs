@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use toolhost::Executor;
+use toolhost::{ExecConfig, Executor};
 
 use super::ToolsArgs;
 
@@ -16,12 +16,22 @@ pub(super) struct McpArgs {
     /// sends `notifications/tools/list_changed`.
     #[arg(long)]
     no_watch: bool,
+    #[command(flatten)]
+    audit: super::trust::AuditArgs,
 }
 
 pub(super) async fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
+    if args.audit.is_stdout() {
+        anyhow::bail!("`mcp` speaks the protocol on stdout: give --audit-log a file, not `-`");
+    }
     // stdout carries the protocol: loading stays quiet, warnings go to stderr.
     let catalog = args.tools.load(true).await?;
-    let executor = Arc::new(Executor::new(catalog));
+    let mut exec = ExecConfig::default();
+    exec.audit = args.audit.open()?;
+    if let Some(audit) = &exec.audit {
+        audit.catalog_loaded(&catalog);
+    }
+    let executor = Arc::new(Executor::with_config(catalog, exec));
     let _watch = args.tools.watch(&executor, !args.no_watch)?;
     toolhost::mcp::serve_stdio(executor).await?;
     Ok(ExitCode::SUCCESS)

@@ -38,6 +38,8 @@ pub(super) struct ServeArgs {
     /// of the machine's memory, or of the cgroup's limit when lower.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
     memory_budget_mb: Option<u64>,
+    #[command(flatten)]
+    audit: super::trust::AuditArgs,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +72,10 @@ pub(super) async fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let catalog = args.tools.load(false).await?;
     let mut exec = ExecConfig::default();
+    exec.audit = args.audit.open()?;
+    if let Some(audit) = &exec.audit {
+        audit.catalog_loaded(&catalog);
+    }
     if let Some(mb) = args
         .memory_budget_mb
         .or(config.as_ref().and_then(|c| c.memory_budget_mb))

@@ -1,13 +1,14 @@
-//! `toolhost lock`, `keygen`, `sign` and `verify`, and the trust flags every
-//! loading command shares (`--locked`, `--trusted-key`).
+//! `toolhost lock`, `keygen`, `sign` and `verify`, the trust flags every
+//! loading command shares (`--locked`, `--trusted-key`), and `--audit-log`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use toolhost::trust::{Lock, PublicKey, SecretKey, Signature, sha256, signature_path};
-use toolhost::TrustOptions;
+use toolhost::{AuditLog, TrustOptions};
 
 /// Which component versions a loading command accepts.
 #[derive(Debug, Args, Default)]
@@ -41,6 +42,40 @@ impl TrustArgs {
             options.trusted_keys.push(parse_key(key)?);
         }
         Ok(options)
+    }
+}
+
+/// Where `serve` and `mcp` write their audit log.
+#[derive(Debug, Args)]
+pub(super) struct AuditArgs {
+    /// Write one JSON line per security event (capability use, secrets
+    /// injected by name, policy refusals, kills, authentication failures,
+    /// components loaded, refused or swapped) to PATH, or `-` for stdout.
+    /// Off by default.
+    #[arg(long, value_name = "PATH")]
+    audit_log: Option<PathBuf>,
+    /// Rotate the audit log to `PATH.1` when it reaches this size.
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    audit_log_rotate_mb: u64,
+}
+
+impl AuditArgs {
+    /// True when the audit log goes to stdout.
+    pub(super) fn is_stdout(&self) -> bool {
+        self.audit_log.as_deref() == Some(std::path::Path::new("-"))
+    }
+
+    /// The audit log, if one was asked for.
+    pub(super) fn open(&self) -> anyhow::Result<Option<Arc<AuditLog>>> {
+        self.audit_log
+            .as_deref()
+            .map(|path| {
+                Ok(Arc::new(AuditLog::open(
+                    path,
+                    self.audit_log_rotate_mb << 20,
+                )?))
+            })
+            .transpose()
     }
 }
 

@@ -739,6 +739,7 @@ impl Loader<'_> {
             tool: Arc::from(name),
             cancel: None,
             events: None,
+            audit: None,
         };
         let run = sandbox::describe(
             self.engine,

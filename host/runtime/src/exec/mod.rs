@@ -77,6 +77,9 @@ pub struct ExecConfig {
     /// [`default_memory_budget_mb`]: half of the machine's memory, or of the
     /// cgroup's limit when lower. `None` turns the budget off.
     pub memory_budget_mb: Option<u64>,
+    /// Where calls' security events go (capability use, secrets injected,
+    /// policy refusals, kills); `None`, the default, records none.
+    pub audit: Option<Arc<crate::AuditLog>>,
 }
 
 impl Default for ExecConfig {
@@ -96,6 +99,7 @@ impl Default for ExecConfig {
             cache: CacheConfig::default(),
             max_input_bytes: 1 << 20,
             memory_budget_mb: Some(default_memory_budget_mb()),
+            audit: None,
         }
     }
 }
@@ -349,6 +353,11 @@ impl Executor {
     /// An executor over `catalog` with the default [`ExecConfig`].
     pub fn new(catalog: Arc<Catalog>) -> Self {
         Self::with_config(catalog, ExecConfig::default())
+    }
+
+    /// Where this executor's audit events go, if anywhere.
+    pub fn audit(&self) -> Option<&Arc<crate::AuditLog>> {
+        self.config.audit.as_ref()
     }
 
     /// An executor over `catalog` with `config`.
@@ -674,13 +683,24 @@ impl Executor {
             (None, Some(tx)) => Some(Arc::new(tx.clone())),
             (None, None) => None,
         };
+        let component = &entry.component;
+        let audit = self.config.audit.as_ref().map(|log| {
+            Arc::new(crate::audit::CallAudit {
+                log: log.clone(),
+                tenant: options.tenant.as_ref().map(|t| t.name().to_string()),
+                call_id: record.call_id.clone(),
+                tool: entry.info.name.clone(),
+                component: component.name.clone(),
+                hash: component.hash.clone(),
+            })
+        });
         let call = CallInfo {
             call_id: record.call_id.clone(),
             tool: entry.name.clone(),
             cancel: options.cancel.clone(),
             events,
+            audit: audit.clone(),
         };
-        let component = &entry.component;
         let ran_at = Instant::now();
         let run = sandbox::invoke(
             prepared.engine,
@@ -694,6 +714,9 @@ impl Executor {
         .await;
         if let Some(reservation) = &mut reservation {
             reservation.burned(run.fuel_used);
+        }
+        if let (Some(audit), Err(outcome)) = (&audit, &run.result) {
+            crate::audit::kill(audit, outcome);
         }
         record.fuel_used = match (record.fuel_used, run.fuel_used) {
             (Some(a), Some(b)) => Some(a + b),

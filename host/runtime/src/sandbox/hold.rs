@@ -29,6 +29,7 @@ pub(crate) async fn hold(
             tool: Arc::from("hold"),
             cancel: None,
             events: None,
+            audit: None,
         };
         let (mut store, _) = new_store(
             engine,

@@ -49,7 +49,7 @@ impl Outbound {
             grant,
             limits,
             sent: 0,
-            who: Who::new(call.tool.clone(), call.call_id.clone()),
+            who: Who::new(call.tool.clone(), call.call_id.clone(), call.audit.clone()),
         }
     }
 
@@ -70,11 +70,11 @@ impl Outbound {
         };
         let Some(grant) = &self.grant else {
             self.who
-                .refused(&shown, "the policy grants no outbound HTTP");
+                .denied(&shown, "the policy grants no outbound HTTP");
             return Err(Error::HttpRequestDenied);
         };
         if !grant.allow.iter().any(|p| p.allows(&target)) {
-            self.who.refused(
+            self.who.denied(
                 &target.to_string(),
                 "not on the policy's `capabilities.http` list",
             );
@@ -88,9 +88,12 @@ impl Outbound {
             return Err(Error::ConnectionLimitReached);
         }
         self.sent += 1;
+        self.who.allowed(&target.to_string());
         let secret = grant.secrets.iter().position(|s| s.applies_to(&target));
         if let Some(i) = secret {
             let secret = &grant.secrets[i];
+            self.who
+                .secret_injected(&target.to_string(), secret.header.as_str());
             let headers = request.headers_mut();
             headers.insert(secret.header.clone(), secret.value.clone());
             // A compressed echo could not be redacted.

@@ -173,6 +173,8 @@ pub(crate) struct CallInfo {
     pub(crate) tool: Arc<str>,
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) events: Option<Arc<dyn GuestSink>>,
+    /// Where the call's security events go, if anywhere.
+    pub(crate) audit: Option<Arc<crate::audit::CallAudit>>,
 }
 
 /// A fresh store for one call, with limits set and the deadline armed.
@@ -188,6 +190,17 @@ fn new_store(
     let wasi = wasi_ctx(grants, &stdout, &stderr).map_err(|message| Outcome::Trap {
         message: format!("the sandbox could not be set up: {message}"),
     })?;
+    if let Some(audit) = &call.audit {
+        for (guest, host) in &grants.dirs {
+            audit.record(
+                crate::AuditEvent::new("capability")
+                    .with("capability", "directory")
+                    .with("target", guest.as_str())
+                    .with("host_path", host.display().to_string())
+                    .with("allowed", true),
+            );
+        }
+    }
     let state = State {
         wasi,
         table: ResourceTable::new(),
