@@ -10,6 +10,7 @@
 //! | [`toolhost::llm`](llm) | `toolhost-llm` | model clients, the agent loop, speculation |
 //! | [`toolhost::mcp`](mcp) | `toolhost-mcp` | the catalog as an MCP server (stdio, streamable HTTP) |
 //! | [`toolhost::serve`](serve) | `toolhost-serve` | the multi-tenant HTTP API |
+//! | [`toolhost::oci`](oci) | (here) | `pull` and `push` of components in OCI registries |
 //!
 //! A program that only runs tools depends on `toolhost-runtime` alone, which
 //! has no HTTP server, MCP or model client in its dependency tree.
@@ -29,6 +30,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod oci;
 pub mod scaffold;
 
 pub use toolhost_llm as llm;

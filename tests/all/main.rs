@@ -22,6 +22,7 @@ mod llm_util;
 mod mcp;
 mod memories;
 mod net_tools;
+mod oci;
 mod policy;
 mod polyglot;
 mod sandbox;

@@ -8,6 +8,7 @@ mod chat;
 mod list;
 mod mcp;
 mod new;
+mod oci;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod policy;
@@ -69,6 +70,11 @@ enum Command {
     Sign(trust::SignArgs),
     /// Check components' signatures against trusted keys.
     Verify(trust::VerifyArgs),
+    /// Fetch a component from an OCI registry into the tools folder (digest
+    /// and signature checked, provenance pinned in the lock file).
+    Pull(oci::PullArgs),
+    /// Publish a component (and its signature) to an OCI registry.
+    Push(oci::PushArgs),
 }
 
 /// Where the tools are and how to load them; shared by the commands.
@@ -187,6 +193,8 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => trust::keygen(args),
         Command::Sign(args) => trust::sign(args),
         Command::Verify(args) => trust::verify(args),
+        Command::Pull(args) => runtime.block_on(oci::pull(args)),
+        Command::Push(args) => runtime.block_on(oci::push(args)),
     };
     #[cfg(feature = "otlp")]
     otlp::flush();

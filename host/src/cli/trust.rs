@@ -62,7 +62,7 @@ pub(super) struct AuditArgs {
 impl AuditArgs {
     /// True when the audit log goes to stdout.
     pub(super) fn is_stdout(&self) -> bool {
-        self.audit_log.as_deref() == Some(std::path::Path::new("-"))
+        self.audit_log.as_deref() == Some(Path::new("-"))
     }
 
     /// The audit log, if one was asked for.

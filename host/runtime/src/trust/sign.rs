@@ -236,31 +236,42 @@ impl Signature {
                 });
             }
         };
-        let bad = |problem: String| TrustError::BadSignature {
+        let parsed = Self::parse(&text).map_err(|problem| TrustError::BadSignature {
             path: wasm.into(),
             signature: signature.clone(),
             problem,
+        })?;
+        parsed.check(wasm, hash, trusted)?;
+        Ok(parsed)
+    }
+
+    /// Checks that this signature, for the component at `wasm` (named in
+    /// errors), is over `hash`, by one of `trusted`, and valid.
+    pub fn check(&self, wasm: &Path, hash: &str, trusted: &[PublicKey]) -> Result<(), TrustError> {
+        let bad = |problem: String| TrustError::BadSignature {
+            path: wasm.into(),
+            signature: signature_path(wasm),
+            problem,
         };
-        let parsed = Self::parse(&text).map_err(bad)?;
-        if parsed.hash != hash {
+        if self.hash != hash {
             return Err(bad(format!(
                 "it signs {}, but the component is {hash}",
-                parsed.hash
+                self.hash
             )));
         }
-        if !trusted.contains(&parsed.key) {
+        if !trusted.contains(&self.key) {
             return Err(TrustError::UntrustedKey {
                 path: wasm.into(),
-                key: parsed.key.to_string(),
+                key: self.key.to_string(),
             });
         }
-        if !parsed.verifies() {
+        if !self.verifies() {
             return Err(bad(format!(
                 "the signature does not verify with {}",
-                parsed.key
+                self.key
             )));
         }
-        Ok(parsed)
+        Ok(())
     }
 }
 

@@ -1,0 +1,365 @@
+//! Components in OCI registries: `toolhost push` and `toolhost pull`, in
+//! the standard Wasm OCI artifact layout (the CNCF TAG Runtime's, which
+//! `wkg` and `oci-wasm` use): an image manifest whose config has media type
+//! `application/vnd.wasm.config.v0+json` and whose one layer is the
+//! component, media type `application/wasm`.
+//!
+//! A signature made with `toolhost sign` travels in the manifest's
+//! annotation [`SIGNATURE_ANNOTATION`] (the manifest digest covers it).
+//! Pulling checks the layer's sha256 against the manifest and, when pulled
+//! by digest, the manifest's digest against the reference; with trusted keys
+//! it verifies the signature before anything is written. The component is
+//! written as `NAME.wasm` (whole, through a rename) and the tools folder's
+//! lock file pins it with its provenance.
+//!
+//! This lives in the `toolhost` crate, not the runtime: the OCI client
+//! brings reqwest, which the runtime must not depend on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::manifest::OciImageManifest;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use toolhost_runtime::TrustOptions;
+use toolhost_runtime::trust::{Lock, LockedComponent, Signature, Source, sha256, signature_path};
+
+/// The config media type of a Wasm artifact.
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// The media type of the component layer.
+pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// The manifest annotation that carries a component's signature file.
+pub const SIGNATURE_ANNOTATION: &str = "dev.toolhost.signature";
+
+/// Why a push or a pull failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OciError {
+    /// The reference does not parse.
+    #[error(
+        "{reference}: not an OCI reference ({message}); write oci://REGISTRY/REPOSITORY:TAG or @sha256:DIGEST"
+    )]
+    Reference {
+        /// The reference as given.
+        reference: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The registry refused or could not be reached.
+    #[error("{reference}: {message}")]
+    Registry {
+        /// The reference.
+        reference: String,
+        /// The client's message.
+        message: String,
+    },
+    /// What the registry sent is not a Wasm component artifact.
+    #[error("{reference}: not a Wasm component artifact: {message}")]
+    Layout {
+        /// The reference.
+        reference: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A digest did not match its content.
+    #[error("{reference}: digest mismatch: expected {expected}, got {found}; nothing was written")]
+    Digest {
+        /// The reference.
+        reference: String,
+        /// The digest the manifest or reference names.
+        expected: String,
+        /// The digest of what arrived.
+        found: String,
+    },
+    /// A trust check (signature, lock file) refused it.
+    #[error(transparent)]
+    Trust(#[from] toolhost_runtime::TrustError),
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// What a pull wrote.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Pulled {
+    /// The component file written.
+    pub path: PathBuf,
+    /// The manifest digest it was pulled by.
+    pub digest: String,
+    /// The component's sha256.
+    pub sha256: String,
+}
+
+/// Parses `oci://REGISTRY/REPOSITORY:TAG` (or `@sha256:…`; the `oci://`
+/// prefix is optional).
+pub fn parse_reference(text: &str) -> Result<Reference, OciError> {
+    let bare = text.strip_prefix("oci://").unwrap_or(text);
+    bare.parse::<Reference>().map_err(|e| OciError::Reference {
+        reference: text.into(),
+        message: e.to_string(),
+    })
+}
+
+/// True for a registry on this machine (`127.0.0.1`, `localhost`, `[::1]`,
+/// with any port): the only ones spoken to over plain HTTP without `insecure`.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => registry.split(':').next().unwrap_or(""),
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
+fn client(reference: &Reference, insecure: bool) -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let registry = reference.resolve_registry().to_string();
+    let protocol = if insecure || is_loopback(&registry) {
+        ClientProtocol::HttpsExcept(vec![registry])
+    } else {
+        ClientProtocol::Https
+    };
+    Client::new(ClientConfig {
+        protocol,
+        ..ClientConfig::default()
+    })
+}
+
+fn registry_error(
+    reference: &Reference,
+) -> impl Fn(oci_client::errors::OciDistributionError) -> OciError {
+    let reference = reference.whole();
+    move |e| OciError::Registry {
+        reference: reference.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// Publishes the component at `wasm` as `reference`, with its signature
+/// file (`FILE.sig`), if there is one, in the manifest. Returns the
+/// manifest digest.
+pub async fn push(reference: &str, wasm: &Path, insecure: bool) -> Result<String, OciError> {
+    let reference = parse_reference(reference)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| OciError::Io { path, source }
+    };
+    let bytes = std::fs::read(wasm).map_err(io(wasm))?;
+    let hash = sha256(&bytes);
+    let config = serde_json::json!({
+        "created": chrono::Utc::now().to_rfc3339(),
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [hash],
+        "component": {"exports": [], "imports": []},
+    });
+    let config = Config::new(
+        serde_json::to_vec(&config).unwrap_or_default(),
+        CONFIG_MEDIA_TYPE.into(),
+        None,
+    );
+    let layers = [ImageLayer::new(bytes, LAYER_MEDIA_TYPE.into(), None)];
+    let signature = signature_path(wasm);
+    let annotations = match std::fs::read_to_string(&signature) {
+        Ok(text) => Some(BTreeMap::from([(
+            SIGNATURE_ANNOTATION.to_string(),
+            annotation_of(&text),
+        )])),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(OciError::Io {
+                path: signature,
+                source,
+            });
+        }
+    };
+    let manifest = OciImageManifest::build(&layers, &config, annotations);
+    let client = client(&reference, insecure);
+    let auth = RegistryAuth::Anonymous;
+    client
+        .push(&reference, &layers, config, &auth, Some(manifest))
+        .await
+        .map_err(registry_error(&reference))?;
+    client
+        .fetch_manifest_digest(&reference, &auth)
+        .await
+        .map_err(registry_error(&reference))
+}
+
+/// Fetches `reference` into `tools` as `NAME.wasm` (`name`, or the last
+/// part of the repository), checking digests and, with trusted keys in
+/// `trust`, its signature; then pins it in the folder's lock file with its
+/// provenance.
+pub async fn pull(
+    reference: &str,
+    tools: &Path,
+    name: Option<&str>,
+    insecure: bool,
+    trust: &TrustOptions,
+) -> Result<Pulled, OciError> {
+    let given = reference;
+    let reference = parse_reference(reference)?;
+    let whole = reference.whole();
+    let name = name.map(str::to_string).unwrap_or_else(|| {
+        reference
+            .repository()
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    });
+    if !toolhost_runtime::is_valid_name(&name) {
+        return Err(OciError::Reference {
+            reference: given.into(),
+            message: format!("`{name}` is not a usable component name; pass --name"),
+        });
+    }
+    let client = client(&reference, insecure);
+    let image = client
+        .pull(&reference, &RegistryAuth::Anonymous, vec![LAYER_MEDIA_TYPE])
+        .await
+        .map_err(registry_error(&reference))?;
+    let layout = |message: &str| OciError::Layout {
+        reference: whole.clone(),
+        message: message.into(),
+    };
+    if image.config.media_type != CONFIG_MEDIA_TYPE {
+        return Err(layout(&format!(
+            "its config is {}, not {CONFIG_MEDIA_TYPE}",
+            image.config.media_type
+        )));
+    }
+    let manifest = image.manifest.ok_or_else(|| layout("no image manifest"))?;
+    let ([layer], [descriptor]) = (image.layers.as_slice(), manifest.layers.as_slice()) else {
+        return Err(layout("it must have exactly one layer"));
+    };
+    let found = sha256(&layer.data);
+    if descriptor.digest != found {
+        return Err(OciError::Digest {
+            reference: whole,
+            expected: descriptor.digest.clone(),
+            found,
+        });
+    }
+    let digest = image.digest.unwrap_or_default();
+    if let Some(expected) = reference.digest()
+        && expected != digest
+    {
+        return Err(OciError::Digest {
+            reference: whole,
+            expected: expected.into(),
+            found: digest,
+        });
+    }
+    let path = tools.join(format!("{name}.wasm"));
+    let signature = manifest
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+        .map(|value| signature_of(value));
+    if !trust.trusted_keys.is_empty() {
+        let text = signature
+            .clone()
+            .ok_or(toolhost_runtime::TrustError::Unsigned {
+                path: path.clone(),
+                signature: signature_path(&path),
+            })?;
+        let parsed = Signature::parse(&text).map_err(|problem| {
+            toolhost_runtime::TrustError::BadSignature {
+                path: path.clone(),
+                signature: signature_path(&path),
+                problem,
+            }
+        })?;
+        // The same checks the loader makes, on the bytes about to be written.
+        parsed.check(&path, &found, &trust.trusted_keys)?;
+    }
+    write_whole(&path, &layer.data)?;
+    if let Some(text) = signature {
+        write_whole(&signature_path(&path), text.as_bytes())?;
+    }
+    let mut lock = Lock::read_or_default(tools)?;
+    let policy_path = path.with_extension("toml");
+    let policy = match std::fs::read(&policy_path) {
+        Ok(bytes) => Some(sha256(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(OciError::Io {
+                path: policy_path,
+                source,
+            });
+        }
+    };
+    let mut pinned = LockedComponent::new(found.clone(), policy);
+    pinned.source = Some(Source::new(
+        reference.resolve_registry().to_string(),
+        reference.repository().to_string(),
+        digest.clone(),
+    ));
+    lock.components.insert(name, pinned);
+    lock.write(tools)?;
+    Ok(Pulled {
+        path,
+        digest,
+        sha256: found,
+    })
+}
+
+/// A signature file as one line: its lines joined by `; ` (registries
+/// parse manifests strictly, and the client writes canonical JSON, whose
+/// strings keep a newline raw).
+fn annotation_of(signature: &str) -> String {
+    signature.trim_end().lines().collect::<Vec<_>>().join("; ")
+}
+
+/// The signature file back from [`annotation_of`].
+fn signature_of(annotation: &str) -> String {
+    format!("{}\n", annotation.replace("; ", "\n"))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// watching server never reads half a file.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&temp, bytes)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(|source| OciError::Io {
+            path: path.into(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_and_loopback() {
+        let r = parse_reference("oci://127.0.0.1:5000/tools/calc:v1").unwrap();
+        assert_eq!(r.registry(), "127.0.0.1:5000");
+        assert_eq!(r.repository(), "tools/calc");
+        assert_eq!(r.tag(), Some("v1"));
+        assert!(
+            is_loopback("127.0.0.1:5000") && is_loopback("localhost") && is_loopback("[::1]:80")
+        );
+        assert!(!is_loopback("ghcr.io") && !is_loopback("127.0.0.1.example.com:5000"));
+    }
+
+    #[test]
+    fn a_signature_survives_the_annotation() {
+        let text = "toolhost-signature v1\nkey ed25519:ab\nhash sha256:cd\nsignature ef\n";
+        let one_line = annotation_of(text);
+        assert!(!one_line.contains('\n'));
+        assert_eq!(signature_of(&one_line), text);
+    }
+}
