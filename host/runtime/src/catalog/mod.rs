@@ -17,6 +17,7 @@
 mod cache;
 #[cfg(test)]
 mod fuzz;
+mod policy_file;
 mod reload;
 pub(crate) mod schema;
 mod spec;
@@ -33,6 +34,7 @@ use self::cache::CompileCache;
 pub use self::cache::default_cache_dir;
 #[cfg(feature = "watch")]
 pub(crate) use self::cache::identity as file_identity;
+use self::policy_file::{read_policy, resolve_policy_text};
 pub use self::reload::{ComponentState, ComponentStatus};
 pub(crate) use self::schema::CheckedSchema;
 pub(crate) use self::spec::Checked;
@@ -41,7 +43,7 @@ use crate::bindings::ToolPre;
 pub use crate::exports::SECTION as WIT_SOURCE_SECTION;
 use crate::exports::{self, WitDocs};
 use crate::outcome::Outcome;
-use crate::policy::{Limits, Policy};
+use crate::policy::Limits;
 use crate::sandbox::{self, CallInfo, Exports, Grants, Pre, State};
 use crate::trust::{self, TrustError, TrustOptions};
 use crate::{Engine, PolicyError};
@@ -555,52 +557,6 @@ impl ToolEntry {
             output: self.output.clone(),
         }
     }
-}
-
-/// Reads and resolves the policy beside the component at `wasm`
-/// (`NAME.toml`; none grants nothing): its grants, with every secret and
-/// directory resolved, and its limits over `defaults`. With pinning on, the
-/// policy text is checked against the lock file first.
-fn resolve_policy(
-    engine: &Engine,
-    wasm: &Path,
-    options: &LoadOptions,
-) -> Result<(Grants, Limits), LoadError> {
-    let policy = read_policy(wasm)?;
-    trust::check_policy(
-        &options.trust,
-        wasm,
-        policy.as_ref().map(|(_, text)| text.as_bytes()),
-    )?;
-    Ok(resolve_policy_text(engine, policy, &options.defaults)?)
-}
-
-/// The policy file beside `wasm` and its text, if there is one.
-fn read_policy(wasm: &Path) -> Result<Option<(PathBuf, String)>, PolicyError> {
-    let path = wasm.with_extension("toml");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some((path, text))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(PolicyError::Read { path, source }),
-    }
-}
-
-/// Resolves policy text read by [`read_policy`].
-fn resolve_policy_text(
-    engine: &Engine,
-    policy: Option<(PathBuf, String)>,
-    defaults: &Limits,
-) -> Result<(Grants, Limits), PolicyError> {
-    let (policy, path) = match &policy {
-        Some((path, text)) => {
-            let policy = Policy::parse(text, path)?;
-            policy.validate(path, engine.config().max_memory_mb)?;
-            (policy, Some(path.as_path()))
-        }
-        None => (Policy::default(), None),
-    };
-    let grants = Grants::from_policy(&policy, path)?;
-    Ok((grants, policy.limits(defaults)))
 }
 
 /// Components loaded at once.

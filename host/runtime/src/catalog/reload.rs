@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Catalog, CatalogError, LoadError, LoadOptions, LoadedComponent, resolve_policy};
+use super::policy_file::resolve_policy;
+use super::{Catalog, CatalogError, LoadError, LoadOptions, LoadedComponent};
 
 /// Where one component stands in a catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
