@@ -34,6 +34,7 @@ pub mod measure;
 mod outcome;
 mod policy;
 mod sandbox;
+pub mod shared;
 #[cfg(feature = "watch")]
 mod watch;
 

@@ -28,6 +28,7 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod cluster;
 mod config;
 mod dialect;
 #[cfg(test)]
@@ -36,6 +37,7 @@ mod listen;
 mod local;
 mod metrics;
 mod routes;
+mod store;
 mod tenants;
 
 use std::sync::Arc;
@@ -47,7 +49,9 @@ use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
 use self::config::Settings;
+pub use self::cluster::{FailureMode, RedisConfig};
 pub use self::config::{ConfigError, ServeConfig, TenantConfig, TenantLimits, hash_key};
+pub use self::store::RedisSetupError;
 use self::metrics::Metrics;
 use self::tenants::Tenants;
 #[cfg(doc)]
@@ -128,9 +132,10 @@ impl Server {
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         let admin_calls_tools = config.admin_calls_tools;
+        let shared = executor.shared().cloned();
         Ok(Self::build(
             executor,
-            |observer| Tenants::new(tenants, admin, admin_calls_tools, observer),
+            |observer| Tenants::new(tenants, admin, admin_calls_tools, observer, shared),
             config.settings(),
             false,
             reload,
