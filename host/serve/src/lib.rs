@@ -48,11 +48,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
-use self::config::Settings;
 pub use self::cluster::{FailureMode, RedisConfig};
+use self::config::Settings;
 pub use self::config::{ConfigError, ServeConfig, TenantConfig, TenantLimits, hash_key};
-pub use self::store::RedisSetupError;
 use self::metrics::Metrics;
+pub use self::store::RedisSetupError;
 use self::tenants::Tenants;
 #[cfg(doc)]
 use toolhost_runtime::tenancy::Caller;

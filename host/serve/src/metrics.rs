@@ -121,7 +121,7 @@ impl Metrics {
         if let Some(shared) = executor.shared() {
             let node = Family::<NodeLabels, prometheus_client::metrics::gauge::Gauge>::default();
             registry.register(
-                "node",
+                "node_info",
                 "This node's name (its other series are this node's own: reloads, cache, calls)",
                 node.clone(),
             );

@@ -347,7 +347,11 @@ impl Store for RedisStore {
                 .key(self.key(&format!("cache:{partition}")))
                 .key(self.key(&format!("cache:{partition}:{key}")))
                 .arg(value)
-                .arg(u64::try_from(bounds.ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+                .arg(
+                    u64::try_from(bounds.ttl.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .max(1),
+                )
                 .arg(bounds.max_entries)
                 .arg(bounds.max_bytes)
                 .invoke_async(&mut connection)

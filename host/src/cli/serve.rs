@@ -109,7 +109,10 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let _maintain = shared.map(|shared| {
         eprintln!(
             "sharing quotas and the result cache as node `{}` on Redis",
-            redis.as_ref().map(RedisConfig::node_name).unwrap_or_default()
+            redis
+                .as_ref()
+                .map(RedisConfig::node_name)
+                .unwrap_or_default()
         );
         AbortOnDrop(tokio::spawn(shared.maintain()))
     });

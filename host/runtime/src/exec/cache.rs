@@ -315,12 +315,15 @@ mod tests {
     }
 
     fn cache(max_entries: usize, max_bytes: usize, ttl: Duration) -> ResultCache {
-        ResultCache::new(CacheConfig {
-            max_entries,
-            max_bytes,
-            ttl,
-            max_callers: 2,
-        }, None)
+        ResultCache::new(
+            CacheConfig {
+                max_entries,
+                max_bytes,
+                ttl,
+                max_callers: 2,
+            },
+            None,
+        )
         .unwrap()
     }
 
@@ -406,10 +409,13 @@ mod tests {
     #[test]
     fn zero_entries_turns_it_off() {
         assert!(
-            ResultCache::new(CacheConfig {
-                max_entries: 0,
-                ..CacheConfig::default()
-            }, None)
+            ResultCache::new(
+                CacheConfig {
+                    max_entries: 0,
+                    ..CacheConfig::default()
+                },
+                None
+            )
             .is_none()
         );
     }

@@ -39,10 +39,7 @@ pub(crate) struct Reservation {
 
 impl Reservation {
     /// Reserves up to `budget` from `account`.
-    pub(crate) async fn take(
-        account: &Arc<dyn FuelAccount>,
-        budget: u64,
-    ) -> Result<Self, Outcome> {
+    pub(crate) async fn take(account: &Arc<dyn FuelAccount>, budget: u64) -> Result<Self, Outcome> {
         let granted = account.reserve(budget).await?.min(budget);
         Ok(Self {
             account: account.clone(),

@@ -205,7 +205,9 @@ impl Gates {
     /// What the local limiters divide a tool's rate by: the node count when
     /// they stand in for a shared store that is down.
     fn local_divisor(&self) -> u32 {
-        self.shared.as_ref().map_or(1, |shared| shared.config().nodes)
+        self.shared
+            .as_ref()
+            .map_or(1, |shared| shared.config().nodes)
     }
 
     fn caller(&self, key: &str, size: u32) -> Arc<FairPool> {

@@ -152,8 +152,8 @@ impl Refusal {
 
     /// An over-quota refusal as a `rate-limited` outcome.
     fn into_outcome_quota(self) -> Outcome {
-        let retry_after_ms = u64::try_from(self.retry_after_secs().saturating_mul(1000))
-            .unwrap_or(u64::MAX);
+        let retry_after_ms =
+            u64::try_from(self.retry_after_secs().saturating_mul(1000)).unwrap_or(u64::MAX);
         Outcome::RateLimited {
             message: self.to_string(),
             retry_after_ms,
@@ -380,7 +380,11 @@ impl Caller {
         Self::build(tenant, Some(observer), shared)
     }
 
-    fn build(tenant: Tenant, observer: Option<Arc<dyn Observer>>, shared: Option<Arc<Shared>>) -> Self {
+    fn build(
+        tenant: Tenant,
+        observer: Option<Arc<dyn Observer>>,
+        shared: Option<Arc<Shared>>,
+    ) -> Self {
         let local = match &shared {
             None => Local::new(&tenant, 1),
             Some(shared) => match shared.config().on_failure {
@@ -466,7 +470,9 @@ impl Caller {
         if let Some(rate) = &self.0.local.rate
             && let Err(not_until) = rate.check()
         {
-            return Err(over(not_until.wait_time_from(DefaultClock::default().now())));
+            return Err(over(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ));
         }
         Ok(())
     }

@@ -17,6 +17,8 @@ pub(super) struct Lease {
     taken_at: Instant,
     /// When a call last took or gave back a permit.
     touched: Instant,
+    /// A bucket the store said was empty: until when (no need to ask again).
+    empty_until: Option<Instant>,
 }
 
 impl Lease {
@@ -28,6 +30,7 @@ impl Lease {
             used: 0,
             taken_at: now,
             touched: now,
+            empty_until: None,
         }
     }
 
@@ -93,6 +96,21 @@ impl Lease {
         let surplus = self.available.saturating_sub(keep);
         self.available -= surplus;
         surplus
+    }
+
+    /// A bucket the store found empty stays empty here for `wait` (at most
+    /// `lease`), so refused calls do not each ask the store again.
+    pub(super) fn empty_for(&mut self, now: Instant, wait: Duration, lease: Duration) {
+        if let Pool::Bucket { .. } = self.pool {
+            self.empty_until = Some(now + wait.min(lease));
+        }
+    }
+
+    /// How long the bucket is still known to be empty, if it is.
+    pub(super) fn known_empty(&self, now: Instant) -> Option<Duration> {
+        self.empty_until
+            .filter(|until| now < *until)
+            .map(|until| until - now)
     }
 
     /// Unburned fuel comes back to the lease.

@@ -371,9 +371,13 @@ impl Shared {
         let lease = self.lease(key, pool);
         let stale = {
             let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
-            let stale = held.drop_stale(Instant::now(), self.config.lease);
+            let now = Instant::now();
+            let stale = held.drop_stale(now, self.config.lease);
             if held.try_take(1) {
                 return Taken::Yes(());
+            }
+            if let Some(wait) = held.known_empty(now) {
+                return Taken::No(wait);
             }
             stale
         };
@@ -385,11 +389,14 @@ impl Shared {
             Err(error) => Taken::Down(error),
             Ok(grant) => {
                 let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
-                held.add(grant.granted, Instant::now());
+                let now = Instant::now();
+                held.add(grant.granted, now);
                 if held.try_take(1) {
                     Taken::Yes(())
                 } else {
-                    Taken::No(grant.retry_after.max(Duration::from_millis(1)))
+                    let wait = grant.retry_after.max(Duration::from_millis(1));
+                    held.empty_for(now, wait, self.config.lease);
+                    Taken::No(wait)
                 }
             }
         }
@@ -411,7 +418,13 @@ impl Shared {
 
     /// Reserves up to `budget` of the bucket `pool` under `key` (fuel):
     /// granted when at least `floor` is available.
-    pub(crate) async fn reserve(&self, key: &str, pool: Pool, budget: u64, floor: u64) -> Taken<u64> {
+    pub(crate) async fn reserve(
+        &self,
+        key: &str,
+        pool: Pool,
+        budget: u64,
+        floor: u64,
+    ) -> Taken<u64> {
         let lease = self.lease(key, pool);
         let (stale, need) = {
             let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());

@@ -65,7 +65,10 @@ impl Store for Memory {
                 Pool::Bucket { .. } => &self.buckets,
                 Pool::Slots { .. } => &self.slots,
             };
-            *map.lock().unwrap().get_mut(key).expect("given back after taken") += amount;
+            *map.lock()
+                .unwrap()
+                .get_mut(key)
+                .expect("given back after taken") += amount;
             Ok(())
         })
     }
@@ -126,6 +129,10 @@ async fn calls_take_permits_in_batches_not_one_request_each() {
     // Batches of 8: 13 requests for 100 calls, not 100.
     assert_eq!(takes, 13, "{takes} store requests for 100 calls");
     assert!(matches!(one.take_one("t", RATE).await, Taken::No(_)));
+    // The bucket is known empty for a while: refusals are not asked again.
+    let takes = store.takes.load(Ordering::Relaxed);
+    assert!(matches!(one.take_one("t", RATE).await, Taken::No(_)));
+    assert_eq!(store.takes.load(Ordering::Relaxed), takes);
 }
 
 #[tokio::test]
@@ -197,12 +204,25 @@ async fn fuel_is_reserved_from_slices_and_refunds_stay_local() {
         per_second: 0.001,
     };
     // A slice is 8000 / 8 = 1000 beyond what the call needs.
-    assert!(matches!(a.reserve("f", fuel, 500, 80).await, Taken::Yes(500)));
+    assert!(matches!(
+        a.reserve("f", fuel, 500, 80).await,
+        Taken::Yes(500)
+    ));
     assert_eq!(store.takes.load(Ordering::Relaxed), 1);
     a.refund("f", fuel, 400);
-    assert!(matches!(a.reserve("f", fuel, 1_000, 80).await, Taken::Yes(1_000)));
-    assert_eq!(store.takes.load(Ordering::Relaxed), 1, "served from the slice");
+    assert!(matches!(
+        a.reserve("f", fuel, 1_000, 80).await,
+        Taken::Yes(1_000)
+    ));
+    assert_eq!(
+        store.takes.load(Ordering::Relaxed),
+        1,
+        "served from the slice"
+    );
     // What is left in the store, then clamped to it, then refused.
-    assert!(matches!(a.reserve("f", fuel, 100_000, 80).await, Taken::Yes(6_900)));
+    assert!(matches!(
+        a.reserve("f", fuel, 100_000, 80).await,
+        Taken::Yes(6_900)
+    ));
     assert!(matches!(a.reserve("f", fuel, 100, 80).await, Taken::No(_)));
 }
