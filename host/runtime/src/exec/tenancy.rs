@@ -152,8 +152,7 @@ impl Refusal {
 
     /// An over-quota refusal as a `rate-limited` outcome.
     fn into_outcome_quota(self) -> Outcome {
-        let retry_after_ms =
-            u64::try_from(self.retry_after_secs().saturating_mul(1000)).unwrap_or(u64::MAX);
+        let retry_after_ms = self.retry_after_secs().saturating_mul(1000);
         Outcome::RateLimited {
             message: self.to_string(),
             retry_after_ms,
