@@ -282,7 +282,16 @@ pub struct Served {
 /// port 0 (the server names the port it got on stderr), with `args` added,
 /// and waits until `/readyz` answers.
 pub async fn spawn_serve(tools: &std::path::Path, args: &[&str]) -> Served {
-    let mut all = vec!["--no-auth", "--listen", "127.0.0.1:0"];
+    let mut all = vec!["--no-auth"];
+    all.extend_from_slice(args);
+    spawn_serve_with(tools, &all).await
+}
+
+/// Starts `toolhost serve --no-watch` over the folder `tools` on port 0
+/// with `args` (a `--config`, or `--no-auth`), and waits until `/readyz`
+/// answers.
+pub async fn spawn_serve_with(tools: &std::path::Path, args: &[&str]) -> Served {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let (child, lines) = serve_process(tools, &all);
     let mut served = Served {

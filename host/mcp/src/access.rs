@@ -227,7 +227,7 @@ pub(crate) async fn admit(
             next.run(request).await
         }
         None if request.method() == Method::POST => {
-            if let Err(refusal) = caller.take_rate() {
+            if let Err(refusal) = caller.take_rate().await {
                 return Full::Quota(refusal).into_response();
             }
             let opening = match sessions.reserve(&name) {

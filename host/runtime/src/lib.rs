@@ -35,6 +35,7 @@ pub mod measure;
 mod outcome;
 mod policy;
 mod sandbox;
+pub mod shared;
 pub mod trust;
 #[cfg(feature = "watch")]
 mod watch;

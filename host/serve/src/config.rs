@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::cluster::RedisConfig;
 use toolhost_runtime::Ceiling;
 use toolhost_runtime::parse_rate;
 use toolhost_runtime::tenancy::{Tenant, ToolFilter};
@@ -129,6 +130,10 @@ pub struct ServeConfig {
     /// The tenants.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
+    /// Quotas and the result cache shared with other nodes through Redis
+    /// (see [`RedisConfig`]); without it every limit is this node's own.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
 }
 
 fn default_body_kb() -> u64 {
@@ -232,6 +237,12 @@ impl ServeConfig {
             path: path.into(),
             message,
         })?;
+        if let Some(redis) = &config.redis {
+            redis.validate().map_err(|message| ConfigError::Invalid {
+                path: path.into(),
+                message,
+            })?;
+        }
         Ok(config)
     }
 

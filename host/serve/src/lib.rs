@@ -29,6 +29,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod audit;
+mod cluster;
 mod config;
 mod dialect;
 #[cfg(test)]
@@ -37,6 +38,7 @@ mod listen;
 mod local;
 mod metrics;
 mod routes;
+mod store;
 mod tenants;
 
 use std::sync::Arc;
@@ -47,9 +49,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
+pub use self::cluster::{FailureMode, RedisConfig};
 use self::config::Settings;
 pub use self::config::{ConfigError, ServeConfig, TenantConfig, TenantLimits, hash_key};
 use self::metrics::Metrics;
+pub use self::store::RedisSetupError;
 use self::tenants::Tenants;
 #[cfg(doc)]
 use toolhost_runtime::tenancy::Caller;
@@ -129,9 +133,10 @@ impl Server {
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         let admin_calls_tools = config.admin_calls_tools;
+        let shared = executor.shared().cloned();
         Ok(Self::build(
             executor,
-            |observer| Tenants::new(tenants, admin, admin_calls_tools, observer),
+            |observer| Tenants::new(tenants, admin, admin_calls_tools, observer, shared),
             config.settings(),
             false,
             reload,

@@ -69,6 +69,11 @@ struct RejectLabels {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    node: Escaped,
+}
+
 type HistogramFamily = Family<ToolLabels, Histogram, fn() -> Histogram>;
 
 /// The server's metrics.
@@ -113,6 +118,18 @@ impl Metrics {
             "Requests refused by a tenant quota (rate, concurrency, fuel)",
             rejected.clone(),
         );
+        if let Some(shared) = executor.shared() {
+            let node = Family::<NodeLabels, prometheus_client::metrics::gauge::Gauge>::default();
+            registry.register(
+                "node_info",
+                "This node's name (its other series are this node's own: reloads, cache, calls)",
+                node.clone(),
+            );
+            node.get_or_create(&NodeLabels {
+                node: Escaped(shared.config().node.clone()),
+            })
+            .set(1);
+        }
         let initial = executor.catalog().stats();
         registry.register_collector(Box::new(Live {
             executor: executor.clone(),
@@ -266,6 +283,33 @@ impl Collector for Live {
                 .filter(|f| matches!(f, toolhost_runtime::LoadError::Trust(_)))
                 .count() as i64,
         )?;
+        if let Some(shared) = self.executor.shared() {
+            let store = shared.stats();
+            gauge(
+                e,
+                "shared_store_up",
+                "1 while the shared store (Redis) answers, 0 while it is down",
+                i64::from(store.up),
+            )?;
+            counter(
+                e,
+                "shared_store_requests",
+                "Requests sent to the shared store",
+                store.requests,
+            )?;
+            counter(
+                e,
+                "shared_store_failures",
+                "Requests to the shared store that failed or timed out",
+                store.failures,
+            )?;
+            counter(
+                e,
+                "shared_quota_degraded",
+                "Quota decisions made without the shared store (refused, or held locally)",
+                store.degraded,
+            )?;
+        }
         let reload = self
             .reload
             .as_ref()

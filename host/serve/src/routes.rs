@@ -259,6 +259,8 @@ pub(super) async fn list_tools(
         "tenant": tenant.name(),
         "tools": tools,
         "status": {
+            "node": state.executor.shared().map(|shared| shared.config().node.clone()),
+            "shared_store_up": state.executor.shared().map(|shared| shared.stats().up),
             "generation": *state.executor.catalog_changes().borrow(),
             "components": components,
         },
@@ -284,7 +286,7 @@ pub(super) async fn call_tool(
         Ok(body) => body,
         Err(refused) => return refused,
     };
-    let admission = match tenant.admit() {
+    let admission = match tenant.admit().await {
         Ok(admission) => admission,
         Err(refusal) => return Refusal::from(refusal).into_response(),
     };
@@ -348,11 +350,13 @@ pub(super) async fn tool_calls(Extract(state): Shared, headers: HeaderMap, body:
             return refusal.into_response();
         }
     }
-    let admitted: Result<Vec<_>, _> = calls.iter().map(|_| tenant.admit()).collect();
-    let admissions = match admitted {
-        Ok(admissions) => admissions,
-        Err(refusal) => return Refusal::from(refusal).into_response(),
-    };
+    let mut admissions = Vec::with_capacity(calls.len());
+    for _ in &calls {
+        match tenant.admit().await {
+            Ok(admission) => admissions.push(admission),
+            Err(refusal) => return Refusal::from(refusal).into_response(),
+        }
+    }
     let cancel = CancellationToken::new();
     let running: FuturesUnordered<_> = calls
         .into_iter()

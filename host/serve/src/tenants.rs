@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::HeaderMap;
+use toolhost_runtime::shared::Shared;
 use toolhost_runtime::tenancy::{self, Caller, Observer, Tenant};
 
 use super::config::ADMIN_TENANT;
@@ -49,16 +50,18 @@ pub(crate) struct Tenants {
 }
 
 impl Tenants {
-    /// The configured tenants, each reporting its calls to `observer`.
+    /// The configured tenants, each reporting its calls to `observer`, their
+    /// quotas kept in `shared` when given.
     pub(crate) fn new(
         tenants: Vec<super::config::TenantKeys>,
         admin: Vec<[u8; 32]>,
         admin_calls_tools: bool,
         observer: Arc<dyn Observer>,
+        shared: Option<Arc<Shared>>,
     ) -> Self {
         let mut by_key = HashMap::new();
         for (tenant, keys) in tenants {
-            let caller = Caller::observed(tenant, observer.clone());
+            let caller = Caller::observed(tenant, observer.clone(), shared.clone());
             for key in keys {
                 by_key.insert(key, caller.clone());
             }
@@ -66,7 +69,7 @@ impl Tenants {
         Self {
             by_key,
             admin,
-            admin_view: Caller::observed(Tenant::unlimited(ADMIN_TENANT), observer),
+            admin_view: Caller::observed(Tenant::unlimited(ADMIN_TENANT), observer, None),
             admin_calls_tools,
             open: None,
         }
@@ -78,8 +81,9 @@ impl Tenants {
             open: Some(Caller::observed(
                 Tenant::unlimited("anonymous"),
                 observer.clone(),
+                None,
             )),
-            ..Self::new(Vec::new(), Vec::new(), false, observer)
+            ..Self::new(Vec::new(), Vec::new(), false, observer, None)
         }
     }
 

@@ -20,6 +20,9 @@ pub(crate) use self::languages::{LanguageCase, languages};
 mod mcp;
 pub(crate) use self::mcp::{McpBenchConfig, mcp};
 
+mod shared;
+pub(crate) use self::shared::{round_trips as redis_round_trips, shared_quotas};
+
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

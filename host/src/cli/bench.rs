@@ -63,6 +63,12 @@ pub(super) struct BenchArgs {
     /// --tools-dir), each figure beside the same work done in-process.
     #[arg(long)]
     mcp: bool,
+    /// Instead, measure what sharing quotas through Redis adds per call
+    /// (at 1 and 50 in flight, against the same quotas in this process)
+    /// and the Redis requests per call. Without a port, starts its own
+    /// `redis-server` (Debian package `redis-server`) on a free loopback port.
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]
+    redis: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,6 +82,9 @@ enum Suite {
 }
 
 pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(port) = args.redis {
+        return redis(&args, port);
+    }
     if args.mcp {
         return super::bench_mcp::run(&args.wasm, &args.tool, &args.tools_dir, args.json);
     }
@@ -259,4 +268,68 @@ fn print_suite(s: &ExecutorSuite) {
         "\nRate-limit check: {:.1} ns (an atomic increment: {:.1} ns)\n",
         s.rate_check_ns, s.atomic_ns
     );
+}
+
+/// `toolhost bench --redis`: shared quotas against local ones.
+fn redis(args: &BenchArgs, port: u16) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let dir = tempfile::tempdir()?;
+    let mut own = None;
+    let port = if port == 0 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("could not start redis-server (install the Debian package `redis-server`)")?;
+        own = Some(KillOnDrop(child));
+        let mut ready = false;
+        for _ in 0..200 {
+            if bench::redis_round_trips(port).is_ok() {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        anyhow::ensure!(ready, "redis-server did not start on port {port}");
+        port
+    } else {
+        port
+    };
+    let calls = args.calls.min(20_000);
+    let rows = bench::shared_quotas(&args.wasm, &args.tool, &args.input, port, calls)?;
+    drop(own);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Quotas in Redis against the same quotas in this process: `{}`, {calls} calls at 50 in \
+         flight, {} at 1, best of 3 turns each\n",
+        args.tool,
+        calls / 5
+    );
+    println!("| in flight | local µs/call | Redis µs/call | added µs/call | Redis requests/call |");
+    println!("|---|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| {} | {:.1} | {:.1} | {:+.1} | {:.3} |",
+            row.in_flight, row.local_us, row.redis_us, row.added_us, row.round_trips_per_call
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

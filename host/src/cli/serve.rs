@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use toolhost::serve::{ServeConfig, Server, hash_key};
+use toolhost::serve::{RedisConfig, ServeConfig, Server, hash_key};
 use toolhost::{ExecConfig, Executor};
 
 use super::ToolsArgs;
@@ -40,6 +40,12 @@ pub(super) struct ServeArgs {
     memory_budget_mb: Option<u64>,
     #[command(flatten)]
     audit: super::trust::AuditArgs,
+    /// Share tenants' quotas, tools' rates and the pure-tool cache with the
+    /// other nodes on this Redis (`redis://[USER:PASSWORD@]HOST:PORT/DB`, or
+    /// `rediss://` for TLS). Overrides the configuration's `[redis] url`;
+    /// its other settings (see the README's "Running several nodes") stay.
+    #[arg(long, value_name = "URL", env = "TOOLHOST_REDIS")]
+    redis: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -70,8 +76,21 @@ pub(super) async fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
             .trust
             .add_config(config.locked, &config.trusted_keys);
     }
+    let redis = match (&args.redis, config.as_ref().and_then(|c| c.redis.clone())) {
+        (Some(url), Some(mut table)) => {
+            table.url = url.clone();
+            Some(table)
+        }
+        (Some(url), None) => Some(RedisConfig::new(url.clone())),
+        (None, table) => table,
+    };
+    let shared = match &redis {
+        Some(redis) => Some(redis.open()?),
+        None => None,
+    };
     let catalog = args.tools.load(false).await?;
     let mut exec = ExecConfig::default();
+    exec.shared = shared.clone();
     exec.audit = args.audit.open()?;
     if let Some(audit) = &exec.audit {
         audit.catalog_loaded(&catalog);
@@ -98,6 +117,16 @@ pub(super) async fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
         listener.local_addr()?,
         if config.is_none() { " (no auth)" } else { "" }
     );
+    let _maintain = shared.map(|shared| {
+        eprintln!(
+            "sharing quotas and the result cache as node `{}` on Redis",
+            redis
+                .as_ref()
+                .map(RedisConfig::node_name)
+                .unwrap_or_default()
+        );
+        AbortOnDrop(tokio::spawn(shared.maintain()))
+    });
     if let Some(budget) = executor.stats().memory_budget_bytes {
         eprintln!(
             "memory budget: {} MiB for the calls in flight",
@@ -125,6 +154,15 @@ pub(super) async fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("the server stopped")?;
     drop(watch);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn shutdown_signal() {

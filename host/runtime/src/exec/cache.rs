@@ -14,14 +14,16 @@
 //! (`out-of-fuel`, `output-too-large`, …), and its fuel is charged.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::outcome::Outcome;
 use crate::policy::Limits;
+use crate::shared::{CacheBounds, Shared};
 
 /// How the result cache is bounded. `max_entries = 0` turns it off.
 #[derive(Debug, Clone)]
@@ -50,7 +52,7 @@ impl Default for CacheConfig {
 }
 
 /// A stored answer and what the call that produced it cost.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Hit {
     pub(crate) output: Value,
     /// The output's length as the guest wrote it, in bytes.
@@ -131,14 +133,26 @@ struct Partition {
 pub(crate) struct ResultCache {
     partitions: Mutex<HashMap<String, Partition>>,
     config: CacheConfig,
+    /// The second level, shared with other nodes: same partitions (one per
+    /// caller), same bounds, each entry under the hash of its key.
+    shared: Option<Arc<Shared>>,
 }
 
 impl ResultCache {
-    pub(crate) fn new(config: CacheConfig) -> Option<Self> {
+    pub(crate) fn new(config: CacheConfig, shared: Option<Arc<Shared>>) -> Option<Self> {
         (config.max_entries > 0 && config.max_bytes > 0 && config.max_callers > 0).then(|| Self {
             partitions: Mutex::new(HashMap::new()),
             config,
+            shared,
         })
+    }
+
+    /// `caller`'s entry for `key` in the shared cache: another node's
+    /// answer to the same caller. Not kept here (its age is the store's).
+    pub(crate) async fn get_shared(&self, caller: &str, key: &str) -> Option<Hit> {
+        let shared = self.shared.as_ref()?;
+        let bytes = shared.cache_get(caller, &shared_key(key)).await?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     pub(crate) fn key(component_hash: &str, tool: &str, input: &Value) -> String {
@@ -174,6 +188,16 @@ impl ResultCache {
         let bytes = key.len() + hit.output.to_string().len();
         if bytes > self.config.max_bytes {
             return;
+        }
+        if let Some(shared) = &self.shared
+            && let Ok(value) = serde_json::to_vec(&hit)
+        {
+            let bounds = CacheBounds {
+                ttl: self.config.ttl,
+                max_entries: self.config.max_entries as u64,
+                max_bytes: self.config.max_bytes as u64,
+            };
+            shared.cache_put(caller, &shared_key(&key), value, bounds);
         }
         let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
         if !partitions.contains_key(caller) && partitions.len() >= self.config.max_callers {
@@ -214,6 +238,12 @@ impl ResultCache {
             .get(caller)
             .map_or((0, 0), |p| (p.entries.len(), p.bytes))
     }
+}
+
+/// A cache key as the shared store names it: its hash (a key holds the
+/// whole input).
+fn shared_key(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex().to_string()
 }
 
 /// JSON with object keys sorted, whatever order they arrived in.
@@ -285,12 +315,15 @@ mod tests {
     }
 
     fn cache(max_entries: usize, max_bytes: usize, ttl: Duration) -> ResultCache {
-        ResultCache::new(CacheConfig {
-            max_entries,
-            max_bytes,
-            ttl,
-            max_callers: 2,
-        })
+        ResultCache::new(
+            CacheConfig {
+                max_entries,
+                max_bytes,
+                ttl,
+                max_callers: 2,
+            },
+            None,
+        )
         .unwrap()
     }
 
@@ -376,10 +409,13 @@ mod tests {
     #[test]
     fn zero_entries_turns_it_off() {
         assert!(
-            ResultCache::new(CacheConfig {
-                max_entries: 0,
-                ..CacheConfig::default()
-            })
+            ResultCache::new(
+                CacheConfig {
+                    max_entries: 0,
+                    ..CacheConfig::default()
+                },
+                None
+            )
             .is_none()
         );
     }

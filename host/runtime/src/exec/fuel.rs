@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use crate::outcome::Outcome;
 
 /// A fuel quota calls draw on. Implement it to enforce your own quotas;
@@ -17,8 +19,10 @@ pub trait FuelAccount: std::fmt::Debug + Send + Sync {
     /// Reserves fuel for one attempt whose budget is `budget`. Returns the
     /// fuel granted, at most `budget` (the attempt runs with that much), or
     /// the outcome that refuses the call, such as `rate-limited` with the
-    /// time until the account holds enough again.
-    fn reserve(&self, budget: u64) -> Result<u64, Outcome>;
+    /// time until the account holds enough again. (Boxed so the trait
+    /// stays usable as `dyn FuelAccount`; an account kept elsewhere, such
+    /// as a shared store, may have to ask it.)
+    fn reserve(&self, budget: u64) -> BoxFuture<'_, Result<u64, Outcome>>;
 
     /// Gives back `fuel` that a reservation did not use.
     fn refund(&self, fuel: u64);
@@ -35,8 +39,8 @@ pub(crate) struct Reservation {
 
 impl Reservation {
     /// Reserves up to `budget` from `account`.
-    pub(crate) fn take(account: &Arc<dyn FuelAccount>, budget: u64) -> Result<Self, Outcome> {
-        let granted = account.reserve(budget)?.min(budget);
+    pub(crate) async fn take(account: &Arc<dyn FuelAccount>, budget: u64) -> Result<Self, Outcome> {
+        let granted = account.reserve(budget).await?.min(budget);
         Ok(Self {
             account: account.clone(),
             granted,
@@ -70,17 +74,19 @@ mod tests {
     struct Pot(Mutex<u64>);
 
     impl FuelAccount for Pot {
-        fn reserve(&self, budget: u64) -> Result<u64, Outcome> {
+        fn reserve(&self, budget: u64) -> BoxFuture<'_, Result<u64, Outcome>> {
             let mut left = self.0.lock().unwrap();
-            if *left == 0 {
-                return Err(Outcome::RateLimited {
+            let taken = if *left == 0 {
+                Err(Outcome::RateLimited {
                     message: "spent".into(),
                     retry_after_ms: 1,
-                });
-            }
-            let granted = budget.min(*left);
-            *left -= granted;
-            Ok(granted)
+                })
+            } else {
+                let granted = budget.min(*left);
+                *left -= granted;
+                Ok(granted)
+            };
+            Box::pin(std::future::ready(taken))
         }
 
         fn refund(&self, fuel: u64) {
@@ -88,18 +94,22 @@ mod tests {
         }
     }
 
+    fn take(pot: &Arc<dyn FuelAccount>, budget: u64) -> Result<Reservation, Outcome> {
+        futures::executor::block_on(Reservation::take(pot, budget))
+    }
+
     #[test]
     fn what_is_not_burned_goes_back_and_an_unread_attempt_pays_all() {
         let pot: Arc<dyn FuelAccount> = Arc::new(Pot(Mutex::new(100)));
         let left = |pot: &Arc<dyn FuelAccount>| format!("{pot:?}");
-        let mut first = Reservation::take(&pot, 60).unwrap();
-        let second = Reservation::take(&pot, 60).unwrap();
+        let mut first = take(&pot, 60).unwrap();
+        let second = take(&pot, 60).unwrap();
         assert_eq!(
             (first.granted, second.granted),
             (60, 40),
             "clamped to what is left"
         );
-        assert!(Reservation::take(&pot, 1).is_err());
+        assert!(take(&pot, 1).is_err());
         first.burned(Some(10));
         drop(first);
         assert!(left(&pot).contains("50"), "{}", left(&pot));

@@ -20,8 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::fair::{FairPermit, FairPool};
 use super::memory::MemoryBudget;
+use super::tenancy::bucket;
 use crate::outcome::Outcome;
 use crate::policy::{Limits, OnLimit, Rate};
+use crate::shared::{OnFailure, Shared, Taken};
 
 /// A rate limit and what to do when it is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +61,20 @@ struct ComponentGate {
 }
 
 impl ComponentGate {
-    fn new(limits: &Limits, peak: usize) -> Self {
+    /// The gate for `limits`; its rate divided by `nodes` (the rate this
+    /// node keeps while the shared store is down).
+    fn new(limits: &Limits, peak: usize, nodes: u32) -> Self {
         Self {
             slots: FairPool::new(u64::from(limits.max_concurrency)),
             peak: AtomicUsize::new(peak),
-            rate: limits
-                .rate
-                .as_ref()
-                .map(|rate| governor::RateLimiter::direct(quota(rate))),
+            rate: limits.rate.as_ref().map(|rate| {
+                let divided = Rate {
+                    count: (rate.count / nodes.max(1)).max(1),
+                    per: rate.per,
+                    burst: (rate.burst / nodes.max(1)).max(1),
+                };
+                governor::RateLimiter::direct(quota(&divided))
+            }),
             rate_rule: limits.rate,
             on_limit: limits.on_limit,
         }
@@ -93,6 +101,8 @@ pub(crate) struct Gates {
     global_size: usize,
     global_peak: AtomicUsize,
     memory: Option<MemoryBudget>,
+    /// Where each tool's `rate` is kept when nodes share it.
+    shared: Option<Arc<Shared>>,
 }
 
 /// Held while a call runs; dropping it frees every slot.
@@ -120,8 +130,10 @@ impl Gates {
         global_rate: Option<RateRule>,
         caller_rate: Option<RateRule>,
         memory_budget_mb: Option<u64>,
+        shared: Option<Arc<Shared>>,
     ) -> Self {
         Self {
+            shared,
             global: FairPool::new(max_in_flight as u64),
             caller_concurrency,
             global_rate: global_rate
@@ -180,13 +192,22 @@ impl Gates {
                 *gate = Arc::new(ComponentGate::new(
                     limits,
                     gate.peak.load(Ordering::Relaxed),
+                    self.local_divisor(),
                 ));
             }
             return gate.clone();
         }
-        let gate = Arc::new(ComponentGate::new(limits, 0));
+        let gate = Arc::new(ComponentGate::new(limits, 0, self.local_divisor()));
         components.insert(name.to_string(), gate.clone());
         gate
+    }
+
+    /// What the local limiters divide a tool's rate by: the node count when
+    /// they stand in for a shared store that is down.
+    fn local_divisor(&self) -> u32 {
+        self.shared
+            .as_ref()
+            .map_or(1, |shared| shared.config().nodes)
     }
 
     fn caller(&self, key: &str, size: u32) -> Arc<FairPool> {
@@ -213,11 +234,7 @@ impl Gates {
         };
         if let Some((limiter, on_limit)) = &self.global_rate {
             self.pass_rate(
-                || {
-                    limiter
-                        .check()
-                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
-                },
+                || std::future::ready(Ok(local_check(limiter))),
                 *on_limit,
                 "the global rate limit",
                 cancel,
@@ -229,9 +246,9 @@ impl Gates {
             let key = key.to_string();
             self.pass_rate(
                 || {
-                    limiter
+                    std::future::ready(Ok(limiter
                         .check_key(&key)
-                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))))
                 },
                 *on_limit,
                 "the caller's rate limit",
@@ -240,19 +257,49 @@ impl Gates {
             )
             .await?;
         }
-        if let Some(limiter) = &gate.rate {
-            self.pass_rate(
-                || {
-                    limiter
-                        .check()
-                        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
-                },
-                gate.on_limit,
-                "the tool's rate limit",
-                cancel,
-                queue_deadline,
-            )
-            .await?;
+        match (&gate.rate, &self.shared, &limits.rate) {
+            (Some(limiter), Some(shared), Some(rate)) => {
+                let key = format!("tool:{component}:rate");
+                let pool = bucket(rate);
+                self.pass_rate(
+                    || async {
+                        match shared.take_one(&key, pool).await {
+                            Taken::Yes(()) => Ok(Ok(())),
+                            Taken::No(wait) => Ok(Err(wait)),
+                            Taken::Down(error) => {
+                                shared.degraded();
+                                match shared.config().on_failure {
+                                    OnFailure::Local => Ok(local_check(limiter)),
+                                    _ => Err(Outcome::RateLimited {
+                                        message: format!(
+                                            "the tool's shared rate limit cannot be checked now \
+                                             ({error}); try again shortly"
+                                        ),
+                                        retry_after_ms: shared.config().retry.as_millis().max(1)
+                                            as u64,
+                                    }),
+                                }
+                            }
+                        }
+                    },
+                    gate.on_limit,
+                    "the tool's rate limit",
+                    cancel,
+                    queue_deadline,
+                )
+                .await?;
+            }
+            (Some(limiter), _, _) => {
+                self.pass_rate(
+                    || std::future::ready(Ok(local_check(limiter))),
+                    gate.on_limit,
+                    "the tool's rate limit",
+                    cancel,
+                    queue_deadline,
+                )
+                .await?;
+            }
+            _ => {}
         }
         // Callers without a key share one place in the fair pools.
         let fair_key = caller.unwrap_or_default();
@@ -351,16 +398,21 @@ impl Gates {
 
     /// Passes one rate limit: at once if a permit is free, after waiting if
     /// the rule says wait and the wait ends before the queue deadline.
-    async fn pass_rate(
+    /// `check` answers `Ok(Ok(()))` (a permit), `Ok(Err(wait))` (none for
+    /// `wait`), or `Err` (refused outright).
+    async fn pass_rate<F>(
         &self,
-        mut check: impl FnMut() -> Result<(), Duration>,
+        mut check: impl FnMut() -> F,
         on_limit: OnLimit,
         what: &str,
         cancel: Option<&CancellationToken>,
         queue_deadline: Instant,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), Outcome>
+    where
+        F: Future<Output = Result<Result<(), Duration>, Outcome>>,
+    {
         loop {
-            let wait = match check() {
+            let wait = match check().await? {
                 Ok(()) => return Ok(()),
                 Err(wait) => wait,
             };
@@ -427,6 +479,13 @@ impl Gates {
     }
 }
 
+/// A permit of a limiter in this process, or the wait for one.
+fn local_check(limiter: &DefaultDirectRateLimiter) -> Result<(), Duration> {
+    limiter
+        .check()
+        .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+}
+
 async fn wait_or_cancel<T>(
     work: impl Future<Output = T>,
     cancel: Option<&CancellationToken>,
@@ -481,7 +540,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reject_cap_refuses_past_its_size() {
-        let gates = Gates::new(10, 10, None, None, None, None);
+        let gates = Gates::new(10, 10, None, None, None, None, None);
         let l = limits(2, None, OnLimit::Reject);
         let a = gates.admit("c", &l, None, None, later()).await.unwrap();
         let _b = gates.admit("c", &l, None, None, later()).await.unwrap();
@@ -498,7 +557,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_cap_queues_until_the_deadline() {
-        let gates = Gates::new(1, 10, None, None, None, None);
+        let gates = Gates::new(1, 10, None, None, None, None, None);
         let l = limits(5, None, OnLimit::Wait);
         let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
         let deadline = Instant::now() + Duration::from_millis(20);
@@ -513,7 +572,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_queue_is_bounded() {
-        let gates = Arc::new(Gates::new(1, 1, None, None, None, None));
+        let gates = Arc::new(Gates::new(1, 1, None, None, None, None, None));
         let l = limits(5, None, OnLimit::Wait);
         let held = gates.admit("c", &l, None, None, later()).await.unwrap();
         let waiting = {
@@ -535,7 +594,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reject_rate_reports_the_wait() {
-        let gates = Gates::new(10, 10, None, None, None, None);
+        let gates = Gates::new(10, 10, None, None, None, None, None);
         let l = limits(10, Some(rate(1, 1)), OnLimit::Reject);
         drop(gates.admit("c", &l, None, None, later()).await.unwrap());
         let refused = refused_with(
@@ -552,7 +611,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_rate_lets_calls_through_later() {
-        let gates = Gates::new(10, 10, None, None, None, None);
+        let gates = Gates::new(10, 10, None, None, None, None, None);
         let l = limits(10, Some(rate(100, 1)), OnLimit::Wait);
         for _ in 0..3 {
             drop(gates.admit("c", &l, None, None, later()).await.unwrap());
@@ -567,6 +626,7 @@ mod tests {
             Some(1),
             None,
             Some(RateRule::new(rate(1, 1), OnLimit::Reject)),
+            None,
             None,
         );
         let l = limits(10, None, OnLimit::Wait);
@@ -588,7 +648,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_memory_budget_bounds_the_sum_of_the_caps() {
-        let gates = Gates::new(10, 10, None, None, None, Some(100));
+        let gates = Gates::new(10, 10, None, None, None, Some(100), None);
         let mut l = limits(10, None, OnLimit::Wait);
         // 40 MiB + the overhead each: two fit in 100 MiB, a third does not.
         l.memory_bytes = 40 << 20;
@@ -626,7 +686,7 @@ mod tests {
 
     #[tokio::test]
     async fn new_limits_replace_the_gate_built_for_the_old_ones() {
-        let gates = Gates::new(10, 10, None, None, None, None);
+        let gates = Gates::new(10, 10, None, None, None, None, None);
         let wide = limits(32, None, OnLimit::Reject);
         let _a = gates.admit("c", &wide, None, None, later()).await.unwrap();
         let narrow = limits(1, Some(rate(1, 1)), OnLimit::Reject);
@@ -644,7 +704,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancelling_a_waiting_call_frees_its_place() {
-        let gates = Gates::new(1, 10, None, None, None, None);
+        let gates = Gates::new(1, 10, None, None, None, None, None);
         let l = limits(5, None, OnLimit::Wait);
         let _held = gates.admit("c", &l, None, None, later()).await.unwrap();
         let cancel = CancellationToken::new();

@@ -45,6 +45,7 @@ use crate::catalog::{Catalog, ToolEntry};
 use crate::outcome::{CallRecord, Outcome};
 use crate::policy::{Limits, Rate};
 use crate::sandbox::{self, CallInfo, GuestEvent, GuestSink};
+use crate::shared::Shared;
 
 /// How an executor admits calls. The defaults suit one process on a small machine.
 #[derive(Debug, Clone)]
@@ -80,6 +81,10 @@ pub struct ExecConfig {
     /// Where calls' security events go (capability use, secrets injected,
     /// policy refusals, kills); `None`, the default, records none.
     pub audit: Option<Arc<crate::AuditLog>>,
+    /// Quotas and cached results shared with other nodes (see
+    /// [`crate::shared`]): tenants' quotas, each tool's `rate`, and the
+    /// pure-tool cache. `None` keeps everything in this process.
+    pub shared: Option<Arc<Shared>>,
 }
 
 impl Default for ExecConfig {
@@ -100,6 +105,7 @@ impl Default for ExecConfig {
             max_input_bytes: 1 << 20,
             memory_budget_mb: Some(default_memory_budget_mb()),
             audit: None,
+            shared: None,
         }
     }
 }
@@ -360,6 +366,12 @@ impl Executor {
         self.config.audit.as_ref()
     }
 
+    /// The store this executor shares quotas and cached results through,
+    /// if any ([`ExecConfig::shared`]).
+    pub fn shared(&self) -> Option<&Arc<Shared>> {
+        self.config.shared.as_ref()
+    }
+
     /// An executor over `catalog` with `config`.
     pub fn with_config(catalog: Arc<Catalog>, config: ExecConfig) -> Self {
         let pool = catalog.engine().config().max_instances as usize;
@@ -370,11 +382,12 @@ impl Executor {
             config.global_rate,
             config.caller_rate,
             config.memory_budget_mb,
+            config.shared.clone(),
         );
         Self {
             catalog: RwLock::new(catalog),
             generation: tokio::sync::watch::Sender::new(0),
-            cache: ResultCache::new(config.cache.clone()),
+            cache: ResultCache::new(config.cache.clone(), config.shared.clone()),
             retry_budget: config
                 .retry_budget
                 .as_ref()
@@ -518,7 +531,7 @@ impl Executor {
             Duration::ZERO,
         );
         // The tenant's view and quotas, on the snapshot the call runs on.
-        let tenancy = match Entered::enter(&catalog, tool, &mut options, admitted) {
+        let tenancy = match Entered::enter(&catalog, tool, &mut options, admitted).await {
             Ok(tenancy) => tenancy,
             Err(refused) => {
                 record.outcome = refused;
@@ -645,7 +658,7 @@ impl Executor {
         let granted_limits;
         let limits = match &options.fuel_account {
             Some(account) if prepared.engine.config().fuel => {
-                let taken = match fuel::Reservation::take(account, limits.fuel) {
+                let taken = match fuel::Reservation::take(account, limits.fuel).await {
                     Ok(taken) => taken,
                     Err(outcome) => return outcome,
                 };
@@ -660,7 +673,11 @@ impl Executor {
         let caller = options.caller.as_deref().unwrap_or_default();
         let cache = self.cache.as_ref().zip(cache_key);
         if let Some((cache, key)) = cache {
-            if let Some(hit) = cache.get(caller, key) {
+            let hit = match cache.get(caller, key) {
+                Some(hit) => Some(hit),
+                None => cache.get_shared(caller, key).await,
+            };
+            if let Some(hit) = hit {
                 self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                 record.cached = true;
                 let replay = hit.replay(limits);

@@ -35,9 +35,12 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use futures::future::BoxFuture;
+
 use super::gate::quota;
 use super::{CallOptions, Ceiling, FuelAccount};
 use crate::policy::Rate;
+use crate::shared::{OnFailure, Pool, Shared, StoreError, Taken};
 use crate::{CallRecord, Catalog, Outcome};
 
 /// A tenant as the host enforces it. Build one with [`Tenant::unlimited`]
@@ -147,6 +150,15 @@ impl Refusal {
         }
     }
 
+    /// An over-quota refusal as a `rate-limited` outcome.
+    fn into_outcome_quota(self) -> Outcome {
+        let retry_after_ms = self.retry_after_secs().saturating_mul(1000);
+        Outcome::RateLimited {
+            message: self.to_string(),
+            retry_after_ms,
+        }
+    }
+
     /// The refusal as a call's outcome: over quota is `rate-limited`, a
     /// hidden tool is unknown.
     fn into_outcome(self, catalog: &Catalog, tool: &str, caller: &Caller) -> Outcome {
@@ -183,10 +195,91 @@ pub struct Caller(Arc<Quotas>);
 
 struct Quotas {
     tenant: Tenant,
+    /// The quotas in this process: the whole quotas without a store; with
+    /// one, what [`OnFailure::Local`] enforces while it is down.
+    local: Local,
+    shared: Option<SharedQuotas>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+#[derive(Default)]
+struct Local {
     rate: Option<DefaultDirectRateLimiter>,
     slots: Option<Arc<Semaphore>>,
     fuel: Option<Mutex<FuelBucket>>,
-    observer: Option<Arc<dyn Observer>>,
+}
+
+impl Local {
+    /// The quotas of `tenant`, each divided by `nodes`.
+    fn new(tenant: &Tenant, nodes: u32) -> Self {
+        let nodes = nodes.max(1);
+        Self {
+            rate: tenant.rate.as_ref().map(|rate| {
+                let divided = Rate {
+                    count: (rate.count / nodes).max(1),
+                    per: rate.per,
+                    burst: (rate.burst / nodes).max(1),
+                };
+                RateLimiter::direct(quota(&divided))
+            }),
+            slots: tenant
+                .concurrency
+                .map(|n| Arc::new(Semaphore::new((n / nodes).max(1) as usize))),
+            fuel: tenant.fuel_per_minute.map(|per_minute| {
+                let per_minute = (per_minute / u64::from(nodes)).max(1);
+                Mutex::new(FuelBucket {
+                    per_minute,
+                    available: per_minute as f64,
+                    at: Instant::now(),
+                })
+            }),
+        }
+    }
+}
+
+/// A tenant's pools in the shared store.
+struct SharedQuotas {
+    shared: Arc<Shared>,
+    rate: Option<(String, Pool)>,
+    slots: Option<(String, Pool)>,
+    fuel: Option<(String, Pool)>,
+}
+
+impl SharedQuotas {
+    fn new(tenant: &Tenant, shared: Arc<Shared>) -> Self {
+        let key = |what: &str| format!("tenant:{}:{what}", tenant.name);
+        Self {
+            rate: tenant.rate.as_ref().map(|rate| (key("rate"), bucket(rate))),
+            slots: tenant.concurrency.map(|n| {
+                (
+                    key("slots"),
+                    Pool::Slots {
+                        capacity: u64::from(n),
+                    },
+                )
+            }),
+            fuel: tenant.fuel_per_minute.map(|per_minute| {
+                (
+                    key("fuel"),
+                    Pool::Bucket {
+                        capacity: per_minute,
+                        per_second: per_minute as f64 / 60.0,
+                    },
+                )
+            }),
+            shared,
+        }
+    }
+}
+
+/// A rate as a token bucket of the shared store.
+pub(crate) fn bucket(rate: &Rate) -> Pool {
+    let count = rate.count.max(1);
+    let burst = if rate.burst == 0 { count } else { rate.burst };
+    Pool::Bucket {
+        capacity: u64::from(burst),
+        per_second: f64::from(count) / rate.per.as_secs_f64().max(1e-9),
+    }
 }
 
 impl std::fmt::Debug for Caller {
@@ -229,7 +322,25 @@ impl FuelBucket {
 #[derive(Debug)]
 pub struct Admission {
     caller: Caller,
-    _slot: Option<OwnedSemaphorePermit>,
+    _slot: Option<Slot>,
+}
+
+/// A slot of the tenant's concurrency quota, freed when dropped.
+#[derive(Debug)]
+enum Slot {
+    Local(#[expect(dead_code, reason = "held for its Drop")] OwnedSemaphorePermit),
+    Shared(Caller),
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Slot::Shared(caller) = self
+            && let Some(shared) = &caller.0.shared
+            && let Some((key, pool)) = &shared.slots
+        {
+            shared.shared.release(key, *pool);
+        }
+    }
 }
 
 impl Admission {
@@ -245,42 +356,47 @@ impl Admission {
         options.ceiling = state.tenant.ceiling;
         options.caller = Some(state.tenant.name.clone());
         options.fuel_account = state
-            .fuel
+            .tenant
+            .fuel_per_minute
             .is_some()
             .then(|| Arc::new(self.caller.clone()) as Arc<dyn FuelAccount>);
     }
 }
 
 impl Caller {
-    /// `tenant` with fresh quotas.
+    /// `tenant` with fresh quotas in this process.
     pub fn new(tenant: Tenant) -> Self {
-        Self(Arc::new(Quotas {
-            rate: tenant
-                .rate
-                .as_ref()
-                .map(|rate| RateLimiter::direct(quota(rate))),
-            slots: tenant
-                .concurrency
-                .map(|n| Arc::new(Semaphore::new(n as usize))),
-            fuel: tenant.fuel_per_minute.map(|per_minute| {
-                Mutex::new(FuelBucket {
-                    per_minute,
-                    available: per_minute as f64,
-                    at: Instant::now(),
-                })
-            }),
-            observer: None,
-            tenant,
-        }))
+        Self::build(tenant, None, None)
     }
 
-    /// `tenant` with fresh quotas, reporting its calls to `observer`.
-    pub fn observed(tenant: Tenant, observer: Arc<dyn Observer>) -> Self {
-        let mut caller = Self::new(tenant);
-        if let Some(state) = Arc::get_mut(&mut caller.0) {
-            state.observer = Some(observer);
-        }
-        caller
+    /// `tenant` with fresh quotas, reporting its calls to `observer`; its
+    /// quotas are kept in `shared` when given (see [`crate::shared`]).
+    pub fn observed(
+        tenant: Tenant,
+        observer: Arc<dyn Observer>,
+        shared: Option<Arc<Shared>>,
+    ) -> Self {
+        Self::build(tenant, Some(observer), shared)
+    }
+
+    fn build(
+        tenant: Tenant,
+        observer: Option<Arc<dyn Observer>>,
+        shared: Option<Arc<Shared>>,
+    ) -> Self {
+        let local = match &shared {
+            None => Local::new(&tenant, 1),
+            Some(shared) => match shared.config().on_failure {
+                OnFailure::Local => Local::new(&tenant, shared.config().nodes),
+                _ => Local::default(),
+            },
+        };
+        Self(Arc::new(Quotas {
+            local,
+            shared: shared.map(|shared| SharedQuotas::new(&tenant, shared)),
+            observer,
+            tenant,
+        }))
     }
 
     /// The tenant's definition.
@@ -321,53 +437,98 @@ impl Caller {
     /// Takes one call from the tenant's rate (opening an MCP session costs
     /// one too), or says when to retry. A refusal is reported to the
     /// observer.
-    pub fn take_rate(&self) -> Result<(), Refusal> {
-        self.reported(self.rate())
+    pub async fn take_rate(&self) -> Result<(), Refusal> {
+        let taken = self.rate().await;
+        self.reported(taken)
     }
 
     /// Takes one call's worth of the tenant's quotas, or says when to retry.
     /// The fuel is only checked here (refused when spent); the executor
     /// reserves it when it admits the call. A refusal is reported to the
     /// observer.
-    pub fn admit(&self) -> Result<Admission, Refusal> {
-        self.reported(self.take())
+    pub async fn admit(&self) -> Result<Admission, Refusal> {
+        let taken = self.take().await;
+        self.reported(taken)
     }
 
-    fn rate(&self) -> Result<(), Refusal> {
-        if let Some(rate) = &self.0.rate
+    async fn rate(&self) -> Result<(), Refusal> {
+        let over = |retry_after| Refusal::OverQuota {
+            reason: "rate",
+            message: format!("tenant `{}` is over its call rate", self.name()),
+            retry_after,
+        };
+        if let Some(shared) = &self.0.shared
+            && let Some((key, pool)) = &shared.rate
+        {
+            match shared.shared.take_one(key, *pool).await {
+                Taken::Yes(()) => return Ok(()),
+                Taken::No(wait) => return Err(over(wait)),
+                Taken::Down(error) => self.store_down(&shared.shared, error)?,
+            }
+        }
+        if let Some(rate) = &self.0.local.rate
             && let Err(not_until) = rate.check()
         {
-            return Err(Refusal::OverQuota {
-                reason: "rate",
-                message: format!("tenant `{}` is over its call rate", self.name()),
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            });
+            return Err(over(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ));
         }
         Ok(())
     }
 
-    fn take(&self) -> Result<Admission, Refusal> {
-        self.rate()?;
-        let slot = match &self.0.slots {
-            Some(slots) => {
-                Some(
-                    slots
-                        .clone()
-                        .try_acquire_owned()
-                        .map_err(|_| Refusal::OverQuota {
-                            reason: "concurrency",
-                            message: format!(
-                                "tenant `{}` already has {} calls in flight",
-                                self.name(),
-                                self.0.tenant.concurrency.unwrap_or_default()
-                            ),
-                            retry_after: Duration::from_secs(1),
-                        })?,
-                )
-            }
-            None => None,
+    /// With the store down: refused under [`OnFailure::Refuse`], or `Ok` to
+    /// go on with the local quotas.
+    fn store_down(&self, shared: &Shared, error: StoreError) -> Result<(), Refusal> {
+        shared.degraded();
+        match shared.config().on_failure {
+            OnFailure::Local => Ok(()),
+            _ => Err(Refusal::OverQuota {
+                reason: "store",
+                message: format!(
+                    "tenant `{}`'s shared quotas cannot be checked now ({error}); try again shortly",
+                    self.name()
+                ),
+                retry_after: shared.config().retry,
+            }),
+        }
+    }
+
+    async fn slot(&self) -> Result<Option<Slot>, Refusal> {
+        let busy = || Refusal::OverQuota {
+            reason: "concurrency",
+            message: format!(
+                "tenant `{}` already has {} calls in flight",
+                self.name(),
+                self.0.tenant.concurrency.unwrap_or_default()
+            ),
+            retry_after: Duration::from_secs(1),
         };
-        if let Some(bucket) = &self.0.fuel {
+        if let Some(shared) = &self.0.shared
+            && let Some((key, pool)) = &shared.slots
+        {
+            match shared.shared.take_one(key, *pool).await {
+                Taken::Yes(()) => return Ok(Some(Slot::Shared(self.clone()))),
+                Taken::No(_) => return Err(busy()),
+                Taken::Down(error) => self.store_down(&shared.shared, error)?,
+            }
+        }
+        match &self.0.local.slots {
+            Some(slots) => slots
+                .clone()
+                .try_acquire_owned()
+                .map(|permit| Some(Slot::Local(permit)))
+                .map_err(|_| busy()),
+            None => Ok(None),
+        }
+    }
+
+    async fn take(&self) -> Result<Admission, Refusal> {
+        self.rate().await?;
+        let slot = self.slot().await?;
+        // With a store, fuel is checked when the executor reserves it.
+        if let Some(bucket) = &self.0.local.fuel
+            && self.0.shared.is_none()
+        {
             let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
             bucket.refill(Instant::now());
             if let Some(retry_after) = bucket.spent() {
@@ -410,25 +571,50 @@ impl Caller {
 
 impl FuelAccount for Caller {
     /// Takes `budget` from the bucket, or what is left when that is less.
-    fn reserve(&self, budget: u64) -> Result<u64, Outcome> {
-        let Some(bucket) = &self.0.fuel else {
-            return Ok(budget);
-        };
-        let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
-        bucket.refill(Instant::now());
-        if let Some(wait) = bucket.spent() {
-            return Err(Outcome::RateLimited {
-                message: self.fuel_spent(bucket.per_minute),
+    fn reserve(&self, budget: u64) -> BoxFuture<'_, Result<u64, Outcome>> {
+        Box::pin(async move {
+            let spent = |per_minute, wait: Duration| Outcome::RateLimited {
+                message: self.fuel_spent(per_minute),
                 retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
-            });
-        }
-        let granted = budget.min(bucket.available as u64);
-        bucket.available -= granted as f64;
-        Ok(granted)
+            };
+            if let Some(shared) = &self.0.shared
+                && let Some((key, pool)) = &shared.fuel
+            {
+                let per_minute = pool.capacity();
+                let floor = (per_minute / 100).max(1);
+                match shared.shared.reserve(key, *pool, budget, floor).await {
+                    Taken::Yes(granted) => return Ok(granted),
+                    Taken::No(wait) => return Err(spent(per_minute, wait)),
+                    Taken::Down(error) => {
+                        if let Err(refusal) = self.store_down(&shared.shared, error) {
+                            return Err(refusal.into_outcome_quota());
+                        }
+                    }
+                }
+            }
+            let Some(bucket) = &self.0.local.fuel else {
+                return Ok(budget);
+            };
+            let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
+            bucket.refill(Instant::now());
+            if let Some(wait) = bucket.spent() {
+                return Err(spent(bucket.per_minute, wait));
+            }
+            let granted = budget.min(bucket.available as u64);
+            bucket.available -= granted as f64;
+            Ok(granted)
+        })
     }
 
     fn refund(&self, fuel: u64) {
-        if let Some(bucket) = &self.0.fuel {
+        if let Some(shared) = &self.0.shared
+            && let Some((key, pool)) = &shared.fuel
+            && shared.shared.stats().up
+        {
+            shared.shared.refund(key, *pool, fuel);
+            return;
+        }
+        if let Some(bucket) = &self.0.local.fuel {
             let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
             bucket.refill(Instant::now());
             bucket.available = (bucket.available + fuel as f64).min(bucket.per_minute as f64);
@@ -446,7 +632,7 @@ impl Entered {
     /// Admits a call of `tool` on `catalog` for the tenant `options` names
     /// (pre-admitted or not), and narrows `options` to it. `Ok(None)`: the
     /// call has no tenant. `Err`: the refusal as the call's outcome.
-    pub(crate) fn enter(
+    pub(crate) async fn enter(
         catalog: &Catalog,
         tool: &str,
         options: &mut CallOptions,
@@ -454,10 +640,15 @@ impl Entered {
     ) -> Result<Option<Self>, Outcome> {
         let admission = match (admitted, &options.tenant) {
             (Some(admission), _) => admission,
-            (None, Some(caller)) => caller
-                .check(catalog, tool)
-                .and_then(|()| caller.admit())
-                .map_err(|refusal| refusal.into_outcome(catalog, tool, caller))?,
+            (None, Some(caller)) => {
+                caller
+                    .check(catalog, tool)
+                    .map_err(|refusal| refusal.into_outcome(catalog, tool, caller))?;
+                caller
+                    .admit()
+                    .await
+                    .map_err(|refusal| refusal.into_outcome(catalog, tool, caller))?
+            }
             (None, None) => return Ok(None),
         };
         let caller = admission.caller.clone();
@@ -486,6 +677,10 @@ impl Entered {
 mod tests {
     use super::*;
 
+    fn block<T>(work: impl Future<Output = T>) -> T {
+        futures::executor::block_on(work)
+    }
+
     fn caller(fuel_per_minute: u64) -> Caller {
         let mut tenant = Tenant::unlimited("t");
         tenant.fuel_per_minute = Some(fuel_per_minute);
@@ -496,28 +691,28 @@ mod tests {
     fn reservations_are_clamped_to_what_is_left_then_refused() {
         // 6e9 a minute refills 1e8 a second: small against these amounts.
         let t = caller(6_000_000_000);
-        assert_eq!(t.reserve(4_000_000_000).unwrap(), 4_000_000_000);
-        let second = t.reserve(4_000_000_000).unwrap();
+        assert_eq!(block(t.reserve(4_000_000_000)).unwrap(), 4_000_000_000);
+        let second = block(t.reserve(4_000_000_000)).unwrap();
         assert!((2_000_000_000..2_100_000_000).contains(&second), "{second}");
-        let refused = t.reserve(4_000_000_000).unwrap_err();
+        let refused = block(t.reserve(4_000_000_000)).unwrap_err();
         assert!(
             matches!(&refused, Outcome::RateLimited { message, retry_after_ms } if message.contains("fuel") && *retry_after_ms > 0),
             "{refused}"
         );
         assert!(matches!(
-            t.admit(),
+            block(t.admit()),
             Err(Refusal::OverQuota { reason: "fuel", .. })
         ));
         t.refund(3_000_000_000);
-        assert!(t.admit().is_ok());
-        assert!(t.reserve(1).is_ok());
+        assert!(block(t.admit()).is_ok());
+        assert!(block(t.reserve(1)).is_ok());
     }
 
     #[test]
     fn refunds_never_fill_the_bucket_past_its_quota() {
         let t = caller(1_000);
         t.refund(1_000_000);
-        assert_eq!(t.reserve(u64::MAX).unwrap(), 1_000);
+        assert_eq!(block(t.reserve(u64::MAX)).unwrap(), 1_000);
     }
 
     #[test]

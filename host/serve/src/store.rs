@@ -1,0 +1,377 @@
+//! The shared store on Redis: tenants' quotas, tools' rates and the result
+//! cache of several `serve` nodes, each pool updated atomically by a Lua
+//! script that reads Redis's own clock (so the nodes' clocks never matter).
+//!
+//! Keys, under the configured prefix (`toolhost` by default):
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `P:tenant:NAME:rate`, `P:tenant:NAME:fuel`, `P:tool:NAME:rate` | hash | a token bucket: `tokens`, `at` (ms) |
+//! | `P:tenant:NAME:slots` | hash | slots held, by node |
+//! | `P:nodes` | sorted set | each node's lease on its slots, by expiry (ms) |
+//! | `P:cache:NAME` / `P:cache:NAME:HASH` | sorted set / string | a tenant's cached results, by age |
+//!
+//! A single Redis (or a primary with replicas): the scripts touch keys
+//! they compute, which Redis Cluster does not allow.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use toolhost_runtime::shared::{CacheBounds, Grant, Pool, Store, StoreError};
+
+/// How a node reaches Redis.
+#[derive(Debug, Clone)]
+pub(crate) struct RedisOptions {
+    /// `redis://[USER:PASSWORD@]HOST:PORT/DB`, or `rediss://` for TLS.
+    pub(crate) url: String,
+    /// Prepended to every key, so several deployments can share one Redis.
+    pub(crate) prefix: String,
+    /// This node's name: it holds slots under it.
+    pub(crate) node: String,
+    /// How long a node's slots outlive its last renewal.
+    pub(crate) slot_ttl: Duration,
+    /// The longest a connection attempt may take.
+    pub(crate) connect_timeout: Duration,
+    /// The longest one request may take.
+    pub(crate) timeout: Duration,
+}
+
+/// Why Redis could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("redis at {url}: {source}")]
+pub struct RedisSetupError {
+    url: String,
+    #[source]
+    source: RedisError,
+}
+
+/// The [`Store`] on Redis. Connects lazily and reconnects by itself: a
+/// node starts (refusing or limiting locally, as configured) while Redis is
+/// down, and uses it as soon as it answers.
+pub(crate) struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+    node: String,
+    slot_ttl_ms: u64,
+    scripts: Scripts,
+}
+
+struct Scripts {
+    take_bucket: Script,
+    give_bucket: Script,
+    take_slots: Script,
+    give_slots: Script,
+    renew: Script,
+    cache_put: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Redis's clock in milliseconds, first line of every script.
+const NOW: &str = "local t = redis.call('TIME')\n\
+                   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
+
+/// A token bucket, refilled to `now`. KEYS[1] the bucket; ARGV[1]
+/// capacity, ARGV[2] refill per second.
+const REFILL: &str = "local cap = tonumber(ARGV[1])\n\
+    local rate = math.max(tonumber(ARGV[2]), 1e-9) / 1000\n\
+    local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')\n\
+    local tokens = tonumber(state[1])\n\
+    local at = tonumber(state[2])\n\
+    if tokens == nil or at == nil then tokens = cap; at = now end\n\
+    tokens = math.min(cap, tokens + math.max(0, now - at) * rate)\n";
+
+/// Stores the bucket and lets it expire once it would be full anyway.
+const SAVE: &str = "redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)\n\
+    redis.call('PEXPIRE', KEYS[1], math.ceil(cap / rate) + 60000)\n";
+
+impl RedisStore {
+    /// A store on `options.url`; nothing is sent until first used.
+    pub(crate) fn new(options: &RedisOptions) -> Result<Self, RedisSetupError> {
+        let setup = |source| RedisSetupError {
+            url: redacted(&options.url),
+            source,
+        };
+        let client = redis::Client::open(options.url.as_str()).map_err(setup)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(setup)?;
+        let script = |body: &str| Script::new(&format!("{NOW}{body}"));
+        Ok(Self {
+            connection,
+            prefix: options.prefix.clone(),
+            node: options.node.clone(),
+            slot_ttl_ms: u64::try_from(options.slot_ttl.as_millis()).unwrap_or(u64::MAX),
+            scripts: Scripts {
+                // ARGV[3] want, ARGV[4] min: {granted, wait ms}.
+                take_bucket: script(&format!(
+                    "{REFILL}local want = tonumber(ARGV[3])\n\
+                     local min = math.min(tonumber(ARGV[4]), cap)\n\
+                     local granted = math.min(want, math.floor(tokens))\n\
+                     local wait = 0\n\
+                     if granted < min then granted = 0; wait = math.ceil((min - tokens) / rate) end\n\
+                     tokens = tokens - granted\n{SAVE}return {{granted, wait}}"
+                )),
+                // ARGV[3] amount.
+                give_bucket: script(&format!(
+                    "{REFILL}tokens = math.min(cap, tokens + tonumber(ARGV[3]))\n{SAVE}return 1"
+                )),
+                // KEYS[1] the slots, KEYS[2] the nodes; ARGV[1] capacity,
+                // ARGV[2] want, ARGV[3] min, ARGV[4] node, ARGV[5] ttl ms.
+                // Slots of nodes whose lease lapsed are freed first.
+                take_slots: script(
+                    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[4])\n\
+                     local held = redis.call('HGETALL', KEYS[1])\n\
+                     local used = 0\n\
+                     for i = 1, #held, 2 do\n\
+                       local expiry = redis.call('ZSCORE', KEYS[2], held[i])\n\
+                       if not expiry or tonumber(expiry) < now then\n\
+                         redis.call('HDEL', KEYS[1], held[i])\n\
+                       else used = used + tonumber(held[i + 1]) end\n\
+                     end\n\
+                     local granted = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used)\n\
+                     if granted < tonumber(ARGV[3]) then return {0, 1000} end\n\
+                     redis.call('HINCRBY', KEYS[1], ARGV[4], granted)\n\
+                     return {granted, 0}",
+                ),
+                // KEYS[1] the slots; ARGV[1] node, ARGV[2] amount.
+                give_slots: script(
+                    "local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')\n\
+                     held = held - tonumber(ARGV[2])\n\
+                     if held > 0 then redis.call('HSET', KEYS[1], ARGV[1], held)\n\
+                     else redis.call('HDEL', KEYS[1], ARGV[1]) end\n\
+                     return 1",
+                ),
+                // KEYS[1] the nodes; ARGV[1] node, ARGV[2] ttl ms.
+                renew: script(
+                    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n\
+                     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 86400000)\n\
+                     return 1",
+                ),
+                // KEYS[1] the index, KEYS[2] the entry; ARGV[1] value,
+                // ARGV[2] ttl ms, ARGV[3] max entries, ARGV[4] max bytes.
+                // The index scores entries by age; field sizes in a hash
+                // beside it (KEYS[1]..':bytes', with the total under '#').
+                cache_put: script(
+                    "local ttl = tonumber(ARGV[2])\n\
+                     local sizes = KEYS[1] .. ':bytes'\n\
+                     local function drop(key)\n\
+                       local size = tonumber(redis.call('HGET', sizes, key) or '0')\n\
+                       redis.call('HDEL', sizes, key)\n\
+                       redis.call('HINCRBY', sizes, '#', -size)\n\
+                       redis.call('ZREM', KEYS[1], key)\n\
+                       redis.call('DEL', key)\n\
+                     end\n\
+                     for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl)) do drop(key) end\n\
+                     if redis.call('ZSCORE', KEYS[1], KEYS[2]) then drop(KEYS[2]) end\n\
+                     local size = string.len(ARGV[1])\n\
+                     if size > tonumber(ARGV[4]) then return 0 end\n\
+                     redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)\n\
+                     redis.call('ZADD', KEYS[1], now, KEYS[2])\n\
+                     redis.call('HSET', sizes, KEYS[2], size)\n\
+                     local total = redis.call('HINCRBY', sizes, '#', size)\n\
+                     while redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[3]) or total > tonumber(ARGV[4]) do\n\
+                       local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]\n\
+                       if not oldest then break end\n\
+                       drop(oldest)\n\
+                       total = tonumber(redis.call('HGET', sizes, '#') or '0')\n\
+                     end\n\
+                     redis.call('PEXPIRE', KEYS[1], ttl)\n\
+                     redis.call('PEXPIRE', sizes, ttl)\n\
+                     return 1",
+                ),
+            },
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+}
+
+/// The URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn failed(error: RedisError) -> StoreError {
+    StoreError(error.to_string())
+}
+
+impl Store for RedisStore {
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+        pool: Pool,
+        want: u64,
+        min: u64,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let (granted, wait_ms): (u64, u64) = match pool {
+                Pool::Bucket {
+                    capacity,
+                    per_second,
+                } => {
+                    self.scripts
+                        .take_bucket
+                        .key(self.key(key))
+                        .arg(capacity)
+                        .arg(per_second)
+                        .arg(want)
+                        .arg(min)
+                        .invoke_async(&mut connection)
+                        .await
+                }
+                Pool::Slots { capacity } => {
+                    self.scripts
+                        .take_slots
+                        .key(self.key(key))
+                        .key(self.key("nodes"))
+                        .arg(capacity)
+                        .arg(want)
+                        .arg(min)
+                        .arg(&self.node)
+                        .arg(self.slot_ttl_ms)
+                        .invoke_async(&mut connection)
+                        .await
+                }
+                _ => return Err(StoreError("a pool this store does not know".into())),
+            }
+            .map_err(failed)?;
+            Ok(Grant {
+                granted,
+                retry_after: Duration::from_millis(wait_ms),
+            })
+        })
+    }
+
+    fn give<'a>(
+        &'a self,
+        key: &'a str,
+        pool: Pool,
+        amount: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let _: i64 = match pool {
+                Pool::Bucket {
+                    capacity,
+                    per_second,
+                } => {
+                    self.scripts
+                        .give_bucket
+                        .key(self.key(key))
+                        .arg(capacity)
+                        .arg(per_second)
+                        .arg(amount)
+                        .invoke_async(&mut connection)
+                        .await
+                }
+                Pool::Slots { .. } => {
+                    self.scripts
+                        .give_slots
+                        .key(self.key(key))
+                        .arg(&self.node)
+                        .arg(amount)
+                        .invoke_async(&mut connection)
+                        .await
+                }
+                _ => return Err(StoreError("a pool this store does not know".into())),
+            }
+            .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn renew(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let _: i64 = self
+                .scripts
+                .renew
+                .key(self.key("nodes"))
+                .arg(&self.node)
+                .arg(self.slot_ttl_ms)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn cache_get<'a>(
+        &'a self,
+        partition: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            redis::cmd("GET")
+                .arg(self.key(&format!("cache:{partition}:{key}")))
+                .query_async(&mut connection)
+                .await
+                .map_err(failed)
+        })
+    }
+
+    fn cache_put<'a>(
+        &'a self,
+        partition: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+        bounds: CacheBounds,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let _: i64 = self
+                .scripts
+                .cache_put
+                .key(self.key(&format!("cache:{partition}")))
+                .key(self.key(&format!("cache:{partition}:{key}")))
+                .arg(value)
+                .arg(
+                    u64::try_from(bounds.ttl.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .max(1),
+                )
+                .arg(bounds.max_entries)
+                .arg(bounds.max_bytes)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(failed)?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redacted("redis://user:secret@127.0.0.1:6379/0"),
+            "redis://…@127.0.0.1:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}
