@@ -146,11 +146,34 @@ async fn drive_with(
     calls: usize,
     concurrency: usize,
 ) -> Result<Duration, BenchError> {
+    drive_options(
+        executor,
+        tool,
+        input,
+        calls,
+        concurrency,
+        CallOptions::default,
+    )
+    .await
+}
+
+/// [`drive`] of calls of `tool` with `input`, each with `options()`; a call
+/// that does not end `ok` is the error.
+async fn drive_options(
+    executor: &Arc<Executor>,
+    tool: &str,
+    input: &str,
+    calls: usize,
+    concurrency: usize,
+    options: impl Fn() -> CallOptions + Send + Sync + 'static,
+) -> Result<Duration, BenchError> {
     let (executor, tool, input) = (executor.clone(), tool.to_string(), input.to_string());
+    let options = Arc::new(options);
     drive(calls, concurrency, move || {
         let (executor, tool, input) = (executor.clone(), tool.clone(), input.clone());
+        let options = options();
         async move {
-            let record = executor.call(&tool, &input, CallOptions::default()).await;
+            let record = executor.call(&tool, &input, options).await;
             if record.outcome.is_ok() {
                 Ok(())
             } else {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use toolhost::tenancy::{Caller, Observer, Tenant};
 use toolhost::{CallOptions, CallRecord, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
-use super::{BenchError, drive};
+use super::{BenchError, drive_options};
 
 /// One row: calls at `in_flight`, local against Redis.
 #[derive(Debug, Clone, Serialize)]
@@ -123,23 +123,11 @@ async fn run(
     calls: usize,
     in_flight: usize,
 ) -> Result<Duration, BenchError> {
-    let (executor, caller) = (executor.clone(), caller.clone());
-    let (tool, input) = (tool.to_string(), input.to_string());
-    drive(calls, in_flight, move || {
-        let (executor, caller) = (executor.clone(), caller.clone());
-        let (tool, input) = (tool.clone(), input.clone());
-        async move {
-            let options = CallOptions::default().tenant(caller);
-            let record = executor.call(&tool, &input, options).await;
-            if record.outcome.is_ok() {
-                Ok(())
-            } else {
-                Err(record.outcome.to_string())
-            }
-        }
+    let caller = caller.clone();
+    drive_options(executor, tool, input, calls, in_flight, move || {
+        CallOptions::default().tenant(caller.clone())
     })
     .await
-    .map_err(BenchError::Call)
 }
 
 /// Requests the Redis at `port` has served: scripts, `GET`s, script loads.

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fair::{FairPermit, FairPool};
 use super::memory::MemoryBudget;
-use super::tenancy::bucket;
+use super::tenancy::{bucket, divided};
 use crate::outcome::Outcome;
 use crate::policy::{Limits, OnLimit, Rate};
 use crate::shared::{OnFailure, Shared, Taken};
@@ -67,14 +67,10 @@ impl ComponentGate {
         Self {
             slots: FairPool::new(u64::from(limits.max_concurrency)),
             peak: AtomicUsize::new(peak),
-            rate: limits.rate.as_ref().map(|rate| {
-                let divided = Rate {
-                    count: (rate.count / nodes.max(1)).max(1),
-                    per: rate.per,
-                    burst: (rate.burst / nodes.max(1)).max(1),
-                };
-                governor::RateLimiter::direct(quota(&divided))
-            }),
+            rate: limits
+                .rate
+                .as_ref()
+                .map(|rate| governor::RateLimiter::direct(quota(&divided(rate, nodes)))),
             rate_rule: limits.rate,
             on_limit: limits.on_limit,
         }

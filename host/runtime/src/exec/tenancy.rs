@@ -214,19 +214,15 @@ impl Local {
     fn new(tenant: &Tenant, nodes: u32) -> Self {
         let nodes = nodes.max(1);
         Self {
-            rate: tenant.rate.as_ref().map(|rate| {
-                let divided = Rate {
-                    count: (rate.count / nodes).max(1),
-                    per: rate.per,
-                    burst: (rate.burst / nodes).max(1),
-                };
-                RateLimiter::direct(quota(&divided))
-            }),
+            rate: tenant
+                .rate
+                .as_ref()
+                .map(|rate| RateLimiter::direct(quota(&divided(rate, nodes)))),
             slots: tenant
                 .concurrency
-                .map(|n| Arc::new(Semaphore::new((n / nodes).max(1) as usize))),
+                .map(|n| Arc::new(Semaphore::new(share(u64::from(n), nodes) as usize))),
             fuel: tenant.fuel_per_minute.map(|per_minute| {
-                let per_minute = (per_minute / u64::from(nodes)).max(1);
+                let per_minute = share(per_minute, nodes);
                 Mutex::new(FuelBucket {
                     per_minute,
                     available: per_minute as f64,
@@ -269,6 +265,30 @@ impl SharedQuotas {
             }),
             shared,
         }
+    }
+}
+
+/// `quota` shared by `nodes`: each node's part, at least 1; one node keeps
+/// it all.
+fn share(quota: u64, nodes: u32) -> u64 {
+    if nodes <= 1 {
+        quota
+    } else {
+        (quota / u64::from(nodes)).max(1)
+    }
+}
+
+/// `rate` shared by `nodes`: each node's part, at least 1 (so a quota
+/// smaller than the node count is exceeded by the rounding). One node keeps
+/// the rate as it is.
+pub(crate) fn divided(rate: &Rate, nodes: u32) -> Rate {
+    if nodes <= 1 {
+        return *rate;
+    }
+    Rate {
+        count: (rate.count / nodes).max(1),
+        per: rate.per,
+        burst: (rate.burst / nodes).max(1),
     }
 }
 
