@@ -23,7 +23,7 @@ use super::memory::MemoryBudget;
 use super::tenancy::{bucket, divided};
 use crate::outcome::Outcome;
 use crate::policy::{Limits, OnLimit, Rate};
-use crate::shared::{OnFailure, Shared, Taken};
+use crate::shared::{Shared, Taken};
 
 /// A rate limit and what to do when it is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,20 +262,16 @@ impl Gates {
                         match shared.take_one(&key, pool).await {
                             Taken::Yes(()) => Ok(Ok(())),
                             Taken::No(wait) => Ok(Err(wait)),
-                            Taken::Down(error) => {
-                                shared.degraded();
-                                match shared.config().on_failure {
-                                    OnFailure::Local => Ok(local_check(limiter)),
-                                    _ => Err(Outcome::RateLimited {
-                                        message: format!(
-                                            "the tool's shared rate limit cannot be checked now \
-                                             ({error}); try again shortly"
-                                        ),
-                                        retry_after_ms: shared.config().retry.as_millis().max(1)
-                                            as u64,
-                                    }),
-                                }
-                            }
+                            Taken::Down(error) => match shared.unavailable(error) {
+                                Ok(()) => Ok(local_check(limiter)),
+                                Err(error) => Err(Outcome::RateLimited {
+                                    message: format!(
+                                        "the tool's shared rate limit cannot be checked now \
+                                         ({error}); try again shortly"
+                                    ),
+                                    retry_after_ms: shared.config().retry.as_millis().max(1) as u64,
+                                }),
+                            },
                         }
                     },
                     gate.on_limit,

@@ -150,15 +150,6 @@ impl Refusal {
         }
     }
 
-    /// An over-quota refusal as a `rate-limited` outcome.
-    fn into_outcome_quota(self) -> Outcome {
-        let retry_after_ms = self.retry_after_secs().saturating_mul(1000);
-        Outcome::RateLimited {
-            message: self.to_string(),
-            retry_after_ms,
-        }
-    }
-
     /// The refusal as a call's outcome: over quota is `rate-limited`, a
     /// hidden tool is unknown.
     fn into_outcome(self, catalog: &Catalog, tool: &str, caller: &Caller) -> Outcome {
@@ -170,13 +161,16 @@ impl Refusal {
                 message,
                 retry_after,
                 ..
-            } => Outcome::RateLimited {
-                message,
-                retry_after_ms: u64::try_from(retry_after.as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1),
-            },
+            } => rate_limited(message, retry_after),
         }
+    }
+}
+
+/// A `rate-limited` outcome that says to retry after `wait` (at least 1 ms).
+fn rate_limited(message: String, wait: Duration) -> Outcome {
+    Outcome::RateLimited {
+        message,
+        retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
     }
 }
 
@@ -212,7 +206,6 @@ struct Local {
 impl Local {
     /// The quotas of `tenant`, each divided by `nodes`.
     fn new(tenant: &Tenant, nodes: u32) -> Self {
-        let nodes = nodes.max(1);
         Self {
             rate: tenant
                 .rate
@@ -499,18 +492,14 @@ impl Caller {
     /// With the store down: refused under [`OnFailure::Refuse`], or `Ok` to
     /// go on with the local quotas.
     fn store_down(&self, shared: &Shared, error: StoreError) -> Result<(), Refusal> {
-        shared.degraded();
-        match shared.config().on_failure {
-            OnFailure::Local => Ok(()),
-            _ => Err(Refusal::OverQuota {
-                reason: "store",
-                message: format!(
-                    "tenant `{}`'s shared quotas cannot be checked now ({error}); try again shortly",
-                    self.name()
-                ),
-                retry_after: shared.config().retry,
-            }),
-        }
+        shared.unavailable(error).map_err(|error| Refusal::OverQuota {
+            reason: "store",
+            message: format!(
+                "tenant `{}`'s shared quotas cannot be checked now ({error}); try again shortly",
+                self.name()
+            ),
+            retry_after: shared.config().retry,
+        })
     }
 
     async fn slot(&self) -> Result<Option<Slot>, Refusal> {
@@ -593,10 +582,7 @@ impl FuelAccount for Caller {
     /// Takes `budget` from the bucket, or what is left when that is less.
     fn reserve(&self, budget: u64) -> BoxFuture<'_, Result<u64, Outcome>> {
         Box::pin(async move {
-            let spent = |per_minute, wait: Duration| Outcome::RateLimited {
-                message: self.fuel_spent(per_minute),
-                retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
-            };
+            let spent = |per_minute, wait| rate_limited(self.fuel_spent(per_minute), wait);
             if let Some(shared) = &self.0.shared
                 && let Some((key, pool)) = &shared.fuel
             {
@@ -606,8 +592,13 @@ impl FuelAccount for Caller {
                     Taken::Yes(granted) => return Ok(granted),
                     Taken::No(wait) => return Err(spent(per_minute, wait)),
                     Taken::Down(error) => {
-                        if let Err(refusal) = self.store_down(&shared.shared, error) {
-                            return Err(refusal.into_outcome_quota());
+                        if let Err(Refusal::OverQuota {
+                            message,
+                            retry_after,
+                            ..
+                        }) = self.store_down(&shared.shared, error)
+                        {
+                            return Err(rate_limited(message, retry_after));
                         }
                     }
                 }

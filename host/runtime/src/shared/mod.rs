@@ -339,9 +339,20 @@ impl Shared {
         answer
     }
 
-    /// Counts a quota decision made without the store.
-    pub(crate) fn degraded(&self) {
+    /// A quota decision the store could not make (it is down), counted:
+    /// `Ok` to make it with the local limits ([`OnFailure::Local`]), or the
+    /// error to refuse the call with ([`OnFailure::Refuse`]).
+    pub(crate) fn unavailable(&self, error: StoreError) -> Result<(), StoreError> {
         self.degraded.fetch_add(1, Ordering::Relaxed);
+        match self.config.on_failure {
+            OnFailure::Local => Ok(()),
+            OnFailure::Refuse => Err(error),
+        }
+    }
+
+    /// The slice of a fuel budget a node takes beyond what a call needs.
+    fn slice(&self, pool: Pool) -> u64 {
+        pool.capacity() / (8 * u64::from(self.config.nodes.max(1)))
     }
 
     fn lease(&self, key: &str, pool: Pool) -> Arc<Mutex<Lease>> {
@@ -437,8 +448,7 @@ impl Shared {
         if stale > 0 {
             self.give_back(key, pool, stale).await;
         }
-        let slice = pool.capacity() / (8 * u64::from(self.config.nodes.max(1)));
-        let want = need.saturating_add(slice);
+        let want = need.saturating_add(self.slice(pool));
         let min = floor.min(need).max(1);
         match self.ask(|store| store.take(key, pool, want, min)).await {
             Err(error) => Taken::Down(error),
@@ -459,18 +469,16 @@ impl Shared {
     /// and what is beyond one slice goes back to the store.
     pub(crate) fn refund(self: &Arc<Self>, key: &str, pool: Pool, amount: u64) {
         let lease = self.lease(key, pool);
-        let slice = (pool.capacity() / (8 * u64::from(self.config.nodes.max(1)))).max(1);
+        let keep = 2 * self.slice(pool).max(1);
         let surplus = {
             let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
             held.refund(amount);
-            held.available().saturating_sub(2 * slice)
+            let surplus = held.available().saturating_sub(keep);
+            held.try_take(surplus);
+            surplus
         };
         if surplus > 0 {
-            let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
-            if held.try_take(surplus) {
-                drop(held);
-                self.give_later(key, pool, surplus);
-            }
+            self.give_later(key, pool, surplus);
         }
     }
 
