@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::turns::Turns;
+
 /// How the engine is built. The defaults suit a server on a small machine.
 ///
 /// Secure defaults: fuel is counted and epoch interruption is on, so a guest
@@ -110,6 +112,9 @@ struct Ticker {
     /// Ticks made so far.
     ticks: AtomicU64,
     thread: OnceLock<thread::Thread>,
+    /// The line of guests computing through ticks; the ticker wakes those
+    /// whose deadline passed while they waited.
+    turns: Arc<Turns>,
 }
 
 impl Ticker {
@@ -224,6 +229,11 @@ impl Engine {
         Busy(ticker.clone())
     }
 
+    /// The line of guests computing through epoch ticks.
+    pub(crate) fn turns(&self) -> &Arc<Turns> {
+        &self.inner.ticker.turns
+    }
+
     /// Epoch ticks made so far.
     #[cfg(test)]
     fn ticks(&self) -> u64 {
@@ -259,7 +269,8 @@ fn pooling(config: &EngineConfig) -> PoolingAllocationConfig {
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(64 << 10)
         .async_stack_keep_resident(64 << 10)
-        .pagemap_scan(Enabled::Auto);
+        .pagemap_scan(Enabled::Auto)
+        .max_unused_warm_slots(n);
     pool
 }
 
@@ -290,6 +301,11 @@ fn spawn_ticker(
                 thread::sleep(tick);
                 engine.increment_epoch();
                 state.ticks.fetch_add(1, Ordering::SeqCst);
+                // Two ticks late: guests holding turns expire waiters on
+                // time; this is for a line nobody is computing in.
+                if let Some(before) = std::time::Instant::now().checked_sub(tick * 2) {
+                    state.turns.sweep(before);
+                }
             }
         })?;
     // Set before the engine exists for anyone to call `busy`.

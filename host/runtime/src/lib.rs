@@ -37,6 +37,7 @@ mod policy;
 mod sandbox;
 pub mod shared;
 pub mod trust;
+mod turns;
 #[cfg(feature = "watch")]
 mod watch;
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use toolhost::measure::Baseline;
 mod suite;
 
-pub use self::suite::{ExecutorSuite, SuiteConfig, executor_suite};
+pub use self::suite::{ExecutorSuite, Row, Spread, SuiteConfig, TenThousand, executor_suite};
 use toolhost::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
 mod languages;

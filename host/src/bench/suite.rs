@@ -28,8 +28,14 @@ pub struct SuiteConfig {
     pub misbehave: PathBuf,
     /// Sleep length for the overlap and overhead figures.
     pub sleep_ms: u64,
-    /// Run the 10,000-in-flight memory figure too.
-    pub ten_thousand: bool,
+    /// The figures to measure; empty for all of them.
+    pub rows: Vec<Row>,
+    /// Rounds of each tail figure (overhead, overlap, deadlines): each
+    /// round gives its own percentiles, and the report is their median, so
+    /// one unlucky round does not make the figure.
+    pub rounds: usize,
+    /// Where the 10,000-in-flight figure is measured.
+    pub ten_thousand: TenThousand,
 }
 
 impl SuiteConfig {
@@ -39,35 +45,91 @@ impl SuiteConfig {
             sleep,
             misbehave,
             sleep_ms: 100,
-            ten_thousand: true,
+            rows: Vec::new(),
+            rounds: 5,
+            ten_thousand: TenThousand::Here,
         }
+    }
+
+    fn wants(&self, row: Row) -> bool {
+        self.rows.is_empty() || self.rows.contains(&row)
     }
 }
 
-/// Percentiles of a set of durations, in milliseconds.
+/// One figure of the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Row {
+    /// Coordination overhead at 1, 100 and 1,000 sleeps in flight.
+    Overhead,
+    /// Wall time of 10 to 1,000 sleeps at once.
+    Overlap,
+    /// Deadline to return of looping guests, 2 and 100 at once.
+    Deadline,
+    /// Resident memory with 1,000 sleeps in flight.
+    Resident,
+    /// Resident memory with 10,000 sleeps in flight, on an engine of its own.
+    TenThousand,
+    /// A CPU-bound guest with fuel and epochs, epochs only, and neither.
+    Cpu,
+    /// What a rate-limit check costs.
+    RateCheck,
+}
+
+/// Where the 10,000-in-flight figure runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TenThousand {
+    /// In this process, after whatever else the suite measured.
+    Here,
+    /// In a fresh child process: this program run as
+    /// `bench --suite executor --rows ten-thousand --ten-thousand-here --json`,
+    /// so no earlier figure has warmed the pool or grown the heap.
+    Child(PathBuf),
+}
+
+/// Percentiles of a set of durations, in milliseconds, measured in rounds:
+/// `p50_ms` and `p99_ms` are the medians of the rounds' own percentiles.
 #[derive(Debug, Clone, Copy, Serialize)]
 #[non_exhaustive]
 pub struct Spread {
-    /// Median.
+    /// Median (median of the rounds' medians).
     pub p50_ms: f64,
-    /// 99th percentile.
+    /// 99th percentile (median of the rounds' 99th percentiles).
     pub p99_ms: f64,
-    /// Largest.
+    /// The worst round's 99th percentile.
+    pub p99_worst_ms: f64,
+    /// Largest of all.
     pub max_ms: f64,
+    /// Rounds measured.
+    pub rounds: usize,
 }
 
-fn spread(mut values: Vec<f64>) -> Spread {
-    values.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        values
-            .get(((values.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+/// The value at quantile `q` of sorted `values`.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    values
+        .get(((values.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// Combines rounds of samples: each round's percentiles, then their median.
+fn spread(rounds: Vec<Vec<f64>>) -> Spread {
+    let (mut p50s, mut p99s, mut max) = (Vec::new(), Vec::new(), f64::NAN);
+    for mut values in rounds.into_iter().filter(|v| !v.is_empty()) {
+        values.sort_by(f64::total_cmp);
+        p50s.push(quantile(&values, 0.5));
+        p99s.push(quantile(&values, 0.99));
+        max = max.max(values.last().copied().unwrap_or(f64::NAN));
+    }
+    p50s.sort_by(f64::total_cmp);
+    p99s.sort_by(f64::total_cmp);
     Spread {
-        p50_ms: at(0.5),
-        p99_ms: at(0.99),
-        max_ms: values.last().copied().unwrap_or(f64::NAN),
+        p50_ms: quantile(&p50s, 0.5),
+        p99_ms: quantile(&p99s, 0.5),
+        p99_worst_ms: p99s.last().copied().unwrap_or(f64::NAN),
+        max_ms: max,
+        rounds: p99s.len(),
     }
 }
 
@@ -89,8 +151,10 @@ pub struct Overhead {
 pub struct Overlap {
     /// Calls.
     pub calls: usize,
-    /// Wall time of all of them, in milliseconds.
+    /// Wall time of all of them, in milliseconds (median of the rounds).
     pub wall_ms: f64,
+    /// The slowest round's wall time.
+    pub wall_worst_ms: f64,
     /// N × L: the calls one after another.
     pub sequential_ms: f64,
     /// L: the limit.
@@ -111,31 +175,57 @@ pub struct Resident {
     pub per_thousand_mib: f64,
 }
 
-/// The whole suite's figures.
+/// How soon looping guests return after their deadline.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Deadline {
+    /// Looping guests at once (each with a 20 ms deadline).
+    pub at_once: usize,
+    /// `elapsed - deadline` per call.
+    pub late: Spread,
+}
+
+/// A CPU-bound guest: what fuel and epochs cost.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Cpu {
+    /// Milliseconds with fuel and epochs (best of 5).
+    pub fuel_ms: f64,
+    /// Same work, epoch interruption only.
+    pub epoch_ms: f64,
+    /// Same work, neither.
+    pub neither_ms: f64,
+}
+
+/// What a rate-limit check costs.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RateCheck {
+    /// Nanoseconds per governor rate-limit check.
+    pub check_ns: f64,
+    /// Nanoseconds per atomic increment, the baseline for the check.
+    pub atomic_ns: f64,
+}
+
+/// The suite's figures; what was not asked for is empty.
+#[derive(Debug, Clone, Default, Serialize)]
 #[non_exhaustive]
 pub struct ExecutorSuite {
     /// Coordination overhead by calls in flight.
     pub overhead: Vec<Overhead>,
     /// Overlap of waiting calls.
     pub overlap: Vec<Overlap>,
-    /// Deadline to return for a guest in an infinite loop (deadline 20 ms, 2 at once).
-    pub deadline_to_return: Spread,
+    /// Deadline to return for guests in an infinite loop, by guests at once.
+    pub deadline: Vec<Deadline>,
     /// Memory per calls in flight.
     pub resident: Vec<Resident>,
     /// Why the 10,000-in-flight figure is missing, when it was asked for and
     /// could not run (the rest of the suite runs regardless).
     pub ten_thousand_skipped: Option<String>,
-    /// A CPU-bound guest: milliseconds with fuel and epochs, epochs only, neither.
-    pub cpu_fuel_ms: f64,
-    /// Same work, epoch interruption only.
-    pub cpu_epoch_ms: f64,
-    /// Same work, neither.
-    pub cpu_neither_ms: f64,
-    /// Nanoseconds per governor rate-limit check.
-    pub rate_check_ns: f64,
-    /// Nanoseconds per atomic increment, the baseline for the check.
-    pub atomic_ns: f64,
+    /// A CPU-bound guest.
+    pub cpu: Option<Cpu>,
+    /// The rate-limit check.
+    pub rate_check: Option<RateCheck>,
 }
 
 async fn executor_for(engine: &Engine, paths: &[PathBuf]) -> Result<Arc<Executor>, BenchError> {
@@ -169,7 +259,7 @@ fn setup(e: impl std::fmt::Display) -> BenchError {
     BenchError::Setup(e.to_string())
 }
 
-/// Runs the suite on a 2-worker tokio runtime.
+/// Runs the suite (the rows `config` asks for) on a 2-worker tokio runtime.
 pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -177,6 +267,8 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
         .build()
         .map_err(setup)?;
     runtime.block_on(async {
+        let mut suite = ExecutorSuite::default();
+        let rounds = config.rounds.max(1);
         let engine = Engine::new({
             let mut c = EngineConfig::default();
             c.max_instances = 2_000;
@@ -189,56 +281,77 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
             Baseline::new(&engine, &std::fs::read(&config.sleep).map_err(setup)?)
                 .map_err(|e| setup(format!("{e:#}")))?,
         );
-        let mut overhead = Vec::new();
-        for in_flight in [1, 100, 1000] {
-            overhead.push(measure_overhead(&executor, &bare, in_flight, config.sleep_ms).await?);
-        }
-        let mut overlap = Vec::new();
-        for calls in [10, 50, 200, 1000] {
-            overlap.push(measure_overlap(&executor, calls, config.sleep_ms).await?);
-        }
-        let deadline_to_return = measure_deadline(&executor).await?;
-        let mut resident = vec![measure_resident(&executor, 1000).await?];
-        let mut ten_thousand_skipped = None;
-        if config.ten_thousand {
-            match measure_ten_thousand(&config.sleep).await {
-                Ok(figure) => resident.push(figure),
-                Err(error) => ten_thousand_skipped = Some(skip_reason(&error, max_map_count())),
+        if config.wants(Row::Overhead) {
+            for in_flight in [1, 100, 1000] {
+                suite.overhead.push(
+                    measure_overhead(&executor, &bare, in_flight, config.sleep_ms, rounds).await?,
+                );
             }
         }
-        let cpu_fuel_ms = measure_cpu(&executor).await?;
-        let epoch_only = Engine::new({
-            let mut c = EngineConfig::default();
-            c.fuel = false;
-            c
-        })
-        .map_err(setup)?;
-        let cpu_epoch_ms =
-            measure_cpu(&executor_for(&epoch_only, std::slice::from_ref(&config.misbehave)).await?)
-                .await?;
-        let neither = Engine::new({
-            let mut c = EngineConfig::default();
-            c.fuel = false;
-            c.epoch_interruption = false;
-            c
-        })
-        .map_err(setup)?;
-        let cpu_neither_ms =
-            measure_cpu(&executor_for(&neither, std::slice::from_ref(&config.misbehave)).await?)
-                .await?;
-        let (rate_check_ns, atomic_ns) = measure_rate_check();
-        Ok(ExecutorSuite {
-            overhead,
-            overlap,
-            deadline_to_return,
-            resident,
-            ten_thousand_skipped,
-            cpu_fuel_ms,
-            cpu_epoch_ms,
-            cpu_neither_ms,
-            rate_check_ns,
-            atomic_ns,
-        })
+        if config.wants(Row::Overlap) {
+            for calls in [10, 50, 200, 1000] {
+                suite
+                    .overlap
+                    .push(measure_overlap(&executor, calls, config.sleep_ms, rounds).await?);
+            }
+        }
+        if config.wants(Row::Deadline) {
+            for at_once in [2, 100] {
+                suite.deadline.push(Deadline {
+                    at_once,
+                    late: measure_deadline(&executor, at_once, rounds).await?,
+                });
+            }
+        }
+        if config.wants(Row::Resident) {
+            suite.resident.push(measure_resident(&executor, 1000).await?);
+        }
+        if config.wants(Row::TenThousand) {
+            let figure = match &config.ten_thousand {
+                TenThousand::Here => measure_ten_thousand(&config.sleep)
+                    .await
+                    .map_err(|e| skip_reason(&e, max_map_count())),
+                TenThousand::Child(program) => ten_thousand_in_child(program, config).await,
+            };
+            match figure {
+                Ok(figure) => suite.resident.push(figure),
+                Err(reason) => suite.ten_thousand_skipped = Some(reason),
+            }
+        }
+        if config.wants(Row::Cpu) {
+            suite.cpu = Some(measure_cpus(&executor, &config.misbehave).await?);
+        }
+        if config.wants(Row::RateCheck) {
+            let (check_ns, atomic_ns) = measure_rate_check();
+            suite.rate_check = Some(RateCheck {
+                check_ns,
+                atomic_ns,
+            });
+        }
+        Ok(suite)
+    })
+}
+
+/// The CPU-bound guest on engines with fuel and epochs, epochs only, neither.
+async fn measure_cpus(
+    executor: &Arc<Executor>,
+    misbehave: &std::path::Path,
+) -> Result<Cpu, BenchError> {
+    let fuel_ms = measure_cpu(executor).await?;
+    let mut only_epochs = EngineConfig::default();
+    only_epochs.fuel = false;
+    let mut neither = only_epochs.clone();
+    neither.epoch_interruption = false;
+    let mut figures = Vec::new();
+    for config in [only_epochs, neither] {
+        let engine = Engine::new(config).map_err(setup)?;
+        let executor = executor_for(&engine, &[misbehave.to_path_buf()]).await?;
+        figures.push(measure_cpu(&executor).await?);
+    }
+    Ok(Cpu {
+        fuel_ms,
+        epoch_ms: figures[0],
+        neither_ms: figures[1],
     })
 }
 
@@ -248,53 +361,61 @@ fn sleep_input(ms: u64, _call: usize) -> String {
 }
 
 /// `elapsed - slept` per call with `in_flight` sleeps at once, through the
-/// executor and through the bare loop.
+/// executor and through the bare loop, in `rounds` rounds (a round of one
+/// call in flight is 20 calls one after another).
 async fn measure_overhead(
     executor: &Arc<Executor>,
     bare: &Arc<Baseline>,
     in_flight: usize,
     ms: u64,
+    rounds: usize,
 ) -> Result<Overhead, BenchError> {
-    let rounds = if in_flight == 1 { 50 } else { 1 };
-    let mut executor_extra = Vec::new();
-    let mut bare_extra = Vec::new();
+    let batches = if in_flight == 1 { 20 } else { 1 };
+    let mut executor_rounds = Vec::new();
+    let mut bare_rounds = Vec::new();
     for _ in 0..rounds {
-        let calls = (0..in_flight)
-            .map(|i| CallRequest::new("sleep", sleep_input(ms, i)))
-            .collect();
-        let result = executor.run_batch(calls, BatchOptions::default()).await;
-        for record in &result.records {
-            let slept = record
-                .outcome
-                .output()
-                .and_then(|o| o["slept_ms"].as_f64())
-                .ok_or_else(|| BenchError::Call(record.outcome.to_string()))?;
-            executor_extra.push(record.elapsed_ms - slept);
+        let mut executor_extra = Vec::new();
+        let mut bare_extra = Vec::new();
+        for _ in 0..batches {
+            let calls = (0..in_flight)
+                .map(|i| CallRequest::new("sleep", sleep_input(ms, i)))
+                .collect();
+            let result = executor.run_batch(calls, BatchOptions::default()).await;
+            for record in &result.records {
+                let slept = record
+                    .outcome
+                    .output()
+                    .and_then(|o| o["slept_ms"].as_f64())
+                    .ok_or_else(|| BenchError::Call(record.outcome.to_string()))?;
+                executor_extra.push(record.elapsed_ms - slept);
+            }
+            let mut tasks = Vec::new();
+            for i in 0..in_flight {
+                let bare = bare.clone();
+                let input = sleep_input(ms, i);
+                tasks.push(tokio::spawn(async move {
+                    let start = Instant::now();
+                    let output = bare.call_output("sleep", &input).await;
+                    (start.elapsed(), output)
+                }));
+            }
+            for task in tasks {
+                let (elapsed, output) = task.await.map_err(setup)?;
+                let output = output.map_err(|e| BenchError::Call(format!("{e:#}")))?;
+                let slept = serde_json::from_str::<serde_json::Value>(&output)
+                    .ok()
+                    .and_then(|o| o["slept_ms"].as_f64())
+                    .unwrap_or(f64::NAN);
+                bare_extra.push(elapsed.as_secs_f64() * 1e3 - slept);
+            }
         }
-        let mut tasks = Vec::new();
-        for i in 0..in_flight {
-            let bare = bare.clone();
-            let input = sleep_input(ms, i);
-            tasks.push(tokio::spawn(async move {
-                let start = Instant::now();
-                let output = bare.call_output("sleep", &input).await;
-                (start.elapsed(), output)
-            }));
-        }
-        for task in tasks {
-            let (elapsed, output) = task.await.map_err(setup)?;
-            let output = output.map_err(|e| BenchError::Call(format!("{e:#}")))?;
-            let slept = serde_json::from_str::<serde_json::Value>(&output)
-                .ok()
-                .and_then(|o| o["slept_ms"].as_f64())
-                .unwrap_or(f64::NAN);
-            bare_extra.push(elapsed.as_secs_f64() * 1e3 - slept);
-        }
+        executor_rounds.push(executor_extra);
+        bare_rounds.push(bare_extra);
     }
     Ok(Overhead {
         in_flight,
-        executor: spread(executor_extra),
-        bare: spread(bare_extra),
+        executor: spread(executor_rounds),
+        bare: spread(bare_rounds),
     })
 }
 
@@ -302,47 +423,65 @@ async fn measure_overlap(
     executor: &Arc<Executor>,
     calls: usize,
     ms: u64,
+    rounds: usize,
 ) -> Result<Overlap, BenchError> {
-    let requests = (0..calls)
-        .map(|i| CallRequest::new("sleep", sleep_input(ms, i)))
-        .collect();
-    let start = Instant::now();
-    let result = executor.run_batch(requests, BatchOptions::default()).await;
-    let wall_ms = start.elapsed().as_secs_f64() * 1e3;
-    if let Some(bad) = result.records.iter().find(|r| !r.outcome.is_ok()) {
-        return Err(BenchError::Call(bad.outcome.to_string()));
+    let mut walls = Vec::new();
+    for _ in 0..rounds {
+        let requests = (0..calls)
+            .map(|i| CallRequest::new("sleep", sleep_input(ms, i)))
+            .collect();
+        let start = Instant::now();
+        let result = executor.run_batch(requests, BatchOptions::default()).await;
+        walls.push(start.elapsed().as_secs_f64() * 1e3);
+        if let Some(bad) = result.records.iter().find(|r| !r.outcome.is_ok()) {
+            return Err(BenchError::Call(bad.outcome.to_string()));
+        }
     }
+    walls.sort_by(f64::total_cmp);
     Ok(Overlap {
         calls,
-        wall_ms,
+        wall_ms: quantile(&walls, 0.5),
+        wall_worst_ms: walls.last().copied().unwrap_or(f64::NAN),
         sequential_ms: (calls as u64 * ms) as f64,
         limit_ms: ms as f64,
     })
 }
 
-/// `elapsed - deadline` for `spin` with a 20 ms deadline, 200 calls, 2 at once.
-async fn measure_deadline(executor: &Arc<Executor>) -> Result<Spread, BenchError> {
+/// `elapsed - deadline` for `spin` with a 20 ms deadline, `at_once` calls
+/// at once, at least 200 calls a round.
+async fn measure_deadline(
+    executor: &Arc<Executor>,
+    at_once: usize,
+    rounds: usize,
+) -> Result<Spread, BenchError> {
     let deadline = Duration::from_millis(20);
     let spin = public(executor, "spin")?;
-    let mut late = Vec::new();
-    // Two at a time: one looping guest per worker thread.
-    for _ in 0..100 {
-        let options = CallOptions::default().timeout(deadline).fuel(u64::MAX / 4);
-        let calls = (0..2)
-            .map(|_| CallRequest::new(spin.clone(), "{}").with_options(options.clone()))
-            .collect();
-        for record in executor
-            .run_batch(calls, BatchOptions::default())
-            .await
-            .records
-        {
-            if !matches!(record.outcome, Outcome::Timeout { .. }) {
-                return Err(BenchError::Call(record.outcome.to_string()));
+    let batches = 200usize.div_ceil(at_once);
+    let mut all = Vec::new();
+    for _ in 0..rounds {
+        let mut late = Vec::new();
+        for _ in 0..batches {
+            let options = CallOptions::default().timeout(deadline).fuel(u64::MAX / 4);
+            let calls = (0..at_once)
+                .map(|_| CallRequest::new(spin.clone(), "{}").with_options(options.clone()))
+                .collect();
+            for record in executor
+                .run_batch(calls, BatchOptions::default())
+                .await
+                .records
+            {
+                if !matches!(record.outcome, Outcome::Timeout { .. }) {
+                    return Err(BenchError::Call(record.outcome.to_string()));
+                }
+                late.push(record.elapsed_ms - deadline.as_secs_f64() * 1e3);
+                if std::env::var_os("TH_DEBUG").is_some() && at_once == 2 {
+                    eprintln!("late {:.1} fuel {:?}", record.elapsed_ms - 20.0, record.fuel_used);
+                }
             }
-            late.push(record.elapsed_ms - deadline.as_secs_f64() * 1e3);
         }
+        all.push(late);
     }
-    Ok(spread(late))
+    Ok(spread(all))
 }
 
 fn resident_mib() -> f64 {
@@ -404,6 +543,58 @@ async fn measure_ten_thousand(sleep: &std::path::Path) -> Result<Resident, Bench
     measure_resident(&executor, 10_000).await
 }
 
+/// The 10,000-in-flight figure from a fresh child process running
+/// `program`, or why it is missing.
+async fn ten_thousand_in_child(
+    program: &std::path::Path,
+    config: &SuiteConfig,
+) -> Result<Resident, String> {
+    let output = run_ten_thousand_child(program, config).await;
+    let child = output.map_err(|e| skip_reason(&e, max_map_count()))?;
+    if let Some(reason) = child["ten_thousand_skipped"].as_str() {
+        return Err(reason.to_string());
+    }
+    let figure = &child["resident"][0];
+    let number = |field: &str| {
+        figure[field]
+            .as_f64()
+            .ok_or_else(|| format!("the child's figures have no `{field}`"))
+    };
+    Ok(Resident {
+        in_flight: 10_000,
+        before_mib: number("before_mib")?,
+        during_mib: number("during_mib")?,
+        per_thousand_mib: number("per_thousand_mib")?,
+    })
+}
+
+/// Runs the child and reads its JSON.
+async fn run_ten_thousand_child(
+    program: &std::path::Path,
+    config: &SuiteConfig,
+) -> Result<serde_json::Value, BenchError> {
+    let mut command = std::process::Command::new(program);
+    command
+        .args(["bench", "--suite", "executor", "--rows", "ten-thousand"])
+        .args(["--ten-thousand-here", "--json", "--sleep"])
+        .arg(&config.sleep)
+        .arg("--misbehave")
+        .arg(&config.misbehave);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .map_err(setup)?
+        .map_err(|e| setup(format!("could not run {}: {e}", program.display())))?;
+    if !output.status.success() {
+        return Err(setup(format!(
+            "the child measuring 10,000 calls in flight failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| setup(format!("the child's figures are not JSON: {e}")))
+}
+
 /// The kernel's `vm.max_map_count`, where it can be read.
 fn max_map_count() -> Option<u64> {
     std::fs::read_to_string("/proc/sys/vm/max_map_count")
@@ -420,7 +611,7 @@ fn skip_reason(error: &BenchError, max_map_count: Option<u64>) -> String {
     match max_map_count {
         Some(count) if out_of_maps => format!(
             "{text}. 10,000 instances need more memory mappings than vm.max_map_count ({count}) allows; \
-             enable the figure with `sudo sysctl -w vm.max_map_count=262144`, or leave it out with --no-ten-thousand"
+             enable the figure with `sudo sysctl -w vm.max_map_count=262144`, or leave it out with --no-ten-thousand (or --rows)"
         ),
         _ => format!("{text}; leave the figure out with --no-ten-thousand"),
     }

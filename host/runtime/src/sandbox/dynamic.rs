@@ -83,7 +83,7 @@ async fn invoke_export(
     };
     let deadline = Instant::now() + limits.timeout;
     let cancel = call.cancel.clone();
-    let (mut store, stderr) = match new_store(engine, grants, limits, call, deadline) {
+    let (mut store, stderr, place) = match new_store(engine, grants, limits, call, deadline) {
         Ok(made) => made,
         Err(outcome) => return not_run(outcome),
     };
@@ -100,7 +100,7 @@ async fn invoke_export(
             f.call_async(&mut store, &args, &mut results).await?;
             Ok(results.pop())
         };
-        guard(work, deadline, cancel.as_ref()).await
+        guard(work, deadline, cancel.as_ref(), &place).await
     };
     let cap = usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX);
     let result = result.map(|returned| output(func.result.as_ref(), returned, cap));

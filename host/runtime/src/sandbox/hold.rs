@@ -31,7 +31,7 @@ pub(crate) async fn hold(
             events: None,
             audit: None,
         };
-        let (mut store, _) = new_store(
+        let (mut store, _, _) = new_store(
             engine,
             grants,
             limits,

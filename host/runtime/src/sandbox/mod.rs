@@ -21,7 +21,7 @@ mod refusals;
 mod stack;
 
 use std::future::poll_fn;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -43,6 +43,7 @@ use self::limiter::Limiter;
 use crate::Engine;
 use crate::bindings::{Tool, ToolPre, ToolSpec};
 use crate::engine::Busy;
+use crate::turns::Place;
 use crate::lift;
 use crate::outcome::{Outcome, ToolErrorKind};
 use crate::policy::Limits;
@@ -177,14 +178,15 @@ pub(crate) struct CallInfo {
     pub(crate) audit: Option<Arc<crate::audit::CallAudit>>,
 }
 
-/// A fresh store for one call, with limits set and the deadline armed.
+/// A fresh store for one call, with limits set and the deadline armed, and
+/// its place in the engine's line of computing guests.
 fn new_store(
     engine: &Engine,
     grants: &Grants,
     limits: &Limits,
     call: CallInfo,
     deadline: Instant,
-) -> Result<(Store<State>, Capture), Outcome> {
+) -> Result<(Store<State>, Capture, Arc<Place>), Outcome> {
     let stdout = Capture::new(CAPTURE_BYTES);
     let stderr = Capture::new(CAPTURE_BYTES);
     let wasi = wasi_ctx(grants, &stdout, &stderr).map_err(|message| Outcome::Trap {
@@ -220,6 +222,8 @@ fn new_store(
         let _ = store.set_fuel(limits.fuel);
     }
     store.set_epoch_deadline(1);
+    let place = engine.turns().seat(deadline);
+    let turns = place.clone();
     store.epoch_deadline_callback(move |store| {
         if store
             .data()
@@ -234,15 +238,11 @@ fn new_store(
         if Instant::now() >= deadline {
             return Err(Interrupt::Deadline.into());
         }
-        // tokio's yield_now requeues the task behind the others, so many
-        // computing guests share the workers fairly and each sees its
-        // deadline within about a tick.
-        Ok(UpdateDeadline::YieldCustom(
-            1,
-            Box::pin(tokio::task::yield_now()),
-        ))
+        // Other tasks run first; with more computing guests than workers,
+        // this one waits its turn out of the run queue (see `turns`).
+        Ok(UpdateDeadline::YieldCustom(1, Box::pin(turns.next_turn())))
     });
-    Ok((store, stderr))
+    Ok((store, stderr, place))
 }
 
 /// Runs `describe` in a fresh instance under `limits`. What it returns is
@@ -258,7 +258,7 @@ pub(crate) async fn describe(
 ) -> Run<Vec<ToolSpec>> {
     let deadline = Instant::now() + limits.timeout;
     let cancel = call.cancel.clone();
-    let (mut store, stderr) = match new_store(engine, grants, limits, call, deadline) {
+    let (mut store, stderr, place) = match new_store(engine, grants, limits, call, deadline) {
         Ok(made) => made,
         Err(outcome) => return Run::not_run(outcome),
     };
@@ -268,7 +268,7 @@ pub(crate) async fn describe(
             let tool = pre.instantiate_async(&mut store).await?;
             tool.call_describe(&mut store).await
         };
-        guard(work, deadline, cancel.as_ref()).await
+        guard(work, deadline, cancel.as_ref(), &place).await
     };
     finish(store, result.map(Ok), &stderr, limits)
 }
@@ -286,7 +286,7 @@ async fn invoke_tool(
 ) -> Run<String> {
     let deadline = Instant::now() + limits.timeout;
     let cancel = call.cancel.clone();
-    let (mut store, stderr) = match new_store(engine, grants, limits, call, deadline) {
+    let (mut store, stderr, place) = match new_store(engine, grants, limits, call, deadline) {
         Ok(made) => made,
         Err(outcome) => return Run::not_run(outcome),
     };
@@ -295,7 +295,7 @@ async fn invoke_tool(
             let tool = pre.instantiate_async(&mut store).await?;
             tool.call_invoke(&mut store, name, input).await
         };
-        guard(work, deadline, cancel.as_ref()).await
+        guard(work, deadline, cancel.as_ref(), &place).await
     };
     let cap = usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX);
     let result = result.map(|returned| match returned {
@@ -317,15 +317,32 @@ async fn invoke_tool(
 ///
 /// Most calls finish on their first poll, so the timer and the cancellation
 /// future are only set up for a call that has to wait.
+///
+/// Every poll checks the clock before the guest: a guest woken past its
+/// deadline (by the epoch ticker, while it waited for a turn) ends at once,
+/// without being resumed, even before the runtime's timer has fired. A
+/// guest left pending outside its turn is blocked in a host call, and its
+/// turn goes to the next computing guest.
 async fn guard<T>(
     work: impl Future<Output = wasmtime::Result<T>>,
     deadline: Instant,
     cancel: Option<&CancellationToken>,
+    place: &Arc<Place>,
 ) -> wasmtime::Result<T> {
     let mut work = pin!(work);
-    let first = poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await;
-    if let Poll::Ready(result) = first {
-        return result;
+    let mut step = poll_fn(|cx| {
+        let polled = work.as_mut().poll(cx);
+        if polled.is_pending() {
+            place.suspended();
+        }
+        polled
+    });
+    let queued = place.enter();
+    if queued.is_none() {
+        let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut step).poll(cx))).await;
+        if let Poll::Ready(result) = first {
+            return result;
+        }
     }
     let cancelled = async {
         match cancel {
@@ -333,11 +350,25 @@ async fn guard<T>(
             None => std::future::pending().await,
         }
     };
+    let passed = poll_fn(|_| {
+        if Instant::now() >= deadline {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    let run = async {
+        if let Some(turn) = queued {
+            turn.await;
+        }
+        step.await
+    };
     tokio::select! {
         biased;
         () = cancelled => Err(Interrupt::Cancelled.into()),
+        () = passed => Err(Interrupt::Deadline.into()),
         () = tokio::time::sleep_until(deadline.into()) => Err(Interrupt::Deadline.into()),
-        result = work => result,
+        result = run => result,
     }
 }
 

@@ -1,0 +1,406 @@
+//! Turns on the CPU for guests that compute past an epoch tick.
+//!
+//! A guest that computes through a tick yields to the runtime so other tasks
+//! run. Yielding alone puts it back in the runtime's run queue: with 100
+//! looping guests on 2 workers each waits about 50 ticks for its next turn,
+//! and a guest whose deadline passes in that wait is stopped only when its
+//! turn comes. So the queue of computing guests is kept here instead, out of
+//! the run queue: at most one computing guest per worker holds a turn; the
+//! others wait parked, in order. A waiting guest whose deadline passes is
+//! taken out of the line and woken by the epoch ticker (it never runs again:
+//! its call ends as a timeout at once), and a guest that blocks in a host
+//! call gives its turn to the next one.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+/// The line of computing guests of one engine.
+#[derive(Debug, Default)]
+pub(crate) struct Turns {
+    line: Mutex<Line>,
+    /// Turns at once; `None` for the current runtime's worker count.
+    slots: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+struct Line {
+    /// Guests holding a turn.
+    running: usize,
+    /// Guests waiting for one, first in front.
+    waiting: VecDeque<Arc<Seat>>,
+}
+
+/// Where one guest is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// Neither holding nor waiting for a turn.
+    Out,
+    Running,
+    Waiting,
+    /// Its deadline passed while it waited: it is not to run again.
+    Expired,
+}
+
+#[derive(Debug)]
+struct Seat {
+    deadline: Instant,
+    /// Guarded by the line's lock (taken first) wherever both are held.
+    place: Mutex<(At, Option<Waker>)>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Seat {
+    fn set(&self, at: At) {
+        let mut place = lock(&self.place);
+        place.0 = at;
+        if at != At::Waiting
+            && let Some(waker) = place.1.take()
+        {
+            waker.wake();
+        }
+    }
+
+    fn at(&self) -> At {
+        lock(&self.place).0
+    }
+}
+
+impl Turns {
+    /// A line with a fixed number of turns at once (tests).
+    #[cfg(test)]
+    fn with_slots(slots: usize) -> Self {
+        Self {
+            line: Mutex::default(),
+            slots: Some(slots),
+        }
+    }
+
+    fn slots(&self) -> usize {
+        thread_local! {
+            /// The workers of the runtime this thread works for (a worker
+            /// thread belongs to one runtime for life).
+            static WORKERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        }
+        self.slots.unwrap_or_else(|| {
+            WORKERS.with(|workers| {
+                if workers.get() == 0 {
+                    workers.set(
+                        tokio::runtime::Handle::try_current()
+                            .map_or(1, |handle| handle.metrics().num_workers())
+                            .max(1),
+                    );
+                }
+                workers.get()
+            })
+        })
+    }
+
+    /// A place in the line for one store whose call ends at `deadline`.
+    pub(crate) fn seat(self: &Arc<Self>, deadline: Instant) -> Arc<Place> {
+        Arc::new(Place {
+            turns: self.clone(),
+            seat: Arc::new(Seat {
+                deadline,
+                place: Mutex::new((At::Out, None)),
+            }),
+            in_turn: AtomicBool::new(false),
+        })
+    }
+
+    /// Gives the turn `line` frees to the first waiter whose deadline has
+    /// not passed; the others are woken as expired.
+    fn hand_over(line: &mut Line, now: Instant) {
+        while let Some(next) = line.waiting.pop_front() {
+            if next.deadline <= now {
+                next.set(At::Expired);
+                continue;
+            }
+            next.set(At::Running);
+            return;
+        }
+        line.running = line.running.saturating_sub(1);
+    }
+
+    /// Takes every waiter whose deadline is before `now` out of the line
+    /// and wakes it.
+    ///
+    /// Guests holding turns do this at every tick, on a worker thread, so
+    /// the woken tasks join that worker's queue and end within the tick. The
+    /// epoch ticker does it too, a little later, for a line nobody is
+    /// computing in; its wake-ups go through the runtime's shared queue,
+    /// which a busy worker takes only one task from every few polls.
+    pub(crate) fn sweep(&self, now: Instant) {
+        Self::expire(&mut lock(&self.line), now);
+    }
+
+    fn expire(line: &mut Line, now: Instant) {
+        if line.waiting.is_empty() || line.waiting.iter().all(|seat| seat.deadline > now) {
+            return;
+        }
+        line.waiting.retain(|seat| {
+            let keep = seat.deadline > now;
+            if !keep {
+                seat.set(At::Expired);
+            }
+            keep
+        });
+    }
+
+    /// Guests waiting for a turn.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        lock(&self.line).waiting.len()
+    }
+}
+
+/// One store's place in the line. Dropping it gives up whatever it holds.
+#[derive(Debug)]
+pub(crate) struct Place {
+    turns: Arc<Turns>,
+    seat: Arc<Seat>,
+    /// Set while the guest is suspended in [`Place::next_turn`], so that
+    /// suspension is not taken for a host call.
+    in_turn: AtomicBool,
+}
+
+impl Place {
+    /// Takes a turn before the guest first runs: at once while there is
+    /// room and nobody waits (`None`), otherwise the future to await, at the
+    /// back of the line. A call starting behind a line of computing guests
+    /// so waits parked, not in the run queue, and runs no slice early.
+    pub(crate) fn enter(self: &Arc<Self>) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let turns = &self.turns;
+        let mut line = lock(&turns.line);
+        if !line.waiting.is_empty() {
+            Turns::expire(&mut line, Instant::now());
+        }
+        if self.seat.at() != At::Out {
+            return None;
+        }
+        if line.running < turns.slots() && line.waiting.is_empty() {
+            line.running += 1;
+            self.seat.set(At::Running);
+            return None;
+        }
+        self.seat.set(At::Waiting);
+        line.waiting.push_back(self.seat.clone());
+        let place = self.clone();
+        Some(async move { Granted { seat: &place.seat }.await })
+    }
+
+    /// What a guest computing through a tick awaits before it goes on: a
+    /// plain yield while nobody waits, otherwise the back of the line.
+    pub(crate) fn next_turn(self: &Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
+        let turns = &self.turns;
+        let mut line = lock(&turns.line);
+        let now = Instant::now();
+        Turns::expire(&mut line, now);
+        let wait = match self.seat.at() {
+            At::Out if line.running < turns.slots() && line.waiting.is_empty() => {
+                line.running += 1;
+                self.seat.set(At::Running);
+                false
+            }
+            At::Running if line.waiting.is_empty() => false,
+            At::Running => {
+                Turns::hand_over(&mut line, now);
+                self.seat.set(At::Waiting);
+                line.waiting.push_back(self.seat.clone());
+                true
+            }
+            At::Out => {
+                self.seat.set(At::Waiting);
+                line.waiting.push_back(self.seat.clone());
+                true
+            }
+            At::Waiting | At::Expired => true,
+        };
+        drop(line);
+        self.in_turn.store(true, Ordering::SeqCst);
+        let place = self.clone();
+        async move {
+            if wait {
+                Granted { seat: &place.seat }.await;
+            } else {
+                // The other tasks of this worker run first.
+                tokio::task::yield_now().await;
+            }
+            place.in_turn.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// The guest's future returned pending: unless it is in a turn, it is
+    /// blocked in a host call, so it frees its turn for the next guest.
+    pub(crate) fn suspended(&self) {
+        if !self.in_turn.load(Ordering::SeqCst) {
+            self.leave();
+        }
+    }
+
+    fn leave(&self) {
+        let mut line = lock(&self.turns.line);
+        match self.seat.at() {
+            At::Running => {
+                Turns::hand_over(&mut line, Instant::now());
+                self.seat.set(At::Out);
+            }
+            At::Waiting => {
+                line.waiting.retain(|seat| !Arc::ptr_eq(seat, &self.seat));
+                self.seat.set(At::Out);
+            }
+            At::Out | At::Expired => {}
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// Ready once the seat holds a turn; an expired seat never does (the call's
+/// guard ends the call instead).
+struct Granted<'a> {
+    seat: &'a Seat,
+}
+
+impl Future for Granted<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut place = lock(&self.seat.place);
+        if place.0 == At::Running {
+            return Poll::Ready(());
+        }
+        place.1 = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    type Pending = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    fn turn(place: &Arc<Place>) -> Pending {
+        Box::pin(place.next_turn())
+    }
+
+    fn poll(turn: &mut Pending) -> Poll<()> {
+        turn.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn later(ms: u64) -> Instant {
+        Instant::now() + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn computing_guests_beyond_the_slots_wait_in_line_and_take_turns() {
+        let turns = Arc::new(Turns::with_slots(1));
+        let (a, b) = (turns.seat(later(60_000)), turns.seat(later(60_000)));
+        let mut first = turn(&a);
+        assert_eq!(a.seat.at(), At::Running, "a free slot is taken at once");
+        let mut second = turn(&b);
+        assert_eq!(b.seat.at(), At::Waiting, "the one slot is held");
+        assert_eq!(poll(&mut second), Poll::Pending);
+        assert_eq!(poll(&mut first), Poll::Pending, "a plain yield first");
+        assert_eq!(poll(&mut first), Poll::Ready(()));
+        // `a` computes through another tick: `b` is waiting, so `a` hands
+        // the turn over and goes to the back.
+        let mut third = turn(&a);
+        assert_eq!(a.seat.at(), At::Waiting);
+        assert_eq!(poll(&mut second), Poll::Ready(()));
+        assert_eq!(poll(&mut third), Poll::Pending);
+        assert_eq!(turns.waiting(), 1);
+    }
+
+    #[test]
+    fn a_waiter_whose_deadline_passed_is_taken_out_and_never_gets_the_turn() {
+        let turns = Arc::new(Turns::with_slots(1));
+        let runner = turns.seat(later(60_000));
+        let _running = turn(&runner);
+        let late = turns.seat(Instant::now());
+        let mut waiting = turn(&late);
+        assert_eq!(poll(&mut waiting), Poll::Pending);
+        turns.sweep(Instant::now());
+        assert_eq!(turns.waiting(), 0, "the expired waiter left the line");
+        assert_eq!(late.seat.at(), At::Expired);
+        assert_eq!(
+            poll(&mut waiting),
+            Poll::Pending,
+            "an expired guest is never resumed"
+        );
+        // The guest holding the turn expires waiters at its next tick, and
+        // handing over skips expired waiters too.
+        let other = turns.seat(later(300));
+        drop(turn(&other));
+        let also = turns.seat(later(60_000));
+        drop(turn(&also));
+        assert_eq!(turns.waiting(), 2);
+        std::thread::sleep(Duration::from_millis(400));
+        drop(turn(&runner));
+        assert_eq!(other.seat.at(), At::Expired);
+        assert_eq!(also.seat.at(), At::Running);
+        assert_eq!(turns.waiting(), 1, "the runner went to the back");
+    }
+
+    #[test]
+    fn a_guest_blocked_in_a_host_call_frees_its_turn() {
+        let turns = Arc::new(Turns::with_slots(1));
+        let (a, b) = (turns.seat(later(60_000)), turns.seat(later(60_000)));
+        let mut yielding = turn(&a);
+        assert_eq!(poll(&mut yielding), Poll::Pending, "a plain yield first");
+        a.suspended();
+        assert_eq!(a.seat.at(), At::Running, "suspended in its turn: kept");
+        assert_eq!(poll(&mut yielding), Poll::Ready(()));
+        a.suspended();
+        assert_eq!(a.seat.at(), At::Out, "suspended in a host call: freed");
+        drop(turn(&b));
+        assert_eq!(b.seat.at(), At::Running, "the freed turn went to the next");
+    }
+
+    #[test]
+    fn a_call_starting_behind_a_line_waits_for_its_turn_before_running() {
+        let turns = Arc::new(Turns::with_slots(1));
+        let runner = turns.seat(later(60_000));
+        assert!(runner.enter().is_none(), "room: it runs at once");
+        let starter = turns.seat(later(60_000));
+        let mut entering: Pending = Box::pin(starter.enter().expect("no room: it waits"));
+        assert_eq!(poll(&mut entering), Poll::Pending);
+        // The runner computes through a tick and hands its turn over.
+        let mut back = turn(&runner);
+        assert_eq!(poll(&mut entering), Poll::Ready(()));
+        assert_eq!(poll(&mut back), Poll::Pending);
+        // Finishing gives the turn back to the runner.
+        drop(entering);
+        drop(starter);
+        assert_eq!(poll(&mut back), Poll::Ready(()));
+    }
+
+    #[test]
+    fn dropping_a_place_leaves_the_line_and_frees_its_turn() {
+        let turns = Arc::new(Turns::with_slots(1));
+        let runner = turns.seat(later(60_000));
+        let running = turn(&runner);
+        let waiter = turns.seat(later(60_000));
+        let waiting = turn(&waiter);
+        assert_eq!(turns.waiting(), 1);
+        drop(waiting);
+        drop(waiter);
+        assert_eq!(turns.waiting(), 0);
+        drop(running);
+        drop(runner);
+        assert_eq!(lock(&turns.line).running, 0);
+    }
+}
