@@ -155,6 +155,8 @@ pub struct Overlap {
     pub wall_ms: f64,
     /// The slowest round's wall time.
     pub wall_worst_ms: f64,
+    /// The same calls through the bare wasmtime loop (median of the rounds).
+    pub bare_wall_ms: f64,
     /// N × L: the calls one after another.
     pub sequential_ms: f64,
     /// L: the limit.
@@ -292,7 +294,7 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
             for calls in [10, 50, 200, 1000] {
                 suite
                     .overlap
-                    .push(measure_overlap(&executor, calls, config.sleep_ms, rounds).await?);
+                    .push(measure_overlap(&executor, &bare, calls, config.sleep_ms, rounds).await?);
             }
         }
         if config.wants(Row::Deadline) {
@@ -304,7 +306,9 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
             }
         }
         if config.wants(Row::Resident) {
-            suite.resident.push(measure_resident(&executor, 1000).await?);
+            suite
+                .resident
+                .push(measure_resident(&executor, 1000).await?);
         }
         if config.wants(Row::TenThousand) {
             let figure = match &config.ten_thousand {
@@ -419,14 +423,31 @@ async fn measure_overhead(
     })
 }
 
+/// Wall time of `calls` sleeps at once, through the executor and through
+/// the bare loop.
 async fn measure_overlap(
     executor: &Arc<Executor>,
+    bare: &Arc<Baseline>,
     calls: usize,
     ms: u64,
     rounds: usize,
 ) -> Result<Overlap, BenchError> {
     let mut walls = Vec::new();
+    let mut bare_walls = Vec::new();
     for _ in 0..rounds {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..calls)
+            .map(|i| {
+                let (bare, input) = (bare.clone(), sleep_input(ms, i));
+                tokio::spawn(async move { bare.call_output("sleep", &input).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await
+                .map_err(setup)?
+                .map_err(|e| BenchError::Call(format!("{e:#}")))?;
+        }
+        bare_walls.push(start.elapsed().as_secs_f64() * 1e3);
         let requests = (0..calls)
             .map(|i| CallRequest::new("sleep", sleep_input(ms, i)))
             .collect();
@@ -438,10 +459,12 @@ async fn measure_overlap(
         }
     }
     walls.sort_by(f64::total_cmp);
+    bare_walls.sort_by(f64::total_cmp);
     Ok(Overlap {
         calls,
         wall_ms: quantile(&walls, 0.5),
         wall_worst_ms: walls.last().copied().unwrap_or(f64::NAN),
+        bare_wall_ms: quantile(&bare_walls, 0.5),
         sequential_ms: (calls as u64 * ms) as f64,
         limit_ms: ms as f64,
     })
@@ -474,9 +497,6 @@ async fn measure_deadline(
                     return Err(BenchError::Call(record.outcome.to_string()));
                 }
                 late.push(record.elapsed_ms - deadline.as_secs_f64() * 1e3);
-                if std::env::var_os("TH_DEBUG").is_some() && at_once == 2 {
-                    eprintln!("late {:.1} fuel {:?}", record.elapsed_ms - 20.0, record.fuel_used);
-                }
             }
         }
         all.push(late);

@@ -264,18 +264,24 @@ fn print_suite(s: &ExecutorSuite) {
         }
     }
     if !s.overlap.is_empty() {
-        println!("\nN calls of `sleep` at once (median round, slowest round)\n");
-        println!("| N | wall (ms) | slowest (ms) | N x L (ms) | L (ms) | wall / L |");
-        println!("|--:|--:|--:|--:|--:|--:|");
+        println!(
+            "\nN calls of `sleep` at once (median round, slowest round, the bare loop's median round)\n"
+        );
+        println!(
+            "| N | wall (ms) | slowest (ms) | bare wall (ms) | N x L (ms) | L (ms) | wall / L | wall / bare |"
+        );
+        println!("|--:|--:|--:|--:|--:|--:|--:|--:|");
         for o in &s.overlap {
             println!(
-                "| {} | {:.1} | {:.1} | {:.0} | {:.0} | {:.3} |",
+                "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.3} | {:.3} |",
                 o.calls,
                 o.wall_ms,
                 o.wall_worst_ms,
+                o.bare_wall_ms,
                 o.sequential_ms,
                 o.limit_ms,
-                o.wall_ms / o.limit_ms
+                o.wall_ms / o.limit_ms,
+                o.wall_ms / o.bare_wall_ms
             );
         }
     }

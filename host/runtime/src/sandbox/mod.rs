@@ -43,10 +43,10 @@ use self::limiter::Limiter;
 use crate::Engine;
 use crate::bindings::{Tool, ToolPre, ToolSpec};
 use crate::engine::Busy;
-use crate::turns::Place;
 use crate::lift;
 use crate::outcome::{Outcome, ToolErrorKind};
 use crate::policy::Limits;
+use crate::turns::Place;
 
 /// How much of a guest's stdout and stderr is kept per call.
 const CAPTURE_BYTES: usize = 16 << 10;
@@ -178,6 +178,10 @@ pub(crate) struct CallInfo {
     pub(crate) audit: Option<Arc<crate::audit::CallAudit>>,
 }
 
+/// Fuel between the points where wasmtime records what a guest burned: about
+/// a millisecond of a tight loop on the development machine.
+const FUEL_SLICE: u64 = 2_000_000;
+
 /// A fresh store for one call, with limits set and the deadline armed, and
 /// its place in the engine's line of computing guests.
 fn new_store(
@@ -220,6 +224,12 @@ fn new_store(
     if engine.config().fuel {
         // A store with fuel counting on starts empty; this cannot fail then.
         let _ = store.set_fuel(limits.fuel);
+        // Fuel is handed to the guest a slice at a time. wasmtime writes the
+        // fuel a guest burned back to the store only when it calls, returns
+        // or runs out of a slice, not when an epoch deadline stops it: without
+        // slices, a guest stopped mid-loop would be charged only what it used
+        // before the loop, and its tenant's fuel quota would never see it.
+        let _ = store.fuel_async_yield_interval(Some(FUEL_SLICE));
     }
     store.set_epoch_deadline(1);
     let place = engine.turns().seat(deadline);
