@@ -191,8 +191,9 @@ impl Place {
         }
         self.seat.set(At::Waiting);
         line.waiting.push_back(self.seat.clone());
-        let place = self.clone();
-        Some(async move { Granted { seat: &place.seat }.await })
+        Some(Granted {
+            seat: self.seat.clone(),
+        })
     }
 
     /// What a guest computing through a tick awaits before it goes on: a
@@ -227,7 +228,10 @@ impl Place {
         let place = self.clone();
         async move {
             if wait {
-                Granted { seat: &place.seat }.await;
+                Granted {
+                    seat: place.seat.clone(),
+                }
+                .await;
             } else {
                 // The other tasks of this worker run first.
                 tokio::task::yield_now().await;
@@ -268,11 +272,11 @@ impl Drop for Place {
 
 /// Ready once the seat holds a turn; an expired seat never does (the call's
 /// guard ends the call instead).
-struct Granted<'a> {
-    seat: &'a Seat,
+struct Granted {
+    seat: Arc<Seat>,
 }
 
-impl Future for Granted<'_> {
+impl Future for Granted {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
