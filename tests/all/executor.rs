@@ -721,3 +721,85 @@ fn plans_are_checked_before_they_run() {
     ]);
     assert!(matches!(err, Err(toolhost::plan::PlanError::Cycle(_))));
 }
+
+/// CPU time (user + system, in clock ticks) of the threads in `tids`.
+fn threads_cpu(tids: &[String]) -> u64 {
+    tids.iter()
+        .filter_map(|tid| std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok())
+        .map(|stat| {
+            // Fields after the command (which is in parentheses): state is
+            // the first, utime the 12th and stime the 13th.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            field(11).unwrap_or(0) + field(12).unwrap_or(0)
+        })
+        .sum()
+}
+
+#[test]
+fn a_hundred_looping_guests_end_as_timeouts_beside_quick_calls_and_stop_burning_cpu() {
+    // All 100 at once on 2 workers: more computing guests than workers, so
+    // most wait for a turn, and many are still waiting when their deadline
+    // passes.
+    let policy = "[limits]\nmax_concurrency = 200\nfuel = 1_000_000_000_000\n";
+    let executor = executor_with(
+        &[
+            ("calc", artifacts::CALC, None),
+            ("misbehave", artifacts::MISBEHAVE, Some(policy)),
+        ],
+        ExecConfig::default(),
+    );
+    let tids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let runtime = {
+        let tids = tids.clone();
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || {
+                // `/proc/thread-self` names this thread's own task.
+                if let Ok(link) = std::fs::read_link("/proc/thread-self")
+                    && let Some(tid) = link.file_name()
+                {
+                    tids.lock()
+                        .unwrap()
+                        .push(tid.to_string_lossy().into_owned());
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let result = runtime.block_on(async {
+        let mut calls = Vec::new();
+        for i in 0..120 {
+            calls.push(if i % 6 == 5 {
+                CallRequest::json("calc", &json!({"expression": format!("{i} + 1")}))
+            } else {
+                CallRequest::json("misbehave__spin", &json!({}))
+                    .with_options(CallOptions::default().timeout(Duration::from_millis(30)))
+            });
+        }
+        executor.run_batch(calls, BatchOptions::default()).await
+    });
+    for (i, record) in result.records.iter().enumerate() {
+        let expected = if i % 6 == 5 { "ok" } else { "timeout" };
+        assert_eq!(
+            record.outcome.kind(),
+            expected,
+            "call {i}: {}",
+            record.outcome
+        );
+    }
+    assert_eq!(executor.in_flight(), 0);
+    // Every looping guest was stopped: the workers are idle now. (Were one
+    // still looping, they would burn a tick of CPU per 10 ms of wall time.)
+    let tids = tids.lock().unwrap().clone();
+    assert_eq!(tids.len(), 2, "both workers were seen");
+    let before = threads_cpu(&tids);
+    std::thread::sleep(Duration::from_millis(500));
+    let burned = threads_cpu(&tids) - before;
+    assert!(
+        burned <= 5,
+        "the workers burned {burned} ticks of CPU in 500 ms after every call had ended"
+    );
+}

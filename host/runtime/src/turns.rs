@@ -32,7 +32,19 @@ struct Line {
     running: usize,
     /// Guests waiting for one, first in front.
     waiting: VecDeque<Arc<Seat>>,
+    /// Counts every time a guest holding a turn came back for the next one,
+    /// or a turn was given or given up: how the ticker sees the line move.
+    moves: u64,
+    /// `moves` at the ticker's last sweep, and sweeps since it changed.
+    swept_at: u64,
+    still: u32,
 }
+
+/// Ticker sweeps with waiters and no movement before a waiter is let in
+/// beyond the slots. A guest holding a turn comes back every tick unless
+/// whoever awaits its call stopped polling it (without dropping it); the
+/// line must not stop for that.
+const STILL_SWEEPS: u32 = 3;
 
 /// Where one guest is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +129,7 @@ impl Turns {
     /// Gives the turn `line` frees to the first waiter whose deadline has
     /// not passed; the others are woken as expired.
     fn hand_over(line: &mut Line, now: Instant) {
+        line.moves += 1;
         while let Some(next) = line.waiting.pop_front() {
             if next.deadline <= now {
                 next.set(At::Expired);
@@ -136,8 +149,26 @@ impl Turns {
     /// epoch ticker does it too, a little later, for a line nobody is
     /// computing in; its wake-ups go through the runtime's shared queue,
     /// which a busy worker takes only one task from every few polls.
+    ///
+    /// A line that has not moved for [`STILL_SWEEPS`] sweeps lets its first
+    /// waiter in beyond the slots, so a turn whose holder is never polled
+    /// again slows the line down but never stops it.
     pub(crate) fn sweep(&self, now: Instant) {
-        Self::expire(&mut lock(&self.line), now);
+        let mut line = lock(&self.line);
+        Self::expire(&mut line, now);
+        if line.waiting.is_empty() || line.moves != line.swept_at {
+            line.swept_at = line.moves;
+            line.still = 0;
+            return;
+        }
+        line.still += 1;
+        if line.still >= STILL_SWEEPS
+            && let Some(next) = line.waiting.pop_front()
+        {
+            line.running += 1;
+            line.moves += 1;
+            next.set(At::Running);
+        }
     }
 
     fn expire(line: &mut Line, now: Instant) {
@@ -186,6 +217,7 @@ impl Place {
         }
         if line.running < turns.slots() && line.waiting.is_empty() {
             line.running += 1;
+            line.moves += 1;
             self.seat.set(At::Running);
             return None;
         }
@@ -203,6 +235,7 @@ impl Place {
         let mut line = lock(&turns.line);
         let now = Instant::now();
         Turns::expire(&mut line, now);
+        line.moves += 1;
         let wait = match self.seat.at() {
             At::Out if line.running < turns.slots() && line.waiting.is_empty() => {
                 line.running += 1;
@@ -390,6 +423,24 @@ mod tests {
         drop(entering);
         drop(starter);
         assert_eq!(poll(&mut back), Poll::Ready(()));
+    }
+
+    #[test]
+    fn a_turn_never_given_back_does_not_stop_the_line() {
+        let turns = Arc::new(Turns::with_slots(1));
+        let stuck = turns.seat(later(60_000));
+        // It takes the turn and yields; whoever awaits its call never polls
+        // it again.
+        let _stuck_turn = turn(&stuck);
+        let waiter = turns.seat(later(60_000));
+        let mut waiting: Pending = Box::pin(waiter.enter().expect("no room: it waits"));
+        // One sweep sees the waiter join; then the line stands still.
+        for _ in 0..=STILL_SWEEPS {
+            assert_eq!(poll(&mut waiting), Poll::Pending);
+            turns.sweep(Instant::now());
+        }
+        assert_eq!(poll(&mut waiting), Poll::Ready(()), "let in beyond the slots");
+        assert_eq!(turns.waiting(), 0);
     }
 
     #[test]
