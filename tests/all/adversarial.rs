@@ -49,7 +49,7 @@ fn every_test_guest_is_covered() {
 }
 
 #[tokio::test]
-async fn a_timeout_stops_an_infinite_loop() {
+async fn a_timeout_stops_an_infinite_loop_and_charges_the_fuel_it_burned() {
     let options = CallOptions::default()
         .timeout(Duration::from_millis(100))
         .fuel(u64::MAX / 4);
@@ -60,25 +60,12 @@ async fn a_timeout_stops_an_infinite_loop() {
         record.outcome
     );
     assert!(record.outcome.message().unwrap().contains("100 ms"));
-    host_still_serves().await;
-}
-
-#[tokio::test]
-async fn a_loop_stopped_by_its_deadline_is_charged_the_fuel_it_burned() {
     // A guest stopped mid-loop used to be charged only the fuel it had used
     // before the loop (a few thousand units), so a tenant's fuel quota never
     // saw a looping guest. One millisecond of looping burns millions.
-    let options = CallOptions::default()
-        .timeout(Duration::from_millis(200))
-        .fuel(u64::MAX / 4);
-    let record = call_with("guest_misbehave__spin", json!({}), options).await;
-    assert!(
-        matches!(record.outcome, Outcome::Timeout { .. }),
-        "{}",
-        record.outcome
-    );
     let used = record.fuel_used.expect("fuel is counted");
     assert!(used > 1_000_000, "a looping guest was charged {used} fuel");
+    host_still_serves().await;
 }
 
 #[tokio::test]

@@ -342,6 +342,15 @@ mod tests {
         Instant::now() + Duration::from_millis(ms)
     }
 
+    /// A line of one slot whose turn a runner holds, with the runner's
+    /// turn future (kept, never polled again).
+    fn held() -> (Arc<Turns>, Arc<Place>, Pending) {
+        let turns = Arc::new(Turns::with_slots(1));
+        let runner = turns.seat(later(60_000));
+        let running = turn(&runner);
+        (turns, runner, running)
+    }
+
     #[test]
     fn computing_guests_beyond_the_slots_wait_in_line_and_take_turns() {
         let turns = Arc::new(Turns::with_slots(1));
@@ -364,9 +373,7 @@ mod tests {
 
     #[test]
     fn a_waiter_whose_deadline_passed_is_taken_out_and_never_gets_the_turn() {
-        let turns = Arc::new(Turns::with_slots(1));
-        let runner = turns.seat(later(60_000));
-        let _running = turn(&runner);
+        let (turns, runner, _running) = held();
         let late = turns.seat(Instant::now());
         let mut waiting = turn(&late);
         assert_eq!(poll(&mut waiting), Poll::Pending);
@@ -427,11 +434,9 @@ mod tests {
 
     #[test]
     fn a_turn_never_given_back_does_not_stop_the_line() {
-        let turns = Arc::new(Turns::with_slots(1));
-        let stuck = turns.seat(later(60_000));
-        // It takes the turn and yields; whoever awaits its call never polls
-        // it again.
-        let _stuck_turn = turn(&stuck);
+        // The runner takes the turn and yields; whoever awaits its call
+        // never polls it again.
+        let (turns, _stuck, _stuck_turn) = held();
         let waiter = turns.seat(later(60_000));
         let mut waiting: Pending = Box::pin(waiter.enter().expect("no room: it waits"));
         // One sweep sees the waiter join; then the line stands still.
@@ -439,15 +444,17 @@ mod tests {
             assert_eq!(poll(&mut waiting), Poll::Pending);
             turns.sweep(Instant::now());
         }
-        assert_eq!(poll(&mut waiting), Poll::Ready(()), "let in beyond the slots");
+        assert_eq!(
+            poll(&mut waiting),
+            Poll::Ready(()),
+            "let in beyond the slots"
+        );
         assert_eq!(turns.waiting(), 0);
     }
 
     #[test]
     fn dropping_a_place_leaves_the_line_and_frees_its_turn() {
-        let turns = Arc::new(Turns::with_slots(1));
-        let runner = turns.seat(later(60_000));
-        let running = turn(&runner);
+        let (turns, runner, running) = held();
         let waiter = turns.seat(later(60_000));
         let waiting = turn(&waiter);
         assert_eq!(turns.waiting(), 1);
