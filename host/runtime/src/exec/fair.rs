@@ -24,8 +24,8 @@ pub(crate) struct FairPool {
 #[derive(Debug, Default)]
 struct PoolState {
     free: u64,
-    /// Callers that hold permits or wait for some.
-    callers: HashMap<String, CallerState>,
+    /// Callers that hold permits or wait for some. Permits share the key.
+    callers: HashMap<Arc<str>, CallerState>,
     /// Waiters queued now, across callers.
     queued: usize,
     /// Counts grants, so the caller served least recently is known.
@@ -52,7 +52,7 @@ struct Waiter {
 pub(crate) struct FairPermit {
     /// `None` once the permit was given back by hand (a grant nobody took).
     pool: Option<Arc<FairPool>>,
-    caller: String,
+    caller: Arc<str>,
     permits: u64,
 }
 
@@ -61,7 +61,9 @@ impl Drop for FairPermit {
         if let Some(pool) = self.pool.take() {
             let mut state = pool.lock();
             state.give_back(&self.caller, self.permits);
-            pool.dispatch(&mut state);
+            if state.queued > 0 {
+                pool.dispatch(&mut state);
+            }
         }
     }
 }
@@ -75,12 +77,22 @@ impl PoolState {
         self.forget_if_idle(caller);
     }
 
-    fn take(&mut self, caller: &str, permits: u64) {
+    /// Takes `permits` for `caller`; returns the key its permit holds.
+    fn take(&mut self, caller: &str, permits: u64) -> Arc<str> {
         self.free -= permits;
         self.next_seq += 1;
-        let state = self.callers.entry(caller.to_string()).or_default();
+        let key = self.key(caller);
+        let state = self.callers.entry(key.clone()).or_default();
         state.held += permits;
         state.last_grant = self.next_seq;
+        key
+    }
+
+    /// The map's own key for `caller` (shared, not copied), or a new one.
+    fn key(&self, caller: &str) -> Arc<str> {
+        self.callers
+            .get_key_value(caller)
+            .map_or_else(|| Arc::from(caller), |(key, _)| key.clone())
     }
 
     fn forget_if_idle(&mut self, caller: &str) {
@@ -95,7 +107,7 @@ impl PoolState {
 
     /// The caller to serve next: among those waiting, the one holding the
     /// fewest permits, then the one served least recently.
-    fn next_caller(&self) -> Option<String> {
+    fn next_caller(&self) -> Option<Arc<str>> {
         self.callers
             .iter()
             .filter(|(_, state)| !state.queue.is_empty())
@@ -149,13 +161,15 @@ impl FairPool {
     /// Takes `permits` for `caller` if they are free and nobody waits.
     pub(crate) fn try_acquire(self: &Arc<Self>, caller: &str, permits: u64) -> Option<FairPermit> {
         let mut state = self.lock();
-        // Serves whoever can be served first (and drops waiters that left).
-        self.dispatch(&mut state);
+        if state.queued > 0 {
+            // Serves whoever can be served first (and drops waiters that left).
+            self.dispatch(&mut state);
+        }
         if state.queued > 0 || state.free < permits {
             return None;
         }
-        state.take(caller, permits);
-        Some(self.permit(caller, permits))
+        let key = state.take(caller, permits);
+        Some(self.permit(key, permits))
     }
 
     /// Waits for `permits` for `caller`, served fairly against the other
@@ -173,7 +187,8 @@ impl FairPool {
         let (grant, granted) = oneshot::channel();
         {
             let mut state = self.lock();
-            let queue = &mut state.callers.entry(caller.to_string()).or_default().queue;
+            let key = state.key(caller);
+            let queue = &mut state.callers.entry(key).or_default().queue;
             // Waiters that gave up leave their place; drop those in front.
             let mut gone = 0;
             while queue.front().is_some_and(|w| w.grant.is_closed()) {
@@ -187,10 +202,10 @@ impl FairPool {
         granted.await.ok()
     }
 
-    fn permit(self: &Arc<Self>, caller: &str, permits: u64) -> FairPermit {
+    fn permit(self: &Arc<Self>, caller: Arc<str>, permits: u64) -> FairPermit {
         FairPermit {
             pool: Some(self.clone()),
-            caller: caller.to_string(),
+            caller,
             permits,
         }
     }
@@ -211,8 +226,8 @@ impl FairPool {
             if waiter.grant.is_closed() {
                 continue;
             }
-            state.take(&caller, waiter.permits);
-            if let Err(mut unwanted) = waiter.grant.send(self.permit(&caller, waiter.permits)) {
+            let key = state.take(&caller, waiter.permits);
+            if let Err(mut unwanted) = waiter.grant.send(self.permit(key, waiter.permits)) {
                 // It gave up just now: give the permits back here, under the lock.
                 unwanted.pool = None;
                 state.give_back(&caller, waiter.permits);
