@@ -6,10 +6,11 @@
 //! and a guest whose deadline passes in that wait is stopped only when its
 //! turn comes. So the queue of computing guests is kept here instead, out of
 //! the run queue: at most one computing guest per worker holds a turn; the
-//! others wait parked, in order. A waiting guest whose deadline passes is
-//! taken out of the line and woken by the epoch ticker (it never runs again:
-//! its call ends as a timeout at once), and a guest that blocks in a host
-//! call gives its turn to the next one.
+//! others wait parked, in order, and so does a call that starts behind them.
+//! A waiting guest whose deadline passes is taken out of the line and woken
+//! by the guests holding turns at their next tick (or by the epoch ticker
+//! when nobody computes); it never runs again: its call ends as a timeout at
+//! once. A guest that blocks in a host call gives its turn to the next one.
 
 use std::collections::VecDeque;
 use std::pin::Pin;

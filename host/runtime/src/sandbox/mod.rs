@@ -329,7 +329,7 @@ async fn invoke_tool(
 /// future are only set up for a call that has to wait.
 ///
 /// Every poll checks the clock before the guest: a guest woken past its
-/// deadline (by the epoch ticker, while it waited for a turn) ends at once,
+/// deadline while it waited for a turn (see `turns`) ends at once,
 /// without being resumed, even before the runtime's timer has fired. A
 /// guest left pending outside its turn is blocked in a host call, and its
 /// turn goes to the next computing guest.
