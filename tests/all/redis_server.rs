@@ -102,26 +102,7 @@ impl RedisServer {
     /// script runs inside Redis, not round trips).
     pub fn round_trips(&self) -> u64 {
         let info = self.command("INFO commandstats").expect("INFO answers");
-        info.lines()
-            .filter(|line| {
-                [
-                    "cmdstat_evalsha:",
-                    "cmdstat_eval:",
-                    "cmdstat_get:",
-                    "cmdstat_script|load:",
-                ]
-                .iter()
-                .any(|kind| line.starts_with(kind))
-            })
-            .filter_map(|line| {
-                line.split_once("calls=")?
-                    .1
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
+        toolhost::serve::requests_in_commandstats(&info)
     }
 }
 

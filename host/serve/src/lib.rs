@@ -53,7 +53,7 @@ pub use self::cluster::{FailureMode, RedisConfig};
 use self::config::Settings;
 pub use self::config::{ConfigError, ServeConfig, TenantConfig, TenantLimits, hash_key};
 use self::metrics::Metrics;
-pub use self::store::RedisSetupError;
+pub use self::store::{RedisSetupError, requests_in_commandstats};
 use self::tenants::Tenants;
 #[cfg(doc)]
 use toolhost_runtime::tenancy::Caller;

@@ -21,6 +21,31 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use toolhost_runtime::shared::{CacheBounds, Grant, Pool, Store, StoreError};
 
+/// The requests a store's nodes have sent, read from the text of Redis's
+/// `INFO commandstats`: the scripts run (`EVALSHA`, `EVAL`), the cached
+/// results read (`GET`) and the scripts loaded. (The report also counts the
+/// commands a script runs inside Redis; those are not requests.) For
+/// benchmarks and tests that count what sharing costs.
+pub fn requests_in_commandstats(info: &str) -> u64 {
+    const SENT: [&str; 4] = [
+        "cmdstat_evalsha:",
+        "cmdstat_eval:",
+        "cmdstat_get:",
+        "cmdstat_script|load:",
+    ];
+    info.lines()
+        .filter(|line| SENT.iter().any(|kind| line.starts_with(kind)))
+        .filter_map(|line| {
+            line.split_once("calls=")?
+                .1
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 /// How a node reaches Redis.
 #[derive(Debug, Clone)]
 pub(crate) struct RedisOptions {
@@ -364,7 +389,22 @@ impl Store for RedisStore {
 
 #[cfg(test)]
 mod tests {
-    use super::redacted;
+    use super::{redacted, requests_in_commandstats};
+
+    #[test]
+    fn the_requests_counted_are_the_ones_a_node_sends() {
+        let info = "# Commandstats\r\n\
+            cmdstat_evalsha:calls=40,usec=900,usec_per_call=22.50,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_eval:calls=2,usec=80,usec_per_call=40.00,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_get:calls=7,usec=10,usec_per_call=1.43,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_script|load:calls=5,usec=50,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_hget:calls=100,usec=50,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_info:calls=3,usec=300,usec_per_call=100.00,rejected_calls=0,failed_calls=0\r\n";
+        // The commands scripts run inside Redis (`hget`) and `INFO` itself
+        // are not requests.
+        assert_eq!(requests_in_commandstats(info), 54);
+        assert_eq!(requests_in_commandstats(""), 0);
+    }
 
     #[test]
     fn passwords_stay_out_of_messages() {

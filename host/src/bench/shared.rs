@@ -141,25 +141,7 @@ pub fn round_trips(port: u16) -> std::io::Result<u64> {
     let length: usize = line.trim_start_matches('$').trim().parse().unwrap_or(0);
     let mut bulk = vec![0; length];
     reader.read_exact(&mut bulk)?;
-    Ok(String::from_utf8_lossy(&bulk)
-        .lines()
-        .filter(|line| {
-            [
-                "cmdstat_evalsha:",
-                "cmdstat_eval:",
-                "cmdstat_get:",
-                "cmdstat_script|load:",
-            ]
-            .iter()
-            .any(|kind| line.starts_with(kind))
-        })
-        .filter_map(|line| {
-            line.split_once("calls=")?
-                .1
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum())
+    Ok(toolhost::serve::requests_in_commandstats(
+        &String::from_utf8_lossy(&bulk),
+    ))
 }
