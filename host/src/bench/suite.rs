@@ -393,19 +393,7 @@ async fn measure_overhead(
                     .ok_or_else(|| BenchError::Call(record.outcome.to_string()))?;
                 executor_extra.push(record.elapsed_ms - slept);
             }
-            let mut tasks = Vec::new();
-            for i in 0..in_flight {
-                let bare = bare.clone();
-                let input = sleep_input(ms, i);
-                tasks.push(tokio::spawn(async move {
-                    let start = Instant::now();
-                    let output = bare.call_output("sleep", &input).await;
-                    (start.elapsed(), output)
-                }));
-            }
-            for task in tasks {
-                let (elapsed, output) = task.await.map_err(setup)?;
-                let output = output.map_err(|e| BenchError::Call(format!("{e:#}")))?;
+            for (elapsed, output) in bare_sleeps(bare, in_flight, ms).await? {
                 let slept = serde_json::from_str::<serde_json::Value>(&output)
                     .ok()
                     .and_then(|o| o["slept_ms"].as_f64())
@@ -423,6 +411,34 @@ async fn measure_overhead(
     })
 }
 
+/// `calls` sleeps of `ms` through the bare loop, all at once, each on its own
+/// task: each one's time and output, in order.
+async fn bare_sleeps(
+    bare: &Arc<Baseline>,
+    calls: usize,
+    ms: u64,
+) -> Result<Vec<(Duration, String)>, BenchError> {
+    let tasks: Vec<_> = (0..calls)
+        .map(|i| {
+            let (bare, input) = (bare.clone(), sleep_input(ms, i));
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let output = bare.call_output("sleep", &input).await;
+                (start.elapsed(), output)
+            })
+        })
+        .collect();
+    let mut done = Vec::with_capacity(calls);
+    for task in tasks {
+        let (elapsed, output) = task.await.map_err(setup)?;
+        done.push((
+            elapsed,
+            output.map_err(|e| BenchError::Call(format!("{e:#}")))?,
+        ));
+    }
+    Ok(done)
+}
+
 /// Wall time of `calls` sleeps at once, through the executor and through
 /// the bare loop.
 async fn measure_overlap(
@@ -436,17 +452,7 @@ async fn measure_overlap(
     let mut bare_walls = Vec::new();
     for _ in 0..rounds {
         let start = Instant::now();
-        let tasks: Vec<_> = (0..calls)
-            .map(|i| {
-                let (bare, input) = (bare.clone(), sleep_input(ms, i));
-                tokio::spawn(async move { bare.call_output("sleep", &input).await })
-            })
-            .collect();
-        for task in tasks {
-            task.await
-                .map_err(setup)?
-                .map_err(|e| BenchError::Call(format!("{e:#}")))?;
-        }
+        bare_sleeps(bare, calls, ms).await?;
         bare_walls.push(start.elapsed().as_secs_f64() * 1e3);
         let requests = (0..calls)
             .map(|i| CallRequest::new("sleep", sleep_input(ms, i)))
