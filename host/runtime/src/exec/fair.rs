@@ -10,6 +10,7 @@
 //! the queue.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
@@ -19,6 +20,8 @@ use tokio::sync::oneshot;
 pub(crate) struct FairPool {
     size: u64,
     state: Mutex<PoolState>,
+    /// The most permits taken at once; written under the state's lock.
+    peak: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -32,13 +35,26 @@ struct PoolState {
     next_seq: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct CallerState {
+    /// The map's key, kept here so a grant finds it in the same lookup.
+    key: Arc<str>,
     held: u64,
     /// When the caller was last granted permits (a `next_seq` value).
     last_grant: u64,
     /// Its waiters, in arrival order.
     queue: VecDeque<Waiter>,
+}
+
+impl CallerState {
+    fn new(key: Arc<str>) -> Self {
+        Self {
+            key,
+            held: 0,
+            last_grant: 0,
+            queue: VecDeque::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -71,28 +87,49 @@ impl Drop for FairPermit {
 impl PoolState {
     fn give_back(&mut self, caller: &str, permits: u64) {
         self.free += permits;
-        if let Some(state) = self.callers.get_mut(caller) {
+        let idle = self.callers.get_mut(caller).is_some_and(|state| {
             state.held = state.held.saturating_sub(permits);
+            state.held == 0 && state.queue.is_empty()
+        });
+        if idle {
+            self.callers.remove(caller);
         }
-        self.forget_if_idle(caller);
     }
 
     /// Takes `permits` for `caller`; returns the key its permit holds.
     fn take(&mut self, caller: &str, permits: u64) -> Arc<str> {
         self.free -= permits;
         self.next_seq += 1;
-        let key = self.key(caller);
-        let state = self.callers.entry(key.clone()).or_default();
-        state.held += permits;
+        if let Some(state) = self.callers.get_mut(caller) {
+            state.held += permits;
+            state.last_grant = self.next_seq;
+            return state.key.clone();
+        }
+        let mut state = CallerState::new(Arc::from(caller));
+        state.held = permits;
         state.last_grant = self.next_seq;
+        let key = state.key.clone();
+        self.callers.insert(key.clone(), state);
         key
     }
 
-    /// The map's own key for `caller` (shared, not copied), or a new one.
-    fn key(&self, caller: &str) -> Arc<str> {
-        self.callers
-            .get_key_value(caller)
-            .map_or_else(|| Arc::from(caller), |(key, _)| key.clone())
+    /// Queues `waiter` behind `caller`'s other waiters.
+    fn queue(&mut self, caller: &str, waiter: Waiter) {
+        if !self.callers.contains_key(caller) {
+            let key: Arc<str> = Arc::from(caller);
+            self.callers.insert(key.clone(), CallerState::new(key));
+        }
+        let Some(state) = self.callers.get_mut(caller) else {
+            return;
+        };
+        // Waiters that gave up leave their place; drop those in front.
+        let mut gone = 0;
+        while state.queue.front().is_some_and(|w| w.grant.is_closed()) {
+            state.queue.pop_front();
+            gone += 1;
+        }
+        state.queue.push_back(waiter);
+        self.queued = self.queued + 1 - gone;
     }
 
     fn forget_if_idle(&mut self, caller: &str) {
@@ -129,12 +166,19 @@ impl PoolState {
 impl FairPool {
     /// A pool of `size` permits.
     pub(crate) fn new(size: u64) -> Arc<Self> {
+        Self::with_peak(size, 0)
+    }
+
+    /// A pool of `size` permits that takes over the peak of the pool it
+    /// replaces.
+    pub(crate) fn with_peak(size: u64, peak: u64) -> Arc<Self> {
         Arc::new(Self {
             size,
             state: Mutex::new(PoolState {
                 free: size,
                 ..PoolState::default()
             }),
+            peak: AtomicU64::new(peak),
         })
     }
 
@@ -150,6 +194,11 @@ impl FairPool {
     /// Permits free now.
     pub(crate) fn available(&self) -> u64 {
         self.lock().free
+    }
+
+    /// The most permits that were taken at once.
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
     }
 
     /// Waiters queued now.
@@ -168,8 +217,7 @@ impl FairPool {
         if state.queued > 0 || state.free < permits {
             return None;
         }
-        let key = state.take(caller, permits);
-        Some(self.permit(key, permits))
+        Some(self.grant(&mut state, caller, permits))
     }
 
     /// Waits for `permits` for `caller`, served fairly against the other
@@ -187,22 +235,17 @@ impl FairPool {
         let (grant, granted) = oneshot::channel();
         {
             let mut state = self.lock();
-            let key = state.key(caller);
-            let queue = &mut state.callers.entry(key).or_default().queue;
-            // Waiters that gave up leave their place; drop those in front.
-            let mut gone = 0;
-            while queue.front().is_some_and(|w| w.grant.is_closed()) {
-                queue.pop_front();
-                gone += 1;
-            }
-            queue.push_back(Waiter { permits, grant });
-            state.queued = state.queued + 1 - gone;
+            state.queue(caller, Waiter { permits, grant });
             self.dispatch(&mut state);
         }
         granted.await.ok()
     }
 
-    fn permit(self: &Arc<Self>, caller: Arc<str>, permits: u64) -> FairPermit {
+    /// Takes `permits` for `caller` (they are free) and notes the peak.
+    fn grant(self: &Arc<Self>, state: &mut PoolState, caller: &str, permits: u64) -> FairPermit {
+        let caller = state.take(caller, permits);
+        self.peak
+            .fetch_max(self.size - state.free, Ordering::Relaxed);
         FairPermit {
             pool: Some(self.clone()),
             caller,
@@ -226,8 +269,8 @@ impl FairPool {
             if waiter.grant.is_closed() {
                 continue;
             }
-            let key = state.take(&caller, waiter.permits);
-            if let Err(mut unwanted) = waiter.grant.send(self.permit(key, waiter.permits)) {
+            let permit = self.grant(state, &caller, waiter.permits);
+            if let Err(mut unwanted) = waiter.grant.send(permit) {
                 // It gave up just now: give the permits back here, under the lock.
                 unwanted.pool = None;
                 state.give_back(&caller, waiter.permits);

@@ -53,7 +53,6 @@ pub(crate) fn quota(rate: &Rate) -> Quota {
 /// The admission state of one component: its own cap and rate.
 struct ComponentGate {
     slots: Arc<FairPool>,
-    peak: AtomicUsize,
     rate: Option<DefaultDirectRateLimiter>,
     /// The rate the limiter was built for.
     rate_rule: Option<Rate>,
@@ -63,10 +62,9 @@ struct ComponentGate {
 impl ComponentGate {
     /// The gate for `limits`; its rate divided by `nodes` (the rate this
     /// node keeps while the shared store is down).
-    fn new(limits: &Limits, peak: usize, nodes: u32) -> Self {
+    fn new(limits: &Limits, peak: u64, nodes: u32) -> Self {
         Self {
-            slots: FairPool::new(u64::from(limits.max_concurrency)),
-            peak: AtomicUsize::new(peak),
+            slots: FairPool::with_peak(u64::from(limits.max_concurrency), peak),
             rate: limits
                 .rate
                 .as_ref()
@@ -95,7 +93,6 @@ pub(crate) struct Gates {
     queued: AtomicUsize,
     max_queued: usize,
     global_size: usize,
-    global_peak: AtomicUsize,
     memory: Option<MemoryBudget>,
     /// Where each tool's `rate` is kept when nodes share it.
     shared: Option<Arc<Shared>>,
@@ -141,7 +138,6 @@ impl Gates {
             queued: AtomicUsize::new(0),
             max_queued,
             global_size: max_in_flight,
-            global_peak: AtomicUsize::new(0),
             memory: memory_budget_mb.map(MemoryBudget::new),
         }
     }
@@ -162,12 +158,12 @@ impl Gates {
     /// The most calls that have held a slot at once: overall, and of one component.
     pub(crate) fn peak(&self, component: Option<&str>) -> usize {
         match component {
-            None => self.global_peak.load(Ordering::Relaxed),
+            None => self.global.peak() as usize,
             Some(name) => {
                 let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
                 components
                     .get(name)
-                    .map_or(0, |gate| gate.peak.load(Ordering::Relaxed))
+                    .map_or(0, |gate| gate.slots.peak() as usize)
             }
         }
     }
@@ -187,7 +183,7 @@ impl Gates {
             if !gate.fits(limits) {
                 *gate = Arc::new(ComponentGate::new(
                     limits,
-                    gate.peak.load(Ordering::Relaxed),
+                    gate.slots.peak(),
                     self.local_divisor(),
                 ));
             }
@@ -208,10 +204,12 @@ impl Gates {
 
     fn caller(&self, key: &str, size: u32) -> Arc<FairPool> {
         let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
-        callers
-            .entry(key.to_string())
-            .or_insert_with(|| FairPool::new(u64::from(size)))
-            .clone()
+        if let Some(pool) = callers.get(key) {
+            return pool.clone();
+        }
+        let pool = FairPool::new(u64::from(size));
+        callers.insert(key.to_string(), pool.clone());
+        pool
     }
 
     /// Waits for (or refuses) every rate limit and cap that applies.
@@ -358,13 +356,6 @@ impl Gates {
                 queue_deadline,
             )
             .await?;
-        let component_now = (gate.slots.size() - gate.slots.available()) as usize;
-        gate.peak.fetch_max(component_now, Ordering::Relaxed);
-        self.global_peak
-            .fetch_max(self.in_flight(), Ordering::Relaxed);
-        if let Some(memory) = &self.memory {
-            memory.note_peak();
-        }
         Ok(Permits {
             _component: component_permit,
             _caller: caller_permit,

@@ -8,7 +8,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::fair::FairPool;
 use crate::outcome::Outcome;
@@ -95,7 +94,6 @@ pub(crate) fn cost_mb(memory_bytes: u64) -> u64 {
 pub(crate) struct MemoryBudget {
     pub(crate) slots: Arc<FairPool>,
     total_mb: u64,
-    peak_mb: AtomicU64,
 }
 
 impl MemoryBudget {
@@ -103,7 +101,6 @@ impl MemoryBudget {
         Self {
             slots: FairPool::new(total_mb),
             total_mb,
-            peak_mb: AtomicU64::new(0),
         }
     }
 
@@ -116,13 +113,7 @@ impl MemoryBudget {
     }
 
     pub(crate) fn peak_bytes(&self) -> u64 {
-        self.peak_mb.load(Ordering::Relaxed) * MIB
-    }
-
-    /// Notes the reservation now, after a call was admitted.
-    pub(crate) fn note_peak(&self) {
-        let now = self.total_mb - self.slots.available();
-        self.peak_mb.fetch_max(now, Ordering::Relaxed);
+        self.slots.peak() * MIB
     }
 
     /// The permits a call with `memory_bytes` of linear memory needs, or the
