@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -49,6 +49,7 @@ const STILL_SWEEPS: u32 = 3;
 
 /// Where one guest is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum At {
     /// Neither holding nor waiting for a turn.
     Out,
@@ -58,11 +59,24 @@ enum At {
     Expired,
 }
 
+impl At {
+    fn from_u8(n: u8) -> Self {
+        match n {
+            1 => At::Running,
+            2 => At::Waiting,
+            3 => At::Expired,
+            _ => At::Out,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Seat {
     deadline: Instant,
-    /// Guarded by the line's lock (taken first) wherever both are held.
-    place: Mutex<(At, Option<Waker>)>,
+    /// An [`At`]; changed only under the line's lock.
+    at: AtomicU8,
+    /// Whom to wake when a waiting seat is given a turn or expires.
+    waker: Mutex<Option<Waker>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -70,18 +84,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Seat {
+    /// Moves the seat to `at`; a seat that stops waiting is woken. (Only a
+    /// waiting seat has a waker: [`Granted`] is polled after `Waiting` is
+    /// set, and checks the seat after it stores its waker.)
     fn set(&self, at: At) {
-        let mut place = lock(&self.place);
-        place.0 = at;
-        if at != At::Waiting
-            && let Some(waker) = place.1.take()
+        let was = At::from_u8(self.at.swap(at as u8, Ordering::SeqCst));
+        if was == At::Waiting
+            && at != At::Waiting
+            && let Some(waker) = lock(&self.waker).take()
         {
             waker.wake();
         }
     }
 
     fn at(&self) -> At {
-        lock(&self.place).0
+        At::from_u8(self.at.load(Ordering::SeqCst))
     }
 }
 
@@ -121,7 +138,8 @@ impl Turns {
             turns: self.clone(),
             seat: Arc::new(Seat {
                 deadline,
-                place: Mutex::new((At::Out, None)),
+                at: AtomicU8::new(At::Out as u8),
+                waker: Mutex::new(None),
             }),
             in_turn: AtomicBool::new(false),
         })
@@ -314,11 +332,14 @@ impl Future for Granted {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut place = lock(&self.seat.place);
-        if place.0 == At::Running {
+        let mut waker = lock(&self.seat.waker);
+        if self.seat.at() == At::Running {
             return Poll::Ready(());
         }
-        place.1 = Some(cx.waker().clone());
+        match &mut *waker {
+            Some(old) => old.clone_from(cx.waker()),
+            None => *waker = Some(cx.waker().clone()),
+        }
         Poll::Pending
     }
 }
