@@ -242,17 +242,13 @@ impl Place {
         }
         self.seat.set(At::Waiting);
         line.waiting.push_back(self.seat.clone());
-        let granted = Granted {
+        Some(Granted {
             seat: self.seat.clone(),
-        };
-        Some(async move {
-            granted.await;
-            Self::yield_to_others().await;
         })
     }
 
     /// Lets the worker's other tasks run, and the runtime poll for I/O and
-    /// timers, before a guest computes through its next turn.
+    /// timers, before a guest that computed through a tick computes again.
     ///
     /// A turn handed over is a wake-up on the worker thread, which tokio
     /// runs next, ahead of the tasks already queued, up to three times in a
@@ -261,6 +257,13 @@ impl Place {
     /// back to back while calls that ended waited to answer and requests
     /// waited to be read. A yield is rescheduled only after the worker has
     /// run what is queued or polled for events.
+    ///
+    /// A yielding guest keeps its turn: given up, it would let every new
+    /// call in to compute a first slice before any line formed (measured:
+    /// 100 looping guests then ended 3.5-4.5 ms past their deadline at p99,
+    /// against 1.1-1.4 ms). A call given its first turn does not yield: it
+    /// has not computed yet, and in a burst of new calls each would hold its
+    /// turn idle until the whole queue had run.
     async fn yield_to_others() {
         tokio::task::yield_now().await;
     }
@@ -468,7 +471,11 @@ mod tests {
         assert_eq!(poll(&mut entering), Poll::Pending);
         // The runner computes through a tick and hands its turn over.
         let mut back = turn(&runner);
-        assert!(given(&mut entering));
+        assert_eq!(
+            poll(&mut entering),
+            Poll::Ready(()),
+            "it has not computed yet: no yield"
+        );
         assert_eq!(poll(&mut back), Poll::Pending);
         // Finishing gives the turn back to the runner.
         drop(entering);
@@ -488,7 +495,11 @@ mod tests {
             assert_eq!(poll(&mut waiting), Poll::Pending);
             turns.sweep(Instant::now());
         }
-        assert!(given(&mut waiting), "let in beyond the slots");
+        assert_eq!(
+            poll(&mut waiting),
+            Poll::Ready(()),
+            "let in beyond the slots"
+        );
         assert_eq!(turns.waiting(), 0);
     }
 
