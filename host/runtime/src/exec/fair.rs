@@ -115,11 +115,12 @@ impl PoolState {
 
     /// Queues `waiter` behind `caller`'s other waiters.
     fn queue(&mut self, caller: &str, waiter: Waiter) {
-        if !self.callers.contains_key(caller) {
-            let key: Arc<str> = Arc::from(caller);
-            self.callers.insert(key.clone(), CallerState::new(key));
-        }
         let Some(state) = self.callers.get_mut(caller) else {
+            let key: Arc<str> = Arc::from(caller);
+            let mut state = CallerState::new(key.clone());
+            state.queue.push_back(waiter);
+            self.callers.insert(key, state);
+            self.queued += 1;
             return;
         };
         // Waiters that gave up leave their place; drop those in front.
