@@ -55,6 +55,11 @@ impl CallerState {
             queue: VecDeque::new(),
         }
     }
+
+    /// Holds nothing and waits for nothing: the pool forgets it.
+    fn idle(&self) -> bool {
+        self.held == 0 && self.queue.is_empty()
+    }
 }
 
 #[derive(Debug)]
@@ -89,7 +94,7 @@ impl PoolState {
         self.free += permits;
         let idle = self.callers.get_mut(caller).is_some_and(|state| {
             state.held = state.held.saturating_sub(permits);
-            state.held == 0 && state.queue.is_empty()
+            state.idle()
         });
         if idle {
             self.callers.remove(caller);
@@ -100,26 +105,28 @@ impl PoolState {
     fn take(&mut self, caller: &str, permits: u64) -> Arc<str> {
         self.free -= permits;
         self.next_seq += 1;
-        if let Some(state) = self.callers.get_mut(caller) {
-            state.held += permits;
-            state.last_grant = self.next_seq;
-            return state.key.clone();
-        }
-        let mut state = CallerState::new(Arc::from(caller));
-        state.held = permits;
-        state.last_grant = self.next_seq;
-        let key = state.key.clone();
-        self.callers.insert(key.clone(), state);
-        key
+        let seq = self.next_seq;
+        let state = match self.callers.get_mut(caller) {
+            Some(state) => state,
+            None => self.add_caller(caller),
+        };
+        state.held += permits;
+        state.last_grant = seq;
+        state.key.clone()
+    }
+
+    /// A new entry for `caller`, which the pool does not know.
+    fn add_caller(&mut self, caller: &str) -> &mut CallerState {
+        let key: Arc<str> = Arc::from(caller);
+        self.callers
+            .entry(key.clone())
+            .or_insert_with(|| CallerState::new(key))
     }
 
     /// Queues `waiter` behind `caller`'s other waiters.
     fn queue(&mut self, caller: &str, waiter: Waiter) {
         let Some(state) = self.callers.get_mut(caller) else {
-            let key: Arc<str> = Arc::from(caller);
-            let mut state = CallerState::new(key.clone());
-            state.queue.push_back(waiter);
-            self.callers.insert(key, state);
+            self.add_caller(caller).queue.push_back(waiter);
             self.queued += 1;
             return;
         };
@@ -134,11 +141,7 @@ impl PoolState {
     }
 
     fn forget_if_idle(&mut self, caller: &str) {
-        if self
-            .callers
-            .get(caller)
-            .is_some_and(|s| s.held == 0 && s.queue.is_empty())
-        {
+        if self.callers.get(caller).is_some_and(CallerState::idle) {
             self.callers.remove(caller);
         }
     }
@@ -332,5 +335,32 @@ mod tests {
         assert!(pool.acquire("c", 3).await.is_none(), "more than the pool");
         let _two = pool.acquire("c", 2).await.unwrap();
         assert!(pool.try_acquire("d", 1).is_none());
+    }
+
+    #[tokio::test]
+    async fn the_peak_counts_the_most_permits_out_at_once_and_outlives_its_pool() {
+        let pool = FairPool::new(5);
+        let a = pool.try_acquire("a", 2).unwrap();
+        drop(a);
+        let b = pool.try_acquire("b", 1).unwrap();
+        assert_eq!(pool.peak(), 2, "a release does not lower it");
+        let held = pool.try_acquire("c", 2).unwrap();
+        assert_eq!(pool.peak(), 3);
+        // Permits granted to a waiter count too.
+        drop((b, held));
+        let waiter = {
+            let pool = pool.clone();
+            let blocker = pool.try_acquire("d", 3).unwrap();
+            let waiting = tokio::spawn({
+                let pool = pool.clone();
+                async move { pool.acquire("e", 4).await }
+            });
+            until_waiting(&pool, 1).await;
+            drop(blocker);
+            waiting.await.unwrap().unwrap()
+        };
+        assert_eq!(pool.peak(), 4);
+        drop(waiter);
+        assert_eq!(FairPool::with_peak(5, pool.peak()).peak(), 4);
     }
 }
