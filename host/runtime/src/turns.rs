@@ -269,7 +269,8 @@ impl Place {
     }
 
     /// What a guest computing through a tick awaits before it goes on: a
-    /// plain yield while nobody waits, otherwise the back of the line.
+    /// yield (see [`Place::yield_to_others`]), behind the rest of the line
+    /// if others wait for a turn.
     pub(crate) fn next_turn(self: &Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
         let turns = &self.turns;
         let mut line = lock(&turns.line);
