@@ -104,7 +104,7 @@ struct Inner {
 /// The epoch ticker's state. It ticks only while a store that may need a
 /// deadline exists ([`Engine::busy`]); with none, its thread is parked, so
 /// an idle host makes no wake-ups at all.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Ticker {
     stop: AtomicBool,
     /// Stores alive that may run guest code.
@@ -118,6 +118,16 @@ struct Ticker {
 }
 
 impl Ticker {
+    fn new(tick: Duration) -> Self {
+        Self {
+            stop: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
+            ticks: AtomicU64::new(0),
+            thread: OnceLock::new(),
+            turns: Arc::new(Turns::new(tick)),
+        }
+    }
+
     fn wake(&self) {
         if let Some(thread) = self.thread.get() {
             thread.unpark();
@@ -191,7 +201,7 @@ impl Engine {
         let engine =
             wasmtime::Engine::new(&wasm).map_err(|e| EngineError::Create(format!("{e:#}")))?;
         let fingerprint = fingerprint(&engine);
-        let ticker = Arc::new(Ticker::default());
+        let ticker = Arc::new(Ticker::new(config.epoch_tick));
         spawn_ticker(engine.clone(), config.epoch_tick, ticker.clone()).map_err(|e| {
             EngineError::Create(format!("could not start the epoch ticker thread: {e}"))
         })?;

@@ -245,8 +245,12 @@ fn new_store(
         {
             return Err(Interrupt::Cancelled.into());
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return Err(Interrupt::Deadline.into());
+        }
+        if turns.goes_on(now) {
+            return Ok(UpdateDeadline::Continue(1));
         }
         // Other tasks run first; with more computing guests than workers,
         // this one waits its turn out of the run queue (see `turns`).
@@ -341,6 +345,7 @@ async fn guard<T>(
 ) -> wasmtime::Result<T> {
     let mut work = pin!(work);
     let mut step = poll_fn(|cx| {
+        place.resumed();
         let polled = work.as_mut().poll(cx);
         if polled.is_pending() {
             place.suspended();
