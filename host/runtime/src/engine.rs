@@ -102,8 +102,8 @@ struct Inner {
 }
 
 /// The epoch ticker's state. It ticks only while a store that may need a
-/// deadline exists ([`Engine::busy`]); with none, its thread is parked, so
-/// an idle host makes no wake-ups at all.
+/// deadline exists ([`Engine::busy`]), and a few ticks after; then its
+/// thread is parked, so an idle host makes no wake-ups at all.
 #[derive(Debug)]
 struct Ticker {
     stop: AtomicBool,
@@ -291,10 +291,17 @@ fn fingerprint(engine: &wasmtime::Engine) -> String {
     format!("{:016x}", hasher.finish())
 }
 
+/// Ticks the ticker makes with no store alive before it parks: calls that
+/// follow each other closely (one worker running them back to back leaves
+/// no store alive between two) would otherwise wake it from its park, a
+/// system call, every few calls.
+const IDLE_TICKS: u32 = 20;
+
 /// The ticker is what stops a guest that never yields: without it no deadline
 /// could interrupt a loop, so failing to start it fails the engine. It parks
-/// while no store is alive; the first [`Engine::busy`] wakes it (a wake
-/// before it parks is kept by the thread, so none is lost).
+/// once no store has been alive for [`IDLE_TICKS`] ticks; the next
+/// [`Engine::busy`] wakes it (a wake before it parks is kept by the thread,
+/// so none is lost).
 fn spawn_ticker(
     engine: wasmtime::Engine,
     tick: Duration,
@@ -304,10 +311,16 @@ fn spawn_ticker(
     let handle = thread::Builder::new()
         .name("toolhost-epoch".into())
         .spawn(move || {
+            // Parked at first: an engine nobody calls never ticks.
+            let mut idle = IDLE_TICKS;
             while !state.stop.load(Ordering::SeqCst) {
-                if state.busy.load(Ordering::SeqCst) == 0 {
+                if state.busy.load(Ordering::SeqCst) != 0 {
+                    idle = 0;
+                } else if idle >= IDLE_TICKS {
                     thread::park();
                     continue;
+                } else {
+                    idle += 1;
                 }
                 thread::sleep(tick);
                 engine.increment_epoch();
