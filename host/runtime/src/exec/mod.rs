@@ -718,7 +718,8 @@ impl Executor {
             events,
             audit: audit.clone(),
         };
-        let ran_at = Instant::now();
+        // How long the run took is kept only with a cached answer.
+        let ran_at = cache.is_some().then(Instant::now);
         let run = sandbox::invoke(
             prepared.engine,
             &component.pre,
@@ -755,7 +756,7 @@ impl Executor {
             })?;
             Ok((output, text.len()))
         });
-        let ran_for = ran_at.elapsed();
+        let ran_for = ran_at.map(|at| at.elapsed());
         let (output, bytes) = match result {
             Ok(result) => result,
             Err(outcome) => return quota_starved(outcome, limits, &prepared.limits),
@@ -763,7 +764,9 @@ impl Executor {
         let outcome = self
             .check_output(prepared, limits, output, bytes, admitted_at)
             .await;
-        if let (Some((cache, key)), Outcome::Ok { output }) = (cache, &outcome) {
+        if let (Some((cache, key)), Some(ran_for), Outcome::Ok { output }) =
+            (cache, ran_for, &outcome)
+        {
             let hit = cache::Hit {
                 output: output.clone(),
                 output_bytes: bytes as u64,
