@@ -27,13 +27,18 @@ pub(crate) struct FairPool {
 #[derive(Debug, Default)]
 struct PoolState {
     free: u64,
-    /// Callers that hold permits or wait for some. Permits share the key.
+    /// Callers that hold permits or wait for some, and up to [`KEPT_IDLE`]
+    /// that did. Permits share the key.
     callers: HashMap<Arc<str>, CallerState>,
     /// Waiters queued now, across callers.
     queued: usize,
     /// Counts grants, so the caller served least recently is known.
     next_seq: u64,
 }
+
+/// Callers a pool keeps entries for while they hold nothing and wait for
+/// nothing (see [`PoolState::forget`]).
+const KEPT_IDLE: usize = 64;
 
 #[derive(Debug)]
 struct CallerState {
@@ -80,11 +85,7 @@ pub(crate) struct FairPermit {
 impl Drop for FairPermit {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
-            let mut state = pool.lock();
-            state.give_back(&self.caller, self.permits);
-            if state.queued > 0 {
-                pool.dispatch(&mut state);
-            }
+            pool.put_back(&self.caller, self.permits);
         }
     }
 }
@@ -97,12 +98,22 @@ impl PoolState {
             state.idle()
         });
         if idle {
+            self.forget(caller);
+        }
+    }
+
+    /// Forgets an idle caller, unless the pool knows few callers: then its
+    /// entry stays for its next call, which so finds its key in place (a
+    /// caller whose calls run one at a time would otherwise make and drop
+    /// an entry for each).
+    fn forget(&mut self, caller: &str) {
+        if self.callers.len() > KEPT_IDLE {
             self.callers.remove(caller);
         }
     }
 
-    /// Takes `permits` for `caller`; returns the key its permit holds.
-    fn take(&mut self, caller: &str, permits: u64) -> Arc<str> {
+    /// Takes `permits` for `caller`.
+    fn take(&mut self, caller: &str, permits: u64) {
         self.free -= permits;
         self.next_seq += 1;
         let seq = self.next_seq;
@@ -112,7 +123,13 @@ impl PoolState {
         };
         state.held += permits;
         state.last_grant = seq;
-        state.key.clone()
+    }
+
+    /// The key `caller`'s entry holds, for a permit to share.
+    fn key(&self, caller: &str) -> Arc<str> {
+        self.callers
+            .get(caller)
+            .map_or_else(|| Arc::from(caller), |state| state.key.clone())
     }
 
     /// A new entry for `caller`, which the pool does not know.
@@ -142,7 +159,7 @@ impl PoolState {
 
     fn forget_if_idle(&mut self, caller: &str) {
         if self.callers.get(caller).is_some_and(CallerState::idle) {
-            self.callers.remove(caller);
+            self.forget(caller);
         }
     }
 
@@ -211,17 +228,55 @@ impl FairPool {
         self.lock().queued
     }
 
+    /// Callers the pool has an entry for.
+    #[cfg(test)]
+    fn known(&self) -> usize {
+        self.lock().callers.len()
+    }
+
     /// Takes `permits` for `caller` if they are free and nobody waits.
+    #[cfg(test)]
     pub(crate) fn try_acquire(self: &Arc<Self>, caller: &str, permits: u64) -> Option<FairPermit> {
+        self.try_take(caller, permits).then(|| FairPermit {
+            pool: Some(self.clone()),
+            caller: Arc::from(caller),
+            permits,
+        })
+    }
+
+    /// Takes `permits` for `caller` if they are free and nobody waits; the
+    /// taker gives them back with [`FairPool::put_back`]. (A [`FairPermit`]
+    /// does that by itself, but costs two shared counts per call.)
+    pub(crate) fn try_take(self: &Arc<Self>, caller: &str, permits: u64) -> bool {
         let mut state = self.lock();
         if state.queued > 0 {
             // Serves whoever can be served first (and drops waiters that left).
             self.dispatch(&mut state);
         }
         if state.queued > 0 || state.free < permits {
-            return None;
+            return false;
         }
-        Some(self.grant(&mut state, caller, permits))
+        state.take(caller, permits);
+        self.note_peak(&state);
+        true
+    }
+
+    /// Gives back `permits` [`FairPool::try_take`] took for `caller`.
+    pub(crate) fn put_back(self: &Arc<Self>, caller: &str, permits: u64) {
+        let mut state = self.lock();
+        state.give_back(caller, permits);
+        if state.queued > 0 {
+            self.dispatch(&mut state);
+        }
+    }
+
+    /// Notes the permits out now if they are the most yet. Read first: a
+    /// write on every grant would move the counter between the cores.
+    fn note_peak(&self, state: &PoolState) {
+        let out = self.size - state.free;
+        if out > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(out, Ordering::Relaxed);
+        }
     }
 
     /// Waits for `permits` for `caller`, served fairly against the other
@@ -247,9 +302,9 @@ impl FairPool {
 
     /// Takes `permits` for `caller` (they are free) and notes the peak.
     fn grant(self: &Arc<Self>, state: &mut PoolState, caller: &str, permits: u64) -> FairPermit {
-        let caller = state.take(caller, permits);
-        self.peak
-            .fetch_max(self.size - state.free, Ordering::Relaxed);
+        state.take(caller, permits);
+        self.note_peak(state);
+        let caller = state.key(caller);
         FairPermit {
             pool: Some(self.clone()),
             caller,
@@ -335,6 +390,28 @@ mod tests {
         assert!(pool.acquire("c", 3).await.is_none(), "more than the pool");
         let _two = pool.acquire("c", 2).await.unwrap();
         assert!(pool.try_acquire("d", 1).is_none());
+    }
+
+    #[test]
+    fn idle_callers_are_kept_only_while_few() {
+        let pool = FairPool::new(1000);
+        drop(pool.try_acquire("a", 1).unwrap());
+        assert_eq!(
+            pool.known(),
+            1,
+            "a caller between two calls keeps its entry"
+        );
+        let held: Vec<_> = (0..200)
+            .map(|n| pool.try_acquire(&format!("caller {n}"), 1).unwrap())
+            .collect();
+        assert_eq!(pool.known(), 201);
+        drop(held);
+        assert_eq!(
+            pool.known(),
+            KEPT_IDLE,
+            "idle callers beyond the few are forgotten"
+        );
+        assert_eq!(pool.available(), 1000);
     }
 
     #[tokio::test]

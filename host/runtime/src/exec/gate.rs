@@ -98,12 +98,51 @@ pub(crate) struct Gates {
     shared: Option<Arc<Shared>>,
 }
 
-/// Held while a call runs; dropping it frees every slot.
-pub(crate) struct Permits {
-    _component: FairPermit,
-    _caller: Option<FairPermit>,
-    _memory: Option<FairPermit>,
-    _global: FairPermit,
+/// Held while a call runs; dropping it frees every slot (also those of an
+/// admission that failed or was dropped half way).
+pub(crate) struct Permits<'a> {
+    /// The key the fair pools know the call's caller by.
+    key: &'a str,
+    gates: &'a Gates,
+    gate: Arc<ComponentGate>,
+    component: Option<Held>,
+    caller: Option<(Arc<FairPool>, Held)>,
+    memory: Option<Held>,
+    global: Option<Held>,
+}
+
+/// Permits of one pool: taken at once, and so given back by [`Permits`]
+/// (most calls; nothing is counted but the pool's own state), or granted
+/// after a wait, and given back by the permit itself.
+enum Held {
+    Taken(u64),
+    Granted(#[expect(dead_code, reason = "held for its drop")] FairPermit),
+}
+
+impl Held {
+    fn give_back(&self, pool: &Arc<FairPool>, key: &str) {
+        if let Held::Taken(permits) = self {
+            pool.put_back(key, *permits);
+        }
+    }
+}
+
+impl Drop for Permits<'_> {
+    fn drop(&mut self) {
+        // The most specific first, as they were taken.
+        if let Some(held) = &self.component {
+            held.give_back(&self.gate.slots, self.key);
+        }
+        if let Some((pool, held)) = &self.caller {
+            held.give_back(pool, self.key);
+        }
+        if let (Some(held), Some(memory)) = (&self.memory, &self.gates.memory) {
+            held.give_back(&memory.slots, self.key);
+        }
+        if let Some(held) = &self.global {
+            held.give_back(&self.gates.global, self.key);
+        }
+    }
 }
 
 /// Counts a call as queued while it lives.
@@ -213,14 +252,14 @@ impl Gates {
     }
 
     /// Waits for (or refuses) every rate limit and cap that applies.
-    pub(crate) async fn admit(
-        &self,
+    pub(crate) async fn admit<'a>(
+        &'a self,
         component: &str,
         limits: &Limits,
-        caller: Option<&str>,
+        caller: Option<&'a str>,
         cancel: Option<&CancellationToken>,
         queue_deadline: Instant,
-    ) -> Result<Permits, Outcome> {
+    ) -> Result<Permits<'a>, Outcome> {
         let gate = self.component(component, limits);
         let memory_permits = match &self.memory {
             Some(memory) => Some(memory.permits_for(limits.memory_bytes)?),
@@ -293,8 +332,17 @@ impl Gates {
         }
         // Callers without a key share one place in the fair pools.
         let fair_key = caller.unwrap_or_default();
-        let component_permit = self
-            .acquire(
+        let mut held = Permits {
+            key: fair_key,
+            gates: self,
+            gate: gate.clone(),
+            component: None,
+            caller: None,
+            memory: None,
+            global: None,
+        };
+        held.component = Some(
+            self.acquire(
                 &gate.slots,
                 fair_key,
                 1,
@@ -308,11 +356,13 @@ impl Gates {
                 cancel,
                 queue_deadline,
             )
-            .await?;
-        let caller_permit = match (caller, self.caller_concurrency) {
-            (Some(key), Some(size)) => Some(
-                self.acquire(
-                    &self.caller(key, size),
+            .await?,
+        );
+        if let (Some(key), Some(size)) = (caller, self.caller_concurrency) {
+            let pool = self.caller(key, size);
+            let permit = self
+                .acquire(
+                    &pool,
                     key,
                     1,
                     OnLimit::Wait,
@@ -320,12 +370,11 @@ impl Gates {
                     cancel,
                     queue_deadline,
                 )
-                .await?,
-            ),
-            _ => None,
-        };
-        let memory_permit = match (&self.memory, memory_permits) {
-            (Some(memory), Some(permits)) => Some(
+                .await?;
+            held.caller = Some((pool, permit));
+        }
+        if let (Some(memory), Some(permits)) = (&self.memory, memory_permits) {
+            held.memory = Some(
                 self.acquire(
                     &memory.slots,
                     fair_key,
@@ -342,11 +391,10 @@ impl Gates {
                     queue_deadline,
                 )
                 .await?,
-            ),
-            _ => None,
-        };
-        let global_permit = self
-            .acquire(
+            );
+        }
+        held.global = Some(
+            self.acquire(
                 &self.global,
                 fair_key,
                 1,
@@ -355,13 +403,9 @@ impl Gates {
                 cancel,
                 queue_deadline,
             )
-            .await?;
-        Ok(Permits {
-            _component: component_permit,
-            _caller: caller_permit,
-            _memory: memory_permit,
-            _global: global_permit,
-        })
+            .await?,
+        );
+        Ok(held)
     }
 
     fn enqueue(&self) -> Result<Queued<'_>, Outcome> {
@@ -435,9 +479,9 @@ impl Gates {
         busy: impl Fn() -> String,
         cancel: Option<&CancellationToken>,
         queue_deadline: Instant,
-    ) -> Result<FairPermit, Outcome> {
-        if let Some(permit) = slots.try_acquire(caller, permits) {
-            return Ok(permit);
+    ) -> Result<Held, Outcome> {
+        if slots.try_take(caller, permits) {
+            return Ok(Held::Taken(permits));
         }
         if on_limit == OnLimit::Reject {
             return Err(Outcome::RateLimited {
@@ -449,7 +493,7 @@ impl Gates {
         let acquire =
             tokio::time::timeout_at(queue_deadline.into(), slots.acquire(caller, permits));
         match wait_or_cancel(acquire, cancel).await? {
-            Ok(Some(permit)) => Ok(permit),
+            Ok(Some(permit)) => Ok(Held::Granted(permit)),
             Ok(None) => Err(Outcome::RateLimited {
                 message: format!("{}, and there are never more than {}", busy(), slots.size()),
                 retry_after_ms: 100,
@@ -699,5 +743,36 @@ mod tests {
         )
         .await;
         assert_eq!(gates.queued(), 0);
+    }
+
+    /// Slots taken before a later gate refused (or the admission was
+    /// dropped while it waited) come back: none leaks.
+    #[tokio::test]
+    async fn an_admission_refused_half_way_gives_back_what_it_took() {
+        let gates = Gates::new(1, 10, None, None, None, Some(1000), None);
+        let one = limits(1, None, OnLimit::Wait);
+        let other = gates
+            .admit("a", &one, Some("x"), None, later())
+            .await
+            .unwrap();
+        // `b`'s slot and memory are free, the one global slot is not.
+        let soon = Instant::now() + Duration::from_millis(20);
+        refused_with(
+            gates.admit("b", &one, Some("y"), None, soon),
+            "rate-limited",
+            "queue deadline",
+        )
+        .await;
+        let waiting = gates.admit("b", &one, Some("y"), None, later());
+        let dropped = tokio::time::timeout(Duration::from_millis(20), waiting).await;
+        assert!(dropped.is_err(), "it waited for the global slot");
+        drop(other);
+        assert_eq!(gates.in_flight(), 0);
+        let memory = gates.memory().unwrap();
+        assert_eq!(memory.reserved_bytes(), 0, "the memory came back");
+        // `b`'s one slot is free again: this call takes it at once.
+        let soon = Instant::now() + Duration::from_millis(20);
+        let _b = gates.admit("b", &one, Some("y"), None, soon).await.unwrap();
+        assert_eq!(gates.peak(Some("b")), 1);
     }
 }
