@@ -185,7 +185,7 @@ impl ResultCache {
     /// Keeps `hit` as `caller`'s answer for `key`, evicting only `caller`'s
     /// least recently used entries to stay in bounds.
     pub(crate) fn put(&self, caller: &str, key: String, hit: Hit) {
-        let bytes = key.len() + hit.output.to_string().len();
+        let bytes = key.len() + usize::try_from(hit.output_bytes).unwrap_or(usize::MAX);
         if bytes > self.config.max_bytes {
             return;
         }
@@ -206,12 +206,18 @@ impl ResultCache {
                 return;
             }
         }
-        let partition = partitions
-            .entry(caller.to_string())
-            .or_insert_with(|| Partition {
-                entries: LruCache::unbounded(),
-                bytes: 0,
-            });
+        if !partitions.contains_key(caller) {
+            partitions.insert(
+                caller.to_string(),
+                Partition {
+                    entries: LruCache::unbounded(),
+                    bytes: 0,
+                },
+            );
+        }
+        let Some(partition) = partitions.get_mut(caller) else {
+            return;
+        };
         let entry = Entry {
             hit,
             bytes,
@@ -306,8 +312,8 @@ mod tests {
 
     fn hit(output: Value) -> Hit {
         Hit {
+            output_bytes: output.to_string().len() as u64,
             output,
-            output_bytes: 10,
             fuel: Some(1000),
             memory_peak: Some(1 << 20),
             ran_for: Duration::from_millis(1),
@@ -377,7 +383,7 @@ mod tests {
         let narrow = |change: fn(&mut Limits)| {
             let mut limits = Limits::default();
             change(&mut limits);
-            hit(json!(1)).replay(&limits)
+            hit(json!("over nine bytes")).replay(&limits)
         };
         let starved = narrow(|l| l.fuel = 400);
         assert_eq!(
