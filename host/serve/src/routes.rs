@@ -270,11 +270,12 @@ pub(super) async fn list_tools(
 
 pub(super) async fn call_tool(
     Extract(state): Shared,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let tenant = match state.tenants.authenticate(&headers) {
+    // The request whole, not its headers apart: that extractor copies them.
+    let (parts, body) = request.into_parts();
+    let tenant = match state.tenants.authenticate(&parts.headers) {
         Ok(tenant) => tenant,
         Err(refusal) => return refusal.into_response(),
     };
@@ -312,7 +313,7 @@ pub(super) async fn call_tool(
         Outcome::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::OK,
     };
-    let mut response = (status, axum::Json(record.to_json())).into_response();
+    let mut response = (status, axum::Json(&record)).into_response();
     if let Outcome::RateLimited { retry_after_ms, .. } = record.outcome {
         let seconds = retry_after_ms.div_ceil(1000).max(1);
         response
