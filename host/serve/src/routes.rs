@@ -323,8 +323,11 @@ pub(super) async fn call_tool(
     response
 }
 
-pub(super) async fn tool_calls(Extract(state): Shared, headers: HeaderMap, body: Body) -> Response {
-    let tenant = match state.tenants.authenticate(&headers) {
+pub(super) async fn tool_calls(Extract(state): Shared, request: Request) -> Response {
+    // The request whole, not its headers apart: that extractor copies them.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let tenant = match state.tenants.authenticate(headers) {
         Ok(tenant) => tenant,
         Err(refusal) => return refusal.into_response(),
     };
