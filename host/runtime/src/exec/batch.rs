@@ -396,6 +396,16 @@ impl Executor {
     /// Starts a batch. Calls run concurrently (within the caps); events
     /// arrive in completion order. Dropping the batch cancels its calls.
     pub fn submit(self: &Arc<Self>, calls: Vec<CallRequest>, options: BatchOptions) -> Batch {
+        self.start_batch(calls, options, Forward::Every)
+    }
+
+    /// [`Executor::submit`], forwarding `forward` events to the batch's stream.
+    fn start_batch(
+        self: &Arc<Self>,
+        calls: Vec<CallRequest>,
+        options: BatchOptions,
+        forward: Forward,
+    ) -> Batch {
         let cancel = CancellationToken::new();
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let (user_tx, user_rx) = mpsc::unbounded_channel();
@@ -439,7 +449,7 @@ impl Executor {
             });
         }
         drop(internal_tx);
-        let driver = Driver::new(options, handles.clone(), budgets, user_tx);
+        let driver = Driver::new(options, handles.clone(), budgets, user_tx, forward);
         tokio::spawn(driver.run(internal_rx));
         Batch {
             events: user_rx,
@@ -455,7 +465,12 @@ impl Executor {
         calls: Vec<CallRequest>,
         options: BatchOptions,
     ) -> BatchResult {
-        self.submit(calls, options).finish().await
+        // Nobody reads the batch's progress: the driver sends only what
+        // `finish` keeps, all at the end, so this task (often a thread of
+        // its own, in `block_on`) is woken once, not once per call.
+        self.start_batch(calls, options, Forward::AtEnd)
+            .finish()
+            .await
     }
 }
 
@@ -478,13 +493,26 @@ enum Ending {
     Deadline(Duration),
 }
 
+/// Which events the driver sends on to the batch's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forward {
+    /// All of them, as they come.
+    Every,
+    /// Only each call's `Finished` and the batch's `Done`, together at the end.
+    AtEnd,
+}
+
 /// Applies the strategy to finished calls and forwards events.
 struct Driver {
     options: BatchOptions,
     handles: Vec<CallHandle>,
     budgets: Vec<(Duration, u64)>,
     out: mpsc::UnboundedSender<Event>,
-    started: HashMap<usize, Instant>,
+    forward: Forward,
+    /// Records held back until the batch ends ([`Forward::AtEnd`]).
+    held: Vec<(usize, CallRecord)>,
+    /// When each call passed admission, by index.
+    started: Vec<Option<Instant>>,
     finished: Vec<bool>,
     scores: Vec<(f64, usize)>,
     stopped: HashMap<usize, Ending>,
@@ -498,6 +526,7 @@ impl Driver {
         handles: Vec<CallHandle>,
         budgets: Vec<(Duration, u64)>,
         out: mpsc::UnboundedSender<Event>,
+        forward: Forward,
     ) -> Self {
         let calls = handles.len();
         let report = BatchReport {
@@ -510,7 +539,9 @@ impl Driver {
             handles,
             budgets,
             out,
-            started: HashMap::new(),
+            forward,
+            held: Vec::new(),
+            started: vec![None; calls],
             finished: vec![false; calls],
             scores: Vec::new(),
             stopped: HashMap::new(),
@@ -538,18 +569,29 @@ impl Driver {
             let Some(event) = event else { break };
             match event {
                 Event::Started { index, .. } => {
-                    self.started.insert(index, Instant::now());
-                    let _ = self.out.send(event);
+                    if let Some(started) = self.started.get_mut(index) {
+                        *started = Some(Instant::now());
+                    }
+                    if self.forward == Forward::Every {
+                        let _ = self.out.send(event);
+                    }
                 }
                 Event::Finished { index, mut record } => {
                     remaining -= 1;
                     self.finished[index] = true;
                     self.settle(index, &mut record);
                     self.apply_strategy(index, &record);
-                    let _ = self.out.send(Event::Finished { index, record });
+                    match self.forward {
+                        Forward::Every => {
+                            let _ = self.out.send(Event::Finished { index, record });
+                        }
+                        Forward::AtEnd => self.held.push((index, record)),
+                    }
                 }
                 other => {
-                    let _ = self.out.send(other);
+                    if self.forward == Forward::Every {
+                        let _ = self.out.send(other);
+                    }
                 }
             }
         }
@@ -562,6 +604,9 @@ impl Driver {
                 .take(*n)
                 .map(|(_, index)| *index)
                 .collect();
+        }
+        for (index, record) in self.held.drain(..) {
+            let _ = self.out.send(Event::Finished { index, record });
         }
         let _ = self.out.send(Event::Done {
             report: self.report,
@@ -593,8 +638,10 @@ impl Driver {
         let (timeout, fuel) = self.budgets[index];
         let ran = self
             .started
-            .get(&index)
-            .map_or(Duration::ZERO, Instant::elapsed);
+            .get(index)
+            .copied()
+            .flatten()
+            .map_or(Duration::ZERO, |started| started.elapsed());
         self.report.saved_ms += timeout.saturating_sub(ran).as_secs_f64() * 1e3;
         self.report.saved_fuel += fuel.saturating_sub(record.fuel_used.unwrap_or(0));
         self.report.cancelled.push(record.call_id.clone());
