@@ -540,7 +540,10 @@ impl Driver {
             budgets,
             out,
             forward,
-            held: Vec::new(),
+            held: match forward {
+                Forward::Every => Vec::new(),
+                Forward::AtEnd => Vec::with_capacity(calls),
+            },
             started: vec![None; calls],
             finished: vec![false; calls],
             scores: Vec::new(),
