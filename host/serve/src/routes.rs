@@ -144,7 +144,9 @@ fn spawn_run(
     cancel: CancellationToken,
 ) -> JoinHandle<(Requested, CallRecord)> {
     let state = state.clone();
-    tokio::spawn(async move {
+    // Boxed: the call's future is kilobytes, and a task keeps its future in
+    // place, so spawning, finishing and joining would each copy all of it.
+    tokio::spawn(Box::pin(async move {
         let record = run(
             &state,
             admission,
@@ -155,7 +157,7 @@ fn spawn_run(
         )
         .await;
         (call, record)
-    })
+    }))
 }
 
 /// A call task that ended without a record: a bug in the host, logged.

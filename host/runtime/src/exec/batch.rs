@@ -441,12 +441,14 @@ impl Executor {
             }
             call_options.cancel = Some(token);
             let tx = internal_tx.clone();
-            tokio::spawn(async move {
+            // Boxed: a call's future is kilobytes, and a task that holds it
+            // in place copies all of it when spawned and again when done.
+            tokio::spawn(Box::pin(async move {
                 let record = executor
                     .run(call_id, &call.tool, &call.input, call_options, Some(sink))
                     .await;
                 let _ = tx.send(Event::Finished { index, record });
-            });
+            }));
         }
         drop(internal_tx);
         let driver = Driver::new(options, handles.clone(), budgets, user_tx, forward);
