@@ -8,8 +8,9 @@
 # guest), then runs, one after the other in the same run:
 #
 #   1. GET /healthz                              wrk -t2 -c64   the baseline: HTTP alone
-#   2. POST /v1/tools/calc/call                  wrk -t2 -c64   a different expression each
-#      request, so the pure-result cache never answers: a fresh instance per call
+#   2. POST /v1/tools/calc/call                  wrk -t2 -c64   each wrk thread sends 20,000
+#      expressions of its own in turn, more than the pure-result cache keeps, so it never
+#      answers: a fresh instance per call (the script checks the server's cache hits)
 #   3. POST /v1/tools/misbehave__spin/call       wrk -t2 -c200  200 guests that loop forever,
 #      each stopped by a 100 ms deadline (`timeout_ms` in the guest's policy); every answer
 #      should be 200 with outcome `timeout`, and the ones that are not are counted
@@ -18,6 +19,15 @@
 # byte sent to the response's last byte read), answers that were not 2xx or failed at
 # the socket, and the ratio to /healthz's throughput, beside each row's target. wrk
 # and the server share the machine's cores: the figures include wrk's own CPU.
+#
+# Then, with the server idle, `toolhost bench` runs the same `calc` call in process on
+# as many threads as there are cores, in a bare wasmtime loop and through the
+# executor, and the script prints what that puts within reach over HTTP. A `calc`
+# request costs at least what a /healthz request costs plus what the bare call costs,
+# on the same cores, so its ratio to /healthz is at most about bare / (bare + healthz)
+# (the ceiling: about, because the VM's speed drifts between the runs); and it splits the CPU of one `calc` request (both cores, wrk's
+# share included) into /healthz's, the executor's call and what is left: the HTTP
+# handler around the call, the larger request and answer, and the result cache.
 #
 # Environment (defaults in brackets):
 #   TOOLHOST      the binary                              [ROOT/target/release/toolhost]
@@ -102,8 +112,13 @@ EOF
 key="th_bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 hash=$("$TOOLHOST" hash-key "$key" | grep -o 'blake3:[0-9a-f]\{64\}') ||
     die "\`$TOOLHOST hash-key\` printed no hash"
+# An admin key, to read /metrics (the result cache's hits after the calc run).
+admin_key="th_admin_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+admin_hash=$("$TOOLHOST" hash-key "$admin_key" | grep -o 'blake3:[0-9a-f]\{64\}') ||
+    die "\`$TOOLHOST hash-key\` printed no hash"
 in_flight=$((LOOPERS > CONNECTIONS ? LOOPERS : CONNECTIONS))
 cat >"$work/serve.toml" <<EOF
+admin_keys = ["$admin_hash"]
 memory_budget_mb = $(((in_flight + 64) * 66))
 [[tenant]]
 name = "bench"
@@ -189,6 +204,12 @@ row_health="| \`GET /healthz\` (baseline: HTTP alone), -c$CONNECTIONS | $health_
 
 run calc calc.lua "$CONNECTIONS" /v1/tools/calc/call -H "$auth" -H "$json"
 calc_rps=$(rate "${r[requests]}" "${r[duration_us]}")
+# calc.lua sends each thread's requests in turn; none may have been answered from
+# the result cache, or the row measured the cache, not fresh instances.
+cache_hits=$(curl -fsS -H "Authorization: Bearer $admin_key" "$url/metrics" |
+    grep -o '^toolhost_cache_hits_total [0-9]*' | grep -o '[0-9]*$') ||
+    die "/metrics shows no toolhost_cache_hits_total"
+[[ $cache_hits == 0 ]] || die "$cache_hits calc requests were answered from the result cache"
 ratio=$(awk -v a="$calc_rps" -v b="$health_rps" 'BEGIN { printf "%.2f", a / b }')
 row_calc="| \`POST /v1/tools/calc/call\`, a fresh input each, -c$CONNECTIONS | $calc_rps | $(ms "${r[p50_us]}") | $(ms "${r[p99_us]}") | ${r[non2xx]} / ${r[socket_errors]} | $ratio | p99 ≤ 10 ms, ≥ 0.5 of /healthz |"
 
@@ -197,6 +218,19 @@ spin_rps=$(rate "${r[requests]}" "${r[duration_us]}")
 row_spin="| \`POST /v1/tools/misbehave__spin/call\`, $LOOPERS looping guests at once, ${SPIN_TIMEOUT_MS} ms timeout | $spin_rps | $(ms "${r[p50_us]}") | $(ms "${r[p99_us]}") | ${r[non2xx]} / ${r[socket_errors]}; not \`timeout\`: ${r[not_timeout]} | – | p99 ≤ $((SPIN_TIMEOUT_MS + 10)) ms, every answer a timeout |"
 spin_other=${r[not_timeout]}
 spin_call="${r[call_p50_ms]} / ${r[call_p99_ms]} ms"
+
+# The same call in process, with the server idle: the bare wasmtime loop and the
+# executor, each on as many threads as the machine has cores.
+cores=$(nproc)
+"$TOOLHOST" bench --wasm "$GUESTS/calc.wasm" --tool calc --input '{"expression":"123*7+1"}' \
+    --threads "$cores" --calls 20000 --json >"$work/bench-calc.json" 2>"$work/bench-calc.err" || {
+    cat "$work/bench-calc.err" >&2
+    die "\`toolhost bench\` of calc failed"
+}
+per_sec() { grep -o "\"$1\": *[0-9.]*" "$work/bench-calc.json" | head -1 | grep -o '[0-9.]*$'; }
+bare_rps=$(per_sec bare_per_sec)
+exec_rps=$(per_sec executor_per_sec)
+[[ -n $bare_rps && -n $exec_rps ]] || die "\`toolhost bench --json\` printed no figures: $(cat "$work/bench-calc.json")"
 
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
@@ -209,6 +243,14 @@ echo "$row_calc"
 echo "$row_spin"
 echo
 echo "The loopers' calls as the server timed them (elapsed_ms in each answer), p50 / p99: $spin_call."
+echo
+awk -v cores="$cores" -v health="$health_rps" -v calc="$calc_rps" -v bare="$bare_rps" \
+    -v exec="$exec_rps" 'BEGIN {
+    us = cores * 1e6
+    printf "The same \140calc\140 call in process, on %d threads, with the server idle: bare wasmtime %.0f/s, the executor %.0f/s.\n", cores, bare, exec
+    printf "Ceiling of the \140calc\140 ratio (a server adding nothing to /healthz and the bare call): %.2f; measured %.2f.\n", bare / (bare + health), calc / health
+    printf "CPU of one \140calc\140 request, all %d cores and wrk included: %.1f µs = /healthz %.1f + the executor'"'"'s call %.1f + the rest %.1f.\n", cores, us / calc, us / health, us / exec, us / calc - us / health - us / exec
+}'
 if [[ $spin_other != 0 ]]; then
     echo
     echo "$spin_other looper answers were not a timeout; the first:"
