@@ -25,9 +25,10 @@
 # executor, and the script prints what that puts within reach over HTTP. A `calc`
 # request costs at least what a /healthz request costs plus what the bare call costs,
 # on the same cores, so its ratio to /healthz is at most about bare / (bare + healthz)
-# (the ceiling: about, because the VM's speed drifts between the runs); and it splits the CPU of one `calc` request (both cores, wrk's
-# share included) into /healthz's, the executor's call and what is left: the HTTP
-# handler around the call, the larger request and answer, and the result cache.
+# (the ceiling; "about" because a virtual machine's speed drifts between runs). It
+# also splits the CPU of one `calc` request (both cores, wrk's share included) into
+# /healthz's, the executor's call and what is left: the HTTP handler around the call,
+# the larger request and answer, and the result cache.
 #
 # Environment (defaults in brackets):
 #   TOOLHOST      the binary                              [ROOT/target/release/toolhost]
