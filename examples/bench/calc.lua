@@ -15,10 +15,13 @@ local requests = {}
 local sent = 0
 
 function init(args)
-   -- `id` is this wrk thread's number (set by report.lua's setup): the pair
-   -- (i, id) is unique, so no two threads share an expression either.
+   -- `id` is this wrk thread's number (set by report.lua's setup), and the
+   -- first argument after the URL, if any, the run's round (http.sh runs calc
+   -- several times against one server): the triple (i, id, round) is unique,
+   -- so no two threads or rounds share an expression either.
+   local round = tonumber(args[1]) or 0
    for i = 1, size do
-      local body = string.format('{"expression":"%d*7+%d"}', i, id)
+      local body = string.format('{"expression":"%d*7+%d-%d"}', i, id, round)
       requests[i] = wrk.format("POST", nil, nil, body)
    end
 end
