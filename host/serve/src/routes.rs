@@ -1,6 +1,7 @@
 //! The request handlers.
 
 use std::convert::Infallible;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,8 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -105,10 +106,18 @@ pub(super) async fn authenticate(
 
 /// Reads a request's body, once its key was checked: at most
 /// `max_body_kb` (413 past it), within `body_timeout_ms` (408 past it).
+///
+/// A small body has mostly arrived with its head, so the first read takes
+/// it whole: the timer is armed only for a body that has to be waited for.
 async fn read_body(state: &State, body: Body) -> Result<Bytes, Response> {
     let settings = &state.settings;
     let limited = http_body_util::Limited::new(body, settings.max_body_bytes);
-    match tokio::time::timeout(settings.body_timeout, limited.collect()).await {
+    let mut collect = pin!(limited.collect());
+    let collected = match (&mut collect).now_or_never() {
+        Some(collected) => Ok(collected),
+        None => tokio::time::timeout(settings.body_timeout, collect).await,
+    };
+    match collected {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
