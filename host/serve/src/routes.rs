@@ -107,8 +107,8 @@ pub(super) async fn authenticate(
 /// Reads a request's body, once its key was checked: at most
 /// `max_body_kb` (413 past it), within `body_timeout_ms` (408 past it).
 ///
-/// A small body has mostly arrived with its head, so the first read takes
-/// it whole: the timer is armed only for a body that has to be waited for.
+/// A small body usually arrives with its head, so the first read takes it
+/// whole: the timer is armed only for a body that has to be waited for.
 async fn read_body(state: &State, body: Body) -> Result<Bytes, Response> {
     let settings = &state.settings;
     let limited = http_body_util::Limited::new(body, settings.max_body_bytes);
