@@ -25,6 +25,7 @@ mod access;
 mod convert;
 #[cfg(test)]
 mod fuzz;
+mod lines;
 mod progress;
 mod server;
 mod sessions;
@@ -39,6 +40,7 @@ use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use self::lines::Lines;
 pub use self::server::McpServer;
 pub use self::sessions::McpSessions;
 use toolhost_runtime::Executor;
@@ -84,8 +86,11 @@ pub async fn serve_stdio(executor: Arc<Executor>) -> Result<(), McpError> {
     // (read here as non-blocking sockets); a file or a terminal falls back to
     // tokio's blocking stdio, one thread hand-off per read and write.
     match stdio::sockets() {
-        Some((input, output)) => run(server, (input, output)).await,
-        None => run(server, rmcp::transport::io::stdio_pipes()).await,
+        Some((input, output)) => run(server, Lines::new(input, output)).await,
+        None => {
+            let (input, output) = rmcp::transport::io::stdio_pipes();
+            run(server, Lines::new(input, output)).await
+        }
     }
 }
 
