@@ -530,6 +530,18 @@ async fn wait_or_cancel<T>(
 mod tests {
     use super::*;
 
+    #[test]
+    fn rate_limits_read_the_monotonic_clock() {
+        // governor's default `quanta` clock calibrates itself against the
+        // OS clock the first time one is made, spinning for milliseconds on
+        // whatever thread loads the first rate-limited tool; the workspace
+        // turns that feature off. This stops compiling if it comes back.
+        let clock: DefaultClock = governor::clock::MonotonicClock;
+        let limiter = governor::RateLimiter::direct_with_clock(quota(&rate(1, 1)), clock);
+        assert!(limiter.check().is_ok());
+        assert!(limiter.check().is_err(), "one permit a second, burst 1");
+    }
+
     fn rate(count: u32, burst: u32) -> Rate {
         crate::parse_rate(&format!("{count}/s"), Some(burst)).unwrap()
     }
