@@ -5,8 +5,8 @@
 //! rmcp decodes every incoming request by trying each of the twenty-odd
 //! client request types in turn until one accepts its `method`; `tools/call`
 //! comes fourteenth, so each call paid for thirteen failed attempts (a
-//! buffered copy of the message and an error value apiece): about 3 µs of a
-//! server's ~20 µs of work per call. A line that names `tools/call` is
+//! buffered copy of the message and an error value apiece): 3.1 µs a line,
+//! a fifth of what the MCP layer spent on a call. A line that names `tools/call` is
 //! decoded here as a request of that one type, through rmcp's own message
 //! checks (a request has a `method` and an `id` and no `result` or `error`).
 //! Any other line, or one that does not decode that way, goes through
@@ -123,7 +123,7 @@ where
     /// Sends the "Invalid request" answer owed, if any; false if the
     /// connection is gone.
     async fn pay(&mut self) -> bool {
-        let Some(mut owed) = self.owed else {
+        let Some(owed) = self.owed else {
             return true;
         };
         let mut write = self.write.lock().await;
@@ -138,8 +138,8 @@ where
             if framed.feed(answer).await.is_err() {
                 return false;
             }
-            owed = Owed::Flush;
-            self.owed = Some(owed);
+            // Queued: a cancelled flush must not queue it again.
+            self.owed = Some(Owed::Flush);
         }
         if framed.flush().await.is_err() {
             return false;
