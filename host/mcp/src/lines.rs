@@ -475,7 +475,7 @@ mod tests {
             panic!("a request");
         };
         assert_eq!(request.id, rmcp::model::RequestId::Number(2));
-        // The JSON that was no message was answered, once.
+        // The JSON that was no message was answered.
         let mut answer = String::new();
         let mut reader = BufReader::new(&mut client_read);
         reader.read_line(&mut answer).await.unwrap();
