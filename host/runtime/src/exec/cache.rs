@@ -21,6 +21,7 @@ use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::keys::{owned, probe};
 use crate::outcome::Outcome;
 use crate::policy::Limits;
 use crate::shared::{CacheBounds, Shared};
@@ -167,6 +168,7 @@ impl ResultCache {
 
     /// `caller`'s fresh entry for `key`, if it has one.
     pub(crate) fn get(&self, caller: &str, key: &str) -> Option<Hit> {
+        let caller = probe(caller);
         let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
         let partition = partitions.get_mut(caller)?;
         let fresh = partition
@@ -199,6 +201,7 @@ impl ResultCache {
             };
             shared.cache_put(caller, &shared_key(&key), value, bounds);
         }
+        let caller = probe(caller);
         let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
         if !partitions.contains_key(caller) && partitions.len() >= self.config.max_callers {
             partitions.retain(|_, p| !p.entries.is_empty());
@@ -208,7 +211,7 @@ impl ResultCache {
         }
         if !partitions.contains_key(caller) {
             partitions.insert(
-                caller.to_string(),
+                owned(caller),
                 Partition {
                     entries: LruCache::unbounded(),
                     bytes: 0,

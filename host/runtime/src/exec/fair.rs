@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
+use super::keys::probe;
+
 /// The pool. Permits are released when their [`FairPermit`] is dropped.
 #[derive(Debug)]
 pub(crate) struct FairPool {
@@ -248,6 +250,7 @@ impl FairPool {
     /// taker gives them back with [`FairPool::put_back`]. (A [`FairPermit`]
     /// does that by itself, but costs two shared counts per call.)
     pub(crate) fn try_take(self: &Arc<Self>, caller: &str, permits: u64) -> bool {
+        let caller = probe(caller);
         let mut state = self.lock();
         if state.queued > 0 {
             // Serves whoever can be served first (and drops waiters that left).
@@ -263,6 +266,7 @@ impl FairPool {
 
     /// Gives back `permits` [`FairPool::try_take`] took for `caller`.
     pub(crate) fn put_back(self: &Arc<Self>, caller: &str, permits: u64) {
+        let caller = probe(caller);
         let mut state = self.lock();
         state.give_back(caller, permits);
         if state.queued > 0 {
@@ -291,6 +295,7 @@ impl FairPool {
         if permits > self.size {
             return None;
         }
+        let caller = probe(caller);
         let (grant, granted) = oneshot::channel();
         {
             let mut state = self.lock();

@@ -19,6 +19,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use tokio_util::sync::CancellationToken;
 
 use super::fair::{FairPermit, FairPool};
+use super::keys::{owned, probe};
 use super::memory::MemoryBudget;
 use super::tenancy::{bucket, divided};
 use crate::outcome::Outcome;
@@ -242,12 +243,13 @@ impl Gates {
     }
 
     fn caller(&self, key: &str, size: u32) -> Arc<FairPool> {
+        let key = probe(key);
         let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pool) = callers.get(key) {
             return pool.clone();
         }
         let pool = FairPool::new(u64::from(size));
-        callers.insert(key.to_string(), pool.clone());
+        callers.insert(owned(key), pool.clone());
         pool
     }
 

@@ -13,6 +13,7 @@ mod check;
 mod fair;
 mod fuel;
 mod gate;
+mod keys;
 mod memory;
 mod plan;
 mod retry;
