@@ -28,7 +28,9 @@
 # (the ceiling; "about" because a virtual machine's speed drifts between runs). It
 # also splits the CPU of one `calc` request (both cores, wrk's share included) into
 # /healthz's, the executor's call and what is left: the HTTP handler around the call,
-# the larger request and answer, and the result cache.
+# the larger request and answer, and the result cache. Each wrk run's CPU is also
+# measured per process (the server's from /proc/PID/stat, wrk's from its rusage), so
+# the split is given again for the server alone, wrk's share apart.
 #
 # Environment (defaults in brackets):
 #   TOOLHOST      the binary                              [ROOT/target/release/toolhost]
@@ -180,11 +182,19 @@ run() {
     echo
     local shown="$*"
     echo "== $name: wrk -t$THREADS -c$connections -d$DURATION --latency ${shown//$key/KEY} -s $script $path"
-    wrk -t"$THREADS" -c"$connections" -d"$DURATION" --latency "$@" \
-        -s "$here/$script" "$url$path" ${script_args[@]+"${script_args[@]}"} >"$out" 2>&1 || {
+    local server_before wrk_cpu
+    server_before=$(server_ticks)
+    # wrk's own CPU (user and system seconds), from bash's `time`.
+    wrk_cpu=$(
+        TIMEFORMAT='%3U %3S'
+        { time wrk -t"$THREADS" -c"$connections" -d"$DURATION" --latency "$@" \
+            -s "$here/$script" "$url$path" ${script_args[@]+"${script_args[@]}"} >"$out" 2>&1; } 2>&1
+    ) || {
         cat "$out" >&2
         die "wrk failed"
     }
+    local server_after
+    server_after=$(server_ticks)
     sed 's/^/    /' "$out"
     # A script error does not stop wrk (it falls back to its default request and
     # prints `NAME.lua:LINE: ...`), so any such line means the run measured the wrong thing.
@@ -198,6 +208,15 @@ run() {
     for field in "${fields[@]}"; do
         r[${field%%=*}]=${field#*=}
     done
+    # CPU time of the run, in microseconds: the server's and wrk's.
+    r[server_cpu_us]=$(((server_after - server_before) * 1000000 / clock_ticks))
+    r[wrk_cpu_us]=$(awk -v t="$wrk_cpu" 'BEGIN { split(t, a, " "); printf "%.0f", (a[1] + a[2]) * 1e6 }')
+}
+
+# The server's CPU time so far (user and system), in clock ticks.
+clock_ticks=$(getconf CLK_TCK)
+server_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$server/stat"
 }
 
 ms() { awk -v us="$1" 'BEGIN { printf (us < 10000 ? "%.2f ms" : "%.1f ms"), us / 1000 }'; }
@@ -207,10 +226,13 @@ rate() { awk -v n="$1" -v us="$2" 'BEGIN { printf "%.0f", n / (us / 1e6) }'; }
 # by tens of percent over a minute, and a ratio of two runs far apart in time
 # measures the drift as much as the server. The table shows the round with the
 # median ratio.
-declare -a ratios=() health_rows=() calc_rows=() health_rates=() calc_rates=()
+declare -a ratios=() health_rows=() calc_rows=() health_rates=() calc_rates=() health_cpu=() calc_cpu=()
+# "SERVER WRK": the CPU microseconds one request cost the server and wrk.
+per_request() { awk -v s="$1" -v w="$2" -v n="$3" 'BEGIN { printf "%.1f %.1f", s / n, w / n }'; }
 for round in $(seq "$ROUNDS"); do
     run "healthz-$round" healthz.lua "$CONNECTIONS" /healthz
     health_rates[round]=$(rate "${r[requests]}" "${r[duration_us]}")
+    health_cpu[round]=$(per_request "${r[server_cpu_us]}" "${r[wrk_cpu_us]}" "${r[requests]}")
     health_rows[round]="| \`GET /healthz\` (baseline: HTTP alone), -c$CONNECTIONS | ${health_rates[round]} | $(ms "${r[p50_us]}") | $(ms "${r[p99_us]}") | ${r[non2xx]} / ${r[socket_errors]} | 1.00 | – |"
 
     # The round number makes this round's expressions differ from the last's.
@@ -218,6 +240,7 @@ for round in $(seq "$ROUNDS"); do
     run "calc-$round" calc.lua "$CONNECTIONS" /v1/tools/calc/call -H "$auth" -H "$json"
     script_args=()
     calc_rates[round]=$(rate "${r[requests]}" "${r[duration_us]}")
+    calc_cpu[round]=$(per_request "${r[server_cpu_us]}" "${r[wrk_cpu_us]}" "${r[requests]}")
     ratios[round]=$(awk -v a="${calc_rates[round]}" -v b="${health_rates[round]}" 'BEGIN { printf "%.2f", a / b }')
     calc_rows[round]="| \`POST /v1/tools/calc/call\`, a fresh input each, -c$CONNECTIONS | ${calc_rates[round]} | $(ms "${r[p50_us]}") | $(ms "${r[p99_us]}") | ${r[non2xx]} / ${r[socket_errors]} | ${ratios[round]} | p99 ≤ 10 ms, ≥ 0.5 of /healthz |"
 done
@@ -234,6 +257,8 @@ row_health=${health_rows[median]}
 row_calc=${calc_rows[median]}
 health_rps=${health_rates[median]}
 calc_rps=${calc_rates[median]}
+read -r health_server health_wrk <<<"${health_cpu[median]}"
+read -r calc_server calc_wrk <<<"${calc_cpu[median]}"
 all_ratios=$(for round in $(seq "$ROUNDS"); do echo -n "${ratios[round]} "; done)
 
 run spin spin.lua "$LOOPERS" /v1/tools/misbehave__spin/call --timeout 5s -H "$auth" -H "$json"
@@ -269,11 +294,13 @@ echo "calc / healthz in each of the $ROUNDS rounds, in turn: ${all_ratios% } (th
 echo "The loopers' calls as the server timed them (elapsed_ms in each answer), p50 / p99: $spin_call."
 echo
 awk -v cores="$cores" -v health="$health_rps" -v calc="$calc_rps" -v bare="$bare_rps" \
-    -v exec="$exec_rps" 'BEGIN {
+    -v exec="$exec_rps" -v hs="$health_server" -v hw="$health_wrk" -v cs="$calc_server" \
+    -v cw="$calc_wrk" 'BEGIN {
     us = cores * 1e6
     printf "The same \140calc\140 call in process, on %d threads, with the server idle: bare wasmtime %.0f/s, the executor %.0f/s.\n", cores, bare, exec
     printf "Ceiling of the \140calc\140 ratio (a server adding nothing to /healthz and the bare call): %.2f; measured %.2f.\n", bare / (bare + health), calc / health
     printf "CPU of one \140calc\140 request, all %d cores and wrk included: %.1f µs = /healthz %.1f + the executor'"'"'s call %.1f + the rest %.1f.\n", cores, us / calc, us / health, us / exec, us / calc - us / health - us / exec
+    printf "The same, each process measured (the server from /proc, wrk from its rusage): /healthz server %.1f + wrk %.1f µs; \140calc\140 server %.1f + wrk %.1f µs, the server'"'"'s = /healthz'"'"'s %.1f + the executor'"'"'s call %.1f + the rest %.1f.\n", hs, hw, cs, cw, hs, us / exec, cs - hs - us / exec
 }'
 if [[ $spin_other != 0 ]]; then
     echo
