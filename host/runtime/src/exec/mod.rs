@@ -17,12 +17,14 @@ mod keys;
 mod memory;
 mod plan;
 mod retry;
+mod striped;
 pub(crate) mod tenancy;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use governor::DefaultDirectRateLimiter;
 use serde::Serialize;
 use serde_json::Value;
@@ -41,6 +43,7 @@ pub use self::gate::RateRule;
 use self::gate::{Gates, quota};
 pub use self::memory::{INSTANCE_OVERHEAD_MB, default_memory_budget_mb};
 pub use self::plan::{Plan, PlanError, PlanResult, Step};
+use self::striped::Striped;
 use self::tenancy::{Admission, Caller, Entered};
 use crate::catalog::{Catalog, ToolEntry};
 use crate::outcome::{CallRecord, Outcome};
@@ -282,7 +285,8 @@ pub struct ExecStats {
     pub memory_reserved_peak_bytes: u64,
 }
 
-#[derive(Default)]
+/// What the executor counts, one set per stripe (see [`striped`]).
+#[derive(Debug, Default)]
 struct Counters {
     calls: AtomicU64,
     ok: AtomicU64,
@@ -323,14 +327,16 @@ struct Counters {
 /// # }
 /// ```
 pub struct Executor {
-    catalog: RwLock<Arc<Catalog>>,
+    /// Read by every call, written by a reload: swapped without a lock, so
+    /// calls on different cores do not take turns on one.
+    catalog: ArcSwap<Catalog>,
     /// Bumped on every [`Executor::set_catalog`], so faces can tell clients.
     generation: tokio::sync::watch::Sender<u64>,
     config: ExecConfig,
     gates: Gates,
     cache: Option<ResultCache>,
     retry_budget: Option<DefaultDirectRateLimiter>,
-    counters: Counters,
+    counters: Striped<Counters>,
     call_ids: call_id::CallIds,
     checks: SchemaChecks,
 }
@@ -386,7 +392,7 @@ impl Executor {
             config.shared.clone(),
         );
         Self {
-            catalog: RwLock::new(catalog),
+            catalog: ArcSwap::new(catalog),
             generation: tokio::sync::watch::Sender::new(0),
             cache: ResultCache::new(config.cache.clone(), config.shared.clone()),
             retry_budget: config
@@ -395,7 +401,7 @@ impl Executor {
                 .map(|rate| governor::RateLimiter::direct(quota(rate))),
             config,
             gates,
-            counters: Counters::default(),
+            counters: Striped::default(),
             call_ids: call_id::CallIds::new(),
             checks: SchemaChecks::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -405,16 +411,13 @@ impl Executor {
 
     /// The catalog new calls run against.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.catalog.load_full()
     }
 
     /// Swaps in a new catalog (hot reload). Calls in flight finish on the one
     /// they started with; new calls use this one.
     pub fn set_catalog(&self, catalog: Arc<Catalog>) {
-        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
+        self.catalog.store(catalog);
         self.generation.send_modify(|g| *g += 1);
     }
 
@@ -453,15 +456,20 @@ impl Executor {
 
     /// Counters since start.
     pub fn stats(&self) -> ExecStats {
-        let c = &self.counters;
+        let sum = |counter: fn(&Counters) -> &AtomicU64| -> u64 {
+            self.counters
+                .all()
+                .map(|c| counter(c).load(Ordering::Relaxed))
+                .fold(0, u64::wrapping_add)
+        };
         ExecStats {
-            calls: c.calls.load(Ordering::Relaxed),
-            ok: c.ok.load(Ordering::Relaxed),
-            rate_limited: c.rate_limited.load(Ordering::Relaxed),
-            cache_hits: c.cache_hits.load(Ordering::Relaxed),
-            cache_misses: c.cache_misses.load(Ordering::Relaxed),
-            retries: c.retries.load(Ordering::Relaxed),
-            fuel_used: c.fuel_used.load(Ordering::Relaxed),
+            calls: sum(|c| &c.calls),
+            ok: sum(|c| &c.ok),
+            rate_limited: sum(|c| &c.rate_limited),
+            cache_hits: sum(|c| &c.cache_hits),
+            cache_misses: sum(|c| &c.cache_misses),
+            retries: sum(|c| &c.retries),
+            fuel_used: sum(|c| &c.fuel_used),
             in_flight: self.in_flight() as u64,
             queued: self.queued() as u64,
             memory_budget_bytes: self.gates.memory().map(|m| m.total_bytes()),
@@ -558,7 +566,7 @@ impl Executor {
     }
 
     fn count(&self, record: &CallRecord) {
-        let c = &self.counters;
+        let c = self.counters.here();
         c.calls.fetch_add(1, Ordering::Relaxed);
         match record.outcome {
             Outcome::Ok { .. } => c.ok.fetch_add(1, Ordering::Relaxed),
@@ -608,7 +616,7 @@ impl Executor {
             }
             attempt += 1;
             let delay = retry::backoff(rules, attempt);
-            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            self.counters.here().retries.fetch_add(1, Ordering::Relaxed);
             if let Some(sink) = sink {
                 sink.retrying(attempt, delay, &outcome);
             }
@@ -679,7 +687,10 @@ impl Executor {
                 None => cache.get_shared(caller, key).await,
             };
             if let Some(hit) = hit {
-                self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .here()
+                    .cache_hits
+                    .fetch_add(1, Ordering::Relaxed);
                 record.cached = true;
                 let replay = hit.replay(limits);
                 if let Some(reservation) = &mut reservation {
@@ -691,7 +702,10 @@ impl Executor {
                 };
                 return quota_starved(replay.outcome, limits, &prepared.limits);
             }
-            self.counters.cache_misses.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .here()
+                .cache_misses
+                .fetch_add(1, Ordering::Relaxed);
         }
         if let Some(sink) = sink {
             sink.started(&entry.info.name);
