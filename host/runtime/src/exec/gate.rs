@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use tokio_util::sync::CancellationToken;
@@ -89,7 +90,11 @@ pub(crate) struct Gates {
     caller_concurrency: Option<u32>,
     global_rate: Option<(DefaultDirectRateLimiter, OnLimit)>,
     caller_rate: Option<(DefaultKeyedRateLimiter<String>, OnLimit)>,
-    components: Mutex<HashMap<String, Arc<ComponentGate>>>,
+    /// Each component's gate. Read by every call without a lock (calls on
+    /// two cores would otherwise take turns on it); replaced, under
+    /// `components_write`, when a component first runs or its limits change.
+    components: ArcSwap<HashMap<String, Arc<ComponentGate>>>,
+    components_write: Mutex<()>,
     callers: Mutex<HashMap<String, Arc<FairPool>>>,
     queued: AtomicUsize,
     max_queued: usize,
@@ -173,7 +178,8 @@ impl Gates {
                 .map(|r| (governor::RateLimiter::direct(quota(&r.rate)), r.on_limit)),
             caller_rate: caller_rate
                 .map(|r| (governor::RateLimiter::keyed(quota(&r.rate)), r.on_limit)),
-            components: Mutex::new(HashMap::new()),
+            components: ArcSwap::default(),
+            components_write: Mutex::new(()),
             callers: Mutex::new(HashMap::new()),
             queued: AtomicUsize::new(0),
             max_queued,
@@ -199,12 +205,11 @@ impl Gates {
     pub(crate) fn peak(&self, component: Option<&str>) -> usize {
         match component {
             None => self.global.peak() as usize,
-            Some(name) => {
-                let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-                components
-                    .get(name)
-                    .map_or(0, |gate| gate.slots.peak() as usize)
-            }
+            Some(name) => self
+                .components
+                .load()
+                .get(name)
+                .map_or(0, |gate| gate.slots.peak() as usize),
         }
     }
 
@@ -213,24 +218,30 @@ impl Gates {
     }
 
     fn component(&self, name: &str, limits: &Limits) -> Arc<ComponentGate> {
-        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        // Most calls find their gate; only the first call of a component
-        // pays for the key.
-        if let Some(gate) = components.get_mut(name) {
+        // Most calls find their gate; only the first call of a component,
+        // or the first after a reload changed its limits, writes.
+        if let Some(gate) = self.components.load().get(name)
+            && gate.fits(limits)
+        {
+            return gate.clone();
+        }
+        let _writing = self
+            .components_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let components = self.components.load_full();
+        let peak = match components.get(name) {
+            Some(gate) if gate.fits(limits) => return gate.clone(),
             // A reload changed the policy's limits: new calls go through a
             // gate of the new size and rate (calls in flight keep their slots
             // of the old one until they end).
-            if !gate.fits(limits) {
-                *gate = Arc::new(ComponentGate::new(
-                    limits,
-                    gate.slots.peak(),
-                    self.local_divisor(),
-                ));
-            }
-            return gate.clone();
-        }
-        let gate = Arc::new(ComponentGate::new(limits, 0, self.local_divisor()));
-        components.insert(name.to_string(), gate.clone());
+            Some(gate) => gate.slots.peak(),
+            None => 0,
+        };
+        let gate = Arc::new(ComponentGate::new(limits, peak, self.local_divisor()));
+        let mut next = HashMap::clone(&components);
+        next.insert(name.to_string(), gate.clone());
+        self.components.store(Arc::new(next));
         gate
     }
 
@@ -741,6 +752,34 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(refused, Outcome::RateLimited { .. }), "{refused}");
+    }
+
+    #[test]
+    fn first_calls_of_a_component_at_once_share_one_gate() {
+        let one = limits(1, None, OnLimit::Reject);
+        for _ in 0..200 {
+            let gates = Gates::new(100, 100, None, None, None, None, None);
+            let start = std::sync::Barrier::new(8);
+            let found: Vec<Arc<ComponentGate>> = std::thread::scope(|scope| {
+                let threads: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            gates.component("c", &one)
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .filter_map(|thread| thread.join().ok())
+                    .collect()
+            });
+            assert_eq!(found.len(), 8);
+            assert!(
+                found.iter().all(|gate| Arc::ptr_eq(gate, &found[0])),
+                "calls of one component at once got different gates (so more slots)"
+            );
+        }
     }
 
     #[tokio::test]
