@@ -74,6 +74,14 @@ mod tests {
             .filter(|w| w[0].abs_diff(w[1]) < 1 << 32)
             .count();
         assert!(small_gaps < 100, "{small_gaps} of 100,000 gaps are small");
+        // An id is the permuted count in hex; this thread counts from its
+        // stripe, a stripe's worth at a time.
+        let first = ids.next();
+        let stripe = (0..STRIPES as u64)
+            .find(|&n| first == format!("{:016x}", ids.permute(n)))
+            .expect("the first id of a stripe is its permuted index");
+        let next = stripe + STRIPES as u64;
+        assert_eq!(ids.next(), format!("{:016x}", ids.permute(next)));
         // Another process (another key) numbers its calls differently.
         assert_ne!(CallIds::new().permute(0), ids.permute(0));
     }

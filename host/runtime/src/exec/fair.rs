@@ -100,19 +100,26 @@ impl Drop for FairPermit {
 }
 
 impl PoolState {
+    /// Whether `caller`'s entry is the one kept beside the counts.
+    fn is_hot(&self, caller: &str) -> bool {
+        self.hot.as_ref().is_some_and(|hot| *hot.key == *caller)
+    }
+
     /// `caller`'s entry, if the pool knows it.
     fn entry(&self, caller: &str) -> Option<&CallerState> {
-        match &self.hot {
-            Some(hot) if *hot.key == *caller => Some(hot),
-            _ => self.callers.get(caller),
+        if self.is_hot(caller) {
+            self.hot.as_ref()
+        } else {
+            self.callers.get(caller)
         }
     }
 
     /// `caller`'s entry, if the pool knows it.
     fn entry_mut(&mut self, caller: &str) -> Option<&mut CallerState> {
-        match &mut self.hot {
-            Some(hot) if *hot.key == *caller => Some(hot),
-            _ => self.callers.get_mut(caller),
+        if self.is_hot(caller) {
+            self.hot.as_mut()
+        } else {
+            self.callers.get_mut(caller)
         }
     }
 
@@ -140,11 +147,10 @@ impl PoolState {
         if self.known() <= KEPT_IDLE {
             return;
         }
-        match &self.hot {
-            Some(hot) if *hot.key == *caller => self.hot = None,
-            _ => {
-                self.callers.remove(caller);
-            }
+        if self.is_hot(caller) {
+            self.hot = None;
+        } else {
+            self.callers.remove(caller);
         }
     }
 
@@ -153,9 +159,7 @@ impl PoolState {
         self.free -= permits;
         self.next_seq += 1;
         let seq = self.next_seq;
-        if self.entry(caller).is_none() {
-            self.add_caller(caller);
-        }
+        self.know(caller);
         if let Some(state) = self.entry_mut(caller) {
             state.held += permits;
             state.last_grant = seq;
@@ -168,8 +172,11 @@ impl PoolState {
             .map_or_else(|| Arc::from(caller), |state| state.key.clone())
     }
 
-    /// A new entry for `caller`, which the pool does not know.
-    fn add_caller(&mut self, caller: &str) {
+    /// Makes an entry for `caller` if the pool has none.
+    fn know(&mut self, caller: &str) {
+        if self.entry(caller).is_some() {
+            return;
+        }
         let key: Arc<str> = Arc::from(caller);
         if self.hot.is_none() {
             self.hot = Some(CallerState::new(key));
@@ -182,9 +189,7 @@ impl PoolState {
 
     /// Queues `waiter` behind `caller`'s other waiters.
     fn queue(&mut self, caller: &str, waiter: Waiter) {
-        if self.entry(caller).is_none() {
-            self.add_caller(caller);
-        }
+        self.know(caller);
         let Some(state) = self.entry_mut(caller) else {
             return;
         };
