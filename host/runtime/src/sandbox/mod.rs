@@ -23,7 +23,7 @@ mod stack;
 use std::future::poll_fn;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -335,8 +335,9 @@ async fn invoke_tool(
 /// Every poll checks the clock before the guest: a guest woken past its
 /// deadline while it waited for a turn (see `turns`) ends at once,
 /// without being resumed, even before the runtime's timer has fired. A
-/// guest left pending outside its turn is blocked in a host call, and its
-/// turn goes to the next computing guest.
+/// guest left pending outside its turn gives its turn to the next computing
+/// guest. The guest is polled with its place's waker, so the place can
+/// tell a yield (the guest woke itself) from a block in a host call.
 async fn guard<T>(
     work: impl Future<Output = wasmtime::Result<T>>,
     deadline: Instant,
@@ -344,9 +345,10 @@ async fn guard<T>(
     place: &Arc<Place>,
 ) -> wasmtime::Result<T> {
     let mut work = pin!(work);
+    let waker = place.waker();
     let mut step = poll_fn(|cx| {
-        place.resumed();
-        let polled = work.as_mut().poll(cx);
+        place.resumed(cx.waker());
+        let polled = work.as_mut().poll(&mut Context::from_waker(&waker));
         if polled.is_pending() {
             place.suspended();
         }
