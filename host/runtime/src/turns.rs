@@ -769,7 +769,7 @@ mod tests {
         place.resumed(&Waker::from(first.clone()));
         waker.wake_by_ref();
         place.resumed(&Waker::from(second.clone()));
-        waker.clone().wake();
+        waker.wake();
         assert_eq!(first.0.load(Ordering::SeqCst), 1);
         assert_eq!(second.0.load(Ordering::SeqCst), 1);
         assert!(place.relay.woke.load(Ordering::SeqCst));
