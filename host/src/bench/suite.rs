@@ -161,6 +161,12 @@ pub struct Overlap {
     pub sequential_ms: f64,
     /// L: the limit.
     pub limit_ms: f64,
+    /// The process's CPU time per call, in microseconds (median of the
+    /// rounds), every thread counted: where the wall goes once the calls
+    /// outnumber the cores. `None` where the kernel does not say.
+    pub cpu_us_per_call: Option<f64>,
+    /// The same for the bare loop.
+    pub bare_cpu_us_per_call: Option<f64>,
 }
 
 /// Memory with many calls in flight.
@@ -448,32 +454,55 @@ async fn measure_overlap(
     ms: u64,
     rounds: usize,
 ) -> Result<Overlap, BenchError> {
-    let mut walls = Vec::new();
-    let mut bare_walls = Vec::new();
+    let (mut walls, mut bare_walls) = (Vec::new(), Vec::new());
+    let (mut cpus, mut bare_cpus) = (Vec::new(), Vec::new());
+    let per_call =
+        |before: Option<Duration>| Some((cpu_time()? - before?).as_secs_f64() * 1e6 / calls as f64);
     for _ in 0..rounds {
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), cpu_time());
         bare_sleeps(bare, calls, ms).await?;
         bare_walls.push(start.elapsed().as_secs_f64() * 1e3);
+        bare_cpus.extend(per_call(cpu));
         let requests = (0..calls)
             .map(|i| CallRequest::new("sleep", sleep_input(ms, i)))
             .collect();
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), cpu_time());
         let result = executor.run_batch(requests, BatchOptions::default()).await;
         walls.push(start.elapsed().as_secs_f64() * 1e3);
+        cpus.extend(per_call(cpu));
         if let Some(bad) = result.records.iter().find(|r| !r.outcome.is_ok()) {
             return Err(BenchError::Call(bad.outcome.to_string()));
         }
     }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        (!values.is_empty()).then(|| quantile(&values, 0.5))
+    };
     walls.sort_by(f64::total_cmp);
-    bare_walls.sort_by(f64::total_cmp);
     Ok(Overlap {
         calls,
         wall_ms: quantile(&walls, 0.5),
         wall_worst_ms: walls.last().copied().unwrap_or(f64::NAN),
-        bare_wall_ms: quantile(&bare_walls, 0.5),
+        bare_wall_ms: median(bare_walls).unwrap_or(f64::NAN),
         sequential_ms: (calls as u64 * ms) as f64,
         limit_ms: ms as f64,
+        cpu_us_per_call: median(cpus),
+        bare_cpu_us_per_call: median(bare_cpus),
     })
+}
+
+/// CPU time this process's threads have run so far (Linux's per-thread
+/// `schedstat`, in nanoseconds); `None` where there is no such file.
+fn cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        // A thread that ended between the listing and the read counts nothing.
+        let Ok(stat) = std::fs::read_to_string(task.ok()?.path().join("schedstat")) else {
+            continue;
+        };
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// `elapsed - deadline` for `spin` with a 20 ms deadline, `at_once` calls

@@ -265,15 +265,17 @@ fn print_suite(s: &ExecutorSuite) {
     }
     if !s.overlap.is_empty() {
         println!(
-            "\nN calls of `sleep` at once (median round, slowest round, the bare loop's median round)\n"
+            "\nN calls of `sleep` at once (median round, slowest round, the bare loop's median round; \
+             the process's CPU per call, every thread, median round)\n"
         );
         println!(
-            "| N | wall (ms) | slowest (ms) | bare wall (ms) | N x L (ms) | L (ms) | wall / L | wall / bare |"
+            "| N | wall (ms) | slowest (ms) | bare wall (ms) | N x L (ms) | L (ms) | wall / L | wall / bare | CPU/call (µs) | bare CPU/call (µs) |"
         );
-        println!("|--:|--:|--:|--:|--:|--:|--:|--:|");
+        println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        let us = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"));
         for o in &s.overlap {
             println!(
-                "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.3} | {:.3} |",
+                "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.3} | {:.3} | {} | {} |",
                 o.calls,
                 o.wall_ms,
                 o.wall_worst_ms,
@@ -281,7 +283,9 @@ fn print_suite(s: &ExecutorSuite) {
                 o.sequential_ms,
                 o.limit_ms,
                 o.wall_ms / o.limit_ms,
-                o.wall_ms / o.bare_wall_ms
+                o.wall_ms / o.bare_wall_ms,
+                us(o.cpu_us_per_call),
+                us(o.bare_cpu_us_per_call)
             );
         }
     }
