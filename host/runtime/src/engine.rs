@@ -101,13 +101,14 @@ struct Inner {
     ticker: Arc<Ticker>,
 }
 
-/// The epoch ticker's state. It ticks only while a store that may need a
-/// deadline exists ([`Engine::busy`]), and a few ticks after; then its
-/// thread is parked, so an idle host makes no wake-ups at all.
+/// The epoch ticker's state. It ticks only while a guest may be computing
+/// ([`Engine::busy`]) or waits for a turn, and a few ticks after; then its
+/// thread is parked, so a host whose calls all wait on host calls (a sleep,
+/// a slow server), or that has no calls, makes no wake-ups at all.
 #[derive(Debug)]
 struct Ticker {
     stop: AtomicBool,
-    /// Stores alive that may run guest code.
+    /// Guests being polled: only those can compute.
     busy: AtomicUsize,
     /// Ticks made so far.
     ticks: AtomicU64,
@@ -135,12 +136,13 @@ impl Ticker {
     }
 }
 
-/// Keeps the epoch ticking while held: every store that runs guest code
-/// holds one, for as long as it lives, so its deadline is always checked.
+/// Keeps the epoch ticking while held: a guest's future holds one while it
+/// is polled, the only time guest code runs, so its deadline is always
+/// checked.
 #[derive(Debug)]
-pub(crate) struct Busy(Arc<Ticker>);
+pub(crate) struct Busy<'a>(&'a Ticker);
 
-impl Drop for Busy {
+impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.busy.fetch_sub(1, Ordering::SeqCst);
     }
@@ -231,12 +233,12 @@ impl Engine {
     }
 
     /// Starts the epoch ticking (if it was idle) until the guard is dropped.
-    pub(crate) fn busy(&self) -> Busy {
+    pub(crate) fn busy(&self) -> Busy<'_> {
         let ticker = &self.inner.ticker;
         if ticker.busy.fetch_add(1, Ordering::SeqCst) == 0 {
             ticker.wake();
         }
-        Busy(ticker.clone())
+        Busy(ticker)
     }
 
     /// The line of guests computing through epoch ticks.
@@ -246,7 +248,7 @@ impl Engine {
 
     /// Epoch ticks made so far.
     #[cfg(test)]
-    fn ticks(&self) -> u64 {
+    pub(crate) fn ticks(&self) -> u64 {
         self.inner.ticker.ticks.load(Ordering::SeqCst)
     }
 }
@@ -291,17 +293,19 @@ fn fingerprint(engine: &wasmtime::Engine) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// Ticks the ticker makes with no store alive before it parks: calls that
-/// follow each other closely (one worker running them back to back leaves
-/// no store alive between two) would otherwise wake it from its park, a
-/// system call, every few calls.
+/// Ticks the ticker makes with no guest polled before it parks: calls that
+/// follow each other closely (one worker running them back to back polls
+/// no guest between two) would otherwise wake it from its park, a system
+/// call, every few calls.
 const IDLE_TICKS: u32 = 20;
 
 /// The ticker is what stops a guest that never yields: without it no deadline
 /// could interrupt a loop, so failing to start it fails the engine. It parks
-/// once no store has been alive for [`IDLE_TICKS`] ticks; the next
-/// [`Engine::busy`] wakes it (a wake before it parks is kept by the thread,
-/// so none is lost).
+/// once no guest has been polled and none has waited for a turn for
+/// [`IDLE_TICKS`] ticks; the next [`Engine::busy`] wakes it (a wake before it
+/// parks is kept by the thread, so none is lost), and once woken it ticks
+/// at least that many times, so a guest that joins the line without being
+/// polled (behind holders nobody polls) is swept too.
 fn spawn_ticker(
     engine: wasmtime::Engine,
     tick: Duration,
@@ -313,11 +317,13 @@ fn spawn_ticker(
         .spawn(move || {
             // Parked at first: an engine nobody calls never ticks.
             let mut idle = IDLE_TICKS;
+            let mut waiting = false;
             while !state.stop.load(Ordering::SeqCst) {
-                if state.busy.load(Ordering::SeqCst) != 0 {
+                if state.busy.load(Ordering::SeqCst) != 0 || waiting {
                     idle = 0;
                 } else if idle >= IDLE_TICKS {
                     thread::park();
+                    idle = 0;
                     continue;
                 } else {
                     idle += 1;
@@ -327,9 +333,8 @@ fn spawn_ticker(
                 state.ticks.fetch_add(1, Ordering::SeqCst);
                 // Two ticks late: guests holding turns expire waiters on
                 // time; this is for a line nobody is computing in.
-                if let Some(before) = std::time::Instant::now().checked_sub(tick * 2) {
-                    state.turns.sweep(before);
-                }
+                let now = std::time::Instant::now();
+                waiting = state.turns.sweep(now.checked_sub(tick * 2).unwrap_or(now));
             }
         })?;
     // Set before the engine exists for anyone to call `busy`.
@@ -364,13 +369,13 @@ mod tests {
             }
             assert!(
                 Instant::now() < give_up,
-                "the epoch kept ticking with no store alive"
+                "the epoch kept ticking with no guest polled"
             );
         }
     }
 
     #[test]
-    fn the_epoch_ticks_only_while_a_store_may_need_it() {
+    fn the_epoch_ticks_only_while_a_guest_may_compute() {
         let engine = engine();
         thread::sleep(Duration::from_millis(50));
         assert_eq!(engine.ticks(), 0, "an idle engine ticked");
@@ -382,7 +387,7 @@ mod tests {
         }
         drop(busy);
         settle(&engine);
-        // And it wakes again for the next store.
+        // And it wakes again for the next poll.
         let _busy = engine.busy();
         let ticked = engine.ticks();
         while engine.ticks() <= ticked {

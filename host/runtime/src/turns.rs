@@ -202,13 +202,15 @@ impl Turns {
     /// A line that has not moved for [`STILL_SWEEPS`] sweeps lets its first
     /// waiter in beyond the slots, so a turn whose holder is never polled
     /// again slows the line down but never stops it.
-    pub(crate) fn sweep(&self, now: Instant) {
+    ///
+    /// True while guests still wait for a turn.
+    pub(crate) fn sweep(&self, now: Instant) -> bool {
         let mut line = lock(&self.line);
         Self::expire(&mut line, now);
         if line.waiting.is_empty() || line.moves != line.swept_at {
             line.swept_at = line.moves;
             line.still = 0;
-            return;
+            return !line.waiting.is_empty();
         }
         line.still += 1;
         if line.still >= STILL_SWEEPS
@@ -218,6 +220,7 @@ impl Turns {
             line.moves += 1;
             next.set(At::Running);
         }
+        !line.waiting.is_empty()
     }
 
     /// Wakes the waiters whose deadline passed; true if there were any.

@@ -100,7 +100,7 @@ async fn invoke_export(
             f.call_async(&mut store, &args, &mut results).await?;
             Ok(results.pop())
         };
-        guard(work, deadline, cancel.as_ref(), &place).await
+        guard(engine, work, deadline, cancel.as_ref(), &place).await
     };
     let cap = usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX);
     let result = result.map(|returned| output(func.result.as_ref(), returned, cap));

@@ -39,6 +39,8 @@ pub(crate) async fn hold(
             Instant::now() + limits.timeout,
         )
         .map_err(|outcome| wasmtime::format_err!("could not make a store: {outcome}"))?;
+        // The epoch ticks while guest code may run, so the deadline holds.
+        let _busy = engine.busy();
         match pre {
             Pre::Tool(pre) => {
                 let tool = pre.instantiate_async(&mut store).await?;

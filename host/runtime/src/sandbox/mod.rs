@@ -42,7 +42,6 @@ pub(crate) use self::host::GuestSink;
 use self::limiter::Limiter;
 use crate::Engine;
 use crate::bindings::{Tool, ToolPre, ToolSpec};
-use crate::engine::Busy;
 use crate::lift;
 use crate::outcome::{Outcome, ToolErrorKind};
 use crate::policy::Limits;
@@ -59,8 +58,6 @@ pub(crate) struct State {
     pub(crate) scope: host::Scope,
     http: WasiHttpCtx,
     outbound: http::Outbound,
-    /// Keeps the epoch ticking, so the deadline is checked, while the store lives.
-    _busy: Busy,
 }
 
 impl WasiView for State {
@@ -214,7 +211,6 @@ fn new_store(
         outbound: http::Outbound::new(grants.http.clone(), limits.http, &call),
         http: WasiHttpCtx::new(),
         scope: host::Scope::new(call),
-        _busy: engine.busy(),
     };
     let mut store = Store::new(engine.wasmtime(), state);
     store.limiter(|state| &mut state.limiter);
@@ -282,7 +278,7 @@ pub(crate) async fn describe(
             let tool = pre.instantiate_async(&mut store).await?;
             tool.call_describe(&mut store).await
         };
-        guard(work, deadline, cancel.as_ref(), &place).await
+        guard(engine, work, deadline, cancel.as_ref(), &place).await
     };
     finish(store, result.map(Ok), &stderr, limits)
 }
@@ -309,7 +305,7 @@ async fn invoke_tool(
             let tool = pre.instantiate_async(&mut store).await?;
             tool.call_invoke(&mut store, name, input).await
         };
-        guard(work, deadline, cancel.as_ref(), &place).await
+        guard(engine, work, deadline, cancel.as_ref(), &place).await
     };
     let cap = usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX);
     let result = result.map(|returned| match returned {
@@ -339,6 +335,7 @@ async fn invoke_tool(
 /// guest. The guest is polled with its place's waker, so the place can
 /// tell a yield (the guest woke itself) from a block in a host call.
 async fn guard<T>(
+    engine: &Engine,
     work: impl Future<Output = wasmtime::Result<T>>,
     deadline: Instant,
     cancel: Option<&CancellationToken>,
@@ -347,6 +344,8 @@ async fn guard<T>(
     let mut work = pin!(work);
     let waker = place.waker();
     let mut step = poll_fn(|cx| {
+        // The epoch ticks while the guest may compute: while it is polled.
+        let _busy = engine.busy();
         place.resumed(cx.waker());
         let polled = work.as_mut().poll(&mut Context::from_waker(&waker));
         if polled.is_pending() {
@@ -355,6 +354,10 @@ async fn guard<T>(
         polled
     });
     let queued = place.enter();
+    if queued.is_some() {
+        // In line: the ticker sweeps it, whoever holds the turns.
+        drop(engine.busy());
+    }
     if queued.is_none() {
         let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut step).poll(cx))).await;
         if let Poll::Ready(result) = first {
@@ -499,4 +502,94 @@ fn panic_message(stderr: &Capture) -> Option<String> {
         .collect::<Vec<_>>()
         .join(" ");
     Some(panic.chars().take(1000).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread;
+
+    use super::*;
+    use crate::EngineConfig;
+
+    fn engine() -> Engine {
+        Engine::new(EngineConfig {
+            max_instances: 4,
+            pooling: false,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Runs `guard` over `work` on a runtime of its own thread; true once
+    /// it returned.
+    fn run(
+        engine: &Engine,
+        work: impl Future<Output = wasmtime::Result<()>> + Send + 'static,
+        cancel: CancellationToken,
+    ) -> (Arc<AtomicBool>, thread::JoinHandle<wasmtime::Result<()>>) {
+        let (engine, done) = (engine.clone(), Arc::new(AtomicBool::new(false)));
+        let finished = done.clone();
+        let handle = thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let place = engine.turns().seat(deadline);
+            let result = runtime.block_on(guard(&engine, work, deadline, Some(&cancel), &place));
+            finished.store(true, Ordering::SeqCst);
+            result
+        });
+        (done, handle)
+    }
+
+    #[test]
+    fn a_guest_blocked_in_a_host_call_lets_the_epoch_rest() {
+        let engine = engine();
+        let cancel = CancellationToken::new();
+        let (done, handle) = run(
+            &engine,
+            async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            },
+            cancel.clone(),
+        );
+        // The ticker may run a few ticks after the first poll; then it stops
+        // while the guest waits.
+        let give_up = Instant::now() + Duration::from_secs(10);
+        loop {
+            let before = engine.ticks();
+            thread::sleep(Duration::from_millis(100));
+            if engine.ticks() == before {
+                break;
+            }
+            assert!(Instant::now() < give_up, "the epoch kept ticking");
+        }
+        assert!(!done.load(Ordering::SeqCst), "the call is still in flight");
+        cancel.cancel();
+        assert!(handle.join().unwrap().is_err(), "stopped as cancelled");
+    }
+
+    #[test]
+    fn a_guest_computing_in_its_poll_keeps_the_epoch_ticking() {
+        let engine = engine();
+        let ticks = engine.clone();
+        // Computes without ever returning pending: only ticks made while it
+        // is polled end it.
+        let work = async move {
+            let start = ticks.ticks();
+            let give_up = Instant::now() + Duration::from_secs(10);
+            while ticks.ticks() < start + 3 {
+                if Instant::now() > give_up {
+                    return Err(wasmtime::format_err!("no tick while computing"));
+                }
+                std::hint::spin_loop();
+            }
+            Ok(())
+        };
+        let (_, handle) = run(&engine, work, CancellationToken::new());
+        handle.join().unwrap().unwrap();
+    }
 }
