@@ -251,6 +251,35 @@ impl Engine {
     pub(crate) fn ticks(&self) -> u64 {
         self.inner.ticker.ticks.load(Ordering::SeqCst)
     }
+
+    /// A small engine without the pool, for tests.
+    #[cfg(test)]
+    pub(crate) fn small() -> Self {
+        Self::new(EngineConfig {
+            max_instances: 4,
+            pooling: false,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Waits (at most 10 s) until the tick count stops moving: it never
+    /// does while the ticker runs, as it ticks every millisecond.
+    #[cfg(test)]
+    pub(crate) fn settle(&self) {
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let before = self.ticks();
+            thread::sleep(Duration::from_millis(50));
+            if self.ticks() == before {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "the epoch kept ticking with no guest polled"
+            );
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -348,35 +377,9 @@ mod tests {
 
     use super::*;
 
-    fn engine() -> Engine {
-        Engine::new(EngineConfig {
-            max_instances: 4,
-            pooling: false,
-            ..EngineConfig::default()
-        })
-        .unwrap()
-    }
-
-    /// Waits (at most 10 s) until the tick count stops moving: it never
-    /// does while the ticker runs, as it ticks every millisecond.
-    fn settle(engine: &Engine) {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        loop {
-            let before = engine.ticks();
-            thread::sleep(Duration::from_millis(50));
-            if engine.ticks() == before {
-                return;
-            }
-            assert!(
-                Instant::now() < give_up,
-                "the epoch kept ticking with no guest polled"
-            );
-        }
-    }
-
     #[test]
     fn the_epoch_ticks_only_while_a_guest_may_compute() {
-        let engine = engine();
+        let engine = Engine::small();
         thread::sleep(Duration::from_millis(50));
         assert_eq!(engine.ticks(), 0, "an idle engine ticked");
         let busy = engine.busy();
@@ -386,7 +389,7 @@ mod tests {
             thread::sleep(Duration::from_millis(1));
         }
         drop(busy);
-        settle(&engine);
+        engine.settle();
         // And it wakes again for the next poll.
         let _busy = engine.busy();
         let ticked = engine.ticks();
