@@ -357,8 +357,7 @@ async fn guard<T>(
     if queued.is_some() {
         // In line: the ticker sweeps it, whoever holds the turns.
         drop(engine.busy());
-    }
-    if queued.is_none() {
+    } else {
         let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut step).poll(cx))).await;
         if let Poll::Ready(result) = first {
             return result;
@@ -511,8 +510,8 @@ mod tests {
 
     use super::*;
 
-    /// Runs `guard` over `work` on a runtime of its own thread; true once
-    /// it returned.
+    /// Runs `guard` over `work` on a runtime of its own thread: a flag set
+    /// once it returned, and the thread.
     fn run(
         engine: &Engine,
         work: impl Future<Output = wasmtime::Result<()>> + Send + 'static,
