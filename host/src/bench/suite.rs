@@ -456,8 +456,10 @@ async fn measure_overlap(
 ) -> Result<Overlap, BenchError> {
     let (mut walls, mut bare_walls) = (Vec::new(), Vec::new());
     let (mut cpus, mut bare_cpus) = (Vec::new(), Vec::new());
-    let per_call =
-        |before: Option<Duration>| Some((cpu_time()? - before?).as_secs_f64() * 1e6 / calls as f64);
+    // `None` when the sum went down: a thread that ended took its time along.
+    let per_call = |before: Option<Duration>| {
+        Some(cpu_time()?.checked_sub(before?)?.as_secs_f64() * 1e6 / calls as f64)
+    };
     for _ in 0..rounds {
         let (start, cpu) = (Instant::now(), cpu_time());
         bare_sleeps(bare, calls, ms).await?;
@@ -479,11 +481,12 @@ async fn measure_overlap(
         (!values.is_empty()).then(|| quantile(&values, 0.5))
     };
     walls.sort_by(f64::total_cmp);
+    bare_walls.sort_by(f64::total_cmp);
     Ok(Overlap {
         calls,
         wall_ms: quantile(&walls, 0.5),
         wall_worst_ms: walls.last().copied().unwrap_or(f64::NAN),
-        bare_wall_ms: median(bare_walls).unwrap_or(f64::NAN),
+        bare_wall_ms: quantile(&bare_walls, 0.5),
         sequential_ms: (calls as u64 * ms) as f64,
         limit_ms: ms as f64,
         cpu_us_per_call: median(cpus),
