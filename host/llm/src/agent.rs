@@ -592,10 +592,11 @@ impl Dispatcher<'_> {
                 }
             });
         }
-        self.in_flight.spawn(async move {
+        // Boxed: a call's future is kilobytes, which spawning would copy.
+        self.in_flight.spawn(Box::pin(async move {
             let record = executor.call(&call.name, &call.arguments, options).await;
             finish(&events, turn, &call, record.outcome, record.elapsed_ms)
-        })
+        }))
     }
 }
 

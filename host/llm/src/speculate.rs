@@ -323,8 +323,10 @@ impl Speculation {
             let arguments = canonical_json(&call.arguments);
             let tool = call.tool.clone();
             let options = CallOptions::default().cancel(cancel.clone());
-            let handle =
-                tokio::spawn(async move { executor.call(&tool, &arguments, options).await });
+            // Boxed: a call's future is kilobytes, which spawning would copy.
+            let handle = tokio::spawn(Box::pin(async move {
+                executor.call(&tool, &arguments, options).await
+            }));
             stats.launched += 1;
             self.events.emit(AgentEvent::Speculated {
                 turn: self.turn,

@@ -139,15 +139,15 @@ impl McpServer {
             .as_ref()
             .and_then(|meta| meta.get_progress_token())
             .or_else(|| context.meta.get_progress_token());
+        // Boxed: the executor's call future is kilobytes, and rmcp runs each
+        // request on a task of its own, so an unboxed one would be copied
+        // whole into every request's task.
         let Some(token) = token else {
-            return self
-                .executor
-                .call_value(&request.name, &input, options)
-                .await;
+            return Box::pin(self.executor.call_value(&request.name, &input, options)).await;
         };
         let (events, received) = mpsc::unbounded_channel();
         options.events = Some(events);
-        let call = self.executor.call_value(&request.name, &input, options);
+        let call = Box::pin(self.executor.call_value(&request.name, &input, options));
         let peer = context.peer.clone();
         progress::forward(call, received, move |event| {
             let (peer, token) = (peer.clone(), token.clone());

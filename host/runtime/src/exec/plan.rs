@@ -248,7 +248,10 @@ impl Executor {
         let start = |i: usize, input: Value, running: &mut JoinSet<(usize, CallRecord)>| {
             let executor = self.clone();
             let (tool, options) = (plan.steps[i].tool.clone(), options.clone());
-            running.spawn(async move { (i, executor.call_value(&tool, &input, options).await) });
+            // Boxed: a call's future is kilobytes, which spawning would copy.
+            running.spawn(Box::pin(async move {
+                (i, executor.call_value(&tool, &input, options).await)
+            }));
         };
         for (i, step) in plan.steps.iter().enumerate() {
             if waiting[i] == 0 {
