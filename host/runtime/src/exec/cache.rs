@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::keys::{owned, probe};
 use crate::outcome::Outcome;
@@ -55,7 +56,11 @@ impl Default for CacheConfig {
 /// A stored answer and what the call that produced it cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Hit {
-    pub(crate) output: Value,
+    /// The output as the guest wrote it (valid JSON), parsed again on a
+    /// hit: kept as text, an entry is one allocation to store, copy and
+    /// evict, where a parsed value is a tree of them (a miss stores one
+    /// and evicts another, both under the cache's lock).
+    pub(crate) output: Box<RawValue>,
     /// The output's length as the guest wrote it, in bytes.
     pub(crate) output_bytes: u64,
     /// Fuel the call burned, when fuel was counted.
@@ -110,10 +115,16 @@ impl Hit {
             );
             return refuse(Outcome::OutputTooLarge { message }, self.fuel);
         }
-        Replay {
-            outcome: Outcome::Ok {
-                output: self.output,
+        let outcome = match serde_json::from_str(self.output.get()) {
+            Ok(output) => Outcome::Ok { output },
+            // Stored text parsed when it was stored (a shared entry, when
+            // it was read); should it not now, the answer is a trap.
+            Err(e) => Outcome::Trap {
+                message: format!("the cached answer could not be read: {e}"),
             },
+        };
+        Replay {
+            outcome,
             fuel: self.fuel,
         }
     }
@@ -153,7 +164,7 @@ impl ResultCache {
     pub(crate) async fn get_shared(&self, caller: &str, key: &str) -> Option<Hit> {
         let shared = self.shared.as_ref()?;
         let bytes = shared.cache_get(caller, &shared_key(key)).await?;
-        serde_json::from_slice(&bytes).ok()
+        read_shared(&bytes)
     }
 
     pub(crate) fn key(component_hash: &str, tool: &str, input: &Value) -> String {
@@ -249,6 +260,15 @@ impl ResultCache {
     }
 }
 
+/// An entry as another node stored it, if it reads as one whose output
+/// parses (the raw text is not parsed as it is read): anything else is a
+/// miss, and the call runs.
+fn read_shared(bytes: &[u8]) -> Option<Hit> {
+    let hit: Hit = serde_json::from_slice(bytes).ok()?;
+    serde_json::from_str::<Value>(hit.output.get()).ok()?;
+    Some(hit)
+}
+
 /// A cache key as the shared store names it: its hash (a key holds the
 /// whole input).
 fn shared_key(key: &str) -> String {
@@ -316,7 +336,7 @@ mod tests {
     fn hit(output: Value) -> Hit {
         Hit {
             output_bytes: output.to_string().len() as u64,
-            output,
+            output: RawValue::from_string(output.to_string()).unwrap(),
             fuel: Some(1000),
             memory_peak: Some(1 << 20),
             ran_for: Duration::from_millis(1),
@@ -347,7 +367,7 @@ mod tests {
             cache.get("c", "k0").is_none(),
             "least recently used goes first"
         );
-        assert_eq!(cache.get("c", "k2").unwrap().output, json!(2));
+        assert_eq!(cache.get("c", "k2").unwrap().output.get(), "2");
 
         let cache = self::cache(100, 50, Duration::from_secs(60));
         cache.put("c", "a".into(), hit(json!("x".repeat(30))));
@@ -370,13 +390,19 @@ mod tests {
             "bob never hits alice's entry"
         );
         cache.put("bob", "other".into(), hit(json!("bob's")));
-        assert_eq!(cache.get("alice", "k").unwrap().output, json!("alice's"));
+        assert_eq!(
+            cache.get("alice", "k").unwrap().output.get(),
+            r#""alice's""#
+        );
         cache.put("carol", "k".into(), hit(json!("carol's")));
         assert!(
             cache.get("carol", "k").is_none(),
             "past max_callers a new caller is not cached"
         );
-        assert_eq!(cache.get("alice", "k").unwrap().output, json!("alice's"));
+        assert_eq!(
+            cache.get("alice", "k").unwrap().output.get(),
+            r#""alice's""#
+        );
     }
 
     #[test]
@@ -405,6 +431,33 @@ mod tests {
             narrow(|l| l.timeout = Duration::ZERO).outcome.kind(),
             "timeout"
         );
+    }
+
+    #[test]
+    fn a_replayed_hit_answers_what_the_guest_wrote() {
+        let text = r#"{"b": [1, 2.5, "x"], "a": {"c": null}}"#;
+        let mut stored = hit(json!(0));
+        stored.output = RawValue::from_string(text.to_string()).unwrap();
+        let replay = stored.replay(&Limits::default());
+        let Outcome::Ok { output } = replay.outcome else {
+            panic!("a hit under its own limits answers: {:?}", replay.outcome);
+        };
+        assert_eq!(output, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
+    fn a_shared_entry_whose_output_does_not_parse_is_a_miss() {
+        let entry = |output: &str| {
+            format!(
+                r#"{{"output":{output},"output_bytes":1,"fuel":null,"memory_peak":null,"ran_for":{{"secs":0,"nanos":1}}}}"#
+            )
+        };
+        let hit = read_shared(entry(r#"{"a": [1]}"#).as_bytes()).expect("a good entry is read");
+        assert_eq!(hit.output.get(), r#"{"a": [1]}"#);
+        // Raw text is read without a depth limit; the parser has one.
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(read_shared(entry(&deep).as_bytes()).is_none());
+        assert!(read_shared(b"{\"output\": not json").is_none());
     }
 
     #[test]

@@ -28,6 +28,7 @@ use arc_swap::ArcSwap;
 use governor::DefaultDirectRateLimiter;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use self::batch::CallSink;
@@ -769,21 +770,25 @@ impl Executor {
             let output: Value = serde_json::from_str(&text).map_err(|e| Outcome::Trap {
                 message: format!("the tool broke its contract: its output is not valid JSON ({e})"),
             })?;
-            Ok((output, text.len()))
+            Ok((output, text))
         });
         let ran_for = ran_at.map(|at| at.elapsed());
-        let (output, bytes) = match result {
+        let (output, text) = match result {
             Ok(result) => result,
             Err(outcome) => return quota_starved(outcome, limits, &prepared.limits),
         };
+        let bytes = text.len();
+        // The text is what the cache keeps; without one it goes now.
+        let text = cache.is_some().then_some(text);
         let outcome = self
             .check_output(prepared, limits, output, bytes, admitted_at)
             .await;
-        if let (Some((cache, key)), Some(ran_for), Outcome::Ok { output }) =
-            (cache, ran_for, &outcome)
+        if let (Some((cache, key)), Some(ran_for), Outcome::Ok { .. }, Some(text)) =
+            (cache, ran_for, &outcome, text)
+            && let Ok(output) = RawValue::from_string(text)
         {
             let hit = cache::Hit {
-                output: output.clone(),
+                output,
                 output_bytes: bytes as u64,
                 fuel: run.fuel_used,
                 memory_peak: run.memory_peak,
