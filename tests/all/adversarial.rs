@@ -233,6 +233,34 @@ async fn huge_output_is_refused_and_small_output_passes() {
 }
 
 #[tokio::test]
+async fn output_that_would_outgrow_the_calls_memory_once_parsed_is_refused() {
+    // 800 KB of `[0,0,…]` is 400,000 values: about 13 MiB on the host once
+    // parsed, past a call capped at 4 MiB (6 MiB with its overhead), though
+    // under the 1 MiB output cap. A twentieth of it fits.
+    let capped = || CallOptions::default().memory_mb(4);
+    let record = call_with(
+        "guest_misbehave__many_values",
+        json!({"count": 400_000}),
+        capped(),
+    )
+    .await;
+    // Only the kind on failure: the outcome's text would hold every zero.
+    assert!(
+        matches!(&record.outcome, Outcome::OutputTooLarge { message } if message.contains("host memory parsed")),
+        "{}",
+        record.outcome.kind()
+    );
+    let fits = call_with(
+        "guest_misbehave__many_values",
+        json!({"count": 20_000}),
+        capped(),
+    )
+    .await;
+    assert!(fits.outcome.is_ok(), "{}", fits.outcome.kind());
+    host_still_serves().await;
+}
+
+#[tokio::test]
 async fn output_that_is_not_json_breaks_the_contract() {
     let record = call("guest_bad_output__bad_output", json!({})).await;
     assert!(

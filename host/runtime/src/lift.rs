@@ -79,6 +79,49 @@ pub(crate) fn over_budget(budget: usize) -> Outcome {
     }
 }
 
+/// What a JSON value takes on the host per value (a `serde_json::Value`),
+/// and per object member besides (its key's `String` and its map entry).
+const VALUE_BYTES: usize = 32;
+const MEMBER_BYTES: usize = 96;
+
+/// About how many bytes of host memory `json` takes once parsed into a
+/// `serde_json::Value`, at most: every value in it counted as a `Value`,
+/// every object member as a key and a map entry too, and the text's own
+/// bytes for what strings hold. Found in one pass over the text, before
+/// anything is parsed: 1 MiB of `[0,0,…]` is half a million values, 16 MiB
+/// parsed.
+pub(crate) fn parsed_size(json: &str) -> usize {
+    let (mut values, mut members) = (1usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            // Each value but the first follows one of these (a comma in an
+            // object counts its member twice: an upper bound).
+            b',' | b'[' => values += 1,
+            b':' => {
+                values += 1;
+                members += 1;
+            }
+            _ => {}
+        }
+    }
+    values
+        .saturating_mul(VALUE_BYTES)
+        .saturating_add(members.saturating_mul(MEMBER_BYTES))
+        .saturating_add(json.len())
+}
+
 /// `text` as it is, or cut at a character boundary to at most `cap` bytes
 /// with a marker saying how much was cut.
 pub(crate) fn cap_text(mut text: String, cap: usize) -> String {
@@ -136,6 +179,33 @@ impl Write for Capped {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parsed_size_counts_every_value_and_member_outside_strings() {
+        assert_eq!(parsed_size("0"), VALUE_BYTES + 1);
+        assert_eq!(parsed_size("[0,0,0]"), 4 * VALUE_BYTES + 7);
+        let object = r#"{"a":1,"b":[]}"#;
+        // The root, two members (their colons and the comma), the array's
+        // opening bracket: an upper bound, as an empty array holds nothing.
+        assert_eq!(
+            parsed_size(object),
+            5 * VALUE_BYTES + 2 * MEMBER_BYTES + object.len()
+        );
+        // Commas, brackets and colons inside strings, escaped quotes too,
+        // are text, not values.
+        let text = r#"["a,[:\",b"]"#;
+        assert_eq!(parsed_size(text), 2 * VALUE_BYTES + text.len());
+    }
+
+    #[test]
+    fn a_parsed_size_is_at_least_what_the_parsed_values_hold() {
+        // 976 KiB of `[0,0,…]`: measured, 16 MiB resident once parsed.
+        let zeros = format!("[{}0]", "0,".repeat(500_000));
+        let values: serde_json::Value = serde_json::from_str(&zeros).unwrap();
+        let held = values.as_array().unwrap().len() * size_of::<serde_json::Value>();
+        assert!(held > 15 * zeros.len(), "two bytes of text, 32 parsed");
+        assert!(parsed_size(&zeros) >= held + zeros.len());
+    }
 
     #[test]
     fn text_is_cut_at_a_char_boundary_with_a_marker() {

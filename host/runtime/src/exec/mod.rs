@@ -47,6 +47,7 @@ pub use self::plan::{Plan, PlanError, PlanResult, Step};
 use self::striped::Striped;
 use self::tenancy::{Admission, Caller, Entered};
 use crate::catalog::{Catalog, ToolEntry};
+use crate::lift;
 use crate::outcome::{CallRecord, Outcome};
 use crate::policy::{Limits, Rate};
 use crate::sandbox::{self, CallInfo, GuestEvent, GuestSink};
@@ -764,6 +765,21 @@ impl Executor {
                         "the output is {} bytes, over the limit of {} bytes",
                         text.len(),
                         limits.max_output_bytes
+                    ),
+                });
+            }
+            // Parsed, a small text can be a large tree (32 bytes a value);
+            // the call's memory reservation bounds it, as it bounds the guest.
+            let parsed = lift::parsed_size(&text) as u64;
+            let room = limits.memory_bytes.saturating_add(INSTANCE_OVERHEAD_MB << 20);
+            if parsed > room {
+                return Err(Outcome::OutputTooLarge {
+                    message: format!(
+                        "the output ({} bytes) would take about {} MiB of host memory parsed, \
+                         over the {} MiB the call may use (its memory cap and {INSTANCE_OVERHEAD_MB} MiB)",
+                        text.len(),
+                        parsed.div_ceil(1 << 20),
+                        room >> 20
                     ),
                 });
             }

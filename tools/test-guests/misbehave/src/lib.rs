@@ -12,6 +12,7 @@
 //! | `alloc`        | `{"mb": u64, "mode": "vec"\|"try"\|"grow"}`      | hold the memory limit: trap (`vec`), `failed` (`try`), report (`grow`) |
 //! | `recurse`      | `{"depth": u64}`                                 | trap on stack exhaustion when deep; answer when shallow     |
 //! | `big_output`   | `{"bytes": u64}`                                 | refuse outputs above its size cap                           |
+//! | `many_values`  | `{"count": u64}`                                 | refuse a list too large for the call's memory once parsed   |
 //! | `panic`        | `{}`                                             | report a trap (the panic aborts); the message is on stderr  |
 //! | `trap`         | `{}`                                             | report a trap (`unreachable`)                               |
 //! | `flood_host`   | `{"logs"?: u64, "progress"?: u64}`               | cap log lines/bytes and progress reports                    |
@@ -71,6 +72,11 @@ fn tools() -> Vec<Tool> {
             "big_output",
             "Return an output whose `data` string is `bytes` bytes long.",
             memory::big_output,
+        ),
+        Tool::new(
+            "many_values",
+            "Return a list of `count` zeros: two bytes of JSON each.",
+            memory::many_values,
         ),
         Tool::new("panic", "Panic with a recognisable message.", crash::panic),
         Tool::new(

@@ -137,6 +137,29 @@ pub(crate) fn big_output(_: &Ctx, input: BigOutput) -> Result<BigOutputData, Too
     })
 }
 
+/// Input of `many_values`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ManyValues {
+    /// How many zeros the list holds.
+    count: u64,
+}
+
+/// `{"zeros":[0,0,…]}`: two bytes of output a value, each a host value once parsed.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct ManyValuesData {
+    /// `count` zeros.
+    zeros: Vec<u8>,
+}
+
+/// Return a list of `count` zeros: small as text, large once parsed.
+pub(crate) fn many_values(_: &Ctx, input: ManyValues) -> Result<ManyValuesData, ToolError> {
+    let len = to_usize("count", input.count)?;
+    Ok(ManyValuesData {
+        zeros: vec![0; len],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
