@@ -122,6 +122,29 @@ pub(crate) fn parsed_size(json: &str) -> usize {
         .saturating_add(json.len())
 }
 
+/// Refuses `json` (`output-too-large`) if parsing it would take more host
+/// memory than the call reserved: its memory cap and the per-instance
+/// overhead. The guest is gone by then; this bounds what it left behind.
+pub(crate) fn check_parsed_size(json: &str, limits: &Limits) -> Result<(), Outcome> {
+    use crate::exec::INSTANCE_OVERHEAD_MB;
+    let parsed = parsed_size(json) as u64;
+    let room = limits
+        .memory_bytes
+        .saturating_add(INSTANCE_OVERHEAD_MB << 20);
+    if parsed <= room {
+        return Ok(());
+    }
+    Err(Outcome::OutputTooLarge {
+        message: format!(
+            "the output ({} bytes) would take about {} MiB of host memory parsed, over the {} \
+             MiB the call may use (its memory cap and {INSTANCE_OVERHEAD_MB} MiB)",
+            json.len(),
+            parsed.div_ceil(1 << 20),
+            room >> 20
+        ),
+    })
+}
+
 /// `text` as it is, or cut at a character boundary to at most `cap` bytes
 /// with a marker saying how much was cut.
 pub(crate) fn cap_text(mut text: String, cap: usize) -> String {

@@ -115,6 +115,9 @@ impl Hit {
             );
             return refuse(Outcome::OutputTooLarge { message }, self.fuel);
         }
+        if let Err(outcome) = crate::lift::check_parsed_size(self.output.get(), limits) {
+            return refuse(outcome, self.fuel);
+        }
         let outcome = match serde_json::from_str(self.output.get()) {
             Ok(output) => Outcome::Ok { output },
             // Stored text parsed when it was stored (a shared entry, when
@@ -431,6 +434,17 @@ mod tests {
             narrow(|l| l.timeout = Duration::ZERO).outcome.kind(),
             "timeout"
         );
+        // A list that a narrower memory cap could not hold parsed.
+        let zeros = hit(Value::Array(vec![json!(0); 100_000]));
+        let small = Limits {
+            memory_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(
+            zeros.clone().replay(&small).outcome.kind(),
+            "output-too-large"
+        );
+        assert_eq!(zeros.replay(&Limits::default()).outcome.kind(), "ok");
     }
 
     #[test]

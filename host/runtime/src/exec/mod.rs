@@ -770,19 +770,7 @@ impl Executor {
             }
             // Parsed, a small text can be a large tree (32 bytes a value);
             // the call's memory reservation bounds it, as it bounds the guest.
-            let parsed = lift::parsed_size(&text) as u64;
-            let room = limits.memory_bytes.saturating_add(INSTANCE_OVERHEAD_MB << 20);
-            if parsed > room {
-                return Err(Outcome::OutputTooLarge {
-                    message: format!(
-                        "the output ({} bytes) would take about {} MiB of host memory parsed, \
-                         over the {} MiB the call may use (its memory cap and {INSTANCE_OVERHEAD_MB} MiB)",
-                        text.len(),
-                        parsed.div_ceil(1 << 20),
-                        room >> 20
-                    ),
-                });
-            }
+            lift::check_parsed_size(&text, limits)?;
             let output: Value = serde_json::from_str(&text).map_err(|e| Outcome::Trap {
                 message: format!("the tool broke its contract: its output is not valid JSON ({e})"),
             })?;
