@@ -164,10 +164,10 @@ impl ResultCache {
 
     /// `caller`'s entry for `key` in the shared cache: another node's
     /// answer to the same caller. Not kept here (its age is the store's).
-    pub(crate) async fn get_shared(&self, caller: &str, key: &str) -> Option<Hit> {
+    pub(crate) async fn get_shared(&self, caller: &str, key: &str, limits: &Limits) -> Option<Hit> {
         let shared = self.shared.as_ref()?;
         let bytes = shared.cache_get(caller, &shared_key(key)).await?;
-        read_shared(&bytes)
+        read_shared(&bytes, limits)
     }
 
     pub(crate) fn key(component_hash: &str, tool: &str, input: &Value) -> String {
@@ -264,11 +264,15 @@ impl ResultCache {
 }
 
 /// An entry as another node stored it, if it reads as one whose output
-/// parses (the raw text is not parsed as it is read): anything else is a
-/// miss, and the call runs.
-fn read_shared(bytes: &[u8]) -> Option<Hit> {
+/// parses (raw text is read without the parser's depth limit): anything
+/// else is a miss, and the call runs. An output too large for `limits`
+/// once parsed is not parsed here: its replay refuses it, as the call
+/// would be refused.
+fn read_shared(bytes: &[u8], limits: &Limits) -> Option<Hit> {
     let hit: Hit = serde_json::from_slice(bytes).ok()?;
-    serde_json::from_str::<Value>(hit.output.get()).ok()?;
+    if crate::lift::check_parsed_size(hit.output.get(), limits).is_ok() {
+        serde_json::from_str::<Value>(hit.output.get()).ok()?;
+    }
     Some(hit)
 }
 
@@ -466,12 +470,27 @@ mod tests {
                 r#"{{"output":{output},"output_bytes":1,"fuel":null,"memory_peak":null,"ran_for":{{"secs":0,"nanos":1}}}}"#
             )
         };
-        let hit = read_shared(entry(r#"{"a": [1]}"#).as_bytes()).expect("a good entry is read");
+        let limits = Limits::default();
+        let hit =
+            read_shared(entry(r#"{"a": [1]}"#).as_bytes(), &limits).expect("a good entry is read");
         assert_eq!(hit.output.get(), r#"{"a": [1]}"#);
         // Raw text is read without a depth limit; the parser has one.
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        assert!(read_shared(entry(&deep).as_bytes()).is_none());
-        assert!(read_shared(b"{\"output\": not json").is_none());
+        assert!(read_shared(entry(&deep).as_bytes(), &limits).is_none());
+        assert!(read_shared(b"{\"output\": not json", &limits).is_none());
+        // Too large to parse under a small cap: read unparsed, refused on replay.
+        let small = Limits {
+            memory_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let large = format!(
+            "[{}{}0{}]",
+            "[".repeat(200),
+            "0,".repeat(100_000),
+            "]".repeat(200)
+        );
+        let hit = read_shared(entry(&large).as_bytes(), &small).expect("read unparsed");
+        assert_eq!(hit.replay(&small).outcome.kind(), "output-too-large");
     }
 
     #[test]

@@ -686,7 +686,7 @@ impl Executor {
         if let Some((cache, key)) = cache {
             let hit = match cache.get(caller, key) {
                 Some(hit) => Some(hit),
-                None => cache.get_shared(caller, key).await,
+                None => cache.get_shared(caller, key, limits).await,
             };
             if let Some(hit) = hit {
                 self.counters
