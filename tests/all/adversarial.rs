@@ -261,6 +261,30 @@ async fn output_that_would_outgrow_the_calls_memory_once_parsed_is_refused() {
 }
 
 #[tokio::test]
+async fn input_that_would_outgrow_the_calls_memory_once_parsed_is_refused_unparsed() {
+    // The same 400,000 zeros as an input: under the 1 MiB input cap, about
+    // 13 MiB on the host once parsed, past what a call capped at 4 MiB may
+    // use (6 MiB with its overhead). The host refuses it before parsing it,
+    // not after building the tree and handing the text to the guest.
+    let zeros = |count: usize| json!({"document": vec![0; count], "pointer": "/0"});
+    let capped = || CallOptions::default().memory_mb(4);
+    let record = call_with("json__query", zeros(400_000), capped()).await;
+    assert!(
+        matches!(&record.outcome, Outcome::InvalidInput { message } if message.contains("once parsed")),
+        "{}",
+        record.outcome.kind()
+    );
+    let fits = call_with("json__query", zeros(20_000), capped()).await;
+    assert_eq!(
+        fits.outcome.output(),
+        Some(&json!({"value": 0})),
+        "{}",
+        fits.outcome.kind()
+    );
+    host_still_serves().await;
+}
+
+#[tokio::test]
 async fn output_that_is_not_json_breaks_the_contract() {
     let record = call("guest_bad_output__bad_output", json!({})).await;
     assert!(

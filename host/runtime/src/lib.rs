@@ -49,9 +49,11 @@ pub use catalog::{
 };
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{
-    CacheConfig, CallOptions, Ceiling, ExecConfig, ExecStats, Executor, FuelAccount,
-    INSTANCE_OVERHEAD_MB, RateRule, canonical_json, default_memory_budget_mb, unknown_tool,
+    CacheConfig, CallOptions, Ceiling, ExecConfig, ExecStats, Executor, FuelAccount, HoldRefused,
+    INSTANCE_OVERHEAD_MB, MemoryHold, RateRule, canonical_json, default_memory_budget_mb,
+    unknown_tool,
 };
+pub use lift::parsed_json_size;
 
 /// Many calls at once with a strategy: all, first ok, race, keep the top
 /// `n` by a score, or cancel the rest once a result is good enough

@@ -84,16 +84,21 @@ pub(crate) fn over_budget(budget: usize) -> Outcome {
 const VALUE_BYTES: usize = 32;
 const MEMBER_BYTES: usize = 96;
 
-/// About how many bytes of host memory `json` takes once parsed into a
-/// `serde_json::Value`, at most: every value in it counted as a `Value`,
-/// every object member as a key and a map entry too, and the text's own
-/// bytes for what strings hold. Found in one pass over the text, before
-/// anything is parsed: 1 MiB of `[0,0,…]` is half a million values, 16 MiB
-/// parsed.
-pub(crate) fn parsed_size(json: &str) -> usize {
+/// About how many bytes of host memory the JSON text `json` takes once
+/// parsed into a `serde_json::Value`: every value in it counted as a
+/// `Value`, every object member as a key and a map entry too, and the text's
+/// own bytes for what strings hold. Found in one pass over the text, before
+/// anything is parsed (text that is not JSON gets a figure too): 1 MiB of
+/// `[0,0,…]` is half a million values, 16 MiB parsed.
+///
+/// ```
+/// assert_eq!(toolhost_runtime::parsed_json_size("[0,0,0]"), 4 * 32 + 7);
+/// ```
+pub fn parsed_json_size(json: impl AsRef<[u8]>) -> usize {
+    let json = json.as_ref();
     let (mut values, mut members) = (1usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);
-    for &byte in json.as_bytes() {
+    for &byte in json {
         if in_string {
             if escaped {
                 escaped = false;
@@ -122,22 +127,50 @@ pub(crate) fn parsed_size(json: &str) -> usize {
         .saturating_add(json.len())
 }
 
+/// The host memory `json` would take parsed and the memory a call under
+/// `limits` may use (its memory cap and the per-instance overhead), in
+/// bytes, when the first is the larger.
+fn outgrows(json: &str, limits: &Limits) -> Option<(u64, u64)> {
+    use crate::exec::INSTANCE_OVERHEAD_MB;
+    let parsed = parsed_json_size(json) as u64;
+    let room = limits
+        .memory_bytes
+        .saturating_add(INSTANCE_OVERHEAD_MB << 20);
+    (parsed > room).then_some((parsed, room))
+}
+
 /// Refuses `json` (`output-too-large`) if parsing it would take more host
 /// memory than the call reserved: its memory cap and the per-instance
 /// overhead. The guest is gone by then; this bounds what it left behind.
 pub(crate) fn check_parsed_size(json: &str, limits: &Limits) -> Result<(), Outcome> {
     use crate::exec::INSTANCE_OVERHEAD_MB;
-    let parsed = parsed_size(json) as u64;
-    let room = limits
-        .memory_bytes
-        .saturating_add(INSTANCE_OVERHEAD_MB << 20);
-    if parsed <= room {
+    let Some((parsed, room)) = outgrows(json, limits) else {
         return Ok(());
-    }
+    };
     Err(Outcome::OutputTooLarge {
         message: format!(
             "the output ({} bytes) would take about {} MiB of host memory parsed, over the {} \
              MiB the call may use (its memory cap and {INSTANCE_OVERHEAD_MB} MiB)",
+            json.len(),
+            parsed.div_ceil(1 << 20),
+            room >> 20
+        ),
+    })
+}
+
+/// Refuses an input (`invalid-input`) that would take more host memory once
+/// parsed than the call may use, before it is parsed: the caller's text is
+/// bounded by the input cap, the tree it makes only by this.
+pub(crate) fn check_input_size(json: &str, limits: &Limits) -> Result<(), Outcome> {
+    use crate::exec::INSTANCE_OVERHEAD_MB;
+    let Some((parsed, room)) = outgrows(json, limits) else {
+        return Ok(());
+    };
+    Err(Outcome::InvalidInput {
+        message: format!(
+            "the input ({} bytes) would take about {} MiB of host memory once parsed, over the \
+             {} MiB the call may use (its memory cap and {INSTANCE_OVERHEAD_MB} MiB); it was \
+             not parsed. Send less, or raise the tool's `memory_mb`",
             json.len(),
             parsed.div_ceil(1 << 20),
             room >> 20
@@ -205,19 +238,19 @@ mod tests {
 
     #[test]
     fn a_parsed_size_counts_every_value_and_member_outside_strings() {
-        assert_eq!(parsed_size("0"), VALUE_BYTES + 1);
-        assert_eq!(parsed_size("[0,0,0]"), 4 * VALUE_BYTES + 7);
+        assert_eq!(parsed_json_size("0"), VALUE_BYTES + 1);
+        assert_eq!(parsed_json_size("[0,0,0]"), 4 * VALUE_BYTES + 7);
         let object = r#"{"a":1,"b":[]}"#;
         // The root, two members (their colons and the comma), the array's
         // opening bracket: an upper bound, as an empty array holds nothing.
         assert_eq!(
-            parsed_size(object),
+            parsed_json_size(object),
             5 * VALUE_BYTES + 2 * MEMBER_BYTES + object.len()
         );
         // Commas, brackets and colons inside strings, escaped quotes too,
         // are text, not values.
         let text = r#"["a,[:\",b"]"#;
-        assert_eq!(parsed_size(text), 2 * VALUE_BYTES + text.len());
+        assert_eq!(parsed_json_size(text), 2 * VALUE_BYTES + text.len());
     }
 
     #[test]
@@ -227,7 +260,7 @@ mod tests {
         let values: serde_json::Value = serde_json::from_str(&zeros).unwrap();
         let held = values.as_array().unwrap().len() * size_of::<serde_json::Value>();
         assert!(held > 15 * zeros.len(), "two bytes of text, 32 parsed");
-        assert!(parsed_size(&zeros) >= held + zeros.len());
+        assert!(parsed_json_size(&zeros) >= held + zeros.len());
     }
 
     #[test]

@@ -135,6 +135,82 @@ impl MemoryBudget {
     }
 }
 
+/// Host memory held from the budget for work done for a caller outside any
+/// call (a request's body parsed before its calls are known), given back
+/// when dropped. Made by [`Executor::hold_memory`](super::Executor::hold_memory).
+#[derive(Debug)]
+#[must_use = "the memory is given back when the hold is dropped"]
+pub struct MemoryHold {
+    held: Option<(Arc<FairPool>, Box<str>, u64)>,
+}
+
+impl Drop for MemoryHold {
+    fn drop(&mut self) {
+        if let Some((pool, caller, permits)) = &self.held {
+            pool.put_back(caller, *permits);
+        }
+    }
+}
+
+/// Why [`Executor::hold_memory`](super::Executor::hold_memory) held nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HoldRefused {
+    /// More than the whole budget: it could never be held.
+    #[error(
+        "it would take about {needed_mb} MiB of host memory, more than the host's whole memory \
+         budget of {budget_mb} MiB"
+    )]
+    TooLarge {
+        /// MiB asked for.
+        needed_mb: u64,
+        /// The whole budget, in MiB.
+        budget_mb: u64,
+    },
+    /// The calls in flight (or others waiting) hold the budget now.
+    #[error(
+        "it would take about {needed_mb} MiB of host memory, and the host's memory budget of \
+         {budget_mb} MiB is taken by the calls in flight"
+    )]
+    Busy {
+        /// MiB asked for.
+        needed_mb: u64,
+        /// The whole budget, in MiB.
+        budget_mb: u64,
+    },
+}
+
+impl MemoryBudget {
+    /// Holds `bytes` (in whole MiB) for `caller` if they are free now and
+    /// no call waits for the budget; never waits.
+    pub(crate) fn hold(&self, caller: &str, bytes: u64) -> Result<MemoryHold, HoldRefused> {
+        let needed_mb = bytes.div_ceil(MIB).max(1);
+        let budget_mb = self.total_mb;
+        if needed_mb > budget_mb {
+            return Err(HoldRefused::TooLarge {
+                needed_mb,
+                budget_mb,
+            });
+        }
+        if !self.slots.try_take(caller, needed_mb) {
+            return Err(HoldRefused::Busy {
+                needed_mb,
+                budget_mb,
+            });
+        }
+        Ok(MemoryHold {
+            held: Some((self.slots.clone(), caller.into(), needed_mb)),
+        })
+    }
+}
+
+impl MemoryHold {
+    /// A hold of nothing: where there is no budget.
+    pub(crate) fn none() -> Self {
+        Self { held: None }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +248,28 @@ mod tests {
         assert_eq!(budget.permits_for((32 << 20) + 1).unwrap(), 35);
         let refused = budget.permits_for(99 << 20).unwrap_err();
         assert!(matches!(refused, Outcome::MemoryLimit { .. }), "{refused}");
+    }
+
+    #[test]
+    fn a_hold_takes_whole_mib_from_the_budget_until_dropped() {
+        let budget = MemoryBudget::new(10);
+        let hold = budget.hold("a", (3 << 20) + 1).unwrap();
+        assert_eq!(budget.reserved_bytes(), 4 << 20);
+        let busy = budget.hold("b", 7 << 20).unwrap_err();
+        assert_eq!(
+            busy,
+            HoldRefused::Busy {
+                needed_mb: 7,
+                budget_mb: 10
+            }
+        );
+        let never = budget.hold("b", 11 << 20).unwrap_err();
+        assert!(matches!(never, HoldRefused::TooLarge { .. }), "{never}");
+        drop(hold);
+        assert_eq!(budget.reserved_bytes(), 0);
+        let small = budget.hold("b", 1).unwrap();
+        assert_eq!(budget.reserved_bytes(), 1 << 20);
+        drop(small);
+        assert_eq!(budget.reserved_bytes(), 0);
     }
 }

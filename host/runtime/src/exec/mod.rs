@@ -42,7 +42,7 @@ use self::check::{Refusal, SchemaChecks};
 pub use self::fuel::FuelAccount;
 pub use self::gate::RateRule;
 use self::gate::{Gates, quota};
-pub use self::memory::{INSTANCE_OVERHEAD_MB, default_memory_budget_mb};
+pub use self::memory::{HoldRefused, INSTANCE_OVERHEAD_MB, MemoryHold, default_memory_budget_mb};
 pub use self::plan::{Plan, PlanError, PlanResult, Step};
 use self::striped::Striped;
 use self::tenancy::{Admission, Caller, Entered};
@@ -449,6 +449,20 @@ impl Executor {
     /// one component (its file stem) when named.
     pub fn peak_in_flight(&self, component: Option<&str>) -> usize {
         self.gates.peak(component)
+    }
+
+    /// Holds `bytes` of the host's memory budget for `caller` while the
+    /// hold lives, without waiting: for work a face does outside any call
+    /// that the budget should still bound, such as parsing a request's body
+    /// before its calls are known. Refused when the bytes are more than the
+    /// whole budget, or are not free now (or calls wait for the budget);
+    /// with no budget ([`ExecConfig::memory_budget_mb`] unset) it holds
+    /// nothing and always succeeds.
+    pub fn hold_memory(&self, caller: &str, bytes: u64) -> Result<MemoryHold, HoldRefused> {
+        match self.gates.memory() {
+            Some(memory) => memory.hold(caller, bytes),
+            None => Ok(MemoryHold::none()),
+        }
     }
 
     /// Calls waiting to start right now.
@@ -904,14 +918,6 @@ impl Executor {
                 ),
             });
         }
-        let value: Value = serde_json::from_str(input).map_err(|e| Outcome::InvalidInput {
-            message: format!("the input is not valid JSON: {e}"),
-        })?;
-        if !value.is_object() {
-            return Err(Outcome::InvalidInput {
-                message: format!("the input must be a JSON object, not {}", kind_of(&value)),
-            });
-        }
         let mut limits = entry.component.limits.clone();
         if let Some(timeout) = options.timeout {
             limits.timeout = timeout;
@@ -929,6 +935,16 @@ impl Executor {
             limits.memory_bytes = mb << 20;
         }
         options.ceiling.apply(&mut limits);
+        // The limits first: they bound the tree the text may make.
+        lift::check_input_size(input, &limits)?;
+        let value: Value = serde_json::from_str(input).map_err(|e| Outcome::InvalidInput {
+            message: format!("the input is not valid JSON: {e}"),
+        })?;
+        if !value.is_object() {
+            return Err(Outcome::InvalidInput {
+                message: format!("the input must be a JSON object, not {}", kind_of(&value)),
+            });
+        }
         Ok(Prepared {
             engine: catalog.engine(),
             entry,
