@@ -433,3 +433,109 @@ async fn bombs_through_serve() {
         "{counts:?}"
     );
 }
+
+const PARSER: &str = "parser-tenant-key-0123456789";
+
+/// A server over `executor` whose tenant `parser` may call `calc` and
+/// `sleep` (at 8 MiB a call), with bodies of up to 4 MiB, and MCP at `/mcp`.
+fn body_server(executor: Arc<Executor>) -> axum::Router {
+    let text = format!(
+        r#"
+max_body_kb = 4096
+
+[[tenant]]
+name = "parser"
+keys = ["{key}"]
+tools = ["calc", "sleep"]
+[tenant.limits]
+memory_mb = 8
+"#,
+        key = hash_key(PARSER),
+    );
+    let config = common::serve_config(&text);
+    let server = Server::new(executor, &config, None).unwrap();
+    toolhost::router_with_mcp(&server, toolhost::mcp::McpHttpConfig::default())
+}
+
+/// POSTs `body` to `uri` as `parser`: the status, `Retry-After` and answer.
+async fn post_as_parser(
+    router: &axum::Router,
+    uri: &str,
+    body: String,
+) -> (StatusCode, Option<String>, String) {
+    // MCP answers a request as a stream or as JSON, as the client accepts.
+    let accept = match uri {
+        "/mcp" => "application/json, text/event-stream",
+        _ => "application/json",
+    };
+    let request = Request::post(uri)
+        .header(header::HOST, "127.0.0.1")
+        .header(header::AUTHORIZATION, format!("Bearer {PARSER}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, accept)
+        .body(Body::from(body))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let retry = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, retry, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A batch of one `calc` call carrying `zeros` zeros beside it: two bytes
+/// of text each, 32 once parsed.
+fn padded_batch(zeros: usize) -> String {
+    let call = serde_json::json!({"id": "c1", "type": "function",
+        "function": {"name": "calc", "arguments": "{\"expression\":\"1+1\"}"}});
+    serde_json::json!({"tool_calls": [call], "pad": vec![0; zeros]}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_is_parsed_within_the_memory_budget() {
+    // A 40 MiB budget. 1.5 million zeros are 3 MB of body (under the 4 MiB
+    // body cap) and about 48 MiB parsed: never, 413. 300,000 zeros are about
+    // 10 MiB parsed: not while a call holds 34 MiB of the budget (503), and
+    // then once it ended.
+    let executor = executor(40, Duration::from_secs(60));
+    let router = body_server(executor.clone());
+    let (status, _, answer) =
+        post_as_parser(&router, "/v1/tool-calls", padded_batch(1_500_000)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(
+        answer.contains("was not parsed") && answer.contains("whole memory budget"),
+        "{answer}"
+    );
+    let mcp_padded = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1", "pad": vec![0; 1_500_000]}}});
+    let (status, _, answer) = post_as_parser(&router, "/mcp", mcp_padded.to_string()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "/mcp: {answer}");
+
+    let cancel = CancellationToken::new();
+    let holder = hold_memory(&executor, cancel.clone());
+    wait_until(&executor, "the sleep admitted", |e| e.in_flight() == 1).await;
+    let (status, retry, answer) =
+        post_as_parser(&router, "/v1/tool-calls", padded_batch(300_000)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(answer.contains("taken by the calls in flight"), "{answer}");
+    assert_eq!(
+        executor.stats().memory_reserved_bytes,
+        34 * MIB,
+        "a refused body holds nothing"
+    );
+    cancel.cancel();
+    let _ = holder.await;
+    wait_for_no_reservation(&executor).await;
+    let (status, _, answer) =
+        post_as_parser(&router, "/v1/tool-calls", padded_batch(300_000)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["records"][0]["outcome"], "ok", "{answer}");
+    wait_for_no_reservation(&executor).await;
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State as Extract};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +25,7 @@ use super::dialect::{self, Dialect, Requested};
 use super::tenants::Refusal;
 use toolhost_runtime::formats::{self, Format};
 use toolhost_runtime::tenancy::{Admission, Caller};
-use toolhost_runtime::{CallOptions, CallRecord, Catalog, Outcome};
+use toolhost_runtime::{CallOptions, CallRecord, Catalog, HoldRefused, MemoryHold, Outcome};
 
 type Shared = Extract<Arc<State>>;
 
@@ -89,19 +89,67 @@ fn check_tool(catalog: &Catalog, tenant: &Caller, name: &str) -> Result<(), Refu
 /// Lets a request to a mounted service through as its tenant, whose
 /// [`Caller`] it then carries in its extensions (the admin key as the tenant
 /// `admin` when the configuration lets it call tools; 403 otherwise);
-/// anything else is 401.
+/// anything else is 401. A `POST`'s body is read here, as the routes' are
+/// (bounded, within `body_timeout_ms`), so that the service parses it
+/// within the host's memory budget ([`hold_parse`]).
 pub(super) async fn authenticate(
     Extract(state): Shared,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match state.tenants.authenticate(request.headers()) {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Err(refusal) => refusal.into_response(),
+    let caller = match state.tenants.authenticate(request.headers()) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if request.method() != Method::POST {
+        request.extensions_mut().insert(caller);
+        return next.run(request).await;
     }
+    let (mut parts, body) = request.into_parts();
+    let body = match read_body(&state, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let _parsing = match hold_parse(&state, caller.name(), &body) {
+        Ok(hold) => hold,
+        Err(refused) => return not_parsed(body.len(), &refused),
+    };
+    parts.extensions.insert(caller);
+    // The service has parsed the body by the time it answers (a stream's
+    // head included); the hold ends then.
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+/// Parses that would take more than this (as [`parsed_json_size`] counts)
+/// hold what they take from the host's memory budget; smaller ones are part
+/// of what a connection costs, as its buffers are.
+///
+/// [`parsed_json_size`]: toolhost_runtime::parsed_json_size
+const FREE_PARSE_BYTES: usize = 1 << 20;
+
+/// Holds, from the host's memory budget and for the tenant, what `body`
+/// would take parsed, before anything parses it: a body of 1 MiB can make
+/// a tree of 16 MiB, and the budget is what bounds the host's memory.
+fn hold_parse(state: &State, tenant: &str, body: &[u8]) -> Result<Option<MemoryHold>, HoldRefused> {
+    let parsed = toolhost_runtime::parsed_json_size(body);
+    if parsed <= FREE_PARSE_BYTES {
+        return Ok(None);
+    }
+    state.executor.hold_memory(tenant, parsed as u64).map(Some)
+}
+
+/// The answer to a body [`hold_parse`] refused: 413 when the whole budget
+/// could not hold its parse, 503 while the calls in flight hold the budget.
+fn not_parsed(len: usize, refused: &HoldRefused) -> Response {
+    let message = format!("the body ({len} bytes) was not parsed: {refused}");
+    if let HoldRefused::TooLarge { .. } = refused {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, message);
+    }
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(1));
+    response
 }
 
 /// Reads a request's body, once its key was checked: at most
@@ -346,6 +394,10 @@ pub(super) async fn tool_calls(Extract(state): Shared, request: Request) -> Resp
         Ok(body) => body,
         Err(refused) => return refused,
     };
+    let parsing = match hold_parse(&state, tenant.name(), &body) {
+        Ok(hold) => hold,
+        Err(refused) => return not_parsed(body.len(), &refused),
+    };
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,
         Err(e) => {
@@ -359,6 +411,10 @@ pub(super) async fn tool_calls(Extract(state): Shared, request: Request) -> Resp
         Ok(parsed) => parsed,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
+    // The calls hold their inputs as text now, each bounded by its own
+    // reservation once it runs.
+    drop(body);
+    drop(parsing);
     let catalog = state.executor.catalog();
     for call in &calls {
         if let Err(refusal) = check_tool(&catalog, &tenant, &call.name) {
