@@ -132,7 +132,10 @@ impl McpServer {
         context: RequestContext<RoleServer>,
         options: CallOptions,
     ) -> CallRecord {
-        let input = Value::Object(request.arguments.unwrap_or_default());
+        // Text, and the parsed arguments dropped before the call runs: the
+        // call bounds the tree its input makes by its own memory cap, and
+        // the one rmcp made would otherwise live on beside it.
+        let input = Value::Object(request.arguments.unwrap_or_default()).to_string();
         let mut options = options.cancel(context.ct.clone());
         let token = request
             .meta
@@ -143,11 +146,11 @@ impl McpServer {
         // request on a task of its own, so an unboxed one would be copied
         // whole into every request's task.
         let Some(token) = token else {
-            return Box::pin(self.executor.call_value(&request.name, &input, options)).await;
+            return Box::pin(self.executor.call(&request.name, &input, options)).await;
         };
         let (events, received) = mpsc::unbounded_channel();
         options.events = Some(events);
-        let call = Box::pin(self.executor.call_value(&request.name, &input, options));
+        let call = Box::pin(self.executor.call(&request.name, &input, options));
         let peer = context.peer.clone();
         progress::forward(call, received, move |event| {
             let (peer, token) = (peer.clone(), token.clone());
