@@ -106,13 +106,9 @@ pub(super) async fn authenticate(
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let body = match read_body(&state, body).await {
-        Ok(body) => body,
+    let (body, _parsing) = match read_to_parse(&state, caller.name(), body).await {
+        Ok(read) => read,
         Err(refused) => return refused,
-    };
-    let _parsing = match hold_parse(&state, caller.name(), &body) {
-        Ok(hold) => hold,
-        Err(refused) => return not_parsed(body.len(), &refused),
     };
     parts.extensions.insert(caller);
     // The service has parsed the body by the time it answers (a stream's
@@ -126,6 +122,20 @@ pub(super) async fn authenticate(
 ///
 /// [`parsed_json_size`]: toolhost_runtime::parsed_json_size
 const FREE_PARSE_BYTES: usize = 1 << 20;
+
+/// [`read_body`], then [`hold_parse`] for `tenant`: the body, and the hold
+/// to keep while it is parsed.
+async fn read_to_parse(
+    state: &State,
+    tenant: &str,
+    body: Body,
+) -> Result<(Bytes, Option<MemoryHold>), Response> {
+    let body = read_body(state, body).await?;
+    match hold_parse(state, tenant, &body) {
+        Ok(hold) => Ok((body, hold)),
+        Err(refused) => Err(not_parsed(body.len(), &refused)),
+    }
+}
 
 /// Holds, from the host's memory budget and for the tenant, what `body`
 /// would take parsed, before anything parses it: a body of 1 MiB can make
@@ -390,13 +400,9 @@ pub(super) async fn tool_calls(Extract(state): Shared, request: Request) -> Resp
         Ok(tenant) => tenant,
         Err(refusal) => return refusal.into_response(),
     };
-    let body = match read_body(&state, body).await {
-        Ok(body) => body,
+    let (body, parsing) = match read_to_parse(&state, tenant.name(), body).await {
+        Ok(read) => read,
         Err(refused) => return refused,
-    };
-    let parsing = match hold_parse(&state, tenant.name(), &body) {
-        Ok(hold) => hold,
-        Err(refused) => return not_parsed(body.len(), &refused),
     };
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,
