@@ -39,6 +39,10 @@ pub struct McpServer {
     listing: Mutex<Option<(u64, Arc<[Tool]>)>>,
     /// The `tools/list_changed` watcher was started.
     watching: AtomicBool,
+    /// The catalog as of each `subscriptions/listen` accepted but not yet
+    /// listening: rmcp acknowledges a subscription before it calls
+    /// [`ServerHandler::listen`], and a swap in between must not be lost.
+    listen_since: Mutex<Vec<Arc<Catalog>>>,
     /// Cancelled on drop: the session is gone.
     closed: CancellationToken,
 }
@@ -67,6 +71,7 @@ impl McpServer {
             generation,
             listing: Mutex::new(None),
             watching: AtomicBool::new(false),
+            listen_since: Mutex::new(Vec::new()),
             closed: CancellationToken::new(),
         }
     }
@@ -209,10 +214,17 @@ struct ListingWatch {
 }
 
 impl ListingWatch {
+    /// Watches for changes from the current catalog on.
     fn new(executor: Arc<Executor>, tenancy: Option<Caller>) -> Self {
+        let catalog = executor.catalog();
+        Self::since(executor, tenancy, &catalog)
+    }
+
+    /// Watches for changes from `catalog` on: a swap since it counts.
+    fn since(executor: Arc<Executor>, tenancy: Option<Caller>, catalog: &Catalog) -> Self {
         let mut changes = executor.catalog_changes();
         changes.mark_unchanged();
-        let seen = listing(&executor.catalog(), tenancy.as_ref());
+        let seen = listing(catalog, tenancy.as_ref());
         Self {
             executor,
             tenancy,
@@ -224,13 +236,15 @@ impl ListingWatch {
     /// True once the list changed; false when the executor is gone.
     async fn changed(&mut self) -> bool {
         loop {
-            if self.changes.changed().await.is_err() {
-                return false;
-            }
+            // Compared first: a swap before the receiver was made is news
+            // too when the watch began from an older catalog.
             let now = listing(&self.executor.catalog(), self.tenancy.as_ref());
             if now != self.seen {
                 self.seen = now;
                 return true;
+            }
+            if self.changes.changed().await.is_err() {
+                return false;
             }
         }
     }
@@ -292,13 +306,28 @@ impl ServerHandler for McpServer {
         &self,
         _requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
+        // Changes count from here: the acknowledgement goes out next.
+        self.listen_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self.executor.catalog());
         Some(SubscriptionFilter::builder().tools_list_changed().build())
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let tenancy = tenancy::of(&context.request_context().extensions);
         let wanted = context.accepted().tools_list_changed == Some(true);
-        let mut watch = ListingWatch::new(self.executor.clone(), tenancy);
+        // The oldest waiting catalog, which is no newer than this listen's
+        // own wherever listens interleave; one entry (the newest) goes, so
+        // each listen takes one and the oldest stays for those still to come.
+        let since = {
+            let mut waiting = self.listen_since.lock().unwrap_or_else(|e| e.into_inner());
+            let oldest = waiting.first().cloned();
+            waiting.pop();
+            oldest.unwrap_or_else(|| self.executor.catalog())
+        };
+        let mut watch = ListingWatch::since(self.executor.clone(), tenancy, &since);
+        drop(since);
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
@@ -313,5 +342,50 @@ impl ServerHandler for McpServer {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+    use rmcp::model::JsonObject;
+    use toolhost_runtime::{Engine, EngineConfig, LoadOptions};
+
+    use super::*;
+
+    /// An executor over an empty catalog.
+    async fn empty_executor() -> Arc<Executor> {
+        let mut config = EngineConfig::default();
+        config.max_instances = 2;
+        config.pooling = false;
+        let engine = Engine::new(config).unwrap();
+        let mut options = LoadOptions::default();
+        options.cache_dir = None;
+        let catalog = Catalog::load_files(&engine, &[], &options, &|_| {})
+            .await
+            .unwrap();
+        Arc::new(Executor::new(Arc::new(catalog)))
+    }
+
+    #[tokio::test]
+    async fn a_watch_from_an_older_listing_reports_the_change_without_waiting_for_a_swap() {
+        // A listen whose subscription was acknowledged before a swap it has
+        // not seen: its watch begins from the listing of then, and the swap
+        // that happened before the watch was made is still news.
+        let executor = empty_executor().await;
+        let mut current = ListingWatch::new(executor.clone(), None);
+        assert_eq!(current.changed().now_or_never(), None, "nothing changed");
+        let mut behind = ListingWatch::new(executor, None);
+        behind.seen = vec![Tool::new(
+            "gone",
+            "a tool of an older catalog",
+            Arc::new(JsonObject::new()),
+        )];
+        assert_eq!(behind.changed().now_or_never(), Some(true));
+        assert!(
+            behind.seen.is_empty(),
+            "it now holds the listing it reported"
+        );
+        assert_eq!(behind.changed().now_or_never(), None, "reported once");
     }
 }
