@@ -128,14 +128,11 @@ pub fn parsed_json_size(json: impl AsRef<[u8]>) -> usize {
 }
 
 /// The host memory `json` would take parsed and the memory a call under
-/// `limits` may use (its memory cap and the per-instance overhead), in
+/// `limits` reserves (its memory cap and the per-instance overhead), in
 /// bytes, when the first is the larger.
 fn outgrows(json: &str, limits: &Limits) -> Option<(u64, u64)> {
-    use crate::exec::INSTANCE_OVERHEAD_MB;
     let parsed = parsed_json_size(json) as u64;
-    let room = limits
-        .memory_bytes
-        .saturating_add(INSTANCE_OVERHEAD_MB << 20);
+    let room = crate::exec::cost_mb(limits.memory_bytes).saturating_mul(1 << 20);
     (parsed > room).then_some((parsed, room))
 }
 

@@ -42,6 +42,7 @@ use self::check::{Refusal, SchemaChecks};
 pub use self::fuel::FuelAccount;
 pub use self::gate::RateRule;
 use self::gate::{Gates, quota};
+pub(crate) use self::memory::cost_mb;
 pub use self::memory::{HoldRefused, INSTANCE_OVERHEAD_MB, MemoryHold, default_memory_budget_mb};
 pub use self::plan::{Plan, PlanError, PlanResult, Step};
 use self::striped::Striped;
