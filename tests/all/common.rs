@@ -215,7 +215,26 @@ pub fn serve_process(
     tools: &std::path::Path,
     args: &[&str],
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = std::process::Command::new(toolhost_bin())
+    serve_process_with_files(tools, args, None)
+}
+
+/// [`serve_process`], with at most `open_files` file descriptors (soft and
+/// hard limit, set by the shell's `ulimit -n`) when given.
+pub fn serve_process_with_files(
+    tools: &std::path::Path,
+    args: &[&str],
+    open_files: Option<u32>,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut command = match open_files {
+        Some(n) => {
+            let mut sh = std::process::Command::new("sh");
+            sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\"")])
+                .arg(toolhost_bin());
+            sh
+        }
+        None => std::process::Command::new(toolhost_bin()),
+    };
+    let mut child = command
         .args(["serve", "--no-watch"])
         .arg("--tools")
         .arg(tools)

@@ -363,6 +363,14 @@ async fn hidden_and_missing_tools_answer_alike_without_reach_outside() {
 
 /// A `toolhost serve --config` with `settings` and one tenant, on loopback.
 async fn serve_with(settings: &str) -> (std::process::Child, [tempfile::TempDir; 2], String) {
+    serve_with_files(settings, None).await
+}
+
+/// [`serve_with`], with at most `open_files` file descriptors when given.
+async fn serve_with_files(
+    settings: &str,
+    open_files: Option<u32>,
+) -> (std::process::Child, [tempfile::TempDir; 2], String) {
     let tools = common::tool_dir("sleep", toolhost_artifacts::SLEEP, None);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("serve.toml");
@@ -371,7 +379,7 @@ async fn serve_with(settings: &str) -> (std::process::Child, [tempfile::TempDir;
         hash_key(ACME)
     );
     std::fs::write(&path, text).unwrap();
-    let (mut child, lines) = common::serve_process(
+    let (mut child, lines) = common::serve_process_with_files(
         tools.path(),
         &[
             "--listen",
@@ -379,6 +387,7 @@ async fn serve_with(settings: &str) -> (std::process::Child, [tempfile::TempDir;
             "--config",
             path.to_str().unwrap(),
         ],
+        open_files,
     );
     match common::serve_base(lines).await {
         Some(base) => (
@@ -456,4 +465,118 @@ async fn silent_and_slow_clients_are_dropped() {
         (true, true, false, true),
         "(silent, slow, slow sent all, trickle)"
     );
+}
+
+/// Sends `request` on a new connection to `address` and reads the answer's
+/// status line; `None` when none came within `bound` (a hang guard).
+fn status_line(address: &str, request: &str, bound: Duration) -> Option<String> {
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(bound)).unwrap();
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    text.split("\r\n")
+        .next()
+        .filter(|line| line.starts_with("HTTP/1.1"))
+        .map(str::to_string)
+}
+
+/// A request for a call of `sleep` for `ms`, as `acme`, on a connection
+/// that closes after the answer.
+fn sleep_call(ms: u64) -> String {
+    let body = format!("{{\"ms\": {ms}}}");
+    format!(
+        "POST /v1/tools/sleep/call HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ACME}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_connections_does_not_lock_out_a_new_client() {
+    // The attack: open more connections than the server has file
+    // descriptors and send nothing on any. The header timeout (here a
+    // minute) would close them in the end; until then every new client,
+    // and every file the host itself needs, waited behind them.
+    let (mut child, _dir, address) = serve_with_files("header_timeout_ms = 60000", Some(256)).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let flood: Vec<std::net::TcpStream> = (0..300)
+            .filter_map(|_| std::net::TcpStream::connect(&address).ok())
+            .collect();
+        let opened = flood.len();
+        // Every connection has reached the server's accept queue by now.
+        std::thread::sleep(Duration::from_millis(500));
+        // Far below the header timeout: an answer within it came because
+        // the flood made room, not because it timed out.
+        let answered = status_line(&address, &sleep_call(1), Duration::from_secs(20));
+        let closed = flood
+            .into_iter()
+            .filter_map(|mut stream| {
+                closed_by_server(&mut stream, Duration::from_millis(1)).then_some(())
+            })
+            .count();
+        (opened, answered, closed)
+    })
+    .await
+    .unwrap();
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (opened, answered, closed) = outcome;
+    assert_eq!(opened, 300, "the kernel's queue took every connection");
+    assert_eq!(
+        answered.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "the new client was served while the flood stayed open"
+    );
+    assert!(closed > 0, "the server shed idle connections to make room");
+    assert!(alive, "the server still runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish() {
+    let (mut child, _dir, address) = serve_with("max_connections = 4").await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        // Two calls in flight for a while, on connections opened first.
+        let busy: Vec<_> = (0..2)
+            .map(|_| {
+                let (address, request) = (address.clone(), sleep_call(1500));
+                std::thread::spawn(move || status_line(&address, &request, Duration::from_secs(30)))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        // Twenty that send nothing: past the cap, the oldest idle ones go.
+        let idle: Vec<std::net::TcpStream> = (0..20)
+            .filter_map(|_| std::net::TcpStream::connect(&address).ok())
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let fresh = status_line(&address, &sleep_call(1), Duration::from_secs(20));
+        let closed = idle
+            .into_iter()
+            .filter_map(|mut s| closed_by_server(&mut s, Duration::from_millis(1)).then_some(()))
+            .count();
+        let busy: Vec<_> = busy.into_iter().map(|t| t.join().unwrap()).collect();
+        (busy, fresh, closed)
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (busy, fresh, closed) = outcome;
+    let ok = Some("HTTP/1.1 200 OK".to_string());
+    assert_eq!(
+        busy,
+        vec![ok.clone(), ok.clone()],
+        "calls in flight were not cut"
+    );
+    assert_eq!(fresh, ok, "a new client got in");
+    // 2 busy + 20 idle + the new one over a cap of 4: at least 19 shed.
+    assert!(closed >= 19, "idle connections were shed: {closed}");
 }

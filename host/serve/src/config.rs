@@ -12,6 +12,7 @@
 //! memory_budget_mb = 8192       # calls in flight together; default: half the machine's
 //! tenant_concurrency = 64       # for tenants without their own; default: half the pool
 //! header_timeout_ms = 10_000    # a request head (or the next, on a kept-alive connection)
+//! max_connections = 10_000      # open at once; at most 3/4 of the open-file limit
 //! body_timeout_ms = 30_000      # a request body, once the key is checked
 //! mcp_max_sessions = 1024       # MCP sessions open at once, all tenants
 //! mcp_max_sessions_per_tenant = 32
@@ -102,6 +103,14 @@ pub struct ServeConfig {
     /// client that sends nothing, or its headers too slowly, is dropped.
     #[serde(default = "default_header_timeout_ms")]
     pub header_timeout_ms: u64,
+    /// Connections open at once. At the cap, the server closes the
+    /// connection that has waited longest without a request in flight to
+    /// make room for a new one, or lets the new one wait in the listen
+    /// queue while every connection has a request in flight. Never more
+    /// than three quarters of the process's open-file limit, so that a flood
+    /// of connections leaves files for the host itself (tools, caches, Redis).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Milliseconds a request has to send its body once its key was
     /// checked; past it, 408.
     #[serde(default = "default_body_timeout_ms")]
@@ -141,6 +150,10 @@ fn default_body_kb() -> u64 {
 }
 
 fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_connections() -> usize {
     10_000
 }
 
@@ -265,6 +278,7 @@ impl ServeConfig {
         }
         for (name, value) in [
             ("header_timeout_ms", self.header_timeout_ms),
+            ("max_connections", self.max_connections as u64),
             ("body_timeout_ms", self.body_timeout_ms),
             ("mcp_max_sessions", self.mcp_max_sessions as u64),
             (
@@ -346,6 +360,7 @@ pub(crate) const ADMIN_TENANT: &str = "admin";
 pub(crate) struct Settings {
     pub(crate) max_body_bytes: usize,
     pub(crate) header_timeout: Duration,
+    pub(crate) max_connections: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) max_sessions: usize,
     pub(crate) max_sessions_per_tenant: usize,
@@ -357,6 +372,7 @@ impl ServeConfig {
         Settings {
             max_body_bytes: usize::try_from(self.max_body_kb << 10).unwrap_or(usize::MAX),
             header_timeout: Duration::from_millis(self.header_timeout_ms),
+            max_connections: self.max_connections,
             body_timeout: Duration::from_millis(self.body_timeout_ms),
             max_sessions: self.mcp_max_sessions,
             max_sessions_per_tenant: self.mcp_max_sessions_per_tenant,
@@ -487,6 +503,7 @@ mod tests {
                 "mcp_max_sessions_per_tenant",
             ),
             ("header_timeout_ms = 0\n", "header_timeout_ms"),
+            ("max_connections = 0\n", "max_connections"),
             (
                 &format!(
                     "admin_calls_tools = true\n[[tenant]]\nname = \"admin\"\nkeys = [\"{key}\"]\ntools = []\n"

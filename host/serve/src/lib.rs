@@ -35,6 +35,7 @@ mod dialect;
 #[cfg(test)]
 mod fuzz;
 mod listen;
+pub use self::listen::raise_open_files_limit;
 mod local;
 mod metrics;
 mod routes;

@@ -108,6 +108,8 @@ pub(super) async fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(config) => Server::new(executor.clone(), config, reload)?,
         None => Server::open(executor.clone(), reload),
     };
+    // Before anything opens files in numbers: connections are capped by it.
+    let open_files = toolhost::serve::raise_open_files_limit();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("could not listen on {}", args.listen))?;
@@ -116,6 +118,11 @@ pub(super) async fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
         executor.catalog().tools().count(),
         listener.local_addr()?,
         if config.is_none() { " (no auth)" } else { "" }
+    );
+    eprintln!(
+        "connections: up to {} at once (open files: {})",
+        server.max_connections(),
+        open_files.map_or_else(|| "unlimited".to_string(), |n| n.to_string())
     );
     let _maintain = shared.map(|shared| {
         eprintln!(
