@@ -542,7 +542,11 @@ async fn a_flood_of_idle_connections_does_not_lock_out_a_new_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish() {
-    let (mut child, _dir, address) = serve_with("max_connections = 4").await;
+    let settings = format!(
+        "max_connections = 4\nadmin_keys = [\"{}\"]",
+        hash_key(ADMIN)
+    );
+    let (mut child, _dir, address) = serve_with(&settings).await;
     let outcome = tokio::task::spawn_blocking(move || {
         // Two calls in flight for a while, on connections opened first.
         let busy: Vec<_> = (0..2)
@@ -563,13 +567,20 @@ async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish()
             .filter_map(|mut s| closed_by_server(&mut s, Duration::from_millis(1)).then_some(()))
             .count();
         let busy: Vec<_> = busy.into_iter().map(|t| t.join().unwrap()).collect();
-        (busy, fresh, closed)
+        let metrics = answer_text(
+            &address,
+            &format!(
+                "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+        );
+        (busy, fresh, closed, metrics)
     })
     .await
     .unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    let (busy, fresh, closed) = outcome;
+    let (busy, fresh, closed, metrics) = outcome;
     let ok = Some("HTTP/1.1 200 OK".to_string());
     assert_eq!(
         busy,
@@ -579,4 +590,26 @@ async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish()
     assert_eq!(fresh, ok, "a new client got in");
     // 2 busy + 20 idle + the new one over a cap of 4: at least 19 shed.
     assert!(closed >= 19, "idle connections were shed: {closed}");
+    let shed = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("toolhost_connections_shed_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(
+        shed.is_some_and(|n| n >= 19),
+        "/metrics counts them: {metrics}"
+    );
+    assert!(metrics.contains("toolhost_connections_max 4"), "{metrics}");
+}
+
+/// Sends `request` on a new connection to `address` and reads until the
+/// server closes it: the whole answer, as text.
+fn answer_text(address: &str, request: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -24,6 +24,7 @@ use tokio::task::{AbortHandle, JoinError, JoinSet};
 use tower::ServiceExt;
 
 use super::Server;
+use super::metrics::Connections;
 
 impl Server {
     /// The connections [`Server::serve`] holds open at once: the
@@ -62,7 +63,9 @@ impl Server {
             .header_read_timeout(self.state.settings.header_timeout);
         let cap = self.max_connections();
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let mut open = Open::default();
+        let metrics = self.state.metrics.connections.clone();
+        metrics.max.set(i64::try_from(cap).unwrap_or(i64::MAX));
+        let mut open = Open::new(metrics);
         let mut shutdown = std::pin::pin!(shutdown);
         'serving: loop {
             while open.len() >= cap {
@@ -112,10 +115,13 @@ impl Server {
             });
             open.live.insert(id, Connection { abort, busy });
             open.reap();
+            open.count();
         }
         drop(listener);
         let _ = stop.send(true);
-        while open.tasks.join_next().await.is_some() {}
+        while let Some(ended) = open.tasks.join_next().await {
+            open.ended(ended);
+        }
         Ok(())
     }
 }
@@ -162,12 +168,12 @@ fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
 }
 
 /// The open connections, oldest first, and their tasks.
-#[derive(Default)]
 struct Open {
     live: BTreeMap<u64, Connection>,
     tasks: JoinSet<u64>,
     next: u64,
     warned: Option<Instant>,
+    metrics: Connections,
 }
 
 struct Connection {
@@ -177,6 +183,22 @@ struct Connection {
 }
 
 impl Open {
+    fn new(metrics: Connections) -> Self {
+        Self {
+            live: BTreeMap::new(),
+            tasks: JoinSet::new(),
+            next: 0,
+            warned: None,
+            metrics,
+        }
+    }
+
+    /// Sets the gauge of open connections.
+    fn count(&self) {
+        self.metrics
+            .open
+            .set(i64::try_from(self.len()).unwrap_or(i64::MAX));
+    }
     /// Connections whose task has not ended: shed ones still closing too.
     fn len(&self) -> usize {
         self.tasks.len()
@@ -206,6 +228,7 @@ impl Open {
         if let Some(connection) = self.live.remove(&id) {
             connection.abort.abort();
         }
+        self.metrics.shed.inc();
         if self
             .warned
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(10))
@@ -226,6 +249,7 @@ impl Open {
         if let Ok(id) = ended {
             self.live.remove(&id);
         }
+        self.count();
     }
 
     /// Forgets every connection that has ended since last time.

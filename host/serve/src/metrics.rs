@@ -18,7 +18,7 @@ use prometheus_client::encoding::{
 };
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -84,6 +84,19 @@ pub(crate) struct Metrics {
     latency: HistogramFamily,
     fuel: Family<ToolLabels, Counter>,
     rejected: Family<RejectLabels, Counter>,
+    pub(crate) connections: Connections,
+}
+
+/// The HTTP server's connections, kept by its accept loop.
+#[derive(Clone, Default)]
+pub(crate) struct Connections {
+    /// Open now, shed ones still closing included.
+    pub(crate) open: Gauge,
+    /// The most it holds open at once (`max_connections` within the
+    /// open-file limit).
+    pub(crate) max: Gauge,
+    /// Closed at the cap to make room for a new one.
+    pub(crate) shed: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -118,8 +131,24 @@ impl Metrics {
             "Requests refused by a tenant quota (rate, concurrency, fuel)",
             rejected.clone(),
         );
+        let connections = Connections::default();
+        registry.register(
+            "connections",
+            "HTTP connections open",
+            connections.open.clone(),
+        );
+        registry.register(
+            "connections_max",
+            "HTTP connections held open at most (max_connections within the open-file limit)",
+            connections.max.clone(),
+        );
+        registry.register(
+            "connections_shed",
+            "HTTP connections without a request in flight closed at the cap to make room",
+            connections.shed.clone(),
+        );
         if let Some(shared) = executor.shared() {
-            let node = Family::<NodeLabels, prometheus_client::metrics::gauge::Gauge>::default();
+            let node = Family::<NodeLabels, Gauge>::default();
             registry.register(
                 "node_info",
                 "This node's name (its other series are this node's own: reloads, cache, calls)",
@@ -144,6 +173,7 @@ impl Metrics {
             latency,
             fuel,
             rejected,
+            connections,
         }
     }
 
