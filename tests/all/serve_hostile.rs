@@ -613,3 +613,90 @@ fn answer_text(address: &str, request: &str) -> String {
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// Reads one answer from a kept-alive `stream`: its status line and body
+/// (`Content-Length` bodies only); `None` when the server closed it first.
+fn read_answer(stream: &mut std::net::TcpStream) -> Option<(String, String)> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&answer[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while answer.len() < head_end + length {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let status = head.lines().next().unwrap_or("").to_string();
+    let body = String::from_utf8_lossy(&answer[head_end..head_end + length]).into_owned();
+    Some((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_flood_from_one_address_sheds_its_own_connections_first() {
+    let (mut child, _dir, address) = serve_with("max_connections = 8").await;
+    let target: std::net::SocketAddr = address.parse().unwrap();
+    let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    // A client on 127.0.0.1 with a kept-alive connection, idle after one
+    // answer: the oldest idle connection on the server.
+    let mut kept = std::net::TcpStream::connect(target).unwrap();
+    kept.write_all(health.as_bytes()).unwrap();
+    let first = read_answer(&mut kept).map(|(status, _)| status);
+    // Thirty connections from 127.0.0.2 that send nothing.
+    let mut flood = Vec::new();
+    for _ in 0..30 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        flood.push(socket.connect(target).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let again = kept
+            .write_all(health.as_bytes())
+            .ok()
+            .and_then(|()| read_answer(&mut kept))
+            .map(|(status, _)| status);
+        let fresh = status_line(&address, health, Duration::from_secs(20));
+        (again, fresh)
+    })
+    .await
+    .unwrap();
+    let shed = flood
+        .into_iter()
+        .filter_map(|stream| {
+            // Non-blocking: a read says at once whether the server closed it.
+            let mut stream = stream.into_std().unwrap();
+            closed_by_server(&mut stream, Duration::from_millis(1)).then_some(())
+        })
+        .count();
+    let _ = child.kill();
+    let _ = child.wait();
+    let ok = Some("HTTP/1.1 200 OK".to_string());
+    assert_eq!(first, ok);
+    assert_eq!(
+        outcome,
+        (ok.clone(), ok),
+        "(the kept-alive connection's second answer, a new client's)"
+    );
+    // 1 + 30 + 1 over a cap of 8: 24 shed, all of them the flood's.
+    assert!(shed >= 23, "the flood paid for its own connections: {shed}");
+}

@@ -103,9 +103,9 @@ pub struct ServeConfig {
     /// client that sends nothing, or its headers too slowly, is dropped.
     #[serde(default = "default_header_timeout_ms")]
     pub header_timeout_ms: u64,
-    /// Connections open at once. At the cap, the server closes the
-    /// connection that has waited longest without a request in flight to
-    /// make room for a new one, or lets the new one wait in the listen
+    /// Connections open at once. At the cap, the server closes a
+    /// connection without a request in flight to make room for a new one
+    /// (the oldest of the address holding the most connections), or lets the new one wait in the listen
     /// queue while every connection has a request in flight. Never more
     /// than three quarters of the process's open-file limit, so that a flood
     /// of connections leaves files for the host itself (tools, caches, Redis).

@@ -1,11 +1,13 @@
 //! The HTTP/1.1 server loop: hyper with a timer, so that a connection that
 //! sends nothing, sends its headers a byte at a time, or idles between
 //! requests is dropped after the header timeout (`axum::serve` has no
-//! such timeout); a cap on open connections that sheds the longest idle
-//! one to make room; graceful shutdown like `axum::serve`'s.
+//! such timeout); a cap on open connections that sheds an idle one, of
+//! the address holding the most, to make room; graceful shutdown like
+//! `axum::serve`'s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,8 +45,10 @@ impl Server {
     ///
     /// At most `max_connections` are open at once (never more than three
     /// quarters of the open-file limit, see [`raise_open_files_limit`]).
-    /// At the cap, the connection that has waited longest without a request
-    /// in flight is closed to make room; while every connection has one in
+    /// At the cap, a connection without a request in flight is closed to
+    /// make room: the one that has waited longest among those of the
+    /// address that holds the most connections, so that a flood from one
+    /// address pays with its own; while every connection has a request in
     /// flight, new ones wait in the listen queue.
     ///
     /// # Errors
@@ -85,7 +89,7 @@ impl Server {
             }
             let stream = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok(accepted) => accepted,
                     Err(error) => {
                         tracing::warn!(%error, "could not accept a connection");
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -94,6 +98,7 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            let (stream, peer) = stream;
             let _ = stream.set_nodelay(true);
             let busy = Arc::new(AtomicUsize::new(0));
             let service = Tracked {
@@ -113,7 +118,14 @@ impl Server {
                 let _ = connection.await;
                 id
             });
-            open.live.insert(id, Connection { abort, busy });
+            open.insert(
+                id,
+                Connection {
+                    abort,
+                    busy,
+                    peer: peer.ip(),
+                },
+            );
             open.reap();
             open.count();
         }
@@ -170,6 +182,8 @@ fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
 /// The open connections, oldest first, and their tasks.
 struct Open {
     live: BTreeMap<u64, Connection>,
+    /// Open connections by peer address.
+    per_address: HashMap<IpAddr, usize>,
     tasks: JoinSet<u64>,
     next: u64,
     warned: Option<Instant>,
@@ -178,6 +192,7 @@ struct Open {
 
 struct Connection {
     abort: AbortHandle,
+    peer: IpAddr,
     /// Requests in flight on it, answers still being written included.
     busy: Arc<AtomicUsize>,
 }
@@ -186,6 +201,7 @@ impl Open {
     fn new(metrics: Connections) -> Self {
         Self {
             live: BTreeMap::new(),
+            per_address: HashMap::new(),
             tasks: JoinSet::new(),
             next: 0,
             warned: None,
@@ -214,18 +230,40 @@ impl Open {
         self.next
     }
 
-    /// Closes the oldest connection without a request in flight; false
-    /// when every connection has one.
+    fn insert(&mut self, id: u64, connection: Connection) {
+        *self.per_address.entry(connection.peer).or_default() += 1;
+        self.live.insert(id, connection);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Connection> {
+        let connection = self.live.remove(&id)?;
+        if let Some(n) = self.per_address.get_mut(&connection.peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&connection.peer);
+            }
+        }
+        Some(connection)
+    }
+
+    /// Closes a connection without a request in flight: the oldest of the
+    /// address holding the most connections, or else the oldest of all;
+    /// false when every connection has a request in flight.
     fn shed_idle(&mut self) -> bool {
-        let Some(id) = self
-            .live
+        let idle = |c: &Connection| c.busy.load(Ordering::Acquire) == 0;
+        let crowded = self
+            .per_address
             .iter()
-            .find(|(_, c)| c.busy.load(Ordering::Acquire) == 0)
-            .map(|(id, _)| *id)
-        else {
+            .max_by_key(|(_, n)| **n)
+            .map(|(peer, _)| *peer);
+        let pick = crowded
+            .and_then(|peer| self.live.iter().find(|(_, c)| c.peer == peer && idle(c)))
+            .or_else(|| self.live.iter().find(|(_, c)| idle(c)))
+            .map(|(id, _)| *id);
+        let Some(id) = pick else {
             return false;
         };
-        if let Some(connection) = self.live.remove(&id) {
+        if let Some(connection) = self.remove(id) {
             connection.abort.abort();
         }
         self.metrics.shed.inc();
@@ -236,8 +274,8 @@ impl Open {
             self.warned = Some(Instant::now());
             tracing::warn!(
                 open = self.len(),
-                "at the connection cap: closing the longest idle connection to make room \
-                 (max_connections; logged at most every 10 s)"
+                "at the connection cap: closing an idle connection of the address holding \
+                 the most to make room (max_connections; logged at most every 10 s)"
             );
         }
         true
@@ -247,7 +285,7 @@ impl Open {
     /// already).
     fn ended(&mut self, ended: Result<u64, JoinError>) {
         if let Ok(id) = ended {
-            self.live.remove(&id);
+            self.remove(id);
         }
         self.count();
     }
