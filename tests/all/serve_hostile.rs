@@ -467,25 +467,18 @@ async fn silent_and_slow_clients_are_dropped() {
     );
 }
 
-/// Sends `request` on a new connection to `address` and reads the answer's
-/// status line; `None` when none came within `bound` (a hang guard).
-fn status_line(address: &str, request: &str, bound: Duration) -> Option<String> {
+/// Sends `request` on a new connection to `address` and reads the
+/// answer's status line and body; `None` when none came within `bound` (a
+/// hang guard) or the server closed the connection first.
+fn exchange(address: &str, request: &str, bound: Duration) -> Option<(String, String)> {
     let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream.set_read_timeout(Some(bound)).unwrap();
     stream.write_all(request.as_bytes()).ok()?;
-    let mut answer = Vec::new();
-    let mut buffer = [0u8; 4096];
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => answer.extend_from_slice(&buffer[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&answer);
-    text.split("\r\n")
-        .next()
-        .filter(|line| line.starts_with("HTTP/1.1"))
-        .map(str::to_string)
+    read_answer(&mut stream, bound)
+}
+
+/// [`exchange`]'s status line.
+fn status_line(address: &str, request: &str, bound: Duration) -> Option<String> {
+    exchange(address, request, bound).map(|(status, _)| status)
 }
 
 /// A request for a call of `sleep` for `ms`, as `acme`, on a connection
@@ -567,13 +560,16 @@ async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish()
             .filter_map(|mut s| closed_by_server(&mut s, Duration::from_millis(1)).then_some(()))
             .count();
         let busy: Vec<_> = busy.into_iter().map(|t| t.join().unwrap()).collect();
-        let metrics = answer_text(
+        let metrics = exchange(
             &address,
             &format!(
                 "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\n\
                  Connection: close\r\n\r\n"
             ),
-        );
+            Duration::from_secs(20),
+        )
+        .map(|(_, body)| body)
+        .unwrap_or_default();
         (busy, fresh, closed, metrics)
     })
     .await
@@ -601,25 +597,11 @@ async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish()
     assert!(metrics.contains("toolhost_connections_max 4"), "{metrics}");
 }
 
-/// Sends `request` on a new connection to `address` and reads until the
-/// server closes it: the whole answer, as text.
-fn answer_text(address: &str, request: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-/// Reads one answer from a kept-alive `stream`: its status line and body
-/// (`Content-Length` bodies only); `None` when the server closed it first.
-fn read_answer(stream: &mut std::net::TcpStream) -> Option<(String, String)> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+/// Reads one answer from `stream`: its status line and body
+/// (`Content-Length` bodies only); `None` when none came within `bound` or
+/// the server closed it first.
+fn read_answer(stream: &mut std::net::TcpStream, bound: Duration) -> Option<(String, String)> {
+    stream.set_read_timeout(Some(bound)).unwrap();
     let mut answer = Vec::new();
     let mut buffer = [0u8; 4096];
     let head_end = loop {
@@ -660,7 +642,7 @@ async fn at_the_cap_a_flood_from_one_address_sheds_its_own_connections_first() {
     // answer: the oldest idle connection on the server.
     let mut kept = std::net::TcpStream::connect(target).unwrap();
     kept.write_all(health.as_bytes()).unwrap();
-    let first = read_answer(&mut kept).map(|(status, _)| status);
+    let first = read_answer(&mut kept, Duration::from_secs(20)).map(|(status, _)| status);
     // Thirty connections from 127.0.0.2 that send nothing.
     let mut flood = Vec::new();
     for _ in 0..30 {
@@ -673,7 +655,7 @@ async fn at_the_cap_a_flood_from_one_address_sheds_its_own_connections_first() {
         let again = kept
             .write_all(health.as_bytes())
             .ok()
-            .and_then(|()| read_answer(&mut kept))
+            .and_then(|()| read_answer(&mut kept, Duration::from_secs(20)))
             .map(|(status, _)| status);
         let fresh = status_line(&address, health, Duration::from_secs(20));
         (again, fresh)
