@@ -484,9 +484,14 @@ fn status_line(address: &str, request: &str, bound: Duration) -> Option<String> 
 /// A request for a call of `sleep` for `ms`, as `acme`, on a connection
 /// that closes after the answer.
 fn sleep_call(ms: u64) -> String {
+    sleep_call_as(ACME, ms)
+}
+
+/// [`sleep_call`] with the key `key`.
+fn sleep_call_as(key: &str, ms: u64) -> String {
     let body = format!("{{\"ms\": {ms}}}");
     format!(
-        "POST /v1/tools/sleep/call HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ACME}\r\n\
+        "POST /v1/tools/sleep/call HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -681,4 +686,125 @@ async fn at_the_cap_a_flood_from_one_address_sheds_its_own_connections_first() {
     );
     // 1 + 30 + 1 over a cap of 8: 24 shed, all of them the flood's.
     assert!(shed >= 23, "the flood paid for its own connections: {shed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_s_slow_bodies_do_not_hold_every_connection() {
+    // The attack: a tenant keeps as many connections open as the server
+    // holds, each with a call's head and part of its body sent, replacing
+    // any the server answers or closes. A request waiting for its body is
+    // in flight and never shed at the cap, so once all of them were, every
+    // other tenant waited for the body timeout (here a minute).
+    let settings = format!(
+        "max_connections = 8\nbody_timeout_ms = 60000\ntenant_concurrency = 2\n\
+         admin_keys = [\"{}\"]\n\
+         [[tenant]]\nname = \"beta\"\nkeys = [\"{}\"]\ntools = [\"*\"]\n",
+        hash_key(ADMIN),
+        hash_key(BETA)
+    );
+    let (mut child, _dir, address) = serve_with(&settings).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let attack = {
+            let (address, stop) = (address.clone(), stop.clone());
+            std::thread::spawn(move || slow_bodies(&address, 8, &stop))
+        };
+        std::thread::sleep(Duration::from_secs(1));
+        let other = status_line(&address, &sleep_call_as(BETA, 1), Duration::from_secs(20));
+        stop.store(true, Ordering::SeqCst);
+        let (refused, open) = attack.join().unwrap();
+        let waiting = open.iter().filter(|stream| waited_on(stream)).count();
+        let metrics = exchange(
+            &address,
+            &format!(
+                "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+            Duration::from_secs(20),
+        )
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+        (other, refused, waiting, metrics)
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (other, refused, waiting, metrics) = outcome;
+    assert_eq!(
+        other.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "another tenant got in"
+    );
+    assert_eq!(
+        waiting, 2,
+        "the server waits for as many of the tenant's bodies as its concurrency"
+    );
+    assert!(refused > 0, "the others were refused (429)");
+    let counted = metrics
+        .lines()
+        .find(|line| line.contains("reason=\"reading\""))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<usize>().ok());
+    assert!(
+        counted.is_some_and(|n| n >= refused),
+        "/metrics counts the refusals ({refused} seen): {metrics}"
+    );
+}
+
+/// True when the server neither answered nor closed `stream` within 300 ms:
+/// it still waits on it.
+fn waited_on(mut stream: &std::net::TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    matches!(stream.read(&mut [0u8; 64]), Err(e)
+        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
+}
+
+/// Keeps `connections` connections to `address` open, each with the head
+/// of an `acme` call and part of its body sent, replacing every one the
+/// server answers or closes, until `stop`. Gives back the 429s it read and
+/// the connections open at the end.
+fn slow_bodies(
+    address: &str,
+    connections: usize,
+    stop: &AtomicBool,
+) -> (usize, Vec<std::net::TcpStream>) {
+    let open_one = || {
+        let mut stream = std::net::TcpStream::connect(address).ok()?;
+        write!(
+            stream,
+            "POST /v1/tools/sleep/call HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Authorization: Bearer {ACME}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n{{\"ms\": 1, "
+        )
+        .ok()?;
+        stream.set_nonblocking(true).ok()?;
+        Some(stream)
+    };
+    let (mut open, mut refused) = (Vec::new(), 0);
+    while !stop.load(Ordering::SeqCst) {
+        open.retain_mut(|stream: &mut std::net::TcpStream| {
+            let mut buffer = [0u8; 64];
+            match stream.read(&mut buffer) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+                Ok(n) if n > 0 => {
+                    refused += usize::from(buffer.starts_with(b"HTTP/1.1 429"));
+                    false
+                }
+                _ => false,
+            }
+        });
+        while open.len() < connections {
+            match open_one() {
+                Some(stream) => open.push(stream),
+                None => break,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for stream in &open {
+        stream.set_nonblocking(false).unwrap();
+    }
+    (refused, open)
 }

@@ -128,7 +128,7 @@ impl Metrics {
         let rejected = Family::<RejectLabels, Counter>::default();
         registry.register(
             "rejected",
-            "Requests refused by a tenant quota (rate, concurrency, fuel)",
+            "Requests refused by a tenant quota (rate, concurrency, fuel, reading: bodies waited for)",
             rejected.clone(),
         );
         let connections = Connections::default();

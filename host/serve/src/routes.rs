@@ -106,7 +106,7 @@ pub(super) async fn authenticate(
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
-    let (body, _parsing) = match read_to_parse(&state, caller.name(), body).await {
+    let (body, _parsing) = match read_to_parse(&state, &caller, body).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
@@ -127,11 +127,11 @@ const FREE_PARSE_BYTES: usize = 1 << 20;
 /// to keep while it is parsed.
 async fn read_to_parse(
     state: &State,
-    tenant: &str,
+    tenant: &Caller,
     body: Body,
 ) -> Result<(Bytes, Option<MemoryHold>), Response> {
-    let body = read_body(state, body).await?;
-    match hold_parse(state, tenant, &body) {
+    let body = read_body(state, tenant, body).await?;
+    match hold_parse(state, tenant.name(), &body) {
         Ok(hold) => Ok((body, hold)),
         Err(refused) => Err(not_parsed(body.len(), &refused)),
     }
@@ -164,16 +164,26 @@ fn not_parsed(len: usize, refused: &HoldRefused) -> Response {
 
 /// Reads a request's body, once its key was checked: at most
 /// `max_body_kb` (413 past it), within `body_timeout_ms` (408 past it).
+/// A tenant waits for no more bodies at once than it may have calls in
+/// flight (429 past it; see [`Tenants::start_reading`]).
+///
+/// [`Tenants::start_reading`]: super::tenants::Tenants::start_reading
 ///
 /// A small body usually arrives with its head, so the first read takes it
 /// whole: the timer is armed only for a body that has to be waited for.
-async fn read_body(state: &State, body: Body) -> Result<Bytes, Response> {
+async fn read_body(state: &State, tenant: &Caller, body: Body) -> Result<Bytes, Response> {
     let settings = &state.settings;
     let limited = http_body_util::Limited::new(body, settings.max_body_bytes);
     let mut collect = pin!(limited.collect());
     let collected = match (&mut collect).now_or_never() {
         Some(collected) => Ok(collected),
-        None => tokio::time::timeout(settings.body_timeout, collect).await,
+        None => {
+            let _waiting = state
+                .tenants
+                .start_reading(tenant)
+                .map_err(IntoResponse::into_response)?;
+            tokio::time::timeout(settings.body_timeout, collect).await
+        }
     };
     match collected {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -352,7 +362,7 @@ pub(super) async fn call_tool(
     if let Err(refusal) = check_tool(&catalog, &tenant, &name) {
         return refusal.into_response();
     }
-    let body = match read_body(&state, body).await {
+    let body = match read_body(&state, &tenant, body).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };
@@ -400,7 +410,7 @@ pub(super) async fn tool_calls(Extract(state): Shared, request: Request) -> Resp
         Ok(tenant) => tenant,
         Err(refusal) => return refusal.into_response(),
     };
-    let (body, parsing) = match read_to_parse(&state, tenant.name(), body).await {
+    let (body, parsing) = match read_to_parse(&state, &tenant, body).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };

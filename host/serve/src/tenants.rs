@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::HeaderMap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use toolhost_runtime::shared::Shared;
 use toolhost_runtime::tenancy::{self, Caller, Observer, Tenant};
 
@@ -47,6 +48,28 @@ pub(crate) struct Tenants {
     admin_calls_tools: bool,
     /// With no keys configured: everyone is this tenant.
     open: Option<Caller>,
+    /// Request bodies each tenant may wait for at once, by tenant name: as
+    /// many as it may have calls in flight. A body that trickles
+    /// in keeps its connection busy, and the server holds at most
+    /// `max_connections`: without this, one tenant's slow bodies could hold
+    /// all of them and keep every other tenant out.
+    reading: HashMap<String, Arc<Semaphore>>,
+    observer: Counted,
+}
+
+/// Where refusals are counted.
+struct Counted(Arc<dyn Observer>);
+
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Counted")
+    }
+}
+
+/// One body being waited for, for a tenant; the place is given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Reading {
+    _place: Option<OwnedSemaphorePermit>,
 }
 
 impl Tenants {
@@ -60,7 +83,12 @@ impl Tenants {
         shared: Option<Arc<Shared>>,
     ) -> Self {
         let mut by_key = HashMap::new();
+        let mut reading = HashMap::new();
         for (tenant, keys) in tenants {
+            if let Some(concurrency) = tenant.concurrency {
+                let places = Semaphore::new(concurrency as usize);
+                reading.insert(tenant.name.clone(), Arc::new(places));
+            }
             let caller = Caller::observed(tenant, observer.clone(), shared.clone());
             for key in keys {
                 by_key.insert(key, caller.clone());
@@ -69,9 +97,11 @@ impl Tenants {
         Self {
             by_key,
             admin,
-            admin_view: Caller::observed(Tenant::unlimited(ADMIN_TENANT), observer, None),
+            admin_view: Caller::observed(Tenant::unlimited(ADMIN_TENANT), observer.clone(), None),
             admin_calls_tools,
             open: None,
+            reading,
+            observer: Counted(observer),
         }
     }
 
@@ -121,6 +151,33 @@ impl Tenants {
         }
     }
 
+    /// A place to wait for one request body for `caller`, or 429 when it
+    /// already has as many bodies being waited for as it may have calls in
+    /// flight (its `concurrency`). A tenant without one (the admin view,
+    /// `--no-auth`) waits without a bound.
+    pub(crate) fn start_reading(&self, caller: &Caller) -> Result<Reading, Refusal> {
+        let Some(places) = self.reading.get(caller.name()) else {
+            return Ok(Reading { _place: None });
+        };
+        match places.clone().try_acquire_owned() {
+            Ok(place) => Ok(Reading {
+                _place: Some(place),
+            }),
+            Err(_) => {
+                self.observer.0.refused(caller.name(), "reading");
+                Err(Refusal::OverQuota {
+                    message: format!(
+                        "tenant `{}` already waits for {} request bodies, as many as it may \
+                         have calls in flight (concurrency)",
+                        caller.name(),
+                        caller.tenant().concurrency.unwrap_or_default()
+                    ),
+                    seconds: 1,
+                })
+            }
+        }
+    }
+
     /// True when the request carries an admin key (or auth is off).
     pub(crate) fn is_admin(&self, headers: &HeaderMap) -> bool {
         self.open.is_some() || key_hash(headers).is_some_and(|hash| self.admin.contains(&hash))
@@ -135,4 +192,53 @@ fn key_hash(headers: &HeaderMap) -> Option<[u8; 32]> {
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))?
         .trim();
     (!key.is_empty()).then(|| *blake3::hash(key.as_bytes()).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Refusals(Mutex<Vec<(String, &'static str)>>);
+
+    impl Observer for Refusals {
+        fn refused(&self, tenant: &str, reason: &'static str) {
+            self.0.lock().unwrap().push((tenant.to_string(), reason));
+        }
+        fn settled(&self, _: &str, _: &toolhost_runtime::CallRecord) {}
+    }
+
+    #[test]
+    fn a_tenant_waits_for_as_many_bodies_as_it_may_have_calls_in_flight() {
+        let mut acme = Tenant::unlimited("acme");
+        acme.concurrency = Some(2);
+        let refusals = Arc::new(Refusals::default());
+        let tenants = Tenants::new(
+            vec![(acme, vec![[1; 32]])],
+            Vec::new(),
+            false,
+            refusals.clone(),
+            None,
+        );
+        let caller = tenants.by_key[&[1; 32]].clone();
+        let first = tenants.start_reading(&caller).unwrap();
+        let _second = tenants.start_reading(&caller).unwrap();
+        assert!(matches!(
+            tenants.start_reading(&caller),
+            Err(Refusal::OverQuota { seconds: 1, .. })
+        ));
+        assert_eq!(
+            *refusals.0.lock().unwrap(),
+            vec![("acme".to_string(), "reading")]
+        );
+        // A body read gives its place back.
+        drop(first);
+        assert!(tenants.start_reading(&caller).is_ok());
+        // The admin view has no bound.
+        let admin = tenants.admin_view.clone();
+        let held: Vec<_> = (0..10).map(|_| tenants.start_reading(&admin)).collect();
+        assert!(held.iter().all(Result::is_ok));
+    }
 }
