@@ -602,6 +602,50 @@ async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish()
     assert!(metrics.contains("toolhost_connections_max 4"), "{metrics}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_new_client_takes_the_last_place() {
+    // Three of four places held by calls in flight: the server took the
+    // fourth connection and, finding itself at the cap, shed the one idle
+    // connection, which was that new one before it had read its request.
+    // Every new client was reset instead of served.
+    let (mut child, _dir, address) = serve_with("max_connections = 4").await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let busy: Vec<_> = (0..3)
+            .map(|_| {
+                let (address, request) = (address.clone(), sleep_call(1500));
+                std::thread::spawn(move || status_line(&address, &request, Duration::from_secs(30)))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let one_by_one: Vec<_> = (0..5)
+            .map(|_| status_line(&address, &sleep_call(1), Duration::from_secs(20)))
+            .collect();
+        // Five at once: one takes the place, the others wait their turn.
+        let at_once: Vec<_> = (0..5)
+            .map(|_| {
+                let (address, request) = (address.clone(), sleep_call(1));
+                std::thread::spawn(move || status_line(&address, &request, Duration::from_secs(20)))
+            })
+            .collect();
+        let at_once: Vec<_> = at_once.into_iter().map(|t| t.join().unwrap()).collect();
+        let busy: Vec<_> = busy.into_iter().map(|t| t.join().unwrap()).collect();
+        (busy, one_by_one, at_once)
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let ok = Some("HTTP/1.1 200 OK".to_string());
+    let (busy, one_by_one, at_once) = outcome;
+    assert_eq!(busy, vec![ok.clone(); 3], "the calls in flight");
+    assert_eq!(
+        one_by_one,
+        vec![ok.clone(); 5],
+        "new clients, one after another"
+    );
+    assert_eq!(at_once, vec![ok; 5], "new clients, at once");
+}
+
 /// Reads one answer from `stream`: its status line and body
 /// (`Content-Length` bodies only); `None` when none came within `bound` or
 /// the server closed it first.

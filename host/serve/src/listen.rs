@@ -45,11 +45,14 @@ impl Server {
     ///
     /// At most `max_connections` are open at once (never more than three
     /// quarters of the open-file limit, see [`raise_open_files_limit`]).
-    /// At the cap, a connection without a request in flight is closed to
-    /// make room: the one that has waited longest among those of the
-    /// address that holds the most connections, so that a flood from one
-    /// address pays with its own; while every connection has a request in
-    /// flight, new ones wait in the listen queue.
+    /// At the cap, a connection that arrives makes room: a connection
+    /// without a request in flight is closed, the one that has waited
+    /// longest among those of the address that holds the most connections,
+    /// so that a flood from one address pays with its own. Nothing is
+    /// closed ahead of a connection arriving, nor is the one taken last
+    /// (its request may still be on its way). While no connection can be
+    /// closed, the one that arrived waits, not yet served, and the others
+    /// in the listen queue.
     ///
     /// # Errors
     ///
@@ -72,6 +75,21 @@ impl Server {
         let mut open = Open::new(metrics);
         let mut shutdown = std::pin::pin!(shutdown);
         'serving: loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            // Room is made for a connection that came, not ahead of one (and
+            // never by closing the one taken last, whose request may still be
+            // on its way). It waits here, not yet served, as it would in the
+            // listen queue.
             while open.len() >= cap {
                 // One shed at a time, and counted until its task has ended
                 // and closed its socket: the cap is on open files.
@@ -87,17 +105,6 @@ impl Server {
                     () = &mut shutdown => break 'serving,
                 }
             }
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "could not accept a connection");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
             let (stream, peer) = stream;
             let _ = stream.set_nodelay(true);
             let busy = Arc::new(AtomicUsize::new(0));
@@ -248,17 +255,24 @@ impl Open {
 
     /// Closes a connection without a request in flight: the oldest of the
     /// address holding the most connections, or else the oldest of all;
-    /// false when every connection has a request in flight.
+    /// false when every connection has a request in flight. The connection
+    /// taken last is never closed: its request may still be on its way.
     fn shed_idle(&mut self) -> bool {
-        let idle = |c: &Connection| c.busy.load(Ordering::Acquire) == 0;
+        let newest = self.live.keys().next_back().copied();
+        let idle =
+            |id: &u64, c: &Connection| Some(*id) != newest && c.busy.load(Ordering::Acquire) == 0;
         let crowded = self
             .per_address
             .iter()
             .max_by_key(|(_, n)| **n)
             .map(|(peer, _)| *peer);
         let pick = crowded
-            .and_then(|peer| self.live.iter().find(|(_, c)| c.peer == peer && idle(c)))
-            .or_else(|| self.live.iter().find(|(_, c)| idle(c)))
+            .and_then(|peer| {
+                self.live
+                    .iter()
+                    .find(|(id, c)| c.peer == peer && idle(id, c))
+            })
+            .or_else(|| self.live.iter().find(|(id, c)| idle(id, c)))
             .map(|(id, _)| *id);
         let Some(id) = pick else {
             return false;
