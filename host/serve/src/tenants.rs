@@ -49,10 +49,11 @@ pub(crate) struct Tenants {
     /// With no keys configured: everyone is this tenant.
     open: Option<Caller>,
     /// Request bodies each tenant may wait for at once, by tenant name: as
-    /// many as it may have calls in flight. A body that trickles
-    /// in keeps its connection busy, and the server holds at most
-    /// `max_connections`: without this, one tenant's slow bodies could hold
-    /// all of them and keep every other tenant out.
+    /// many as it may have calls in flight (on this node: connections are
+    /// a node's own). A body that trickles in keeps its connection busy,
+    /// and the server holds at most `max_connections`: without this, one
+    /// tenant's slow bodies could hold all of them and keep every other
+    /// tenant out.
     reading: HashMap<String, Arc<Semaphore>>,
     observer: Counted,
 }
