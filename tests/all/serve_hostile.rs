@@ -372,6 +372,15 @@ async fn serve_with_files(
     open_files: Option<u32>,
 ) -> (std::process::Child, [tempfile::TempDir; 2], String) {
     let tools = common::tool_dir("sleep", toolhost_artifacts::SLEEP, None);
+    serve_in(settings, tools, open_files).await
+}
+
+/// [`serve_with_files`], serving the tools in `tools`.
+async fn serve_in(
+    settings: &str,
+    tools: tempfile::TempDir,
+    open_files: Option<u32>,
+) -> (std::process::Child, [tempfile::TempDir; 2], String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("serve.toml");
     let text = format!(
@@ -851,4 +860,76 @@ fn slow_bodies(
         stream.set_nonblocking(false).unwrap();
     }
     (refused, open)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_its_answers_is_dropped() {
+    // The attack: ask for answers of megabytes on many connections and read
+    // none of them. Each answer stayed in the server's buffers for as long
+    // as the client kept its connection open.
+    let tools = common::tool_dir(
+        "misbehave",
+        toolhost_artifacts::MISBEHAVE,
+        Some("[limits]\nmax_output_kb = 16384\n"),
+    );
+    let (mut child, _dir, address) = serve_in("body_timeout_ms = 500", tools, None).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let body = "{\"bytes\": 8000000}";
+        let request = format!(
+            "POST /v1/tools/misbehave__big_output/call HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Authorization: Bearer {ACME}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut streams: Vec<std::net::TcpStream> = (0..4)
+            .map(|_| {
+                let mut stream = std::net::TcpStream::connect(&address).unwrap();
+                stream.write_all(request.as_bytes()).unwrap();
+                stream
+            })
+            .collect();
+        // Read nothing for ten times the bound; then read what is left.
+        std::thread::sleep(Duration::from_secs(5));
+        let whole: Vec<bool> = streams.iter_mut().map(answered_whole).collect();
+        let fresh = status_line(
+            &address,
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(20),
+        );
+        (whole, fresh)
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (whole, fresh) = outcome;
+    assert_eq!(
+        whole,
+        vec![false; 4],
+        "the server closed each connection before its answer was taken"
+    );
+    assert_eq!(
+        fresh.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "the server answers"
+    );
+}
+
+/// Reads `stream` to its end: true when it held a whole answer (its
+/// `Content-Length` bytes of body), false when the server closed it sooner.
+fn answered_whole(stream: &mut std::net::TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let Some(head_end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..head_end]).to_ascii_lowercase();
+    let length: Option<usize> = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|n| n.trim().parse().ok());
+    length.is_some_and(|length| answer.len() >= head_end + 4 + length)
 }

@@ -13,7 +13,8 @@
 //! tenant_concurrency = 64       # for tenants without their own; default: half the pool
 //! header_timeout_ms = 10_000    # a request head (or the next, on a kept-alive connection)
 //! max_connections = 10_000      # open at once; at most 3/4 of the open-file limit
-//! body_timeout_ms = 30_000      # a request body, once the key is checked
+//! body_timeout_ms = 30_000      # a request body, once the key is checked; and an
+//!                               # answer the client takes nothing of for this long
 //! mcp_max_sessions = 1024       # MCP sessions open at once, all tenants
 //! mcp_max_sessions_per_tenant = 32
 //! mcp_session_idle_s = 300      # an MCP session without a message ends
@@ -112,7 +113,8 @@ pub struct ServeConfig {
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Milliseconds a request has to send its body once its key was
-    /// checked; past it, 408.
+    /// checked; past it, 408. Also how long a connection may take nothing
+    /// of what the server sends it before it is closed.
     #[serde(default = "default_body_timeout_ms")]
     pub body_timeout_ms: u64,
     /// MCP sessions open at once, every tenant together; past it, 503.

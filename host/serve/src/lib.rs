@@ -39,6 +39,7 @@ pub use self::listen::raise_open_files_limit;
 mod local;
 mod metrics;
 mod routes;
+mod stalled;
 mod store;
 mod tenants;
 

@@ -27,6 +27,7 @@ use tower::ServiceExt;
 
 use super::Server;
 use super::metrics::Connections;
+use super::stalled::SendBound;
 
 impl Server {
     /// The connections [`Server::serve`] holds open at once: the
@@ -112,6 +113,7 @@ impl Server {
                 app: app.clone(),
                 busy: busy.clone(),
             };
+            let stream = SendBound::new(stream, self.state.settings.body_timeout);
             let connection =
                 builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             let mut stopping = stopping.clone();
