@@ -485,6 +485,37 @@ fn exchange(address: &str, request: &str, bound: Duration) -> Option<(String, St
     read_answer(&mut stream, bound)
 }
 
+/// `n` threads, each sending `request` on a connection of its own and
+/// giving back its answer's status line (see [`status_line`]).
+fn in_threads(
+    address: &str,
+    request: &str,
+    n: usize,
+) -> Vec<std::thread::JoinHandle<Option<String>>> {
+    (0..n)
+        .map(|_| {
+            let (address, request) = (address.to_string(), request.to_string());
+            std::thread::spawn(move || status_line(&address, &request, Duration::from_secs(30)))
+        })
+        .collect()
+}
+
+/// What the threads of [`in_threads`] gave back, in order.
+fn joined(threads: Vec<std::thread::JoinHandle<Option<String>>>) -> Vec<Option<String>> {
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+/// `/metrics` read with the admin key; empty when it did not answer.
+fn admin_metrics(address: &str) -> String {
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    exchange(address, &request, Duration::from_secs(20))
+        .map(|(_, body)| body)
+        .unwrap_or_default()
+}
+
 /// [`exchange`]'s status line.
 fn status_line(address: &str, request: &str, bound: Duration) -> Option<String> {
     exchange(address, request, bound).map(|(status, _)| status)
@@ -556,12 +587,7 @@ async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish()
     let (mut child, _dir, address) = serve_with(&settings).await;
     let outcome = tokio::task::spawn_blocking(move || {
         // Two calls in flight for a while, on connections opened first.
-        let busy: Vec<_> = (0..2)
-            .map(|_| {
-                let (address, request) = (address.clone(), sleep_call(1500));
-                std::thread::spawn(move || status_line(&address, &request, Duration::from_secs(30)))
-            })
-            .collect();
+        let busy = in_threads(&address, &sleep_call(1500), 2);
         std::thread::sleep(Duration::from_millis(300));
         // Twenty that send nothing: past the cap, the oldest idle ones go.
         let idle: Vec<std::net::TcpStream> = (0..20)
@@ -573,17 +599,8 @@ async fn at_the_connection_cap_idle_connections_make_room_and_busy_ones_finish()
             .into_iter()
             .filter_map(|mut s| closed_by_server(&mut s, Duration::from_millis(1)).then_some(()))
             .count();
-        let busy: Vec<_> = busy.into_iter().map(|t| t.join().unwrap()).collect();
-        let metrics = exchange(
-            &address,
-            &format!(
-                "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\n\
-                 Connection: close\r\n\r\n"
-            ),
-            Duration::from_secs(20),
-        )
-        .map(|(_, body)| body)
-        .unwrap_or_default();
+        let busy = joined(busy);
+        let metrics = admin_metrics(&address);
         (busy, fresh, closed, metrics)
     })
     .await
@@ -619,25 +636,14 @@ async fn at_the_cap_a_new_client_takes_the_last_place() {
     // Every new client was reset instead of served.
     let (mut child, _dir, address) = serve_with("max_connections = 4").await;
     let outcome = tokio::task::spawn_blocking(move || {
-        let busy: Vec<_> = (0..3)
-            .map(|_| {
-                let (address, request) = (address.clone(), sleep_call(1500));
-                std::thread::spawn(move || status_line(&address, &request, Duration::from_secs(30)))
-            })
-            .collect();
+        let busy = in_threads(&address, &sleep_call(1500), 3);
         std::thread::sleep(Duration::from_millis(300));
         let one_by_one: Vec<_> = (0..5)
             .map(|_| status_line(&address, &sleep_call(1), Duration::from_secs(20)))
             .collect();
         // Five at once: one takes the place, the others wait their turn.
-        let at_once: Vec<_> = (0..5)
-            .map(|_| {
-                let (address, request) = (address.clone(), sleep_call(1));
-                std::thread::spawn(move || status_line(&address, &request, Duration::from_secs(20)))
-            })
-            .collect();
-        let at_once: Vec<_> = at_once.into_iter().map(|t| t.join().unwrap()).collect();
-        let busy: Vec<_> = busy.into_iter().map(|t| t.join().unwrap()).collect();
+        let at_once = joined(in_threads(&address, &sleep_call(1), 5));
+        let busy = joined(busy);
         (busy, one_by_one, at_once)
     })
     .await
@@ -767,16 +773,7 @@ async fn one_tenant_s_slow_bodies_do_not_hold_every_connection() {
         stop.store(true, Ordering::SeqCst);
         let (refused, open) = attack.join().unwrap();
         let waiting = open.iter().filter(|stream| waited_on(stream)).count();
-        let metrics = exchange(
-            &address,
-            &format!(
-                "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\n\
-                 Connection: close\r\n\r\n"
-            ),
-            Duration::from_secs(20),
-        )
-        .map(|(_, body)| body)
-        .unwrap_or_default();
+        let metrics = admin_metrics(&address);
         (other, refused, waiting, metrics)
     })
     .await
