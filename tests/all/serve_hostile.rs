@@ -870,6 +870,17 @@ async fn a_client_that_does_not_read_its_answers_is_dropped() {
         Some("[limits]\nmax_output_kb = 16384\n"),
     );
     let (mut child, _dir, address) = serve_in("body_timeout_ms = 500", tools, None).await;
+    // Receive buffers set small, so the kernel cannot take a whole answer
+    // for the client (a set size also stops the kernel from growing them).
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 << 10).unwrap();
+        let stream = socket.connect(address.parse().unwrap()).await.unwrap();
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        streams.push(stream);
+    }
     let outcome = tokio::task::spawn_blocking(move || {
         let body = "{\"bytes\": 8000000}";
         let request = format!(
@@ -878,13 +889,9 @@ async fn a_client_that_does_not_read_its_answers_is_dropped() {
              Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        let mut streams: Vec<std::net::TcpStream> = (0..4)
-            .map(|_| {
-                let mut stream = std::net::TcpStream::connect(&address).unwrap();
-                stream.write_all(request.as_bytes()).unwrap();
-                stream
-            })
-            .collect();
+        for stream in &mut streams {
+            stream.write_all(request.as_bytes()).unwrap();
+        }
         // Read nothing for ten times the bound; then read what is left.
         std::thread::sleep(Duration::from_secs(5));
         let whole: Vec<bool> = streams.iter_mut().map(answered_whole).collect();
