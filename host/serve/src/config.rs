@@ -106,10 +106,11 @@ pub struct ServeConfig {
     pub header_timeout_ms: u64,
     /// Connections open at once. At the cap, the server closes a
     /// connection without a request in flight to make room for a new one
-    /// (the oldest of the address holding the most connections), or lets the new one wait in the listen
-    /// queue while every connection has a request in flight. Never more
-    /// than three quarters of the process's open-file limit, so that a flood
-    /// of connections leaves files for the host itself (tools, caches, Redis).
+    /// (the oldest of the address holding the most connections, never the
+    /// one taken last), or lets the new one wait in the listen queue while
+    /// no connection can be closed. Never more than three quarters of the
+    /// process's open-file limit, so that a flood of connections leaves
+    /// files for the host itself (tools, caches, Redis).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Milliseconds a request has to send its body once its key was

@@ -76,7 +76,7 @@ impl Server {
         let mut open = Open::new(metrics);
         let mut shutdown = std::pin::pin!(shutdown);
         'serving: loop {
-            let stream = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -106,7 +106,6 @@ impl Server {
                     () = &mut shutdown => break 'serving,
                 }
             }
-            let (stream, peer) = stream;
             let _ = stream.set_nodelay(true);
             let busy = Arc::new(AtomicUsize::new(0));
             let service = Tracked {
