@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use toolhost::serve::{ServeConfig, Server, hash_key};
 use tower::ServiceExt;
@@ -617,20 +618,47 @@ async fn sse_sleep(server: &Server, ms: u64) -> axum::response::Response {
     server.router().oneshot(request).await.unwrap()
 }
 
-/// An SSE client that never reads its stream does not hold its calls: they
-/// run and end by their own deadlines, and the tenant's slot is free again.
+/// An SSE client that stops reading its stream does not hold its calls back:
+/// they run and end by their own deadlines. Their results then wait for it,
+/// holding the tenant's places as unread answers do, until it reads them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_calls_run_to_their_end_while_the_client_does_not_read() {
     let server = server("concurrency = 1");
     let response = sse_sleep(&server, 200).await;
     assert_eq!(response.status(), StatusCode::OK);
-    // The body is held open and never polled, as by a client that stopped reading.
+    // The body is held open and not polled, as by a client that stopped reading.
     let unread = response.into_body();
+    let mut ended = false;
+    for _ in 0..200 {
+        let (_, _, metrics) = send(&server, "GET", "/metrics", Some(ADMIN), "").await;
+        ended =
+            metrics.contains(r#"toolhost_calls_total{tool="sleep",tenant="acme",outcome="ok"} 1"#);
+        if ended {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the call ran to its end unread");
+    let (status, ..) = call_calc(&server, Some(ACME)).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "its unread result holds the tenant's only place"
+    );
+    let read = tokio::time::timeout(Duration::from_secs(20), unread.collect())
+        .await
+        .expect("the stream ends")
+        .unwrap()
+        .to_bytes();
+    let read = String::from_utf8_lossy(&read);
+    assert!(
+        read.contains("event: result") && read.contains("event: done"),
+        "{read}"
+    );
     assert!(
         slot_frees_within(&server, Duration::from_secs(20)).await,
-        "the unread stream's call still holds the tenant's only slot"
+        "the place is given back once the result was read"
     );
-    drop(unread);
 }
 
 /// A client that goes away cancels its stream's calls at once: a call that
@@ -733,7 +761,6 @@ pub(super) async fn mcp(
     session: Option<&str>,
     body: Value,
 ) -> (StatusCode, Option<String>, Value) {
-    use http_body_util::BodyExt;
     let mut request = Request::post("/mcp")
         .header(header::HOST, "127.0.0.1")
         .header(header::CONTENT_TYPE, "application/json")

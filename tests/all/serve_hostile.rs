@@ -870,25 +870,9 @@ async fn a_client_that_does_not_read_its_answers_is_dropped() {
         Some("[limits]\nmax_output_kb = 16384\n"),
     );
     let (mut child, _dir, address) = serve_in("body_timeout_ms = 500", tools, None).await;
-    // Receive buffers set small, so the kernel cannot take a whole answer
-    // for the client (a set size also stops the kernel from growing them).
-    let mut streams = Vec::new();
-    for _ in 0..4 {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(16 << 10).unwrap();
-        let stream = socket.connect(address.parse().unwrap()).await.unwrap();
-        let stream = stream.into_std().unwrap();
-        stream.set_nonblocking(false).unwrap();
-        streams.push(stream);
-    }
+    let mut streams = small_buffer_streams(&address, 4).await;
     let outcome = tokio::task::spawn_blocking(move || {
-        let body = "{\"bytes\": 8000000}";
-        let request = format!(
-            "POST /v1/tools/misbehave__big_output/call HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-             Authorization: Bearer {ACME}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let request = big_output_call(ACME, 8_000_000, false);
         for stream in &mut streams {
             stream.write_all(request.as_bytes()).unwrap();
         }
@@ -920,5 +904,117 @@ async fn a_client_that_does_not_read_its_answers_is_dropped() {
         fresh.as_deref(),
         Some("HTTP/1.1 200 OK"),
         "the server answers"
+    );
+}
+
+/// `n` connections to `address` whose receive buffers are set small, so the
+/// kernel cannot take a whole large answer for the client (a set size also
+/// stops the kernel from growing them).
+async fn small_buffer_streams(address: &str, n: usize) -> Vec<std::net::TcpStream> {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 << 10).unwrap();
+        let stream = socket.connect(address.parse().unwrap()).await.unwrap();
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        streams.push(stream);
+    }
+    streams
+}
+
+/// A request, with the key `key`, for an answer of `bytes` bytes from
+/// `misbehave__big_output`; on a connection that closes after it if `close`.
+fn big_output_call(key: &str, bytes: u64, close: bool) -> String {
+    let body = format!("{{\"bytes\": {bytes}}}");
+    let close = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "POST /v1/tools/misbehave__big_output/call HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {key}\r\nContent-Type: application/json\r\n{close}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The calls `/metrics` counts for `tenant`, whatever their outcome.
+fn calls_of(metrics: &str, tenant: &str) -> u64 {
+    let label = format!("tenant=\"{tenant}\"");
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("toolhost_calls_total{") && line.contains(&label))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
+    // The attack: start calls with answers of megabytes on connection after
+    // connection and read none of them (or just enough, now and then, never
+    // to be cut off as stalled). A call gave its tenant's place back when it
+    // ended, so a tenant could leave as many answers in the server's memory
+    // as it could open connections, whatever its `concurrency`.
+    let tools = common::tool_dir(
+        "misbehave",
+        toolhost_artifacts::MISBEHAVE,
+        Some("[limits]\nmax_output_kb = 16384\n"),
+    );
+    let settings = format!(
+        "body_timeout_ms = 60000\ntenant_concurrency = 2\nadmin_keys = [\"{}\"]\n\
+         [[tenant]]\nname = \"beta\"\nkeys = [\"{}\"]\ntools = [\"*\"]\n",
+        hash_key(ADMIN),
+        hash_key(BETA)
+    );
+    let (mut child, _dir, address) = serve_in(&settings, tools, None).await;
+    let mut streams = small_buffer_streams(&address, 2).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let big = big_output_call(ACME, 8_000_000, false);
+        for stream in &mut streams {
+            stream.write_all(big.as_bytes()).unwrap();
+        }
+        // Both calls have ended; their answers wait on clients that read
+        // nothing.
+        let ended = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            calls_of(&admin_metrics(&address), "acme") >= 2
+        });
+        let small = |key| {
+            status_line(
+                &address,
+                &big_output_call(key, 10, true),
+                Duration::from_secs(20),
+            )
+        };
+        let third = small(ACME);
+        let other = small(BETA);
+        // A client that goes away gives its answer's place back.
+        drop(streams.pop());
+        let again = (0..200)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(100));
+                small(ACME)
+            })
+            .find(|status| status.as_deref() == Some("HTTP/1.1 200 OK"));
+        (ended, third, other, again.flatten(), streams)
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (ended, third, other, again, _streams) = outcome;
+    assert!(ended, "the two calls ended");
+    assert_eq!(
+        third.as_deref(),
+        Some("HTTP/1.1 429 Too Many Requests"),
+        "the tenant's two unread answers hold its two places"
+    );
+    assert_eq!(
+        other.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "another tenant does not pay for them"
+    );
+    assert_eq!(
+        again.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "a place comes back when its client goes away"
     );
 }

@@ -87,7 +87,9 @@ pub mod batch {
 /// assert!(!caller.tenant().tools.allows("fetch"));
 /// ```
 pub mod tenancy {
-    pub use crate::exec::tenancy::{Admission, Caller, Observer, Refusal, Tenant, ToolFilter};
+    pub use crate::exec::tenancy::{
+        Admission, Caller, DetachedSlot, Observer, Refusal, Tenant, ToolFilter,
+    };
 }
 
 /// Calls that depend on each other's outputs, run as a graph

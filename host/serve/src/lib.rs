@@ -28,6 +28,7 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod answer;
 mod audit;
 mod cluster;
 mod config;

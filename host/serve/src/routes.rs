@@ -21,10 +21,11 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
 use super::State;
+use super::answer::held_json;
 use super::dialect::{self, Dialect, Requested};
 use super::tenants::Refusal;
 use toolhost_runtime::formats::{self, Format};
-use toolhost_runtime::tenancy::{Admission, Caller};
+use toolhost_runtime::tenancy::{Admission, Caller, DetachedSlot};
 use toolhost_runtime::{CallOptions, CallRecord, Catalog, HoldRefused, MemoryHold, Outcome};
 
 type Shared = Extract<Arc<State>>;
@@ -208,22 +209,28 @@ async fn read_body(state: &State, tenant: &Caller, body: Body) -> Result<Bytes, 
     }
 }
 
-/// Runs one admitted call under the tenant's name, ceilings and span, and counts it.
+/// A call's task's result: the call, its record, and its tenant place,
+/// which its answer holds until the client has it (see [`held_json`]).
+type Ran = (Requested, CallRecord, DetachedSlot);
+
 /// Runs one call on a task of its own, so that it ends by its own budget and
 /// is settled (charged and counted) however the request ends: the call
 /// runs whether or not the client reads, and a client that goes away drops
 /// the request's [`DropGuard`], whose token ends the call as `cancelled`.
+/// The tenant's place is held by the task until the call has ended, then
+/// handed on with the record.
 fn spawn_run(
     state: &Arc<State>,
-    admission: Admission,
+    mut admission: Admission,
     call: Requested,
     catalog: Arc<Catalog>,
     cancel: CancellationToken,
-) -> JoinHandle<(Requested, CallRecord)> {
+) -> JoinHandle<Ran> {
     let state = state.clone();
     // Boxed: the call's future is kilobytes, and a task keeps its future in
     // place, so spawning, finishing and joining would each copy all of it.
     tokio::spawn(Box::pin(async move {
+        let slot = admission.detach_slot();
         let record = run(
             &state,
             admission,
@@ -233,7 +240,7 @@ fn spawn_run(
             cancel,
         )
         .await;
-        (call, record)
+        (call, record, slot)
     }))
 }
 
@@ -252,9 +259,7 @@ impl IntoResponse for LostCall {
 
 /// What a call task gave back; a task cannot fail short of a bug in the
 /// host, which is reported as such rather than lost.
-fn joined(
-    joined: Result<(Requested, CallRecord), tokio::task::JoinError>,
-) -> Result<(Requested, CallRecord), LostCall> {
+fn joined(joined: Result<Ran, tokio::task::JoinError>) -> Result<Ran, LostCall> {
     joined.map_err(|error| {
         tracing::error!(%error, "a call task ended without a record");
         LostCall
@@ -382,8 +387,8 @@ pub(super) async fn call_tool(
     let cancel = CancellationToken::new();
     let task = spawn_run(&state, admission, call, catalog, cancel.clone());
     let _cancel_if_dropped = cancel.drop_guard();
-    let record = match joined(task.await) {
-        Ok((_, record)) => record,
+    let (record, slot) = match joined(task.await) {
+        Ok((_, record, slot)) => (record, slot),
         Err(lost) => return lost.into_response(),
     };
     let status = match &record.outcome {
@@ -392,7 +397,7 @@ pub(super) async fn call_tool(
         Outcome::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::OK,
     };
-    let mut response = (status, axum::Json(&record)).into_response();
+    let mut response = held_json(status, &record, vec![slot]);
     if let Outcome::RateLimited { retry_after_ms, .. } = record.outcome {
         let seconds = retry_after_ms.div_ceil(1000).max(1);
         response
@@ -457,7 +462,7 @@ pub(super) async fn tool_calls(Extract(state): Shared, request: Request) -> Resp
                 catalog.clone(),
                 cancel.child_token(),
             );
-            async move { joined(task.await).map(|(call, record)| (index, call, record)) }
+            async move { joined(task.await).map(|ran| (index, ran)) }
         })
         .collect();
     let cancel_if_dropped = cancel.drop_guard();
@@ -470,38 +475,47 @@ pub(super) async fn tool_calls(Extract(state): Shared, request: Request) -> Resp
     }
     let finished: Result<Vec<_>, LostCall> =
         running.collect::<Vec<_>>().await.into_iter().collect();
-    let mut finished: Vec<(usize, Requested, CallRecord)> = match finished {
+    let mut finished: Vec<(usize, Ran)> = match finished {
         Ok(finished) => finished,
         Err(lost) => return lost.into_response(),
     };
-    finished.sort_by_key(|(index, ..)| *index);
+    finished.sort_by_key(|(index, _)| *index);
     let parts = finished
         .iter()
-        .map(|(_, call, record)| dialect::result_part(dialect, &call.id, record))
+        .map(|(_, (call, record, _))| dialect::result_part(dialect, &call.id, record))
         .collect();
     let records: Vec<Value> = finished
         .iter()
-        .map(|(.., record)| record.to_json())
+        .map(|(_, (_, record, _))| record.to_json())
         .collect();
-    axum::Json(json!({"messages": dialect::messages(dialect, parts), "records": records}))
-        .into_response()
+    let slots = finished.into_iter().map(|(_, (.., slot))| slot).collect();
+    let answer = json!({"messages": dialect::messages(dialect, parts), "records": records});
+    held_json(StatusCode::OK, &answer, slots)
 }
 
 /// Each result as an SSE `result` event as it finishes, then `done` with the
 /// messages in call order. The calls run on their own tasks whether or not
 /// the client reads; dropping the stream drops `cancel_if_dropped`, which
-/// cancels the calls still running.
+/// cancels the calls still running. An event holds its call's tenant place
+/// until the connection asks for the next one (it does once it has room).
 fn stream(
     dialect: Dialect,
     running: FuturesUnordered<
-        impl Future<Output = Result<(usize, Requested, CallRecord), LostCall>> + Send + 'static,
+        impl Future<Output = Result<(usize, Ran), LostCall>> + Send + 'static,
     >,
     cancel_if_dropped: DropGuard,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
     let total = running.len();
     let events = futures::stream::unfold(
-        (running, Vec::with_capacity(total), false, cancel_if_dropped),
-        move |(mut running, mut parts, done, guard)| async move {
+        (
+            running,
+            Vec::with_capacity(total),
+            false,
+            cancel_if_dropped,
+            DetachedSlot::default(),
+        ),
+        move |(mut running, mut parts, done, guard, sent)| async move {
+            drop(sent);
             if done {
                 return None;
             }
@@ -514,19 +528,22 @@ fn stream(
                 }
             };
             match next {
-                Some((index, call, record)) => {
+                Some((index, (call, record, slot))) => {
                     let part = dialect::result_part(dialect, &call.id, &record);
                     parts.push((index, part.clone()));
                     let data = json!({"index": index, "id": call.id, "message": part, "record": record.to_json()});
                     let event = SseEvent::default().event("result").data(data.to_string());
-                    Some((Ok(event), (running, parts, false, guard)))
+                    Some((Ok(event), (running, parts, false, guard, slot)))
                 }
                 None => {
                     parts.sort_by_key(|(index, _)| *index);
                     let parts = parts.into_iter().map(|(_, part)| part).collect();
                     let data = json!({"messages": dialect::messages(dialect, parts)});
                     let event = SseEvent::default().event("done").data(data.to_string());
-                    Some((Ok(event), (running, Vec::new(), true, guard)))
+                    Some((
+                        Ok(event),
+                        (running, Vec::new(), true, guard, DetachedSlot::default()),
+                    ))
                 }
             }
         },

@@ -335,8 +335,16 @@ impl FuelBucket {
 #[derive(Debug)]
 pub struct Admission {
     caller: Caller,
-    _slot: Option<Slot>,
+    slot: Option<Slot>,
 }
+
+/// A tenant's place for one call in flight (one of its `concurrency`),
+/// taken out of its [`Admission`] by [`Admission::detach_slot`] so that it
+/// can be held longer than the call; given back when dropped. Holds nothing
+/// for a tenant without a concurrency quota.
+#[derive(Debug, Default)]
+#[must_use = "the place is given back when this is dropped"]
+pub struct DetachedSlot(#[expect(dead_code, reason = "held for its Drop")] Option<Slot>);
 
 /// A slot of the tenant's concurrency quota, freed when dropped.
 #[derive(Debug)]
@@ -360,6 +368,17 @@ impl Admission {
     /// The caller whose quotas this is.
     pub fn caller(&self) -> &Caller {
         &self.caller
+    }
+
+    /// Takes the tenant's place out of this admission: the call then runs
+    /// on it without giving it back when it ends, and the place is held
+    /// until the returned [`DetachedSlot`] is dropped. For a face whose
+    /// answer stays in host memory until its client takes it, so that the
+    /// answer counts as in flight. Hold the slot for the call's whole run as
+    /// well: dropped first, the tenant could have more calls in flight than
+    /// its quota.
+    pub fn detach_slot(&mut self) -> DetachedSlot {
+        DetachedSlot(self.slot.take())
     }
 
     /// Narrows `options` to the tenant's ceilings, counts the call under
@@ -550,7 +569,7 @@ impl Caller {
         }
         Ok(Admission {
             caller: self.clone(),
-            _slot: slot,
+            slot,
         })
     }
 
@@ -724,6 +743,30 @@ mod tests {
         let t = caller(1_000);
         t.refund(1_000_000);
         assert_eq!(block(t.reserve(u64::MAX)).unwrap(), 1_000);
+    }
+
+    #[test]
+    fn a_detached_slot_holds_the_place_past_its_admission() {
+        let mut tenant = Tenant::unlimited("t");
+        tenant.concurrency = Some(1);
+        let t = Caller::new(tenant);
+        let mut admission = block(t.admit()).unwrap();
+        let slot = admission.detach_slot();
+        drop(admission);
+        assert!(matches!(
+            block(t.admit()),
+            Err(Refusal::OverQuota {
+                reason: "concurrency",
+                ..
+            })
+        ));
+        drop(slot);
+        let mut again = block(t.admit()).unwrap();
+        // Detached twice, the second holds nothing.
+        let (first, second) = (again.detach_slot(), again.detach_slot());
+        drop(first);
+        assert!(block(t.admit()).is_ok());
+        drop(second);
     }
 
     #[test]
