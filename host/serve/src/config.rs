@@ -201,8 +201,8 @@ pub struct TenantConfig {
     /// Burst for `rate`; defaults to its count.
     pub burst: Option<u32>,
     /// Calls in flight at once; defaults to the server's `tenant_concurrency`.
-    /// Over HTTP a call counts until its answer has been handed to the
-    /// connection, so unread answers count too.
+    /// A call through `/v1/…` counts until its answer has been handed to
+    /// the connection, so unread answers count too.
     pub concurrency: Option<u32>,
     /// Fuel its calls may burn per minute, all tools together.
     pub fuel_per_minute: Option<u64>,
