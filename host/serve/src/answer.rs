@@ -104,6 +104,11 @@ mod tests {
         Caller::new(tenant)
     }
 
+    /// One of `caller`'s places, detached from its admission.
+    async fn detached(caller: &Caller) -> DetachedSlot {
+        caller.admit().await.unwrap().detach_slot()
+    }
+
     fn refused(caller: &Caller) -> bool {
         matches!(
             futures::executor::block_on(caller.admit()),
@@ -117,9 +122,7 @@ mod tests {
     #[tokio::test]
     async fn the_place_is_held_until_the_last_chunk_is_taken() {
         let caller = one_place();
-        let mut admission = caller.admit().await.unwrap();
-        let slot = admission.detach_slot();
-        drop(admission);
+        let slot = detached(&caller).await;
         let text = "x".repeat(3 * CHUNK);
         let mut body = held_json(StatusCode::OK, &text, vec![slot]).into_body();
         let mut taken = Vec::new();
@@ -135,9 +138,7 @@ mod tests {
     #[tokio::test]
     async fn the_place_is_given_back_when_the_answer_is_dropped() {
         let caller = one_place();
-        let mut admission = caller.admit().await.unwrap();
-        let slot = admission.detach_slot();
-        drop(admission);
+        let slot = detached(&caller).await;
         let mut body = held_json(StatusCode::OK, &"x".repeat(2 * CHUNK), vec![slot]).into_body();
         let first = body.frame().await.unwrap().unwrap();
         assert_eq!(first.into_data().unwrap().len(), CHUNK);
