@@ -370,13 +370,12 @@ impl Admission {
         &self.caller
     }
 
-    /// Takes the tenant's place out of this admission: the call then runs
-    /// on it without giving it back when it ends, and the place is held
-    /// until the returned [`DetachedSlot`] is dropped. For a face whose
-    /// answer stays in host memory until its client takes it, so that the
-    /// answer counts as in flight. Hold the slot for the call's whole run as
-    /// well: dropped first, the tenant could have more calls in flight than
-    /// its quota.
+    /// Takes the tenant's place out of this admission, to be held until the
+    /// returned [`DetachedSlot`] is dropped rather than until the call ends.
+    /// For a face whose answer stays in host memory until its client takes
+    /// it: the answer then counts as a call in flight. Keep the slot until
+    /// the call has ended at least; dropped sooner, it would let the tenant
+    /// have more calls in flight than its quota.
     pub fn detach_slot(&mut self) -> DetachedSlot {
         DetachedSlot(self.slot.take())
     }
