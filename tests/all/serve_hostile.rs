@@ -936,6 +936,14 @@ fn big_output_call(key: &str, bytes: u64, close: bool) -> String {
     )
 }
 
+/// True once `ready` is, asked every 100 ms; false if it is not within 20 s.
+fn within_20s(mut ready: impl FnMut() -> bool) -> bool {
+    (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        ready()
+    })
+}
+
 /// The calls `/metrics` counts for `tenant`, whatever their outcome.
 fn calls_of(metrics: &str, tenant: &str) -> u64 {
     let label = format!("tenant=\"{tenant}\"");
@@ -973,10 +981,7 @@ async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
         }
         // Both calls have ended; their answers wait on clients that read
         // nothing.
-        let ended = (0..200).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            calls_of(&admin_metrics(&address), "acme") >= 2
-        });
+        let ended = within_20s(|| calls_of(&admin_metrics(&address), "acme") >= 2);
         let small = |key| {
             status_line(
                 &address,
@@ -988,13 +993,8 @@ async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
         let other = small(BETA);
         // A client that goes away gives its answer's place back.
         drop(streams.pop());
-        let again = (0..200)
-            .map(|_| {
-                std::thread::sleep(Duration::from_millis(100));
-                small(ACME)
-            })
-            .find(|status| status.as_deref() == Some("HTTP/1.1 200 OK"));
-        (ended, third, other, again.flatten(), streams)
+        let again = within_20s(|| small(ACME).as_deref() == Some("HTTP/1.1 200 OK"));
+        (ended, third, other, again, streams)
     })
     .await
     .unwrap();
@@ -1012,9 +1012,5 @@ async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
         Some("HTTP/1.1 200 OK"),
         "another tenant does not pay for them"
     );
-    assert_eq!(
-        again.as_deref(),
-        Some("HTTP/1.1 200 OK"),
-        "a place comes back when its client goes away"
-    );
+    assert!(again, "a place comes back when its client goes away: 200");
 }
