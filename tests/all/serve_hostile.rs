@@ -1014,3 +1014,104 @@ async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
     );
     assert!(again, "a place comes back when its client goes away: 200");
 }
+
+/// A `POST /mcp` of `message` with the key `key`, in `session` when given;
+/// on a connection that closes after it if `close`.
+fn mcp_post(key: &str, session: Option<&str>, message: &Value, close: bool) -> String {
+    let body = message.to_string();
+    let session = session.map_or(String::new(), |id| {
+        format!("mcp-session-id: {id}\r\nmcp-protocol-version: 2025-06-18\r\n")
+    });
+    let close = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         {session}{close}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Sends `request` (which closes its connection) and reads all of the
+/// answer, head and body as sent, within 20 s.
+fn whole_answer(address: &str, request: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Opens an MCP session for `key` on the server at `address`: its id.
+fn mcp_open(address: &str, key: &str) -> String {
+    let answer = whole_answer(address, &mcp_post(key, None, &mcp_initialize(), true));
+    let session = answer
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("mcp-session-id")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no session opened: {answer}"));
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    whole_answer(address, &mcp_post(key, Some(&session), &initialized, true));
+    session
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_s_unread_mcp_answers_count_as_its_calls_in_flight() {
+    // The attack above, through MCP over HTTP: there the executor admits
+    // the call itself, and gave the place back when the call ended while
+    // rmcp's answer went on waiting for the client.
+    let tools = common::tool_dir(
+        "misbehave",
+        toolhost_artifacts::MISBEHAVE,
+        Some("[limits]\nmax_output_kb = 16384\n"),
+    );
+    let settings = format!(
+        "body_timeout_ms = 60000\ntenant_concurrency = 2\nadmin_keys = [\"{}\"]\n\
+         [[tenant]]\nname = \"beta\"\nkeys = [\"{}\"]\ntools = [\"*\"]\n",
+        hash_key(ADMIN),
+        hash_key(BETA)
+    );
+    let (mut child, _dir, address) = serve_in(&settings, tools, None).await;
+    let mut streams = small_buffer_streams(&address, 2).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let acme = mcp_open(&address, ACME);
+        let big = mcp_call(1, "misbehave__big_output", json!({"bytes": 8_000_000}));
+        for stream in &mut streams {
+            let request = mcp_post(ACME, Some(&acme), &big, false);
+            stream.write_all(request.as_bytes()).unwrap();
+        }
+        // Both calls have ended; their answers wait on clients that read
+        // nothing.
+        let ended = within_20s(|| calls_of(&admin_metrics(&address), "acme") >= 2);
+        let small = |key, session: &str| {
+            let call = mcp_call(2, "misbehave__big_output", json!({"bytes": 10}));
+            whole_answer(&address, &mcp_post(key, Some(session), &call, true))
+        };
+        let third = small(ACME, &acme);
+        let other = small(BETA, &mcp_open(&address, BETA));
+        // A client that goes away gives its answer's place back.
+        drop(streams.pop());
+        let again = within_20s(|| small(ACME, &acme).contains("structuredContent"));
+        (ended, third, other, again, streams)
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (ended, third, other, again, _streams) = outcome;
+    assert!(ended, "the two calls ended");
+    assert!(
+        third.contains(r#""isError":true"#) && third.contains("already has 2 calls in flight"),
+        "the tenant's two unread answers hold its two places: {third}"
+    );
+    assert!(
+        other.contains("structuredContent"),
+        "another tenant does not pay for them: {other}"
+    );
+    assert!(again, "a place comes back when its client goes away");
+}

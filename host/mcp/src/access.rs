@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use toolhost_runtime::tenancy::{Caller, Refusal};
+use toolhost_runtime::tenancy::{Caller, PlaceHold, Refusal};
 
 use crate::sessions::SessionHook;
 
@@ -201,8 +201,23 @@ const SESSION_HEADER: &str = "mcp-session-id";
 /// without is refused 401. A session answers only the tenant that opened
 /// it: to any other, it does not exist (404, as for an unknown session). A
 /// request that may open a session (a POST without one) takes a call from
-/// the tenant's rate and a place under the session caps first.
+/// the tenant's rate and a place under the session caps first. The calls a
+/// POST carries hold their tenant places until its answer has been sent
+/// (see [`held`](crate::held)).
 pub(crate) async fn admit(
+    sessions: Extract<Arc<Sessions>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::POST {
+        return route(sessions, request, next).await;
+    }
+    let hold = PlaceHold::new();
+    request.extensions_mut().insert(hold.clone());
+    crate::held::until_sent(route(sessions, request, next).await, hold)
+}
+
+async fn route(
     Extract(sessions): Extract<Arc<Sessions>>,
     request: Request,
     next: Next,

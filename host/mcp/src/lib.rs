@@ -25,6 +25,7 @@ mod access;
 mod convert;
 #[cfg(test)]
 mod fuzz;
+mod held;
 mod lines;
 mod progress;
 mod server;
@@ -176,7 +177,9 @@ impl Default for SessionLimits {
 /// session belongs to the tenant that opened it (to any other it does not
 /// exist: `404`), sees only that tenant's tools and spends its quotas;
 /// opening one takes a call from the tenant's rate, and sessions are capped
-/// by `limits`.
+/// by `limits`. A call's place under the tenant's `concurrency` is held
+/// until the answer of the `POST` that carried it has been handed to the
+/// connection, so answers a client leaves unread count as calls in flight.
 pub fn tenant_service(
     executor: Arc<Executor>,
     config: McpHttpConfig,

@@ -117,7 +117,8 @@ impl McpServer {
     /// Runs a call for `tenancy` (or unrestricted). The executor hides the
     /// tools the tenant may not see (unknown, with suggestions drawn only
     /// from what it sees) and takes its quotas (a refusal is the call's
-    /// outcome).
+    /// outcome); the call's place goes to the request's hold, when the
+    /// layer in front gave it one, until the answer is sent.
     async fn call_for(
         &self,
         tenancy: Option<Caller>,
@@ -126,7 +127,10 @@ impl McpServer {
     ) -> CallRecord {
         let options = match tenancy {
             None => CallOptions::default().caller(self.caller.as_str()),
-            Some(caller) => CallOptions::default().tenant(caller),
+            Some(caller) => match tenancy::hold_of(&context.extensions) {
+                Some(hold) => CallOptions::default().tenant(caller).hold_place(hold),
+                None => CallOptions::default().tenant(caller),
+            },
         };
         self.call(request, context, options).await
     }

@@ -5,7 +5,7 @@
 //! every tool.
 
 use rmcp::model::Extensions;
-use toolhost_runtime::tenancy::Caller;
+use toolhost_runtime::tenancy::{Caller, PlaceHold};
 
 /// The caller the layer in front put into the request's HTTP parts.
 pub(crate) fn of(extensions: &Extensions) -> Option<Caller> {
@@ -13,5 +13,15 @@ pub(crate) fn of(extensions: &Extensions) -> Option<Caller> {
         .get::<http::request::Parts>()?
         .extensions
         .get::<Caller>()
+        .cloned()
+}
+
+/// Where the request's calls leave their tenant places until its answer has
+/// been sent (see [`held`](crate::held)), when the layer in front put one there.
+pub(crate) fn hold_of(extensions: &Extensions) -> Option<PlaceHold> {
+    extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<PlaceHold>()
         .cloned()
 }

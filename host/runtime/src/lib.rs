@@ -88,7 +88,7 @@ pub mod batch {
 /// ```
 pub mod tenancy {
     pub use crate::exec::tenancy::{
-        Admission, Caller, DetachedSlot, Observer, Refusal, Tenant, ToolFilter,
+        Admission, Caller, DetachedSlot, Observer, PlaceHold, Refusal, Tenant, ToolFilter,
     };
 }
 

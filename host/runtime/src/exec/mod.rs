@@ -46,7 +46,7 @@ pub(crate) use self::memory::cost_mb;
 pub use self::memory::{HoldRefused, INSTANCE_OVERHEAD_MB, MemoryHold, default_memory_budget_mb};
 pub use self::plan::{Plan, PlanError, PlanResult, Step};
 use self::striped::Striped;
-use self::tenancy::{Admission, Caller, Entered};
+use self::tenancy::{Admission, Caller, Entered, PlaceHold};
 use crate::catalog::{Catalog, ToolEntry};
 use crate::lift;
 use crate::outcome::{CallRecord, Outcome};
@@ -173,6 +173,9 @@ pub struct CallOptions {
     /// the call to it (see [`tenancy`](crate::tenancy)). `None`: no tenant,
     /// no quotas but the executor's own.
     pub tenant: Option<Caller>,
+    /// Where the call's tenant place goes when the call ends, instead of
+    /// back to the tenant (see [`PlaceHold`]). Without a tenant, nothing.
+    pub hold: Option<PlaceHold>,
 }
 
 /// Upper bounds on a call's limits. `None` leaves a limit as the policy set it;
@@ -253,6 +256,14 @@ impl CallOptions {
     /// Runs the call for `tenant`, within its tools and quotas.
     pub fn tenant(mut self, tenant: Caller) -> Self {
         self.tenant = Some(tenant);
+        self
+    }
+
+    /// Hands the tenant's place to `hold` when the call ends, to be given
+    /// back once its answer has reached the client: for a face whose
+    /// answers wait in host memory, so that they count as calls in flight.
+    pub fn hold_place(mut self, hold: PlaceHold) -> Self {
+        self.hold = Some(hold);
         self
     }
 }

@@ -346,6 +346,49 @@ pub struct Admission {
 #[must_use = "the place is given back when this is dropped"]
 pub struct DetachedSlot(#[expect(dead_code, reason = "held for its Drop")] Option<Slot>);
 
+/// Where finished calls' tenant places wait while their answers are on the
+/// way to the client, for a face that cannot take the place out of the
+/// [`Admission`] itself (the executor admits the call: MCP). Give it to
+/// the calls with [`CallOptions::hold_place`]: each call's place then goes
+/// here when the call ends, rather than back to its tenant, and every
+/// place here is given back by [`PlaceHold::release`] (once the answer has
+/// been handed to the connection, or the connection is gone). A place that
+/// arrives after the release is given back at once. Clones share the hold.
+#[derive(Debug, Clone, Default)]
+pub struct PlaceHold(Arc<Mutex<Holding>>);
+
+#[derive(Debug, Default)]
+struct Holding {
+    released: bool,
+    places: Vec<DetachedSlot>,
+}
+
+impl PlaceHold {
+    /// An empty hold.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps `place` until [`PlaceHold::release`]; gives it back at once
+    /// if that came already.
+    pub fn keep(&self, place: DetachedSlot) {
+        let mut holding = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !holding.released {
+            holding.places.push(place);
+        }
+    }
+
+    /// Gives back every place kept, and any kept later.
+    pub fn release(&self) {
+        let places = {
+            let mut holding = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            holding.released = true;
+            std::mem::take(&mut holding.places)
+        };
+        drop(places);
+    }
+}
+
 /// A slot of the tenant's concurrency quota, freed when dropped.
 #[derive(Debug)]
 enum Slot {
@@ -655,6 +698,8 @@ impl FuelAccount for Caller {
 /// after it.
 pub(crate) struct Entered {
     admission: Admission,
+    /// Where the place goes when the call ends, if not back to the tenant.
+    hold: Option<PlaceHold>,
 }
 
 impl Entered {
@@ -687,13 +732,19 @@ impl Entered {
         }
         admission.apply(options);
         options.tenant = Some(caller);
-        Ok(Some(Self { admission }))
+        Ok(Some(Self {
+            admission,
+            hold: options.hold.clone(),
+        }))
     }
 
     /// Gives the quotas back and reports the call. An unknown tool's
     /// suggestions come from the tenant's tools only.
-    pub(crate) fn settle(self, catalog: &Catalog, tool: &str, record: &mut CallRecord) {
+    pub(crate) fn settle(mut self, catalog: &Catalog, tool: &str, record: &mut CallRecord) {
         let caller = self.admission.caller.clone();
+        if let Some(hold) = &self.hold {
+            hold.keep(self.admission.detach_slot());
+        }
         drop(self.admission);
         if let Outcome::UnknownTool { .. } = record.outcome {
             record.outcome = crate::unknown_tool(catalog, tool, |name| caller.sees(catalog, name));
@@ -766,6 +817,35 @@ mod tests {
         drop(first);
         assert!(block(t.admit()).is_ok());
         drop(second);
+    }
+
+    #[test]
+    fn a_hold_keeps_places_until_released_and_none_after() {
+        let mut tenant = Tenant::unlimited("t");
+        tenant.concurrency = Some(1);
+        let t = Caller::new(tenant);
+        let busy = |t: &Caller| {
+            matches!(
+                block(t.admit()),
+                Err(Refusal::OverQuota {
+                    reason: "concurrency",
+                    ..
+                })
+            )
+        };
+        let hold = PlaceHold::new();
+        let mut admission = block(t.admit()).unwrap();
+        hold.clone().keep(admission.detach_slot());
+        drop(admission);
+        assert!(busy(&t), "the hold keeps the place past the admission");
+        hold.release();
+        let mut admission = block(t.admit()).unwrap();
+        hold.keep(admission.detach_slot());
+        assert!(
+            !busy(&t),
+            "a place kept after the release is given back at once"
+        );
+        drop(admission);
     }
 
     #[test]
