@@ -163,6 +163,33 @@ async fn the_admin_key_calls_no_tool_unless_the_config_says_so() {
     assert_eq!(answer["result"]["isError"], false, "{answer}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_calling_tools_has_the_default_concurrency() {
+    // Allowed to call tools, the admin key is the tenant `admin`: it had no
+    // `concurrency`, so its unread answers (and its slow bodies) were
+    // bounded by nothing but the connection cap.
+    let config = config_with("admin_calls_tools = true\ntenant_concurrency = 1", "");
+    let server = Server::new(common::executor(), &config, None).unwrap();
+    let request = || {
+        Request::post("/v1/tools/calc/call")
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"expression": "6 * 7"}"#))
+            .unwrap()
+    };
+    let unread = server.router().oneshot(request()).await.unwrap();
+    assert_eq!(unread.status(), StatusCode::OK);
+    let second = server.router().oneshot(request()).await.unwrap();
+    assert_eq!(
+        second.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the unread answer holds the admin's one place"
+    );
+    drop(unread);
+    let third = server.router().oneshot(request()).await.unwrap();
+    assert_eq!(third.status(), StatusCode::OK);
+}
+
 /// One request to the router of a `--no-auth` server with `headers`.
 async fn open_request(
     router: &axum::Router,

@@ -84,8 +84,9 @@ pub struct ServeConfig {
     /// Hashed keys that may read `/metrics` and the tool list.
     #[serde(default)]
     pub admin_keys: Vec<String>,
-    /// Whether admin keys may also call tools (every tool, no quotas, as the
-    /// tenant `admin`); by default they are refused with 403.
+    /// Whether admin keys may also call tools (every tool, as the tenant
+    /// `admin`, with no quota but `tenant_concurrency` on each node); by
+    /// default they are refused with 403.
     #[serde(default)]
     pub admin_calls_tools: bool,
     /// Trust: refuse any component or policy that the tools folder's

@@ -111,7 +111,8 @@ pub struct MountSettings {
 impl Server {
     /// A server that authenticates every request against `config`'s tenants.
     /// A tenant without a `concurrency` of its own gets `tenant_concurrency`
-    /// (default: half of the executor's pool). `/metrics` takes only the
+    /// (default: half of the executor's pool), and so does the tenant
+    /// `admin` when admin keys call tools. `/metrics` takes only the
     /// admin keys; `reload` adds the hot reloader's counters to it.
     pub fn new(
         executor: Arc<Executor>,
@@ -135,11 +136,11 @@ impl Server {
             .map(|key| config::parse_hash(key))
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
-        let admin_calls_tools = config.admin_calls_tools;
+        let admin_calls = config.admin_calls_tools.then_some(concurrency);
         let shared = executor.shared().cloned();
         Ok(Self::build(
             executor,
-            |observer| Tenants::new(tenants, admin, admin_calls_tools, observer, shared),
+            |observer| Tenants::new(tenants, admin, admin_calls, observer, shared),
             config.settings(),
             false,
             reload,

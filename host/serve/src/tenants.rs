@@ -42,7 +42,8 @@ impl From<tenancy::Refusal> for Refusal {
 pub(crate) struct Tenants {
     by_key: HashMap<[u8; 32], Caller>,
     admin: Vec<[u8; 32]>,
-    /// What admin keys see: every tool, no quotas.
+    /// What admin keys see: every tool; when they call tools, no quota but
+    /// the default concurrency.
     admin_view: Caller,
     /// Whether admin keys may call tools (as `admin_view`).
     admin_calls_tools: bool,
@@ -75,16 +76,24 @@ pub(crate) struct Reading {
 
 impl Tenants {
     /// The configured tenants, each reporting its calls to `observer`, their
-    /// quotas kept in `shared` when given.
+    /// quotas kept in `shared` when given. With `admin_calls` set, admin
+    /// keys call every tool as the tenant `admin`, with that many calls in
+    /// flight at once (on this node).
     pub(crate) fn new(
         tenants: Vec<super::config::TenantKeys>,
         admin: Vec<[u8; 32]>,
-        admin_calls_tools: bool,
+        admin_calls: Option<u32>,
         observer: Arc<dyn Observer>,
         shared: Option<Arc<Shared>>,
     ) -> Self {
         let mut by_key = HashMap::new();
         let mut reading = HashMap::new();
+        let mut admin_view = Tenant::unlimited(ADMIN_TENANT);
+        admin_view.concurrency = admin_calls;
+        if let Some(concurrency) = admin_calls {
+            let places = Semaphore::new(concurrency as usize);
+            reading.insert(ADMIN_TENANT.to_string(), Arc::new(places));
+        }
         for (tenant, keys) in tenants {
             if let Some(concurrency) = tenant.concurrency {
                 let places = Semaphore::new(concurrency as usize);
@@ -98,8 +107,8 @@ impl Tenants {
         Self {
             by_key,
             admin,
-            admin_view: Caller::observed(Tenant::unlimited(ADMIN_TENANT), observer.clone(), None),
-            admin_calls_tools,
+            admin_view: Caller::observed(admin_view, observer.clone(), None),
+            admin_calls_tools: admin_calls.is_some(),
             open: None,
             reading,
             observer: Counted(observer),
@@ -114,7 +123,7 @@ impl Tenants {
                 observer.clone(),
                 None,
             )),
-            ..Self::new(Vec::new(), Vec::new(), false, observer, None)
+            ..Self::new(Vec::new(), Vec::new(), None, observer, None)
         }
     }
 
@@ -219,7 +228,7 @@ mod tests {
         let tenants = Tenants::new(
             vec![(acme, vec![[1; 32]])],
             Vec::new(),
-            false,
+            None,
             refusals.clone(),
             None,
         );
