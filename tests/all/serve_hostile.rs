@@ -981,13 +981,16 @@ fn calls_of(metrics: &str, tenant: &str) -> u64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
-    // The attack: start calls with answers of megabytes on connection after
-    // connection and read none of them (or just enough, now and then, never
-    // to be cut off as stalled). A call gave its tenant's place back when it
-    // ended, so a tenant could leave as many answers in the server's memory
-    // as it could open connections, whatever its `concurrency`.
+/// A server where `acme` and `beta` may have 2 calls in flight each and
+/// answers unread for a minute are not yet cut off, with `misbehave`'s
+/// outputs of up to 16 MiB; and two connections to it with 16 KiB receive
+/// buffers.
+async fn unread_answers_server() -> (
+    std::process::Child,
+    [tempfile::TempDir; 2],
+    String,
+    Vec<std::net::TcpStream>,
+) {
     let tools = common::tool_dir(
         "misbehave",
         toolhost_artifacts::MISBEHAVE,
@@ -999,35 +1002,59 @@ async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
         hash_key(ADMIN),
         hash_key(BETA)
     );
-    let (mut child, _dir, address) = serve_in(&settings, tools, None).await;
-    let mut streams = small_buffer_streams(&address, 2).await;
+    let (child, dirs, address) = serve_in(&settings, tools, None).await;
+    let streams = small_buffer_streams(&address, 2).await;
+    (child, dirs, address, streams)
+}
+
+/// The attack on a server of [`unread_answers_server`]: `big` (a call of
+/// acme's with an answer of megabytes) sent on each of `streams`, of which
+/// nothing is read; once `/metrics` counts both calls ended, `small` asks a
+/// call as acme, then as beta; then one client goes away, and `small` asks
+/// as acme again (for up to 20 s) until `answered`. Gives whether both calls
+/// ended, acme's and beta's answers, and whether acme was answered again.
+fn leave_answers_unread<T>(
+    address: &str,
+    mut streams: Vec<std::net::TcpStream>,
+    big: &str,
+    small: impl Fn(&str) -> T,
+    answered: impl Fn(&T) -> bool,
+) -> (bool, T, T, bool) {
+    for stream in &mut streams {
+        stream.write_all(big.as_bytes()).unwrap();
+    }
+    // Both calls have ended; their answers wait on clients that read nothing.
+    let ended = within_20s(|| calls_of(&admin_metrics(address), "acme") >= 2);
+    let third = small(ACME);
+    let other = small(BETA);
+    // A client that goes away gives its answer's place back.
+    drop(streams.pop());
+    let again = within_20s(|| answered(&small(ACME)));
+    (ended, third, other, again)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
+    // The attack: start calls with answers of megabytes on connection after
+    // connection and read none of them (or just enough, now and then, never
+    // to be cut off as stalled). A call gave its tenant's place back when it
+    // ended, so a tenant could leave as many answers in the server's memory
+    // as it could open connections, whatever its `concurrency`.
+    let (mut child, _dir, address, streams) = unread_answers_server().await;
     let outcome = tokio::task::spawn_blocking(move || {
-        let big = big_output_call(ACME, 8_000_000, false);
-        for stream in &mut streams {
-            stream.write_all(big.as_bytes()).unwrap();
-        }
-        // Both calls have ended; their answers wait on clients that read
-        // nothing.
-        let ended = within_20s(|| calls_of(&admin_metrics(&address), "acme") >= 2);
-        let small = |key| {
-            status_line(
-                &address,
-                &big_output_call(key, 10, true),
-                Duration::from_secs(20),
-            )
+        let small = |key: &str| {
+            let request = big_output_call(key, 10, true);
+            status_line(&address, &request, Duration::from_secs(20))
         };
-        let third = small(ACME);
-        let other = small(BETA);
-        // A client that goes away gives its answer's place back.
-        drop(streams.pop());
-        let again = within_20s(|| small(ACME).as_deref() == Some("HTTP/1.1 200 OK"));
-        (ended, third, other, again, streams)
+        let big = big_output_call(ACME, 8_000_000, false);
+        leave_answers_unread(&address, streams, &big, small, |status| {
+            status.as_deref() == Some("HTTP/1.1 200 OK")
+        })
     })
-    .await
-    .unwrap();
+    .await;
     let _ = child.kill();
     let _ = child.wait();
-    let (ended, third, other, again, _streams) = outcome;
+    let (ended, third, other, again) = outcome.unwrap();
     assert!(ended, "the two calls ended");
     assert_eq!(
         third.as_deref(),
@@ -1092,45 +1119,24 @@ async fn a_tenant_s_unread_mcp_answers_count_as_its_calls_in_flight() {
     // The attack above, through MCP over HTTP: there the executor admits
     // the call itself, and gave the place back when the call ended while
     // rmcp's answer went on waiting for the client.
-    let tools = common::tool_dir(
-        "misbehave",
-        toolhost_artifacts::MISBEHAVE,
-        Some("[limits]\nmax_output_kb = 16384\n"),
-    );
-    let settings = format!(
-        "body_timeout_ms = 60000\ntenant_concurrency = 2\nadmin_keys = [\"{}\"]\n\
-         [[tenant]]\nname = \"beta\"\nkeys = [\"{}\"]\ntools = [\"*\"]\n",
-        hash_key(ADMIN),
-        hash_key(BETA)
-    );
-    let (mut child, _dir, address) = serve_in(&settings, tools, None).await;
-    let mut streams = small_buffer_streams(&address, 2).await;
+    let (mut child, _dir, address, streams) = unread_answers_server().await;
     let outcome = tokio::task::spawn_blocking(move || {
-        let acme = mcp_open(&address, ACME);
-        let big = mcp_call(1, "misbehave__big_output", json!({"bytes": 8_000_000}));
-        for stream in &mut streams {
-            let request = mcp_post(ACME, Some(&acme), &big, false);
-            stream.write_all(request.as_bytes()).unwrap();
-        }
-        // Both calls have ended; their answers wait on clients that read
-        // nothing.
-        let ended = within_20s(|| calls_of(&admin_metrics(&address), "acme") >= 2);
-        let small = |key, session: &str| {
+        let (acme, beta) = (mcp_open(&address, ACME), mcp_open(&address, BETA));
+        let small = |key: &str| {
+            let session = if key == ACME { &acme } else { &beta };
             let call = mcp_call(2, "misbehave__big_output", json!({"bytes": 10}));
             whole_answer(&address, &mcp_post(key, Some(session), &call, true))
         };
-        let third = small(ACME, &acme);
-        let other = small(BETA, &mcp_open(&address, BETA));
-        // A client that goes away gives its answer's place back.
-        drop(streams.pop());
-        let again = within_20s(|| small(ACME, &acme).contains("structuredContent"));
-        (ended, third, other, again, streams)
+        let big = mcp_call(1, "misbehave__big_output", json!({"bytes": 8_000_000}));
+        let big = mcp_post(ACME, Some(&acme), &big, false);
+        leave_answers_unread(&address, streams, &big, small, |answer: &String| {
+            answer.contains("structuredContent")
+        })
     })
-    .await
-    .unwrap();
+    .await;
     let _ = child.kill();
     let _ = child.wait();
-    let (ended, third, other, again, _streams) = outcome;
+    let (ended, third, other, again) = outcome.unwrap();
     assert!(ended, "the two calls ended");
     assert!(
         third.contains(r#""isError":true"#) && third.contains("already has 2 calls in flight"),

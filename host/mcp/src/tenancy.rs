@@ -9,19 +9,19 @@ use toolhost_runtime::tenancy::{Caller, PlaceHold};
 
 /// The caller the layer in front put into the request's HTTP parts.
 pub(crate) fn of(extensions: &Extensions) -> Option<Caller> {
-    extensions
-        .get::<http::request::Parts>()?
-        .extensions
-        .get::<Caller>()
-        .cloned()
+    from_parts(extensions)
 }
 
 /// Where the request's calls leave their tenant places until its answer has
 /// been sent (see [`held`](crate::held)), when the layer in front put one there.
 pub(crate) fn hold_of(extensions: &Extensions) -> Option<PlaceHold> {
+    from_parts(extensions)
+}
+
+fn from_parts<T: Clone + Send + Sync + 'static>(extensions: &Extensions) -> Option<T> {
     extensions
         .get::<http::request::Parts>()?
         .extensions
-        .get::<PlaceHold>()
+        .get::<T>()
         .cloned()
 }
