@@ -82,9 +82,13 @@ pub enum Row {
 pub enum TenThousand {
     /// In this process, after whatever else the suite measured.
     Here,
+    /// The figure's baseline, in this process: 10,000 fresh instances of
+    /// `sleep`, each held alive after one call, with no executor around them.
+    HeldHere,
     /// In a fresh child process: this program run as
     /// `bench --suite executor --rows ten-thousand --ten-thousand-here --json`,
-    /// so no earlier figure has warmed the pool or grown the heap.
+    /// so no earlier figure has warmed the pool or grown the heap; and its
+    /// baseline ([`TenThousand::HeldHere`]) likewise in a child of its own.
     Child(PathBuf),
 }
 
@@ -173,14 +177,23 @@ pub struct Overlap {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Resident {
-    /// Calls in flight.
+    /// Calls in flight (or instances held).
     pub in_flight: usize,
+    /// The baseline: fresh instances held after one call each, no executor.
+    pub held: bool,
     /// Resident memory of the process before, in MiB.
     pub before_mib: f64,
     /// Resident memory with the calls in flight, in MiB.
     pub during_mib: f64,
     /// `(during - before)` per 1,000 calls, in MiB.
     pub per_thousand_mib: f64,
+    /// The same for anonymous memory alone: what the calls took of their
+    /// own, without the file pages they map (each instance maps its
+    /// component's initial memory from the compiled file, one copy shared
+    /// by all, but counted in RSS once per instance).
+    pub anon_per_thousand_mib: f64,
+    /// From submitting the calls to reading the memory, in ms.
+    pub settled_ms: f64,
 }
 
 /// How soon looping guests return after their deadline.
@@ -317,14 +330,27 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
                 .push(measure_resident(&executor, 1000).await?);
         }
         if config.wants(Row::TenThousand) {
-            let figure = match &config.ten_thousand {
-                TenThousand::Here => measure_ten_thousand(&config.sleep)
+            let figures = match &config.ten_thousand {
+                TenThousand::Here => measure_ten_thousand(&config.sleep, false)
                     .await
+                    .map(|figure| vec![figure])
                     .map_err(|e| skip_reason(&e, max_map_count())),
-                TenThousand::Child(program) => ten_thousand_in_child(program, config).await,
+                TenThousand::HeldHere => measure_ten_thousand(&config.sleep, true)
+                    .await
+                    .map(|figure| vec![figure])
+                    .map_err(|e| skip_reason(&e, max_map_count())),
+                TenThousand::Child(program) => {
+                    let calls = ten_thousand_in_child(program, config, false).await;
+                    match calls {
+                        Ok(calls) => ten_thousand_in_child(program, config, true)
+                            .await
+                            .map(|held| vec![calls, held]),
+                        Err(reason) => Err(reason),
+                    }
+                }
             };
-            match figure {
-                Ok(figure) => suite.resident.push(figure),
+            match figures {
+                Ok(figures) => suite.resident.extend(figures),
                 Err(reason) => suite.ten_thousand_skipped = Some(reason),
             }
         }
@@ -542,23 +568,40 @@ async fn measure_deadline(
     Ok(spread(all))
 }
 
-fn resident_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+/// This process's resident memory in MiB, from `/proc/self/status`: all of
+/// it, and the part that is its own (anonymous) rather than file pages it
+/// maps (which the kernel counts once per mapping, though they are one copy
+/// in the page cache).
+#[derive(Debug, Clone, Copy)]
+struct Memory {
+    rss: f64,
+    anon: f64,
 }
 
+fn memory() -> Memory {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    Memory {
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+    }
+}
+
+/// Holds `calls` sleeps in flight and reads the process's resident memory
+/// once it has settled: every call admitted and no longer growing, so each
+/// guest is inside its sleep (a call counts as in flight from admission,
+/// before its instance exists).
 async fn measure_resident(executor: &Arc<Executor>, calls: usize) -> Result<Resident, BenchError> {
-    let before_mib = resident_mib();
-    let options = CallOptions::default().timeout(Duration::from_secs(60));
+    let before = memory();
+    let options = CallOptions::default().timeout(Duration::from_secs(120));
     let requests = (0..calls)
-        .map(|i| CallRequest::new("sleep", sleep_input(3_000, i)).with_options(options.clone()))
+        .map(|i| CallRequest::new("sleep", sleep_input(60_000, i)).with_options(options.clone()))
         .collect();
     let batch = executor.submit(requests, BatchOptions::default());
     let start = Instant::now();
@@ -576,21 +619,44 @@ async fn measure_resident(executor: &Arc<Executor>, calls: usize) -> Result<Resi
             "only {in_flight} of {calls} calls got in flight; first failure: {first:?}"
         )));
     }
-    let during_mib = resident_mib();
+    let during = settled().await;
     drop(batch);
     while executor.in_flight() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let per_thousand = |after: f64, before: f64| (after - before) * 1000.0 / calls as f64;
     Ok(Resident {
         in_flight: calls,
-        before_mib,
-        during_mib,
-        per_thousand_mib: (during_mib - before_mib) * 1000.0 / calls as f64,
+        held: false,
+        before_mib: before.rss,
+        during_mib: during.rss,
+        per_thousand_mib: per_thousand(during.rss, before.rss),
+        anon_per_thousand_mib: per_thousand(during.anon, before.anon),
+        settled_ms: start.elapsed().as_secs_f64() * 1e3,
     })
 }
 
-/// 10,000 `sleep` calls in flight on an engine of their own.
-async fn measure_ten_thousand(sleep: &std::path::Path) -> Result<Resident, BenchError> {
+/// The process's memory once it has grown by less than 0.1 MiB in each of
+/// five samples 20 ms apart (at most 20 s).
+async fn settled() -> Memory {
+    let start = Instant::now();
+    let (mut last, mut steady) = (memory(), 0);
+    while steady < 5 && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = memory();
+        steady = if (now.rss - last.rss).abs() < 0.1 {
+            steady + 1
+        } else {
+            0
+        };
+        last = now;
+    }
+    last
+}
+
+/// 10,000 `sleep` calls in flight on an engine of their own; or, `held`,
+/// the baseline: 10,000 fresh instances held after one call each.
+async fn measure_ten_thousand(sleep: &std::path::Path, held: bool) -> Result<Resident, BenchError> {
     let engine = Engine::new({
         let mut c = EngineConfig::default();
         c.max_instances = 10_100;
@@ -598,7 +664,37 @@ async fn measure_ten_thousand(sleep: &std::path::Path) -> Result<Resident, Bench
     })
     .map_err(setup)?;
     let executor = executor_for(&engine, &[sleep.to_path_buf()]).await?;
-    measure_resident(&executor, 10_000).await
+    if held {
+        measure_held(&executor, 10_000).await
+    } else {
+        measure_resident(&executor, 10_000).await
+    }
+}
+
+/// Resident memory of `n` fresh instances of `sleep`, each made and called
+/// as a call makes it (same grants, limits and store settings), then held
+/// alive: what the instances themselves take, without the executor's own
+/// part of a call in flight (its task, admission, records).
+async fn measure_held(executor: &Arc<Executor>, n: usize) -> Result<Resident, BenchError> {
+    let before = memory();
+    let start = Instant::now();
+    let catalog = executor.catalog();
+    let held = toolhost::measure::hold(&catalog, &public(executor, "sleep")?, r#"{"ms":0}"#, n)
+        .await
+        .map_err(|e| BenchError::Call(format!("holding {n} instances: {e:#}")))?;
+    let during = settled().await;
+    let settled_ms = start.elapsed().as_secs_f64() * 1e3;
+    drop(held);
+    let per_thousand = |after: f64, before: f64| (after - before) * 1000.0 / n as f64;
+    Ok(Resident {
+        in_flight: n,
+        held: true,
+        before_mib: before.rss,
+        during_mib: during.rss,
+        per_thousand_mib: per_thousand(during.rss, before.rss),
+        anon_per_thousand_mib: per_thousand(during.anon, before.anon),
+        settled_ms,
+    })
 }
 
 /// The 10,000-in-flight figure from a fresh child process running
@@ -606,8 +702,9 @@ async fn measure_ten_thousand(sleep: &std::path::Path) -> Result<Resident, Bench
 async fn ten_thousand_in_child(
     program: &std::path::Path,
     config: &SuiteConfig,
+    held: bool,
 ) -> Result<Resident, String> {
-    let output = run_ten_thousand_child(program, config).await;
+    let output = run_ten_thousand_child(program, config, held).await;
     let child = output.map_err(|e| skip_reason(&e, max_map_count()))?;
     if let Some(reason) = child["ten_thousand_skipped"].as_str() {
         return Err(reason.to_string());
@@ -620,9 +717,12 @@ async fn ten_thousand_in_child(
     };
     Ok(Resident {
         in_flight: 10_000,
+        held,
         before_mib: number("before_mib")?,
         during_mib: number("during_mib")?,
         per_thousand_mib: number("per_thousand_mib")?,
+        anon_per_thousand_mib: number("anon_per_thousand_mib")?,
+        settled_ms: number("settled_ms")?,
     })
 }
 
@@ -630,6 +730,7 @@ async fn ten_thousand_in_child(
 async fn run_ten_thousand_child(
     program: &std::path::Path,
     config: &SuiteConfig,
+    held: bool,
 ) -> Result<serde_json::Value, BenchError> {
     let mut command = std::process::Command::new(program);
     command
@@ -638,6 +739,9 @@ async fn run_ten_thousand_child(
         .arg(&config.sleep)
         .arg("--misbehave")
         .arg(&config.misbehave);
+    if held {
+        command.arg("--ten-thousand-held");
+    }
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .map_err(setup)?
@@ -744,7 +848,7 @@ mod tests {
         // A component that cannot load stands in for any setup failure.
         let missing = std::path::Path::new("/nonexistent/sleep.wasm");
         let error = runtime
-            .block_on(measure_ten_thousand(missing))
+            .block_on(measure_ten_thousand(missing, false))
             .expect_err("a missing component cannot run");
         assert!(matches!(error, BenchError::Setup(_)), "{error}");
     }

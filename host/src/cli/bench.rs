@@ -60,6 +60,10 @@ pub(super) struct BenchArgs {
     /// otherwise runs it in a fresh child process).
     #[arg(long, hide = true)]
     ten_thousand_here: bool,
+    /// With --ten-thousand-here, measure the figure's baseline instead:
+    /// fresh instances held after one call each, no executor.
+    #[arg(long, hide = true, requires = "ten_thousand_here")]
+    ten_thousand_held: bool,
     /// Instead, compare tools by language: Rust (--wasm), Python
     /// (`units.wasm`) and JavaScript (`markdown.wasm`) from --tools-dir:
     /// size, cold compile, start-to-ready with and without the compile
@@ -128,9 +132,13 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             config.rows.retain(|row| *row != Row::TenThousand);
         }
         config.rounds = args.rounds;
-        if !args.ten_thousand_here {
-            config.ten_thousand = TenThousand::Child(std::env::current_exe()?);
-        }
+        config.ten_thousand = if !args.ten_thousand_here {
+            TenThousand::Child(std::env::current_exe()?)
+        } else if args.ten_thousand_held {
+            TenThousand::HeldHere
+        } else {
+            TenThousand::Here
+        };
         let suite = bench::executor_suite(&config)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&suite)?);
@@ -298,17 +306,38 @@ fn print_suite(s: &ExecutorSuite) {
         }
     }
     if !s.resident.is_empty() || s.ten_thousand_skipped.is_some() {
-        println!("\n| calls in flight | RSS before (MiB) | RSS during (MiB) | MiB per 1,000 |");
-        println!("|--:|--:|--:|--:|");
+        println!(
+            "\nResident memory with sleeps in flight, read once it stops growing (MiB; \
+             anonymous: without the component's file pages each instance maps)\n"
+        );
+        println!(
+            "| calls in flight | RSS before | RSS during | RSS per 1,000 | anonymous per 1,000 | settled after (ms) |"
+        );
+        println!("|--:|--:|--:|--:|--:|--:|");
         for r in &s.resident {
+            let what = if r.held {
+                format!(
+                    "{} (baseline: instances held after a call, no executor)",
+                    r.in_flight
+                )
+            } else {
+                r.in_flight.to_string()
+            };
             println!(
-                "| {} | {:.1} | {:.1} | {:.1} |",
-                r.in_flight, r.before_mib, r.during_mib, r.per_thousand_mib
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+                what,
+                r.before_mib,
+                r.during_mib,
+                r.per_thousand_mib,
+                r.anon_per_thousand_mib,
+                r.settled_ms
             );
         }
     }
     if let Some(reason) = &s.ten_thousand_skipped {
-        println!("| 10000 | skipped | | |\n\nThe 10,000-in-flight figure was skipped: {reason}");
+        println!(
+            "| 10000 | skipped | | | | |\n\nThe 10,000-in-flight figure was skipped: {reason}"
+        );
     }
     if let Some(cpu) = &s.cpu {
         println!("\nCPU-bound guest (busy, 20M iterations, best of 5)\n");
