@@ -77,7 +77,8 @@ pub(super) struct BenchArgs {
     /// Instead, measure MCP over stdio: `toolhost mcp` as a child process
     /// serving --wasm, driven by a lean JSON-RPC client (20,000 calls of
     /// --tool with 50 in flight, 2,000 sequential calls, 10 start-ups with
-    /// --tools-dir), each figure beside the same work done in-process.
+    /// --tools-dir, then 2 s idle), each figure beside the same work done
+    /// in-process.
     #[arg(long)]
     mcp: bool,
     /// Instead, measure what sharing quotas through Redis adds per call

@@ -67,5 +67,9 @@ pub(super) fn run(
         f.load_median_ms,
         f.startup_median_ms / f.load_median_ms
     );
+    println!(
+        "| idle, connected, after the calls: CPU of one core, wake-ups | {:.1} %, {:.0}/s | – | | ~0 % |",
+        f.idle_cpu_percent, f.idle_wakeups_per_sec
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,31 @@ pub(super) fn process_cpu(pid: u32) -> Result<Duration, BenchError> {
     }
 }
 
+/// Context switches of every thread of a process so far (voluntary and
+/// not, from `/proc/<pid>/task/*/status`): each is a thread that woke up
+/// or was woken.
+pub(super) fn process_switches(pid: u32) -> Result<u64, BenchError> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| {
+        BenchError::Setup(format!("cannot read /proc/{pid}/task (Linux only): {e}"))
+    })?;
+    let mut switches = 0;
+    for task in tasks.flatten() {
+        // A thread that ended since the listing counts no more.
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        switches += status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches:")
+                    || l.starts_with("nonvoluntary_ctxt_switches:")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(switches)
+}
+
 /// What the child's stdin and stdout are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stdio {
@@ -224,6 +249,10 @@ impl Server {
     pub(super) fn cpu(&self) -> Result<Duration, BenchError> {
         process_cpu(self.child.id())
     }
+
+    pub(super) fn switches(&self) -> Result<u64, BenchError> {
+        process_switches(self.child.id())
+    }
 }
 
 impl Drop for Server {
@@ -231,5 +260,20 @@ impl Drop for Server {
         // Closing stdin ends the session; the server exits on its own.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_that_sleeps_counts_a_switch() {
+        let pid = process::id();
+        let before = process_switches(pid).expect("this process's threads");
+        std::thread::sleep(Duration::from_millis(2));
+        let after = process_switches(pid).expect("this process's threads");
+        assert!(after > before, "{before} then {after}");
+        assert!(process_switches(u32::MAX).is_err());
     }
 }

@@ -5,7 +5,9 @@
 //! Three figures: the server's CPU per call with many calls in flight (its
 //! utime + stime from `/proc/<pid>/stat`; with pipes as its stdio, and again
 //! with Unix sockets, as Node starts a child), the sequential round trip, and
-//! the time from spawning the server to its first `tools/list` answer.
+//! the time from spawning the server to its first `tools/list` answer. And
+//! what the server does idle: connected, with no call in flight, once the
+//! calls above are over.
 
 mod client;
 
@@ -18,6 +20,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use self::client::{Server, Stdio, initialize, process_cpu};
+
+/// How long the idle figure watches the server, after a pause that lets
+/// the last calls' work end.
+const IDLE_FOR: Duration = Duration::from_secs(2);
+const IDLE_AFTER: Duration = Duration::from_millis(300);
 use super::BenchError;
 use toolhost::{CallOptions, Catalog, Engine, EngineConfig, Executor, LoadOptions};
 
@@ -94,6 +101,11 @@ pub struct McpBench {
     pub load_median_ms: f64,
     /// Tools the start-up listing returned.
     pub tools_listed: usize,
+    /// The connected server's CPU with no call in flight, after the calls,
+    /// as a share of one core (from clock ticks of 10 ms).
+    pub idle_cpu_percent: f64,
+    /// The same server's threads waking up per second, idle.
+    pub idle_wakeups_per_sec: f64,
 }
 
 /// Runs every measurement. Each call has a distinct input, so every call
@@ -127,6 +139,7 @@ fn measure(config: &McpBenchConfig, dir: &Path) -> Result<McpBench, BenchError> 
     let before = server.cpu()?;
     server.pipeline(&tool, config.calls, config.concurrency)?;
     let server_cpu = server.cpu()? - before;
+    let (idle_cpu, idle_switches) = idle(&server)?;
     drop(server);
     let server_cpu_sockets = pipeline_cpu(config, dir, Stdio::Sockets)?;
 
@@ -153,7 +166,21 @@ fn measure(config: &McpBenchConfig, dir: &Path) -> Result<McpBench, BenchError> 
             * 1e3,
         load_median_ms: percentile(&mut load.clone(), 0.5).as_secs_f64() * 1e3,
         tools_listed,
+        idle_cpu_percent: idle_cpu.as_secs_f64() * 100.0 / IDLE_FOR.as_secs_f64(),
+        idle_wakeups_per_sec: idle_switches as f64 / IDLE_FOR.as_secs_f64(),
     })
+}
+
+/// The server's CPU and context switches over [`IDLE_FOR`], connected and
+/// with nothing in flight.
+fn idle(server: &Server) -> Result<(Duration, u64), BenchError> {
+    std::thread::sleep(IDLE_AFTER);
+    let (cpu, switches) = (server.cpu()?, server.switches()?);
+    std::thread::sleep(IDLE_FOR);
+    Ok((
+        server.cpu()? - cpu,
+        server.switches()?.saturating_sub(switches),
+    ))
 }
 
 /// Server CPU over `config.calls` calls with `config.concurrency` in flight,
