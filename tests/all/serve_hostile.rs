@@ -983,9 +983,11 @@ fn calls_of(metrics: &str, tenant: &str) -> u64 {
 
 /// A server where `acme` and `beta` may have 2 calls in flight each and
 /// answers unread for a minute are not yet cut off, with `misbehave`'s
-/// outputs of up to 16 MiB; and two connections to it with 16 KiB receive
-/// buffers.
-async fn unread_answers_server() -> (
+/// outputs of up to 16 MiB, and `settings` besides; and two connections to
+/// it with 16 KiB receive buffers.
+async fn unread_answers_server(
+    settings: &str,
+) -> (
     std::process::Child,
     [tempfile::TempDir; 2],
     String,
@@ -997,7 +999,7 @@ async fn unread_answers_server() -> (
         Some("[limits]\nmax_output_kb = 16384\n"),
     );
     let settings = format!(
-        "body_timeout_ms = 60000\ntenant_concurrency = 2\nadmin_keys = [\"{}\"]\n\
+        "body_timeout_ms = 60000\ntenant_concurrency = 2\nadmin_keys = [\"{}\"]\n{settings}\n\
          [[tenant]]\nname = \"beta\"\nkeys = [\"{}\"]\ntools = [\"*\"]\n",
         hash_key(ADMIN),
         hash_key(BETA)
@@ -1040,7 +1042,7 @@ async fn a_tenant_s_unread_answers_count_as_its_calls_in_flight() {
     // to be cut off as stalled). A call gave its tenant's place back when it
     // ended, so a tenant could leave as many answers in the server's memory
     // as it could open connections, whatever its `concurrency`.
-    let (mut child, _dir, address, streams) = unread_answers_server().await;
+    let (mut child, _dir, address, streams) = unread_answers_server("").await;
     let outcome = tokio::task::spawn_blocking(move || {
         let small = |key: &str| {
             let request = big_output_call(key, 10, true);
@@ -1119,7 +1121,7 @@ async fn a_tenant_s_unread_mcp_answers_count_as_its_calls_in_flight() {
     // The attack above, through MCP over HTTP: there the executor admits
     // the call itself, and gave the place back when the call ended while
     // rmcp's answer went on waiting for the client.
-    let (mut child, _dir, address, streams) = unread_answers_server().await;
+    let (mut child, _dir, address, streams) = unread_answers_server("").await;
     let outcome = tokio::task::spawn_blocking(move || {
         let (acme, beta) = (mcp_open(&address, ACME), mcp_open(&address, BETA));
         let small = |key: &str| {
@@ -1147,4 +1149,60 @@ async fn a_tenant_s_unread_mcp_answers_count_as_its_calls_in_flight() {
         "another tenant does not pay for them: {other}"
     );
     assert!(again, "a place comes back when its client goes away");
+}
+
+/// The host memory `/metrics` says is reserved now, in bytes.
+fn memory_reserved(metrics: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find(|line| line.starts_with("toolhost_memory_reserved_bytes "))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_answers_hold_the_host_memory_budget() {
+    // The attack: tenants leave answers of megabytes unread (over `/v1` and
+    // over MCP). Each tenant's are bounded by its `concurrency`, but a call
+    // gave its whole memory reservation back when it ended, so together
+    // the tenants' waiting answers held host memory the budget never saw:
+    // calls were admitted as if it were free.
+    let (mut child, _dir, address, mut streams) =
+        unread_answers_server("memory_budget_mb = 400").await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let session = mcp_open(&address, BETA);
+        let mcp = mcp_call(1, "misbehave__big_output", json!({"bytes": 8_000_000}));
+        let requests = [
+            big_output_call(ACME, 8_000_000, false),
+            mcp_post(BETA, Some(&session), &mcp, false),
+        ];
+        for (stream, request) in streams.iter_mut().zip(&requests) {
+            stream.write_all(request.as_bytes()).unwrap();
+        }
+        let metrics = || admin_metrics(&address);
+        let ended = within_20s(|| {
+            let metrics = metrics();
+            calls_of(&metrics, "acme") >= 1 && calls_of(&metrics, "beta") >= 1
+        });
+        // What the calls in flight reserve is gone; the answers' remains.
+        let waiting = (0..20)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(100));
+                memory_reserved(&metrics())
+            })
+            .collect::<Vec<_>>();
+        drop(streams);
+        let gone = within_20s(|| memory_reserved(&metrics()) == Some(0));
+        (ended, waiting, gone)
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let (ended, waiting, gone) = outcome.unwrap();
+    assert!(ended, "both calls ended");
+    // 8,000,000 bytes: 8 MiB each, for as long as they wait.
+    assert!(
+        waiting.iter().all(|bytes| *bytes == Some(16 << 20)),
+        "the two unread answers hold 16 MiB of the budget: {waiting:?}"
+    );
+    assert!(gone, "given back when their clients go away");
 }

@@ -117,8 +117,9 @@ impl McpServer {
     /// Runs a call for `tenancy` (or unrestricted). The executor hides the
     /// tools the tenant may not see (unknown, with suggestions drawn only
     /// from what it sees) and takes its quotas (a refusal is the call's
-    /// outcome); the call's place goes to the request's hold, when the
-    /// layer in front gave it one, until the answer is sent.
+    /// outcome); the call's place and what its answer keeps of its memory
+    /// reservation go to the request's hold, when the layer in front gave
+    /// it one, until the answer is sent.
     async fn call_for(
         &self,
         tenancy: Option<Caller>,
@@ -127,10 +128,11 @@ impl McpServer {
     ) -> CallRecord {
         let options = match tenancy {
             None => CallOptions::default().caller(self.caller.as_str()),
-            Some(caller) => match tenancy::hold_of(&context.extensions) {
-                Some(hold) => CallOptions::default().tenant(caller).hold_place(hold),
-                None => CallOptions::default().tenant(caller),
-            },
+            Some(caller) => CallOptions::default().tenant(caller),
+        };
+        let options = match tenancy::hold_of(&context.extensions) {
+            Some(hold) => options.hold_place(hold),
+            None => options,
         };
         self.call(request, context, options).await
     }

@@ -9,7 +9,10 @@
 //! memory held. So an answer holds the places of the calls in it (see
 //! [`DetachedSlot`]) until it has been handed to the connection whole: the
 //! tenant's unread answers count as calls in flight, its next calls are
-//! refused over its `concurrency`, and no other tenant pays for them.
+//! refused over its `concurrency`, and no other tenant pays for them. The
+//! places carry what each answer keeps of its call's memory reservation, so
+//! the answers all tenants leave waiting count against the host's memory
+//! budget too.
 //!
 //! The answer is handed on in chunks, because the connection asks for more
 //! only once it has written most of what it was given; so the places are

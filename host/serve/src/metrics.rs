@@ -261,7 +261,7 @@ impl Collector for Live {
         gauge(
             e,
             "memory_reserved_bytes",
-            "Memory reserved by the calls in flight: their caps plus the per-instance overhead",
+            "Memory reserved by the calls in flight (their caps plus the per-instance overhead) and kept by their answers until sent",
             i64::try_from(stats.memory_reserved_bytes).unwrap_or(i64::MAX),
         )?;
         if let Some(budget) = stats.memory_budget_bytes {

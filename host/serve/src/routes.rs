@@ -25,7 +25,7 @@ use super::answer::held_json;
 use super::dialect::{self, Dialect, Requested};
 use super::tenants::Refusal;
 use toolhost_runtime::formats::{self, Format};
-use toolhost_runtime::tenancy::{Admission, Caller, DetachedSlot};
+use toolhost_runtime::tenancy::{Admission, Caller, DetachedSlot, PlaceHold};
 use toolhost_runtime::{CallOptions, CallRecord, Catalog, HoldRefused, MemoryHold, Outcome};
 
 type Shared = Extract<Arc<State>>;
@@ -230,7 +230,8 @@ fn spawn_run(
     // Boxed: the call's future is kilobytes, and a task keeps its future in
     // place, so spawning, finishing and joining would each copy all of it.
     tokio::spawn(Box::pin(async move {
-        let slot = admission.detach_slot();
+        let mut slot = admission.detach_slot();
+        let hold = PlaceHold::new();
         let record = run(
             &state,
             admission,
@@ -238,8 +239,10 @@ fn spawn_run(
             &call.arguments,
             catalog,
             cancel,
+            &hold,
         )
         .await;
+        slot.keep_from(&hold);
         (call, record, slot)
     }))
 }
@@ -276,6 +279,7 @@ async fn run(
     input: &str,
     catalog: Arc<Catalog>,
     cancel: CancellationToken,
+    hold: &PlaceHold,
 ) -> CallRecord {
     let span = tracing::info_span!(
         "call",
@@ -285,7 +289,12 @@ async fn run(
         outcome = tracing::field::Empty,
         fuel = tracing::field::Empty,
     );
-    let options = CallOptions::default().cancel(cancel).on_catalog(catalog);
+    // The answer keeps its part of the call's memory reservation until it
+    // has been handed to the connection, as it keeps the tenant's place.
+    let options = CallOptions::default()
+        .cancel(cancel)
+        .on_catalog(catalog)
+        .hold_place(hold.clone());
     let record = state
         .executor
         .call_admitted(admission, name, input, options)

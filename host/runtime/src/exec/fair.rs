@@ -91,6 +91,18 @@ pub(crate) struct FairPermit {
     permits: u64,
 }
 
+impl FairPermit {
+    /// Moves up to `permits` of this permit's permits to a new holder: this
+    /// permit gives back only what it keeps. Returns the pool, the caller
+    /// and how many moved, for the new holder to give back.
+    pub(crate) fn split_off(&mut self, permits: u64) -> Option<(Arc<FairPool>, Arc<str>, u64)> {
+        let pool = self.pool.clone()?;
+        let moved = permits.min(self.permits);
+        self.permits -= moved;
+        (moved > 0).then(|| (pool, self.caller.clone(), moved))
+    }
+}
+
 impl Drop for FairPermit {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {

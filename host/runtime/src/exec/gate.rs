@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fair::{FairPermit, FairPool};
 use super::keys::{owned, probe};
-use super::memory::MemoryBudget;
+use super::memory::{MemoryBudget, MemoryHold, answer_mb};
 use super::tenancy::{bucket, divided};
 use crate::outcome::Outcome;
 use crate::policy::{Limits, OnLimit, Rate};
@@ -122,13 +122,37 @@ pub(crate) struct Permits<'a> {
 /// after a wait, and given back by the permit itself.
 enum Held {
     Taken(u64),
-    Granted(#[expect(dead_code, reason = "held for its drop")] FairPermit),
+    Granted(FairPermit),
 }
 
 impl Held {
     fn give_back(&self, pool: &Arc<FairPool>, key: &str) {
         if let Held::Taken(permits) = self {
             pool.put_back(key, *permits);
+        }
+    }
+}
+
+impl Permits<'_> {
+    /// Moves what an answer of `bytes` keeps (see [`answer_mb`]) out of the
+    /// call's memory reservation into a hold of its own, for an answer that
+    /// waits in host memory for its client after the call: the rest of the
+    /// reservation is given back with the call, the hold when the answer
+    /// has gone. Never more than the call reserved, so it never waits and
+    /// never takes the budget past its size. Nothing without a budget.
+    pub(crate) fn keep_memory(&mut self, bytes: u64) -> Option<MemoryHold> {
+        let budget = self.gates.memory.as_ref()?;
+        let wanted = answer_mb(bytes);
+        match self.memory.as_mut()? {
+            Held::Taken(permits) => {
+                let moved = wanted.min(*permits);
+                *permits -= moved;
+                (moved > 0).then(|| MemoryHold::taken(budget.slots.clone(), self.key, moved))
+            }
+            Held::Granted(permit) => {
+                let (pool, caller, moved) = permit.split_off(wanted)?;
+                Some(MemoryHold::taken(pool, &caller, moved))
+            }
         }
     }
 }
@@ -734,6 +758,49 @@ mod tests {
             "",
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn an_answer_keeps_its_part_of_the_call_s_reservation_and_no_more() {
+        let gates = Gates::new(10, 10, None, None, None, Some(100), None);
+        let mut l = limits(10, None, OnLimit::Wait);
+        l.memory_bytes = 40 << 20;
+        let memory = gates.memory().unwrap();
+        // Taken at once: 42 MiB; an answer of 3 MiB and a byte keeps 4.
+        let mut a = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let kept = a.keep_memory((3 << 20) + 1).unwrap();
+        assert_eq!(kept.mib(), 4);
+        drop(a);
+        assert_eq!(memory.reserved_bytes(), 4 << 20, "the rest went back");
+        drop(kept);
+        assert_eq!(memory.reserved_bytes(), 0);
+        // Any answer keeps a MiB; none keeps more than its call reserved.
+        let mut b = gates.admit("c", &l, None, None, later()).await.unwrap();
+        assert_eq!(b.keep_memory(10).unwrap().mib(), 1);
+        let most = b.keep_memory(1 << 30).unwrap();
+        assert_eq!(most.mib(), 41, "what was left of the 42 MiB");
+        assert!(b.keep_memory(1).is_none(), "nothing left to keep");
+        drop(b);
+        assert_eq!(memory.reserved_bytes(), 41 << 20);
+        drop(most);
+        // Granted after a wait: the permit gives back only what it keeps.
+        let first = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let second = gates.admit("c", &l, None, None, later()).await.unwrap();
+        let third = gates.admit("c", &l, None, None, later());
+        drop(first);
+        let mut third = third.await.unwrap();
+        let kept = third.keep_memory(5 << 20).unwrap();
+        drop((second, third));
+        assert_eq!(memory.reserved_bytes(), 5 << 20);
+        drop(kept);
+        assert_eq!(memory.reserved_bytes(), 0);
+        // Without a budget, nothing to keep.
+        let unbudgeted = Gates::new(10, 10, None, None, None, None, None);
+        let mut c = unbudgeted
+            .admit("c", &l, None, None, later())
+            .await
+            .unwrap();
+        assert!(c.keep_memory(1 << 20).is_none());
     }
 
     #[tokio::test]

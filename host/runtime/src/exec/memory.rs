@@ -209,6 +209,24 @@ impl MemoryHold {
     pub(crate) fn none() -> Self {
         Self { held: None }
     }
+
+    /// A hold of `permits` (MiB) that `caller` took from `pool` already.
+    pub(crate) fn taken(pool: Arc<FairPool>, caller: &str, permits: u64) -> Self {
+        Self {
+            held: Some((pool, caller.into(), permits)),
+        }
+    }
+
+    /// The MiB held.
+    pub fn mib(&self) -> u64 {
+        self.held.as_ref().map_or(0, |(_, _, permits)| *permits)
+    }
+}
+
+/// The MiB an answer of `bytes` keeps of its call's reservation while it
+/// waits for its client: whole MiB, at least one for any answer.
+pub(crate) fn answer_mb(bytes: u64) -> u64 {
+    bytes.div_ceil(MIB).max(1)
 }
 
 #[cfg(test)]

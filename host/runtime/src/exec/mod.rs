@@ -174,7 +174,8 @@ pub struct CallOptions {
     /// no quotas but the executor's own.
     pub tenant: Option<Caller>,
     /// Where the call's tenant place goes when the call ends, instead of
-    /// back to the tenant (see [`PlaceHold`]). Without a tenant, nothing.
+    /// back to the tenant, with what its answer keeps of the call's memory
+    /// reservation (see [`PlaceHold`]). Without a tenant, only the memory.
     pub hold: Option<PlaceHold>,
 }
 
@@ -262,6 +263,9 @@ impl CallOptions {
     /// Hands the tenant's place to `hold` when the call ends, to be given
     /// back once its answer has reached the client: for a face whose
     /// answers wait in host memory, so that they count as calls in flight.
+    /// With a memory budget, an `ok` answer also keeps its size (whole MiB,
+    /// at least one) of the call's reservation there, so that it counts
+    /// against the budget until it has gone.
     pub fn hold_place(mut self, hold: PlaceHold) -> Self {
         self.hold = Some(hold);
         self
@@ -686,7 +690,7 @@ impl Executor {
                 start + self.config.queue_timeout,
             )
             .await;
-        let _admission = match admission {
+        let mut permits = match admission {
             Ok(admission) => admission,
             Err(outcome) => return outcome,
         };
@@ -720,7 +724,9 @@ impl Executor {
                     .cache_hits
                     .fetch_add(1, Ordering::Relaxed);
                 record.cached = true;
+                let bytes = hit.output_bytes;
                 let replay = hit.replay(limits);
+                keep_answer(&mut permits, options, &replay.outcome, bytes);
                 if let Some(reservation) = &mut reservation {
                     reservation.burned(replay.fuel);
                 }
@@ -813,6 +819,7 @@ impl Executor {
         let outcome = self
             .check_output(prepared, limits, output, bytes, admitted_at)
             .await;
+        keep_answer(&mut permits, options, &outcome, bytes as u64);
         if let (Some((cache, key)), Some(ran_for), Outcome::Ok { .. }, Some(text)) =
             (cache, ran_for, &outcome, text)
             && let Ok(output) = RawValue::from_string(text)
@@ -964,6 +971,22 @@ impl Executor {
             value,
             text: input,
         })
+    }
+}
+
+/// For a call whose answer waits in host memory for its client (a face gave
+/// it a [`PlaceHold`]), moves what the answer keeps of the call's memory
+/// reservation into the hold; the rest goes back with the call.
+fn keep_answer(
+    permits: &mut gate::Permits<'_>,
+    options: &CallOptions,
+    outcome: &Outcome,
+    bytes: u64,
+) {
+    if let (Some(hold), Outcome::Ok { .. }) = (&options.hold, outcome)
+        && let Some(memory) = permits.keep_memory(bytes)
+    {
+        hold.keep_memory(memory);
     }
 }
 

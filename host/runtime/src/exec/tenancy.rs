@@ -38,6 +38,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use futures::future::BoxFuture;
 
 use super::gate::quota;
+use super::memory::MemoryHold;
 use super::{CallOptions, Ceiling, FuelAccount};
 use crate::policy::Rate;
 use crate::shared::{OnFailure, Pool, Shared, StoreError, Taken};
@@ -344,7 +345,34 @@ pub struct Admission {
 /// for a tenant without a concurrency quota.
 #[derive(Debug, Default)]
 #[must_use = "the place is given back when this is dropped"]
-pub struct DetachedSlot(#[expect(dead_code, reason = "held for its Drop")] Option<Slot>);
+pub struct DetachedSlot {
+    /// The place, and any taken over with [`DetachedSlot::keep_from`]:
+    /// held for their `Drop`.
+    slots: Vec<Slot>,
+    /// Host memory its answer keeps (see [`DetachedSlot::keep_from`]).
+    memory: Vec<MemoryHold>,
+}
+
+impl DetachedSlot {
+    /// Takes over what `hold` kept for a call that has ended (its answer's
+    /// part of the call's memory reservation, and any place), to be given
+    /// back with this slot; `hold` is released, so anything kept there
+    /// later is given back at once.
+    pub fn keep_from(&mut self, hold: &PlaceHold) {
+        let (places, memory) = hold.take();
+        self.memory.extend(memory);
+        for place in places {
+            self.slots.extend(place.slots);
+            self.memory.extend(place.memory);
+        }
+    }
+
+    /// The host memory its answer keeps, in MiB.
+    #[cfg(test)]
+    fn memory_mib(&self) -> u64 {
+        self.memory.iter().map(MemoryHold::mib).sum()
+    }
+}
 
 /// Where finished calls' tenant places wait while their answers are on the
 /// way to the client, for a face that cannot take the place out of the
@@ -354,6 +382,11 @@ pub struct DetachedSlot(#[expect(dead_code, reason = "held for its Drop")] Optio
 /// place here is given back by [`PlaceHold::release`] (once the answer has
 /// been handed to the connection, or the connection is gone). A place that
 /// arrives after the release is given back at once. Clones share the hold.
+///
+/// With a host memory budget, the hold also keeps what each answer keeps of
+/// its call's memory reservation (its size in whole MiB, at least one), so
+/// that answers waiting on slow clients count against the budget as the
+/// calls did, whoever the tenant; a call without a tenant keeps that too.
 #[derive(Debug, Clone, Default)]
 pub struct PlaceHold(Arc<Mutex<Holding>>);
 
@@ -361,6 +394,7 @@ pub struct PlaceHold(Arc<Mutex<Holding>>);
 struct Holding {
     released: bool,
     places: Vec<DetachedSlot>,
+    memory: Vec<MemoryHold>,
 }
 
 impl PlaceHold {
@@ -378,14 +412,36 @@ impl PlaceHold {
         }
     }
 
-    /// Gives back every place kept, and any kept later.
+    /// Keeps `memory` (the part of a call's memory reservation its answer
+    /// keeps while it waits in host memory) until [`PlaceHold::release`];
+    /// gives it back at once if that came already.
+    pub(crate) fn keep_memory(&self, memory: MemoryHold) {
+        let mut holding = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !holding.released {
+            holding.memory.push(memory);
+        }
+    }
+
+    /// The host memory kept, in MiB.
+    #[cfg(test)]
+    fn memory_mib(&self) -> u64 {
+        let holding = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        holding.memory.iter().map(MemoryHold::mib).sum()
+    }
+
+    /// Gives back every place and all memory kept, and any kept later.
     pub fn release(&self) {
-        let places = {
-            let mut holding = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            holding.released = true;
-            std::mem::take(&mut holding.places)
-        };
-        drop(places);
+        drop(self.take());
+    }
+
+    /// Marks the hold released and hands over what it kept.
+    fn take(&self) -> (Vec<DetachedSlot>, Vec<MemoryHold>) {
+        let mut holding = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        holding.released = true;
+        (
+            std::mem::take(&mut holding.places),
+            std::mem::take(&mut holding.memory),
+        )
     }
 }
 
@@ -420,7 +476,10 @@ impl Admission {
     /// the call has ended at least; dropped sooner, it would let the tenant
     /// have more calls in flight than its quota.
     pub fn detach_slot(&mut self) -> DetachedSlot {
-        DetachedSlot(self.slot.take())
+        DetachedSlot {
+            slots: self.slot.take().into_iter().collect(),
+            memory: Vec::new(),
+        }
     }
 
     /// Narrows `options` to the tenant's ceilings, counts the call under
@@ -846,6 +905,36 @@ mod tests {
             "a place kept after the release is given back at once"
         );
         drop(admission);
+    }
+
+    #[test]
+    fn a_slot_takes_over_what_a_hold_kept_and_a_released_hold_keeps_nothing() {
+        let budget = super::super::memory::MemoryBudget::new(10);
+        let mut tenant = Tenant::unlimited("t");
+        tenant.concurrency = Some(2);
+        let t = Caller::new(tenant);
+        let hold = PlaceHold::new();
+        let mut first = block(t.admit()).unwrap();
+        hold.keep(first.detach_slot());
+        drop(first);
+        hold.keep_memory(budget.hold("t", 3 << 20).unwrap());
+        assert_eq!(hold.memory_mib(), 3);
+        let mut slot = block(t.admit()).unwrap().detach_slot();
+        slot.keep_from(&hold);
+        assert_eq!(slot.memory_mib(), 3);
+        assert!(
+            block(t.admit()).is_err(),
+            "the slot holds both places, its own and the hold's"
+        );
+        hold.keep_memory(budget.hold("t", 1 << 20).unwrap());
+        assert_eq!(
+            budget.reserved_bytes(),
+            3 << 20,
+            "the hold was released: memory kept there later goes back at once"
+        );
+        drop(slot);
+        assert_eq!(budget.reserved_bytes(), 0);
+        assert!(block(t.admit()).is_ok(), "and the places with it");
     }
 
     #[test]
