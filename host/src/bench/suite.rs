@@ -331,14 +331,13 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
         }
         if config.wants(Row::TenThousand) {
             let figures = match &config.ten_thousand {
-                TenThousand::Here => measure_ten_thousand(&config.sleep, false)
-                    .await
-                    .map(|figure| vec![figure])
-                    .map_err(|e| skip_reason(&e, max_map_count())),
-                TenThousand::HeldHere => measure_ten_thousand(&config.sleep, true)
-                    .await
-                    .map(|figure| vec![figure])
-                    .map_err(|e| skip_reason(&e, max_map_count())),
+                here @ (TenThousand::Here | TenThousand::HeldHere) => {
+                    let held = matches!(here, TenThousand::HeldHere);
+                    measure_ten_thousand(&config.sleep, held)
+                        .await
+                        .map(|figure| vec![figure])
+                        .map_err(|e| skip_reason(&e, max_map_count()))
+                }
                 TenThousand::Child(program) => {
                     let calls = ten_thousand_in_child(program, config, false).await;
                     match calls {
@@ -624,16 +623,22 @@ async fn measure_resident(executor: &Arc<Executor>, calls: usize) -> Result<Resi
     while executor.in_flight() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let per_thousand = |after: f64, before: f64| (after - before) * 1000.0 / calls as f64;
-    Ok(Resident {
-        in_flight: calls,
-        held: false,
+    Ok(resident(calls, false, before, during, start))
+}
+
+/// The figure for `n` calls (or, `held`, instances) from the memory
+/// `before` and `during`, read `start.elapsed()` after they began.
+fn resident(n: usize, held: bool, before: Memory, during: Memory, start: Instant) -> Resident {
+    let per_thousand = |after: f64, before: f64| (after - before) * 1000.0 / n as f64;
+    Resident {
+        in_flight: n,
+        held,
         before_mib: before.rss,
         during_mib: during.rss,
         per_thousand_mib: per_thousand(during.rss, before.rss),
         anon_per_thousand_mib: per_thousand(during.anon, before.anon),
         settled_ms: start.elapsed().as_secs_f64() * 1e3,
-    })
+    }
 }
 
 /// The process's memory once it has grown by less than 0.1 MiB in each of
@@ -682,19 +687,9 @@ async fn measure_held(executor: &Arc<Executor>, n: usize) -> Result<Resident, Be
     let held = toolhost::measure::hold(&catalog, &public(executor, "sleep")?, r#"{"ms":0}"#, n)
         .await
         .map_err(|e| BenchError::Call(format!("holding {n} instances: {e:#}")))?;
-    let during = settled().await;
-    let settled_ms = start.elapsed().as_secs_f64() * 1e3;
+    let figure = resident(n, true, before, settled().await, start);
     drop(held);
-    let per_thousand = |after: f64, before: f64| (after - before) * 1000.0 / n as f64;
-    Ok(Resident {
-        in_flight: n,
-        held: true,
-        before_mib: before.rss,
-        during_mib: during.rss,
-        per_thousand_mib: per_thousand(during.rss, before.rss),
-        anon_per_thousand_mib: per_thousand(during.anon, before.anon),
-        settled_ms,
-    })
+    Ok(figure)
 }
 
 /// The 10,000-in-flight figure from a fresh child process running

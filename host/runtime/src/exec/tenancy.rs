@@ -341,8 +341,10 @@ pub struct Admission {
 
 /// A tenant's place for one call in flight (one of its `concurrency`),
 /// taken out of its [`Admission`] by [`Admission::detach_slot`] so that it
-/// can be held longer than the call; given back when dropped. Holds nothing
-/// for a tenant without a concurrency quota.
+/// can be held longer than the call; given back when dropped, with what
+/// its answer keeps of the call's memory reservation, if it took that over
+/// ([`DetachedSlot::keep_from`]). Holds no place for a tenant without a
+/// concurrency quota.
 #[derive(Debug, Default)]
 #[must_use = "the place is given back when this is dropped"]
 pub struct DetachedSlot {
