@@ -81,16 +81,19 @@ pub enum McpError {
 /// [`McpError::Initialize`] when the client goes away before initializing;
 /// [`McpError::Session`] when the session task fails.
 pub async fn serve_stdio(executor: Arc<Executor>) -> Result<(), McpError> {
-    let server = McpServer::new(executor);
+    let server = McpServer::new(executor.clone());
+    // A line's parse is held from the budget as the server's calls are.
+    let caller = server.caller().to_string();
+    let hold: lines::ParseHold = Box::new(move |bytes| executor.hold_memory(&caller, bytes));
     // MCP clients start servers with pipes (rmcp's non-blocking pipe
     // driver) or, like Node and the apps built on it, with Unix sockets
     // (read here as non-blocking sockets); a file or a terminal falls back to
     // tokio's blocking stdio, one thread hand-off per read and write.
     match stdio::sockets() {
-        Some((input, output)) => run(server, Lines::new(input, output)).await,
+        Some((input, output)) => run(server, Lines::new(input, output).with_parse_hold(hold)).await,
         None => {
             let (input, output) = rmcp::transport::io::stdio_pipes();
-            run(server, Lines::new(input, output)).await
+            run(server, Lines::new(input, output).with_parse_hold(hold)).await
         }
     }
 }

@@ -12,6 +12,14 @@
 //! Any other line, or one that does not decode that way, goes through
 //! rmcp's decoder unchanged, so what is accepted, skipped or answered with
 //! "Invalid request" is exactly what rmcp does.
+//!
+//! A line is parsed within the host's memory budget: one of rmcp's 16 MiB
+//! can make a tree sixteen times that, so before a line whose parse would
+//! take more than 1 MiB is decoded, what it would take is held from the
+//! budget until it is decoded. While the calls in flight hold the budget,
+//! the line waits (reading stops, so the one client slows down); a line the
+//! whole budget could not hold is dropped, as a line over the length limit
+//! is.
 
 use std::sync::Arc;
 
@@ -26,12 +34,27 @@ use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{
     DEFAULT_MAX_LINE_LENGTH, JsonRpcMessageCodec, JsonRpcMessageCodecError,
 };
+use std::time::Duration;
+
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::Mutex;
 use tokio_util::bytes::{BufMut, BytesMut};
 use tokio_util::codec::{Decoder, FramedWrite};
+use toolhost_runtime::{HoldRefused, MemoryHold, parsed_json_size};
 
 type Writer<W> = FramedWrite<W, JsonRpcMessageCodec<TxJsonRpcMessage<RoleServer>>>;
+
+/// Holds `bytes` of the host's memory budget (see
+/// [`Executor::hold_memory`](toolhost_runtime::Executor::hold_memory)).
+pub(crate) type ParseHold = Box<dyn Fn(u64) -> Result<MemoryHold, HoldRefused> + Send + Sync>;
+
+/// Lines whose parse would take up to this much (as [`parsed_json_size`]
+/// counts) hold nothing: they are part of what the transport costs.
+const FREE_PARSE_BYTES: usize = 1 << 20;
+
+/// How long a line that does not fit beside the calls in flight waits
+/// before it asks the budget again.
+const BUDGET_RETRY: Duration = Duration::from_millis(10);
 
 /// Newline-delimited JSON-RPC over `R` and `W` for an MCP server.
 pub(crate) struct Lines<R, W> {
@@ -41,6 +64,11 @@ pub(crate) struct Lines<R, W> {
     line: Vec<u8>,
     /// Skipping the rest of a line that was too long.
     discarding: bool,
+    /// `line` is whole and waits for the memory its parse takes (kept
+    /// across a cancelled [`Transport::receive`], as `line` is).
+    whole: bool,
+    /// Where a large line's parse is held, if anywhere.
+    hold: Option<ParseHold>,
     write: Arc<Mutex<Option<Writer<W>>>>,
     /// An "Invalid request" answer owed for a line that was JSON but no
     /// message, and how far it got (queued, then flushed).
@@ -81,12 +109,20 @@ where
             read: BufReader::new(read),
             line: Vec::new(),
             discarding: false,
+            whole: false,
+            hold: None,
             write: Arc::new(Mutex::new(Some(FramedWrite::new(
                 write,
                 JsonRpcMessageCodec::default(),
             )))),
             owed: None,
         }
+    }
+
+    /// Holds each large line's parse with `hold` (see the module's doc).
+    pub(crate) fn with_parse_hold(mut self, hold: ParseHold) -> Self {
+        self.hold = Some(hold);
+        self
     }
 
     /// Reads up to and including the next newline into `self.line`. Lines
@@ -177,22 +213,37 @@ where
             if !self.pay().await {
                 return None;
             }
-            match self.read_line().await {
-                Read::Line => {}
-                Read::TooLong => {
-                    tracing::error!(
-                        max = DEFAULT_MAX_LINE_LENGTH,
-                        "an incoming message was longer than the limit and was dropped"
-                    );
-                    continue;
-                }
-                Read::End => return None,
-                Read::Failed(error) => {
-                    tracing::error!(%error, "reading the client's messages failed");
-                    return None;
+            if !self.whole {
+                match self.read_line().await {
+                    Read::Line => self.whole = true,
+                    Read::TooLong => {
+                        tracing::error!(
+                            max = DEFAULT_MAX_LINE_LENGTH,
+                            "an incoming message was longer than the limit and was dropped"
+                        );
+                        continue;
+                    }
+                    Read::End => return None,
+                    Read::Failed(error) => {
+                        tracing::error!(%error, "reading the client's messages failed");
+                        return None;
+                    }
                 }
             }
-            let decoded = decode(&self.line);
+            let held = hold_parse(self.hold.as_ref(), &self.line).await;
+            self.whole = false;
+            let decoded = match &held {
+                Ok(_) => decode(&self.line),
+                Err(refused) => {
+                    tracing::error!(
+                        bytes = self.line.len(),
+                        %refused,
+                        "an incoming message was not parsed and was dropped"
+                    );
+                    Decoded::Skip
+                }
+            };
+            drop(held);
             self.line.clear();
             match decoded {
                 Decoded::Message(message) => return Some(*message),
@@ -205,6 +256,30 @@ where
     async fn close(&mut self) -> Result<(), Self::Error> {
         drop(self.write.lock().await.take());
         Ok(())
+    }
+}
+
+/// What `line` would take parsed, held from the budget with `hold`:
+/// `Ok(None)` when it is small or there is no budget to ask, `Err` when the
+/// whole budget could not hold it. Waits while the calls in flight hold the
+/// budget.
+async fn hold_parse(
+    hold: Option<&ParseHold>,
+    line: &[u8],
+) -> Result<Option<MemoryHold>, HoldRefused> {
+    let Some(hold) = hold else {
+        return Ok(None);
+    };
+    let parsed = parsed_json_size(line);
+    if parsed <= FREE_PARSE_BYTES {
+        return Ok(None);
+    }
+    loop {
+        match hold(parsed as u64) {
+            Ok(held) => return Ok(Some(held)),
+            Err(HoldRefused::Busy { .. }) => tokio::time::sleep(BUDGET_RETRY).await,
+            Err(refused) => return Err(refused),
+        }
     }
 }
 
@@ -488,5 +563,77 @@ mod tests {
             lines.receive().await.is_none(),
             "the client's end closes it"
         );
+    }
+
+    /// An executor over an empty catalog, with a memory budget of `mb`.
+    async fn budgeted(mb: u64) -> Arc<toolhost_runtime::Executor> {
+        use toolhost_runtime::{Catalog, Engine, EngineConfig, ExecConfig, Executor, LoadOptions};
+        let mut config = EngineConfig::default();
+        config.max_instances = 2;
+        config.pooling = false;
+        let engine = Engine::new(config).unwrap();
+        let mut options = LoadOptions::default();
+        options.cache_dir = None;
+        let catalog = Catalog::load_files(&engine, &[], &options, &|_| {})
+            .await
+            .unwrap();
+        let mut config = ExecConfig::default();
+        config.memory_budget_mb = Some(mb);
+        Arc::new(Executor::with_config(Arc::new(catalog), config))
+    }
+
+    /// A `tools/call` line with `id` whose arguments hold `zeros` zeros.
+    fn zeros_call(id: u64, zeros: usize) -> String {
+        let zeros = vec!["0"; zeros].join(",");
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"e","arguments":{{"v":[{zeros}]}}}}}}"#
+        ) + "\n"
+    }
+
+    #[tokio::test]
+    async fn a_line_is_parsed_within_the_memory_budget() {
+        // The attack: lines of zeros, each a few MiB of text that parses to
+        // sixteen times that, sent while the calls in flight hold the host's
+        // memory budget. Each was parsed at once, outside every budget.
+        let executor = budgeted(40).await;
+        let asks = executor.clone();
+        let hold: ParseHold = Box::new(move |bytes| asks.hold_memory("mcp", bytes));
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (server_read, server_write) = tokio::io::split(server);
+        let (_client_read, mut client_write) = tokio::io::split(client);
+        let mut lines = Lines::new(server_read, server_write).with_parse_hold(hold);
+        let (fits, never, small) = (
+            zeros_call(1, 500_000),
+            zeros_call(2, 3_000_000),
+            zeros_call(3, 1),
+        );
+        assert!(parsed_json_size(&fits) > 8 << 20 && parsed_json_size(&fits) < 30 << 20);
+        assert!(parsed_json_size(&never) > 40 << 20);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for line in [fits, never, small] {
+                client_write.write_all(line.as_bytes()).await.unwrap();
+            }
+            client_write
+        });
+        // The calls in flight hold 30 MiB: the line waits, and a receive
+        // given up meanwhile loses nothing.
+        let calls = executor.hold_memory("calls", 30 << 20).unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(300), lines.receive()).await;
+        assert!(waited.is_err(), "the line waits for the budget");
+        drop(calls);
+        let first = lines.receive().await.expect("the line, once it fits");
+        let JsonRpcMessage::Request(first) = first else {
+            panic!("a request");
+        };
+        assert_eq!(first.id, rmcp::model::RequestId::Number(1));
+        // A line the whole budget could not hold is dropped, unparsed.
+        let next = lines.receive().await.expect("the line after it");
+        let JsonRpcMessage::Request(next) = next else {
+            panic!("a request");
+        };
+        assert_eq!(next.id, rmcp::model::RequestId::Number(3));
+        assert_eq!(executor.stats().memory_reserved_bytes, 0, "all given back");
+        drop(writer.await.unwrap());
     }
 }

@@ -76,6 +76,11 @@ impl McpServer {
         }
     }
 
+    /// The caller key this server's calls count under.
+    pub(crate) fn caller(&self) -> &str {
+        &self.caller
+    }
+
     /// Counts this session's calls under `caller`'s limits instead of `mcp`'s.
     pub fn with_caller(mut self, caller: impl Into<String>) -> Self {
         self.caller = caller.into();
