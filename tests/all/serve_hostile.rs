@@ -896,7 +896,9 @@ async fn a_client_that_does_not_read_its_answers_is_dropped() {
         toolhost_artifacts::MISBEHAVE,
         Some("[limits]\nmax_output_kb = 16384\n"),
     );
-    let (mut child, _dir, address) = serve_in("body_timeout_ms = 500", tools, None).await;
+    // The send bound is its own setting: a body may take a minute here.
+    let settings = "body_timeout_ms = 60000\nsend_timeout_ms = 500";
+    let (mut child, _dir, address) = serve_in(settings, tools, None).await;
     let mut streams = small_buffer_streams(&address, 4).await;
     let outcome = tokio::task::spawn_blocking(move || {
         let request = big_output_call(ACME, 8_000_000, false);

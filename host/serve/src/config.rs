@@ -13,8 +13,9 @@
 //! tenant_concurrency = 64       # for tenants without their own; default: half the pool
 //! header_timeout_ms = 10_000    # a request head (or the next, on a kept-alive connection)
 //! max_connections = 10_000      # open at once; at most 3/4 of the open-file limit
-//! body_timeout_ms = 30_000      # a request body, once the key is checked; and an
-//!                               # answer the client takes nothing of for this long
+//! body_timeout_ms = 30_000      # a request body, once the key is checked
+//! send_timeout_ms = 30_000      # an answer the client takes nothing of for this
+//!                               # long is closed; default: body_timeout_ms
 //! mcp_max_sessions = 1024       # MCP sessions open at once, all tenants
 //! mcp_max_sessions_per_tenant = 32
 //! mcp_session_idle_s = 300      # an MCP session without a message ends
@@ -115,10 +116,14 @@ pub struct ServeConfig {
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Milliseconds a request has to send its body once its key was
-    /// checked; past it, 408. Also how long a connection may take nothing
-    /// of what the server sends it before it is closed.
+    /// checked; past it, 408.
     #[serde(default = "default_body_timeout_ms")]
     pub body_timeout_ms: u64,
+    /// Milliseconds a connection may take nothing of what the server sends
+    /// it (an answer, an SSE event) before it is closed and the answer's
+    /// buffers freed; `body_timeout_ms` when unset.
+    #[serde(default)]
+    pub send_timeout_ms: Option<u64>,
     /// MCP sessions open at once, every tenant together; past it, 503.
     #[serde(default = "default_max_sessions")]
     pub mcp_max_sessions: usize,
@@ -286,6 +291,10 @@ impl ServeConfig {
             ("header_timeout_ms", self.header_timeout_ms),
             ("max_connections", self.max_connections as u64),
             ("body_timeout_ms", self.body_timeout_ms),
+            (
+                "send_timeout_ms",
+                self.send_timeout_ms.unwrap_or(self.body_timeout_ms),
+            ),
             ("mcp_max_sessions", self.mcp_max_sessions as u64),
             (
                 "mcp_max_sessions_per_tenant",
@@ -368,6 +377,7 @@ pub(crate) struct Settings {
     pub(crate) header_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) body_timeout: Duration,
+    pub(crate) send_timeout: Duration,
     pub(crate) max_sessions: usize,
     pub(crate) max_sessions_per_tenant: usize,
     pub(crate) session_idle: Duration,
@@ -380,6 +390,9 @@ impl ServeConfig {
             header_timeout: Duration::from_millis(self.header_timeout_ms),
             max_connections: self.max_connections,
             body_timeout: Duration::from_millis(self.body_timeout_ms),
+            send_timeout: Duration::from_millis(
+                self.send_timeout_ms.unwrap_or(self.body_timeout_ms),
+            ),
             max_sessions: self.mcp_max_sessions,
             max_sessions_per_tenant: self.mcp_max_sessions_per_tenant,
             session_idle: Duration::from_secs(self.mcp_session_idle_s),
@@ -439,6 +452,21 @@ mod tests {
         assert_eq!(tenant.rate.unwrap().count, 5);
         assert_eq!(tenant.ceiling.timeout, Some(Duration::from_millis(100)));
         assert!(tenant.reach_outside);
+    }
+
+    #[test]
+    fn the_send_bound_is_its_own_or_the_body_s() {
+        let settings = |text: &str| toml::from_str::<ServeConfig>(text).unwrap().settings();
+        let both = settings("body_timeout_ms = 2000\n");
+        assert_eq!(both.send_timeout, Duration::from_millis(2000));
+        let apart = settings("body_timeout_ms = 2000\nsend_timeout_ms = 90000\n");
+        assert_eq!(apart.body_timeout, Duration::from_millis(2000));
+        assert_eq!(apart.send_timeout, Duration::from_millis(90_000));
+        let zero = parse("send_timeout_ms = 0\n").unwrap_err();
+        assert!(
+            zero.contains("send_timeout_ms must be at least 1"),
+            "{zero}"
+        );
     }
 
     #[test]

@@ -112,7 +112,7 @@ impl Server {
                 app: app.clone(),
                 busy: busy.clone(),
             };
-            let stream = SendBound::new(stream, self.state.settings.body_timeout);
+            let stream = SendBound::new(stream, self.state.settings.send_timeout);
             let connection =
                 builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             let mut stopping = stopping.clone();
