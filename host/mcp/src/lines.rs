@@ -567,19 +567,9 @@ mod tests {
 
     /// An executor over an empty catalog, with a memory budget of `mb`.
     async fn budgeted(mb: u64) -> Arc<toolhost_runtime::Executor> {
-        use toolhost_runtime::{Catalog, Engine, EngineConfig, ExecConfig, Executor, LoadOptions};
-        let mut config = EngineConfig::default();
-        config.max_instances = 2;
-        config.pooling = false;
-        let engine = Engine::new(config).unwrap();
-        let mut options = LoadOptions::default();
-        options.cache_dir = None;
-        let catalog = Catalog::load_files(&engine, &[], &options, &|_| {})
-            .await
-            .unwrap();
-        let mut config = ExecConfig::default();
+        let mut config = toolhost_runtime::ExecConfig::default();
         config.memory_budget_mb = Some(mb);
-        Arc::new(Executor::with_config(Arc::new(catalog), config))
+        crate::server::tests::empty_executor_with(config).await
     }
 
     /// A `tools/call` line with `id` whose arguments hold `zeros` zeros.

@@ -357,7 +357,7 @@ impl ServerHandler for McpServer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use futures::FutureExt;
     use rmcp::model::JsonObject;
     use toolhost_runtime::{Engine, EngineConfig, LoadOptions};
@@ -366,16 +366,21 @@ mod tests {
 
     /// An executor over an empty catalog.
     async fn empty_executor() -> Arc<Executor> {
-        let mut config = EngineConfig::default();
-        config.max_instances = 2;
-        config.pooling = false;
-        let engine = Engine::new(config).unwrap();
+        empty_executor_with(toolhost_runtime::ExecConfig::default()).await
+    }
+
+    /// An executor over an empty catalog, configured with `config`.
+    pub(crate) async fn empty_executor_with(config: toolhost_runtime::ExecConfig) -> Arc<Executor> {
+        let mut engine = EngineConfig::default();
+        engine.max_instances = 2;
+        engine.pooling = false;
+        let engine = Engine::new(engine).unwrap();
         let mut options = LoadOptions::default();
         options.cache_dir = None;
         let catalog = Catalog::load_files(&engine, &[], &options, &|_| {})
             .await
             .unwrap();
-        Arc::new(Executor::new(Arc::new(catalog)))
+        Arc::new(Executor::with_config(Arc::new(catalog), config))
     }
 
     #[tokio::test]
