@@ -40,17 +40,13 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::Mutex;
 use tokio_util::bytes::{BufMut, BytesMut};
 use tokio_util::codec::{Decoder, FramedWrite};
-use toolhost_runtime::{HoldRefused, MemoryHold, parsed_json_size};
+use toolhost_runtime::{HoldRefused, MemoryHold, parse_hold_bytes};
 
 type Writer<W> = FramedWrite<W, JsonRpcMessageCodec<TxJsonRpcMessage<RoleServer>>>;
 
 /// Holds `bytes` of the host's memory budget (see
 /// [`Executor::hold_memory`](toolhost_runtime::Executor::hold_memory)).
 pub(crate) type ParseHold = Box<dyn Fn(u64) -> Result<MemoryHold, HoldRefused> + Send + Sync>;
-
-/// Lines whose parse would take up to this much (as [`parsed_json_size`]
-/// counts) hold nothing: they are part of what the transport costs.
-const FREE_PARSE_BYTES: usize = 1 << 20;
 
 /// How long a line that does not fit beside the calls in flight waits
 /// before it asks the budget again.
@@ -267,15 +263,11 @@ async fn hold_parse(
     hold: Option<&ParseHold>,
     line: &[u8],
 ) -> Result<Option<MemoryHold>, HoldRefused> {
-    let Some(hold) = hold else {
+    let (Some(hold), Some(bytes)) = (hold, parse_hold_bytes(line)) else {
         return Ok(None);
     };
-    let parsed = parsed_json_size(line);
-    if parsed <= FREE_PARSE_BYTES {
-        return Ok(None);
-    }
     loop {
-        match hold(parsed as u64) {
+        match hold(bytes) {
             Ok(held) => return Ok(Some(held)),
             Err(HoldRefused::Busy { .. }) => tokio::time::sleep(BUDGET_RETRY).await,
             Err(refused) => return Err(refused),
@@ -597,6 +589,7 @@ mod tests {
             zeros_call(2, 3_000_000),
             zeros_call(3, 1),
         );
+        use toolhost_runtime::parsed_json_size;
         assert!(parsed_json_size(&fits) > 8 << 20 && parsed_json_size(&fits) < 30 << 20);
         assert!(parsed_json_size(&never) > 40 << 20);
         let writer = tokio::spawn(async move {

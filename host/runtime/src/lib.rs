@@ -51,7 +51,7 @@ pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{
     CacheConfig, CallOptions, Ceiling, ExecConfig, ExecStats, Executor, FuelAccount, HoldRefused,
     INSTANCE_OVERHEAD_MB, MemoryHold, RateRule, canonical_json, default_memory_budget_mb,
-    unknown_tool,
+    parse_hold_bytes, unknown_tool,
 };
 pub use lift::parsed_json_size;
 

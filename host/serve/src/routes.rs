@@ -117,39 +117,23 @@ pub(super) async fn authenticate(
     next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
-/// Parses that would take more than this (as [`parsed_json_size`] counts)
-/// hold what they take from the host's memory budget; smaller ones are part
-/// of what a connection costs, as its buffers are.
+/// [`read_body`], then [`Executor::hold_parse`] for `tenant`: the body, and
+/// the hold to keep while it is parsed.
 ///
-/// [`parsed_json_size`]: toolhost_runtime::parsed_json_size
-const FREE_PARSE_BYTES: usize = 1 << 20;
-
-/// [`read_body`], then [`hold_parse`] for `tenant`: the body, and the hold
-/// to keep while it is parsed.
+/// [`Executor::hold_parse`]: toolhost_runtime::Executor::hold_parse
 async fn read_to_parse(
     state: &State,
     tenant: &Caller,
     body: Body,
 ) -> Result<(Bytes, Option<MemoryHold>), Response> {
     let body = read_body(state, tenant, body).await?;
-    match hold_parse(state, tenant.name(), &body) {
+    match state.executor.hold_parse(tenant.name(), &body) {
         Ok(hold) => Ok((body, hold)),
         Err(refused) => Err(not_parsed(body.len(), &refused)),
     }
 }
 
-/// Holds, from the host's memory budget and for the tenant, what `body`
-/// would take parsed, before anything parses it: a body of 1 MiB can make
-/// a tree of 16 MiB, and the budget is what bounds the host's memory.
-fn hold_parse(state: &State, tenant: &str, body: &[u8]) -> Result<Option<MemoryHold>, HoldRefused> {
-    let parsed = toolhost_runtime::parsed_json_size(body);
-    if parsed <= FREE_PARSE_BYTES {
-        return Ok(None);
-    }
-    state.executor.hold_memory(tenant, parsed as u64).map(Some)
-}
-
-/// The answer to a body [`hold_parse`] refused: 413 when the whole budget
+/// The answer to a body `Executor::hold_parse` refused: 413 when the whole budget
 /// could not hold its parse, 503 while the calls in flight hold the budget.
 fn not_parsed(len: usize, refused: &HoldRefused) -> Response {
     let message = format!("the body ({len} bytes) was not parsed: {refused}");

@@ -23,6 +23,20 @@ const MIB: u64 = 1 << 20;
 /// through `serve`, see the README.
 pub const INSTANCE_OVERHEAD_MB: u64 = 2;
 
+/// Parses of JSON that take up to this much (as
+/// [`parsed_json_size`](crate::parsed_json_size) counts) hold nothing from
+/// the budget: they are part of what a connection costs, as its buffers are.
+const FREE_PARSE_BYTES: usize = 1 << 20;
+
+/// What parsing `json` must hold from the host's memory budget before it
+/// starts, in bytes: what it would take parsed
+/// ([`parsed_json_size`](crate::parsed_json_size), one pass; text of 1 MiB
+/// can make a tree of 16 MiB), or `None` when that is at most 1 MiB.
+pub fn parse_hold_bytes(json: &[u8]) -> Option<u64> {
+    let parsed = crate::parsed_json_size(json);
+    (parsed > FREE_PARSE_BYTES).then_some(parsed as u64)
+}
+
 /// Used when the machine's memory cannot be read (not Linux, no `/proc`).
 const FALLBACK_BUDGET_MB: u64 = 4096;
 
@@ -198,9 +212,7 @@ impl MemoryBudget {
                 budget_mb,
             });
         }
-        Ok(MemoryHold {
-            held: Some((self.slots.clone(), caller.into(), needed_mb)),
-        })
+        Ok(MemoryHold::taken(self.slots.clone(), caller, needed_mb))
     }
 }
 
@@ -266,6 +278,15 @@ mod tests {
         assert_eq!(budget.permits_for((32 << 20) + 1).unwrap(), 35);
         let refused = budget.permits_for(99 << 20).unwrap_err();
         assert!(matches!(refused, Outcome::MemoryLimit { .. }), "{refused}");
+    }
+
+    #[test]
+    fn only_a_parse_over_a_mib_holds_the_budget() {
+        assert_eq!(parse_hold_bytes(b"[0,0,0]"), None);
+        let zeros = format!("[{}]", vec!["0"; 100_000].join(","));
+        let parsed = crate::parsed_json_size(&zeros) as u64;
+        assert!(parsed > FREE_PARSE_BYTES as u64, "{parsed}");
+        assert_eq!(parse_hold_bytes(zeros.as_bytes()), Some(parsed));
     }
 
     #[test]

@@ -43,7 +43,9 @@ pub use self::fuel::FuelAccount;
 pub use self::gate::RateRule;
 use self::gate::{Gates, quota};
 pub(crate) use self::memory::cost_mb;
-pub use self::memory::{HoldRefused, INSTANCE_OVERHEAD_MB, MemoryHold, default_memory_budget_mb};
+pub use self::memory::{
+    HoldRefused, INSTANCE_OVERHEAD_MB, MemoryHold, default_memory_budget_mb, parse_hold_bytes,
+};
 pub use self::plan::{Plan, PlanError, PlanResult, Step};
 use self::striped::Striped;
 use self::tenancy::{Admission, Caller, Entered, PlaceHold};
@@ -479,6 +481,16 @@ impl Executor {
             Some(memory) => memory.hold(caller, bytes),
             None => Ok(MemoryHold::none()),
         }
+    }
+
+    /// Holds, from the host's memory budget and for `caller`, what parsing
+    /// `json` takes ([`parse_hold_bytes`]), before anything parses it;
+    /// `Ok(None)` for a small parse, which holds nothing. Refused as
+    /// [`Executor::hold_memory`] refuses.
+    pub fn hold_parse(&self, caller: &str, json: &[u8]) -> Result<Option<MemoryHold>, HoldRefused> {
+        parse_hold_bytes(json)
+            .map(|bytes| self.hold_memory(caller, bytes))
+            .transpose()
     }
 
     /// Calls waiting to start right now.
