@@ -987,10 +987,17 @@ async fn small_buffer_streams(address: &str, n: usize) -> Vec<std::net::TcpStrea
 /// A request, with the key `key`, for an answer of `bytes` bytes from
 /// `misbehave__big_output`; on a connection that closes after it if `close`.
 fn big_output_call(key: &str, bytes: u64, close: bool) -> String {
+    bytes_call(key, "big_output", bytes, close)
+}
+
+/// A request for a call of `misbehave`'s `tool` (`big_output`, `big_error`)
+/// with `bytes`, as `key`; closing the connection after its answer if
+/// `close`.
+fn bytes_call(key: &str, tool: &str, bytes: u64, close: bool) -> String {
     let body = format!("{{\"bytes\": {bytes}}}");
     let close = if close { "Connection: close\r\n" } else { "" };
     format!(
-        "POST /v1/tools/misbehave__big_output/call HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+        "POST /v1/tools/misbehave__{tool}/call HTTP/1.1\r\nHost: 127.0.0.1\r\n\
          Authorization: Bearer {key}\r\nContent-Type: application/json\r\n{close}\
          Content-Length: {}\r\n\r\n{body}",
         body.len()
@@ -1196,18 +1203,21 @@ fn memory_reserved(metrics: &str) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_answers_hold_the_host_memory_budget() {
     // The attack: tenants leave answers of megabytes unread (over `/v1` and
-    // over MCP). Each tenant's are bounded by its `concurrency`, but a call
-    // gave its whole memory reservation back when it ended, so together
+    // over MCP, outputs and a tool's error). Each tenant's are bounded by
+    // its `concurrency`, but a call gave its whole memory reservation back
+    // when it ended (later: one that ended in an error did), so together
     // the tenants' waiting answers held host memory the budget never saw:
     // calls were admitted as if it were free.
     let (mut child, _dir, address, mut streams) =
         unread_answers_server("memory_budget_mb = 400").await;
+    streams.extend(small_buffer_streams(&address, 1).await);
     let outcome = tokio::task::spawn_blocking(move || {
         let session = mcp_open(&address, BETA);
         let mcp = mcp_call(1, "misbehave__big_output", json!({"bytes": 8_000_000}));
         let requests = [
             big_output_call(ACME, 8_000_000, false),
             mcp_post(BETA, Some(&session), &mcp, false),
+            bytes_call(ACME, "big_error", 8_000_000, false),
         ];
         for (stream, request) in streams.iter_mut().zip(&requests) {
             stream.write_all(request.as_bytes()).unwrap();
@@ -1215,7 +1225,7 @@ async fn unread_answers_hold_the_host_memory_budget() {
         let metrics = || admin_metrics(&address);
         let ended = within_20s(|| {
             let metrics = metrics();
-            calls_of(&metrics, "acme") >= 1 && calls_of(&metrics, "beta") >= 1
+            calls_of(&metrics, "acme") >= 2 && calls_of(&metrics, "beta") >= 1
         });
         // What the calls in flight reserve is gone; the answers' remains.
         let waiting = (0..20)
@@ -1232,11 +1242,11 @@ async fn unread_answers_hold_the_host_memory_budget() {
     let _ = child.kill();
     let _ = child.wait();
     let (ended, waiting, gone) = outcome.unwrap();
-    assert!(ended, "both calls ended");
+    assert!(ended, "the three calls ended");
     // 8,000,000 bytes: 8 MiB each, for as long as they wait.
     assert!(
-        waiting.iter().all(|bytes| *bytes == Some(16 << 20)),
-        "the two unread answers hold 16 MiB of the budget: {waiting:?}"
+        waiting.iter().all(|bytes| *bytes == Some(24 << 20)),
+        "the three unread answers hold 24 MiB of the budget: {waiting:?}"
     );
     assert!(gone, "given back when their clients go away");
 }

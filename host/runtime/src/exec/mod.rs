@@ -265,9 +265,10 @@ impl CallOptions {
     /// Hands the tenant's place to `hold` when the call ends, to be given
     /// back once its answer has reached the client: for a face whose
     /// answers wait in host memory, so that they count as calls in flight.
-    /// With a memory budget, an `ok` answer also keeps its size (whole MiB,
-    /// at least one) of the call's reservation there, so that it counts
-    /// against the budget until it has gone.
+    /// With a memory budget, the answer of a call that ran (an output or
+    /// an error, whose message the output cap bounds too) also keeps its
+    /// size (whole MiB, at least one) of the call's reservation there, so
+    /// that it counts against the budget until it has gone.
     pub fn hold_place(mut self, hold: PlaceHold) -> Self {
         self.hold = Some(hold);
         self
@@ -642,13 +643,13 @@ impl Executor {
         let rules = &prepared.limits.retry;
         let mut attempt = 1;
         loop {
-            let outcome = self
+            let (outcome, kept) = self
                 .attempt(prepared, options, sink, record, start, cache_key.as_deref())
                 .await;
             if attempt >= rules.attempts
                 || !retry::worth_retrying(&outcome, rules, entry.info.behavior.idempotent)
             {
-                return outcome;
+                return answer(options, outcome, kept);
             }
             if self
                 .retry_budget
@@ -656,8 +657,10 @@ impl Executor {
                 .is_some_and(|budget| budget.check().is_err())
             {
                 tracing::warn!(tool = %entry.info.name, call_id = %record.call_id, "retry budget exhausted; not retrying");
-                return outcome;
+                return answer(options, outcome, kept);
             }
+            // The answer retried is not the one the client gets.
+            drop(kept);
             attempt += 1;
             let delay = retry::backoff(rules, attempt);
             self.counters.here().retries.fetch_add(1, Ordering::Relaxed);
@@ -677,9 +680,10 @@ impl Executor {
         }
     }
 
-    /// One admission, then the caller's own cached answer under `cache_key`
-    /// (replayed against its limits and charged), or one run in a fresh
-    /// sandbox.
+    /// One admission, then [`Executor::admitted`] under its permits. Gives
+    /// back the outcome and, for a face that holds answers for their
+    /// clients ([`CallOptions::hold_place`]), what the answer keeps of the
+    /// call's memory reservation (see [`keep_answer`]).
     async fn attempt(
         &self,
         prepared: &Prepared<'_>,
@@ -688,7 +692,7 @@ impl Executor {
         record: &mut CallRecord,
         start: Instant,
         cache_key: Option<&str>,
-    ) -> Outcome {
+    ) -> (Outcome, Option<MemoryHold>) {
         let entry = prepared.entry;
         let limits = &prepared.limits;
         let admitted_at = Instant::now();
@@ -704,8 +708,30 @@ impl Executor {
             .await;
         let mut permits = match admission {
             Ok(admission) => admission,
-            Err(outcome) => return outcome,
+            Err(outcome) => return (outcome, None),
         };
+        let (outcome, output_bytes) = self
+            .admitted(prepared, options, sink, record, cache_key, admitted_at)
+            .await;
+        let kept = keep_answer(&mut permits, options, &outcome, output_bytes);
+        (outcome, kept)
+    }
+
+    /// An admitted call: the caller's own cached answer under `cache_key`
+    /// (replayed against its limits and charged), or one run in a fresh
+    /// sandbox. Gives back the outcome and the size of its output (0 but
+    /// for `ok`).
+    async fn admitted(
+        &self,
+        prepared: &Prepared<'_>,
+        options: &CallOptions,
+        sink: Option<&CallSink>,
+        record: &mut CallRecord,
+        cache_key: Option<&str>,
+        admitted_at: Instant,
+    ) -> (Outcome, u64) {
+        let entry = prepared.entry;
+        let limits = &prepared.limits;
         // Reserved after the gates, so a call waiting in the queue holds no fuel.
         let mut reservation = None;
         let granted_limits;
@@ -713,7 +739,7 @@ impl Executor {
             Some(account) if prepared.engine.config().fuel => {
                 let taken = match fuel::Reservation::take(account, limits.fuel).await {
                     Ok(taken) => taken,
-                    Err(outcome) => return outcome,
+                    Err(outcome) => return (outcome, 0),
                 };
                 let mut narrowed = limits.clone();
                 narrowed.fuel = taken.granted;
@@ -738,7 +764,6 @@ impl Executor {
                 record.cached = true;
                 let bytes = hit.output_bytes;
                 let replay = hit.replay(limits);
-                keep_answer(&mut permits, options, &replay.outcome, bytes);
                 if let Some(reservation) = &mut reservation {
                     reservation.burned(replay.fuel);
                 }
@@ -746,7 +771,10 @@ impl Executor {
                     (Some(a), Some(b)) => Some(a + b),
                     (a, b) => a.or(b),
                 };
-                return quota_starved(replay.outcome, limits, &prepared.limits);
+                return (
+                    quota_starved(replay.outcome, limits, &prepared.limits),
+                    bytes,
+                );
             }
             self.counters
                 .here()
@@ -823,7 +851,7 @@ impl Executor {
         let ran_for = ran_at.map(|at| at.elapsed());
         let (output, text) = match result {
             Ok(result) => result,
-            Err(outcome) => return quota_starved(outcome, limits, &prepared.limits),
+            Err(outcome) => return (quota_starved(outcome, limits, &prepared.limits), 0),
         };
         let bytes = text.len();
         // The text is what the cache keeps; without one it goes now.
@@ -831,7 +859,6 @@ impl Executor {
         let outcome = self
             .check_output(prepared, limits, output, bytes, admitted_at)
             .await;
-        keep_answer(&mut permits, options, &outcome, bytes as u64);
         if let (Some((cache, key)), Some(ran_for), Outcome::Ok { .. }, Some(text)) =
             (cache, ran_for, &outcome, text)
             && let Ok(output) = RawValue::from_string(text)
@@ -845,7 +872,7 @@ impl Executor {
             };
             cache.put(caller, key.to_string(), hit);
         }
-        outcome
+        (outcome, bytes as u64)
     }
 
     /// Checks a run's output against the tool's output schema, within the
@@ -987,19 +1014,30 @@ impl Executor {
 }
 
 /// For a call whose answer waits in host memory for its client (a face gave
-/// it a [`PlaceHold`]), moves what the answer keeps of the call's memory
-/// reservation into the hold; the rest goes back with the call.
+/// it a [`PlaceHold`]), takes what the answer keeps of the call's memory
+/// reservation out of the call's permits: its size (the output's,
+/// `output_bytes`, or the message's, which the output cap bounds too). The
+/// rest goes back with the call. [`answer`] hands it to the hold.
 fn keep_answer(
     permits: &mut gate::Permits<'_>,
     options: &CallOptions,
     outcome: &Outcome,
-    bytes: u64,
-) {
-    if let (Some(hold), Outcome::Ok { .. }) = (&options.hold, outcome)
-        && let Some(memory) = permits.keep_memory(bytes)
-    {
-        hold.keep_memory(memory);
+    output_bytes: u64,
+) -> Option<MemoryHold> {
+    options.hold.as_ref()?;
+    let bytes = outcome
+        .message()
+        .map_or(output_bytes, |message| message.len() as u64);
+    permits.keep_memory(bytes)
+}
+
+/// The call's answer: what it keeps of the call's memory reservation
+/// ([`keep_answer`]) goes to the face's hold, to wait with it.
+fn answer(options: &CallOptions, outcome: Outcome, kept: Option<MemoryHold>) -> Outcome {
+    if let (Some(hold), Some(kept)) = (&options.hold, kept) {
+        hold.keep_memory(kept);
     }
+    outcome
 }
 
 /// `outcome`, saying so when a call ran out of fuel because its caller's

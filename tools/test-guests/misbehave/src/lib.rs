@@ -12,6 +12,7 @@
 //! | `alloc`        | `{"mb": u64, "mode": "vec"\|"try"\|"grow"}`      | hold the memory limit: trap (`vec`), `failed` (`try`), report (`grow`) |
 //! | `recurse`      | `{"depth": u64}`                                 | trap on stack exhaustion when deep; answer when shallow     |
 //! | `big_output`   | `{"bytes": u64}`                                 | refuse outputs above its size cap                           |
+//! | `big_error`    | `{"bytes": u64}`                                 | cut the error's message to the output cap                   |
 //! | `many_values`  | `{"count": u64}`                                 | refuse a list too large for the call's memory once parsed   |
 //! | `panic`        | `{}`                                             | report a trap (the panic aborts); the message is on stderr  |
 //! | `trap`         | `{}`                                             | report a trap (`unreachable`)                               |
@@ -72,6 +73,11 @@ fn tools() -> Vec<Tool> {
             "big_output",
             "Return an output whose `data` string is `bytes` bytes long.",
             memory::big_output,
+        ),
+        Tool::new(
+            "big_error",
+            "Fail with an error whose message is `bytes` bytes long.",
+            memory::big_error,
         ),
         Tool::new(
             "many_values",

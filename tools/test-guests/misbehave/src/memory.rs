@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toolhost_sdk::{Ctx, ToolError};
 
-use crate::to_usize;
+use crate::{Never, to_usize};
 
 const MIB: usize = 1 << 20;
 
@@ -137,6 +137,13 @@ pub(crate) fn big_output(_: &Ctx, input: BigOutput) -> Result<BigOutputData, Too
     })
 }
 
+/// Fail with a `failed` error whose message is `bytes` bytes long: the
+/// host cuts it to the output cap, and keeps it like an output meanwhile.
+pub(crate) fn big_error(_: &Ctx, input: BigOutput) -> Result<Never, ToolError> {
+    let len = to_usize("bytes", input.bytes)?;
+    Err(ToolError::failed("x".repeat(len)))
+}
+
 /// Input of `many_values`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -203,6 +210,14 @@ mod tests {
             matches!(err, ToolError::Failed(ref m) if m.contains("refused")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn big_error_has_the_asked_length() {
+        let err = big_error(&Ctx::new(), BigOutput { bytes: 1000 })
+            .err()
+            .unwrap();
+        assert!(matches!(err, ToolError::Failed(m) if m.len() == 1000));
     }
 
     #[test]
