@@ -215,6 +215,53 @@ async fn open_request(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_auth_has_a_tenant_s_default_concurrency() {
+    // The attack: a local client of a `--no-auth` server starts calls (or
+    // leaves answers unread) by the thousand. Its tenant, `anonymous`, had
+    // no concurrency: its calls, bodies waited for and answers waiting were
+    // bounded by the connection cap only, the whole pool at its disposal.
+    let mut exec = toolhost::ExecConfig::default();
+    exec.max_in_flight = 4;
+    let executor = Arc::new(toolhost::Executor::with_config(
+        common::executor().catalog(),
+        exec,
+    ));
+    let server = Server::open(executor.clone(), None);
+    let (base, _stop, _task) = super::serve_api::listen(&server).await;
+    let client = common::http_client();
+    let call = |ms: u64| {
+        client
+            .post(format!("{base}/v1/tools/sleep/call"))
+            .header("content-type", "application/json")
+            .body(json!({ "ms": ms }).to_string())
+            .send()
+    };
+    // Half the pool of 4: two calls in flight, as a tenant without its own.
+    let held: Vec<_> = (0..2).map(|_| tokio::spawn(call(3_000))).collect();
+    for _ in 0..200 {
+        if executor.in_flight() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(executor.in_flight(), 2, "the two calls run");
+    let third = call(1).await.unwrap();
+    let third_status = third.status();
+    let third_body = third.text().await.unwrap();
+    for call in held {
+        assert_eq!(call.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    let after = call(1).await.unwrap().status();
+    assert_eq!(
+        third_status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a third call while two run: {third_body}"
+    );
+    assert!(third_body.contains("anonymous"), "{third_body}");
+    assert_eq!(after, StatusCode::OK, "a call once they have ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_auth_refuses_what_a_web_page_can_send() {
     let server = Server::open(common::executor(), None);
     let router = mcp_router(&server);

@@ -148,12 +148,16 @@ impl Server {
     }
 
     /// A server with no authentication: every request is the tenant
-    /// `anonymous`, which may call every tool and read `/metrics`. For
-    /// loopback and development only: it answers only requests that name a
-    /// loopback host, come from no other origin and carry JSON bodies.
+    /// `anonymous`, which may call every tool and read `/metrics`, with the
+    /// calls in flight of a tenant that sets no `concurrency` (half the
+    /// executor's pool). For loopback and development only: it answers only
+    /// requests that name a loopback host, come from no other origin and
+    /// carry JSON bodies.
     pub fn open(executor: Arc<Executor>, reload: Option<Arc<ReloadCounters>>) -> Self {
         let settings = ServeConfig::default().settings();
-        Self::build(executor, Tenants::open, settings, true, reload)
+        let concurrency = config::default_tenant_concurrency(executor.pool_size());
+        let tenants = move |observer| Tenants::open(observer, concurrency);
+        Self::build(executor, tenants, settings, true, reload)
     }
 
     fn build(

@@ -13,6 +13,9 @@ use toolhost_runtime::tenancy::{self, Caller, Observer, Tenant};
 
 use super::config::ADMIN_TENANT;
 
+/// The one tenant of a server without authentication (`--no-auth`).
+const OPEN_TENANT: &str = "anonymous";
+
 /// A refused request: its HTTP status follows from the variant.
 #[derive(Debug)]
 pub(crate) enum Refusal {
@@ -115,16 +118,19 @@ impl Tenants {
         }
     }
 
-    /// No authentication: every request is the tenant `anonymous`, with all tools.
-    pub(crate) fn open(observer: Arc<dyn Observer>) -> Self {
-        Self {
-            open: Some(Caller::observed(
-                Tenant::unlimited("anonymous"),
-                observer.clone(),
-                None,
-            )),
-            ..Self::new(Vec::new(), Vec::new(), None, observer, None)
-        }
+    /// No authentication: every request is the tenant `anonymous`, with all
+    /// tools and `concurrency` calls in flight at once (and as many request
+    /// bodies waited for), as a tenant that sets none.
+    pub(crate) fn open(observer: Arc<dyn Observer>, concurrency: u32) -> Self {
+        let mut anonymous = Tenant::unlimited(OPEN_TENANT);
+        anonymous.concurrency = Some(concurrency);
+        let mut tenants = Self::new(Vec::new(), Vec::new(), None, observer.clone(), None);
+        let places = Semaphore::new(concurrency as usize);
+        tenants
+            .reading
+            .insert(OPEN_TENANT.to_string(), Arc::new(places));
+        tenants.open = Some(Caller::observed(anonymous, observer, None));
+        tenants
     }
 
     /// The tenant whose key the request carries (`Authorization: Bearer KEY`
@@ -163,8 +169,8 @@ impl Tenants {
 
     /// A place to wait for one request body for `caller`, or 429 when it
     /// already has as many bodies being waited for as it may have calls in
-    /// flight (its `concurrency`). A tenant without one (the admin view,
-    /// `--no-auth`) waits without a bound.
+    /// flight (its `concurrency`). A caller without one (the admin view
+    /// when admin keys call no tools) waits without a bound.
     pub(crate) fn start_reading(&self, caller: &Caller) -> Result<Reading, Refusal> {
         let Some(places) = self.reading.get(caller.name()) else {
             return Ok(Reading { _place: None });
