@@ -907,6 +907,64 @@ async fn one_tenant_s_slow_bodies_do_not_hold_every_connection() {
     );
 }
 
+#[test]
+fn connections_accepted_in_a_burst_are_read_before_one_is_shed() {
+    // A burst at the connection cap: the server sheds an idle connection to
+    // make room for one that arrives. Connections it had just accepted, with
+    // their requests already waiting, were never given a turn to read them:
+    // the accept loop went on accepting, the first of them looked idle, and
+    // it was closed with its request unanswered.
+    let config = config_with("max_connections = 2", "");
+    common::executor();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (blocked, held) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // One thread serves: hold it while the burst arrives, so that all of
+    // it waits in the listen queue and is accepted at once.
+    let serving = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let server = Server::new(common::executor(), &config, None).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = server.router();
+            let serve = tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                server.serve(listener, app, shutdown).await
+            });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            blocked.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+            serve.await.unwrap().unwrap();
+        });
+    });
+    held.recv().unwrap();
+    let mut burst: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream.write_all(sleep_call(1).as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    let answers: Vec<Option<String>> = burst
+        .iter_mut()
+        .map(|stream| read_answer(stream, Duration::from_secs(20)).map(|(status, _)| status))
+        .collect();
+    let _ = stop.send(());
+    serving.join().unwrap();
+    assert_eq!(
+        answers,
+        vec![Some("HTTP/1.1 200 OK".to_string()); 3],
+        "every request of the burst is answered"
+    );
+}
+
 /// True when the server neither answered nor closed `stream` within 300 ms:
 /// it still waits on it.
 fn waited_on(mut stream: &std::net::TcpStream) -> bool {

@@ -51,7 +51,8 @@ impl Server {
     /// longest among those of the address that holds the most connections,
     /// so that a flood from one address pays with its own. Nothing is
     /// closed ahead of a connection arriving, nor is the one taken last
-    /// (its request may still be on its way). While no connection can be
+    /// (its request may still be on its way), nor one before the
+    /// connections accepted with it have had a turn to read what came. While no connection can be
     /// closed, the one that arrived waits, not yet served, and the others
     /// in the listen queue.
     ///
@@ -94,8 +95,19 @@ impl Server {
             while open.len() >= cap {
                 // One shed at a time, and counted until its task has ended
                 // and closed its socket: the cap is on open files.
-                if !open.shedding() && open.shed_idle() {
-                    continue;
+                if !open.shedding() {
+                    // Connections accepted in a burst have not had a turn
+                    // yet: a request that arrived with one is still unread,
+                    // and the connection would look idle. One turn of the
+                    // scheduler (past the I/O driver) lets them read it.
+                    tokio::task::yield_now().await;
+                    open.reap();
+                    if open.len() < cap {
+                        break;
+                    }
+                    if open.shed_idle() {
+                        continue;
+                    }
                 }
                 // A shed connection closing, or every connection with a
                 // request in flight: wait for one to end, or to finish its
