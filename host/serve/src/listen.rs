@@ -52,9 +52,9 @@ impl Server {
     /// so that a flood from one address pays with its own. Nothing is
     /// closed ahead of a connection arriving, nor is the one taken last
     /// (its request may still be on its way), nor one before the
-    /// connections accepted with it have had a turn to read what came. While no connection can be
-    /// closed, the one that arrived waits, not yet served, and the others
-    /// in the listen queue.
+    /// connections accepted with it have had a turn to read what came.
+    /// While no connection can be closed, the one that arrived waits, not
+    /// yet served, and the others in the listen queue.
     ///
     /// # Errors
     ///

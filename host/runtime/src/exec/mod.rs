@@ -719,8 +719,8 @@ impl Executor {
 
     /// An admitted call: the caller's own cached answer under `cache_key`
     /// (replayed against its limits and charged), or one run in a fresh
-    /// sandbox. Gives back the outcome and the size of its output (0 but
-    /// for `ok`).
+    /// sandbox. Gives back the outcome and the size of the output the tool
+    /// gave (0 when it gave none).
     async fn admitted(
         &self,
         prepared: &Prepared<'_>,
