@@ -22,6 +22,7 @@
 //! is.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::SinkExt;
 use rmcp::RoleServer;
@@ -34,8 +35,6 @@ use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{
     DEFAULT_MAX_LINE_LENGTH, JsonRpcMessageCodec, JsonRpcMessageCodecError,
 };
-use std::time::Duration;
-
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::Mutex;
 use tokio_util::bytes::{BufMut, BytesMut};

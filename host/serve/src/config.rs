@@ -291,10 +291,7 @@ impl ServeConfig {
             ("header_timeout_ms", self.header_timeout_ms),
             ("max_connections", self.max_connections as u64),
             ("body_timeout_ms", self.body_timeout_ms),
-            (
-                "send_timeout_ms",
-                self.send_timeout_ms.unwrap_or(self.body_timeout_ms),
-            ),
+            ("send_timeout_ms", self.send_timeout_ms()),
             ("mcp_max_sessions", self.mcp_max_sessions as u64),
             (
                 "mcp_max_sessions_per_tenant",
@@ -384,15 +381,18 @@ pub(crate) struct Settings {
 }
 
 impl ServeConfig {
+    /// `send_timeout_ms`, or `body_timeout_ms` when it is unset.
+    fn send_timeout_ms(&self) -> u64 {
+        self.send_timeout_ms.unwrap_or(self.body_timeout_ms)
+    }
+
     pub(crate) fn settings(&self) -> Settings {
         Settings {
             max_body_bytes: usize::try_from(self.max_body_kb << 10).unwrap_or(usize::MAX),
             header_timeout: Duration::from_millis(self.header_timeout_ms),
             max_connections: self.max_connections,
             body_timeout: Duration::from_millis(self.body_timeout_ms),
-            send_timeout: Duration::from_millis(
-                self.send_timeout_ms.unwrap_or(self.body_timeout_ms),
-            ),
+            send_timeout: Duration::from_millis(self.send_timeout_ms()),
             max_sessions: self.mcp_max_sessions,
             max_sessions_per_tenant: self.mcp_max_sessions_per_tenant,
             session_idle: Duration::from_secs(self.mcp_session_idle_s),

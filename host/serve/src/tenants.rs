@@ -93,16 +93,11 @@ impl Tenants {
         let mut reading = HashMap::new();
         let mut admin_view = Tenant::unlimited(ADMIN_TENANT);
         admin_view.concurrency = admin_calls;
-        if let Some(concurrency) = admin_calls {
-            let places = Semaphore::new(concurrency as usize);
-            reading.insert(ADMIN_TENANT.to_string(), Arc::new(places));
-        }
+        let admin_view = Caller::observed(admin_view, observer.clone(), None);
+        add_body_places(&mut reading, &admin_view);
         for (tenant, keys) in tenants {
-            if let Some(concurrency) = tenant.concurrency {
-                let places = Semaphore::new(concurrency as usize);
-                reading.insert(tenant.name.clone(), Arc::new(places));
-            }
             let caller = Caller::observed(tenant, observer.clone(), shared.clone());
+            add_body_places(&mut reading, &caller);
             for key in keys {
                 by_key.insert(key, caller.clone());
             }
@@ -110,7 +105,7 @@ impl Tenants {
         Self {
             by_key,
             admin,
-            admin_view: Caller::observed(admin_view, observer.clone(), None),
+            admin_view,
             admin_calls_tools: admin_calls.is_some(),
             open: None,
             reading,
@@ -125,11 +120,9 @@ impl Tenants {
         let mut anonymous = Tenant::unlimited(OPEN_TENANT);
         anonymous.concurrency = Some(concurrency);
         let mut tenants = Self::new(Vec::new(), Vec::new(), None, observer.clone(), None);
-        let places = Semaphore::new(concurrency as usize);
-        tenants
-            .reading
-            .insert(OPEN_TENANT.to_string(), Arc::new(places));
-        tenants.open = Some(Caller::observed(anonymous, observer, None));
+        let open = Caller::observed(anonymous, observer, None);
+        add_body_places(&mut tenants.reading, &open);
+        tenants.open = Some(open);
         tenants
     }
 
@@ -197,6 +190,15 @@ impl Tenants {
     /// True when the request carries an admin key (or auth is off).
     pub(crate) fn is_admin(&self, headers: &HeaderMap) -> bool {
         self.open.is_some() || key_hash(headers).is_some_and(|hash| self.admin.contains(&hash))
+    }
+}
+
+/// Gives `caller` as many places to wait for request bodies as it may have
+/// calls in flight (its `concurrency`); none, and no bound, without one.
+fn add_body_places(reading: &mut HashMap<String, Arc<Semaphore>>, caller: &Caller) {
+    if let Some(concurrency) = caller.tenant().concurrency {
+        let places = Semaphore::new(concurrency as usize);
+        reading.insert(caller.name().to_string(), Arc::new(places));
     }
 }
 
