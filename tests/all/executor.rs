@@ -803,3 +803,23 @@ fn a_hundred_looping_guests_end_as_timeouts_beside_quick_calls_and_stop_burning_
         "the workers burned {burned} ticks of CPU in 500 ms after every call had ended"
     );
 }
+
+/// A client names the tool it calls, and may send a name of a MiB: the
+/// refusal quotes a bounded part of it and still suggests tools for names
+/// that are close.
+#[tokio::test]
+async fn a_huge_unknown_name_gets_a_short_refusal() {
+    let executor = executor_with(&[("calc", artifacts::CALC, None)], ExecConfig::default());
+    let huge = "c".repeat(1 << 20);
+    let record = executor.call(&huge, "{}", CallOptions::default()).await;
+    let Outcome::UnknownTool { message } = &record.outcome else {
+        panic!("{:?}", record.outcome.kind());
+    };
+    assert!(message.len() < 1024, "{} bytes", message.len());
+    assert!(message.starts_with("no tool named `cccc"), "{message}");
+    let record = executor.call("cals", "{}", CallOptions::default()).await;
+    let Outcome::UnknownTool { message } = &record.outcome else {
+        panic!("{:?}", record.outcome.kind());
+    };
+    assert!(message.contains("did you mean `calc`"), "{message}");
+}

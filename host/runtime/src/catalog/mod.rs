@@ -505,21 +505,43 @@ impl Catalog {
     /// Like [`Catalog::suggest`], drawing only on the names `visible`
     /// accepts (a tenant must not learn of tools outside its list).
     pub(crate) fn suggest_among(&self, name: &str, visible: impl Fn(&str) -> bool) -> Vec<&str> {
-        let mut scored: Vec<(usize, &str)> = self
-            .tools
-            .keys()
-            .filter(|known| visible(known))
-            .map(|known| {
-                (
-                    edit_distance(&name.to_lowercase(), &known.to_lowercase()),
-                    known.as_str(),
-                )
-            })
-            .filter(|(distance, known)| *distance <= 3.max(known.len() / 3))
-            .collect();
-        scored.sort();
-        scored.into_iter().take(3).map(|(_, known)| known).collect()
+        closest(
+            name,
+            self.tools
+                .keys()
+                .map(String::as_str)
+                .filter(|known| visible(known)),
+        )
     }
+}
+
+/// Names longer than this get no suggestions. A client chooses the name it
+/// calls, up to its whole request: comparing one of a MiB with every tool
+/// would take seconds of a worker the call's budget does not cover.
+const MAX_SUGGESTED_FOR: usize = 256;
+
+/// Up to three of `known` within a few edits of `name`, closest first.
+/// Names whose lengths alone differ by more edits than allowed are not
+/// compared.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    if name.len() > MAX_SUGGESTED_FOR {
+        return Vec::new();
+    }
+    let name = name.to_lowercase();
+    let length = name.chars().count();
+    let mut scored: Vec<(usize, &str)> = known
+        .filter_map(|known| {
+            let allowed = 3.max(known.len() / 3);
+            let lowered = known.to_lowercase();
+            if length.abs_diff(lowered.chars().count()) > allowed {
+                return None;
+            }
+            let distance = edit_distance(&name, &lowered);
+            (distance <= allowed).then_some((distance, known))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, known)| known).collect()
 }
 
 /// The flags as every face shows them: a tool its policy lets reach the
@@ -822,7 +844,36 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::edit_distance;
+    use super::{closest, edit_distance};
+
+    /// Suggestions are made on the worker that answers the call, before
+    /// any budget applies: a name of any length sent by a client must cost
+    /// no more than one of a tool's length. (A hang guard, not a timing: on
+    /// a quadratic distance this name takes minutes.)
+    #[test]
+    fn a_huge_unknown_name_is_not_compared_letter_by_letter() {
+        let known: Vec<String> = (0..50)
+            .map(|i| format!("{i:02}{}", "t".repeat(62)))
+            .collect();
+        let (done, finished) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            let huge = "x".repeat(64 << 20);
+            let found = closest(&huge, known.iter().map(String::as_str)).len();
+            let near = closest(&format!("{}x", known[7]), known.iter().map(String::as_str))
+                .first()
+                .map(|s| s.to_string());
+            let _ = done.send((found, near));
+        });
+        let (found, near) = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("suggesting for a 64 MiB name took over a minute");
+        worker.join().unwrap();
+        assert_eq!(found, 0);
+        assert_eq!(
+            near.as_deref(),
+            Some(format!("07{}", "t".repeat(62)).as_str())
+        );
+    }
 
     #[test]
     fn edit_distance_counts_edits() {

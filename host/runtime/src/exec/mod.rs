@@ -1061,10 +1061,18 @@ fn deadline_after(from: Instant, timeout: Duration) -> tokio::time::Instant {
         .into()
 }
 
+/// Characters of an unknown name that its refusal quotes.
+const QUOTED_NAME_CHARS: usize = 128;
+
 /// The outcome for a name no tool has, suggesting the closest names among
 /// those `visible` accepts (a tenant must not learn of tools outside its list).
 pub fn unknown_tool(catalog: &Catalog, tool: &str, visible: impl Fn(&str) -> bool) -> Outcome {
     let suggestions = catalog.suggest_among(tool, visible);
+    // The name is the client's: quote a tool name's worth of it.
+    let tool = match tool.char_indices().nth(QUOTED_NAME_CHARS) {
+        Some((end, _)) => format!("{}…", &tool[..end]),
+        None => tool.to_string(),
+    };
     let message = if suggestions.is_empty() {
         format!("no tool named `{tool}` is loaded")
     } else {
