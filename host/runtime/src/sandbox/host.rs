@@ -100,34 +100,37 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-fn cut(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
+/// A guest's log or progress message as the host keeps it: one line (see
+/// [`push_one_line`]) of at most [`MAX_LOG_LINE`] bytes, then `…` if it was
+/// longer. Only what is kept is escaped: a guest may pass a message as
+/// large as its host-call budget, and escapes would make it grow sixfold.
+fn log_text(text: &str) -> String {
+    let mut line = String::with_capacity(text.len().min(MAX_LOG_LINE) + '…'.len_utf8());
+    let mut escape = String::new();
+    for c in text.chars() {
+        escape.clear();
+        push_one_line(&mut escape, c);
+        if line.len() + escape.len() > MAX_LOG_LINE {
+            line.push('…');
+            break;
         }
-        text.truncate(end);
-        text.push('…');
+        line.push_str(&escape);
     }
-    text
+    line
 }
 
-/// `text` as one line that cannot pass for anything else: control
+/// Appends `c` to a line, escaped if it could break the line: control
 /// characters (newlines, carriage returns, terminal escapes) and Unicode
 /// line and paragraph separators are written as escapes, so a guest's log
 /// line can neither start a forged host log entry nor drive a terminal.
-fn one_line(text: &str) -> String {
-    let mut line = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => line.push_str("\\\\"),
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
-                line.extend(c.escape_default());
-            }
-            c => line.push(c),
+fn push_one_line(line: &mut String, c: char) {
+    match c {
+        '\\' => line.push_str("\\\\"),
+        c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
+            line.extend(c.escape_default());
         }
+        c => line.push(c),
     }
-    line
 }
 
 impl Host for State {
@@ -138,7 +141,7 @@ impl Host for State {
             return;
         }
         scope.logs_left -= 1;
-        let message = cut(one_line(&message), MAX_LOG_LINE);
+        let message = log_text(&message);
         let (tool, call_id) = (&*scope.call.tool, &scope.call.call_id);
         match level {
             Level::Trace => tracing::trace!(target: "toolhost::guest", tool, call_id, "{message}"),
@@ -163,7 +166,7 @@ impl Host for State {
         let event = GuestEvent::Progress {
             done,
             total,
-            message: message.map(|m| cut(one_line(&m), MAX_LOG_LINE)),
+            message: message.map(|m| log_text(&m)),
         };
         let now = Instant::now();
         if scope
@@ -194,12 +197,12 @@ impl TypesHost for State {}
 
 #[cfg(test)]
 mod tests {
-    use super::{cut, one_line};
+    use super::{MAX_LOG_LINE, log_text};
 
     #[test]
     fn a_log_line_stays_one_line() {
         let forged = "ok\n2026-01-01T00:00:00Z  WARN toolhost: admin\r\u{1b}[2K\u{2028}é \\n";
-        let line = one_line(forged);
+        let line = log_text(forged);
         assert!(!line.chars().any(|c| c.is_control()), "{line}");
         assert_eq!(
             line,
@@ -207,9 +210,28 @@ mod tests {
         );
     }
 
+    /// A guest may pass a message as large as its host-call budget (a MiB
+    /// or more): what the host keeps of it is a line's worth, in work and
+    /// in memory, however many escapes the message would need.
     #[test]
-    fn cut_respects_char_boundaries() {
-        assert_eq!(cut("héllo".into(), 2), "h…");
-        assert_eq!(cut("short".into(), 10), "short");
+    fn a_huge_log_message_keeps_a_line_s_worth() {
+        for huge in ["\u{1b}".repeat(1 << 20), "a".repeat(1 << 20)] {
+            let kept = log_text(&huge);
+            assert!(
+                kept.len() <= MAX_LOG_LINE + '…'.len_utf8(),
+                "{}",
+                kept.len()
+            );
+            assert!(kept.capacity() <= 2 * MAX_LOG_LINE, "{}", kept.capacity());
+            assert!(kept.ends_with('…'));
+        }
+        assert_eq!(log_text("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn a_long_line_is_cut_at_a_char_boundary() {
+        let kept = log_text(&"é".repeat(MAX_LOG_LINE));
+        assert_eq!(kept, format!("{}…", "é".repeat(MAX_LOG_LINE / 2)));
+        assert_eq!(log_text("short"), "short");
     }
 }
