@@ -907,6 +907,131 @@ async fn one_tenant_s_slow_bodies_do_not_hold_every_connection() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_s_mcp_listens_do_not_hold_every_connection() {
+    // The attack: a tenant opens as many `subscriptions/listen` streams as
+    // the server holds connections and reads their keep-alives. A listen
+    // lasts until its client goes, and a connection with a request in
+    // flight is never shed, so every other client waited forever. An
+    // invented session id let such a request skip the session caps too.
+    let settings = format!(
+        "max_connections = 8\nmcp_max_sessions_per_tenant = 3\n\
+         admin_keys = [\"{}\"]\n\
+         [[tenant]]\nname = \"beta\"\nkeys = [\"{}\"]\ntools = [\"*\"]\n",
+        hash_key(ADMIN),
+        hash_key(BETA)
+    );
+    let (mut child, _dir, address) = serve_with(&settings).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let invented = exchange(
+            &address,
+            &mcp_listen_request(ACME, Some("invented-session-id")),
+            Duration::from_secs(10),
+        );
+        // One after another, each read until it is acknowledged or ends:
+        // opened at once, some would meet the session caps' short hold of
+        // a request that may open a session, and end.
+        let (mut refused, mut open, mut listens) = (0, 0, Vec::new());
+        for _ in 0..8 {
+            let Ok(mut stream) = std::net::TcpStream::connect(&address) else {
+                continue;
+            };
+            if stream
+                .write_all(mcp_listen_request(ACME, None).as_bytes())
+                .is_err()
+            {
+                continue;
+            }
+            let (text, ended) = read_for(&mut stream, Duration::from_secs(2));
+            if text.contains("MCP streams open") {
+                refused += 1;
+            } else if !ended && text.contains("subscriptions/acknowledged") {
+                open += 1;
+            }
+            listens.push(stream);
+        }
+        let other = status_line_from(
+            std::net::Ipv4Addr::new(127, 0, 0, 2).into(),
+            &address,
+            &sleep_call_as(BETA, 1),
+            Duration::from_secs(20),
+        );
+        drop(listens);
+        (invented, other, refused, open)
+    })
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let (invented, other, refused, open) = outcome;
+    assert_eq!(
+        other.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "another tenant got in"
+    );
+    assert_eq!(open, 3, "the tenant keeps as many listens as its cap");
+    assert!(refused >= 1, "the others were told why");
+    let invented = invented.map(|(status, _)| status);
+    assert!(
+        invented
+            .as_deref()
+            .is_some_and(|status| status.starts_with("HTTP/1.1 4")),
+        "a session id no session has is refused: {invented:?}"
+    );
+}
+
+/// What `stream` sends within `bound`, and whether its answer ended (the
+/// connection closed or a chunked body's last chunk came).
+fn read_for(stream: &mut std::net::TcpStream, bound: Duration) -> (String, bool) {
+    let until = std::time::Instant::now() + bound;
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let ended = loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break false;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(_) => break false,
+        }
+        if seen.ends_with(b"\r\n0\r\n\r\n") {
+            break true;
+        }
+    };
+    (String::from_utf8_lossy(&seen).into_owned(), ended)
+}
+
+/// A `subscriptions/listen` for `tools/list_changed` (protocol 2026-07-28,
+/// no session), as the tenant with `key`, with `session` as its session id.
+fn mcp_listen_request(key: &str, session: Option<&str>) -> String {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "subscriptions/listen",
+        "params": {
+            "notifications": {"toolsListChanged": true},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }
+        }
+    })
+    .to_string();
+    let session = session
+        .map(|id| format!("Mcp-Session-Id: {id}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n\
+         {session}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 #[test]
 fn connections_accepted_in_a_burst_are_read_before_one_is_shed() {
     // A burst at the connection cap: the server sheds an idle connection to

@@ -6,6 +6,13 @@
 //! endpoint `total` (then 503), and each ends after `idle` without a
 //! message. Who owns a session is forgotten as it ends, however it ends
 //! (DELETE, expiry, transport, shutdown).
+//!
+//! Streams that stay open until the client goes (a session's `GET` stream,
+//! a `subscriptions/listen`) hold a connection busy for as long as they
+//! last, and a busy connection is never shed to make room for another
+//! client. They are bounded by the same two caps, counted apart from the
+//! sessions: without that, one tenant could hold every connection the
+//! server has with streams it only reads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,11 +51,39 @@ pub(crate) struct Sessions {
 #[derive(Debug, Default)]
 struct Ledger {
     owners: HashMap<String, String>,
+    sessions: Counts,
+    streams: Counts,
+}
+
+/// How many of one kind of thing each tenant holds, and all together.
+#[derive(Debug, Default)]
+struct Counts {
     held: HashMap<String, usize>,
     total: usize,
 }
 
-impl Ledger {
+impl Counts {
+    /// Counts one more for `tenant`, or says which cap is reached.
+    fn take(&mut self, tenant: &str, caps: SessionCaps, kind: Kind) -> Result<(), Full> {
+        let held = self.held.get(tenant).copied().unwrap_or(0);
+        if held >= caps.per_tenant {
+            return Err(Full::Tenant {
+                tenant: tenant.to_string(),
+                held,
+                kind,
+            });
+        }
+        if self.total >= caps.total {
+            return Err(Full::Server {
+                total: self.total,
+                kind,
+            });
+        }
+        *self.held.entry(tenant.to_string()).or_default() += 1;
+        self.total += 1;
+        Ok(())
+    }
+
     fn release(&mut self, tenant: &str) {
         self.total = self.total.saturating_sub(1);
         if let Some(held) = self.held.get_mut(tenant) {
@@ -58,6 +93,13 @@ impl Ledger {
             }
         }
     }
+}
+
+/// What the caps count.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Sessions,
+    Streams,
 }
 
 /// A session being opened: it holds its place under the caps while its
@@ -73,7 +115,7 @@ struct Opening {
 impl Drop for Opening {
     fn drop(&mut self) {
         if !self.taken.load(Ordering::SeqCst) {
-            self.sessions.lock().release(&self.tenant);
+            self.sessions.lock().sessions.release(&self.tenant);
         }
     }
 }
@@ -102,26 +144,55 @@ impl Sessions {
 
     /// Holds a place for one more session of `tenant`, or says which cap is reached.
     fn reserve(self: &Arc<Self>, tenant: &str) -> Result<Opening, Full> {
-        let mut ledger = self.lock();
-        let held = ledger.held.get(tenant).copied().unwrap_or(0);
-        if held >= self.caps.per_tenant {
-            return Err(Full::Tenant {
-                tenant: tenant.to_string(),
-                held,
-            });
-        }
-        if ledger.total >= self.caps.total {
-            return Err(Full::Server {
-                total: ledger.total,
-            });
-        }
-        *ledger.held.entry(tenant.to_string()).or_default() += 1;
-        ledger.total += 1;
+        self.lock()
+            .sessions
+            .take(tenant, self.caps, Kind::Sessions)?;
         Ok(Opening {
             sessions: self.clone(),
             tenant: tenant.to_string(),
             taken: AtomicBool::new(false),
         })
+    }
+
+    /// Holds a place for one more standing stream of `tenant`, or says
+    /// which cap is reached.
+    fn open_stream(self: &Arc<Self>, tenant: &str) -> Result<StreamPlace, Full> {
+        self.lock().streams.take(tenant, self.caps, Kind::Streams)?;
+        Ok(StreamPlace {
+            sessions: self.clone(),
+            tenant: tenant.to_string(),
+        })
+    }
+}
+
+/// A standing stream's place under the caps, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct StreamPlace {
+    sessions: Arc<Sessions>,
+    tenant: String,
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        self.sessions.lock().streams.release(&self.tenant);
+    }
+}
+
+/// Where a request's handler takes a place for a stream it keeps open
+/// (`subscriptions/listen`); put into the request's extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct Streams {
+    sessions: Arc<Sessions>,
+    tenant: String,
+}
+
+impl Streams {
+    /// A place for one more standing stream of the request's tenant, or
+    /// why there is none.
+    pub(crate) fn open(&self) -> Result<StreamPlace, String> {
+        self.sessions
+            .open_stream(&self.tenant)
+            .map_err(|full| full.message())
     }
 }
 
@@ -129,38 +200,69 @@ impl Sessions {
 /// at the tenant's cap or over its rate, 503 at the server's cap.
 #[derive(Debug)]
 enum Full {
-    Tenant { tenant: String, held: usize },
-    Server { total: usize },
+    Tenant {
+        tenant: String,
+        held: usize,
+        kind: Kind,
+    },
+    Server {
+        total: usize,
+        kind: Kind,
+    },
     Quota(Refusal),
+}
+
+impl Full {
+    fn message(&self) -> String {
+        match self {
+            Full::Tenant {
+                tenant,
+                held,
+                kind: Kind::Sessions,
+            } => format!(
+                "tenant `{tenant}` already holds {held} MCP sessions, its most \
+                 (mcp_max_sessions_per_tenant): end one with DELETE /mcp or let one expire"
+            ),
+            Full::Tenant {
+                tenant,
+                held,
+                kind: Kind::Streams,
+            } => format!(
+                "tenant `{tenant}` already holds {held} MCP streams open (GET streams and \
+                 subscriptions/listen), its most (mcp_max_sessions_per_tenant): close one first"
+            ),
+            Full::Server {
+                total,
+                kind: Kind::Sessions,
+            } => format!(
+                "the server holds {total} MCP sessions, its most (mcp_max_sessions); \
+                 try again later"
+            ),
+            Full::Server {
+                total,
+                kind: Kind::Streams,
+            } => format!(
+                "the server holds {total} MCP streams open, its most (mcp_max_sessions); \
+                 try again later"
+            ),
+            Full::Quota(refusal) => {
+                format!("{refusal}; retry after {} s", refusal.retry_after_secs())
+            }
+        }
+    }
 }
 
 impl IntoResponse for Full {
     fn into_response(self) -> Response {
+        let message = self.message();
         let (status, message, seconds) = match self {
-            Full::Tenant { tenant, held } => (
+            Full::Tenant { .. } => (StatusCode::TOO_MANY_REQUESTS, message, 1),
+            Full::Server { .. } => (StatusCode::SERVICE_UNAVAILABLE, message, 1),
+            Full::Quota(refusal) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "tenant `{tenant}` already holds {held} MCP sessions, its most \
-                     (mcp_max_sessions_per_tenant): end one with DELETE /mcp or let one expire"
-                ),
-                1,
+                message,
+                refusal.retry_after_secs(),
             ),
-            Full::Server { total } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the server holds {total} MCP sessions, its most (mcp_max_sessions); \
-                     try again later"
-                ),
-                1,
-            ),
-            Full::Quota(refusal) => {
-                let seconds = refusal.retry_after_secs();
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("{refusal}; retry after {seconds} s"),
-                    seconds,
-                )
-            }
         };
         let mut response = error(status, message);
         response
@@ -180,7 +282,7 @@ impl SessionHook for Sessions {
         let tenant = match opening {
             Some(opening) if !opening.taken.swap(true, Ordering::SeqCst) => opening.tenant.clone(),
             _ => {
-                ledger.total += 1;
+                ledger.sessions.total += 1;
                 String::new()
             }
         };
@@ -190,7 +292,7 @@ impl SessionHook for Sessions {
     fn closed(&self, id: &str) {
         let mut ledger = self.lock();
         if let Some(tenant) = ledger.owners.remove(id) {
-            ledger.release(&tenant);
+            ledger.sessions.release(&tenant);
         }
     }
 }
@@ -199,11 +301,13 @@ const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Lets a request through as the tenant whose [`Caller`] it carries; one
 /// without is refused 401. A session answers only the tenant that opened
-/// it: to any other, it does not exist (404, as for an unknown session). A
-/// request that may open a session (a POST without one) takes a call from
-/// the tenant's rate and a place under the session caps first. The calls a
-/// POST carries hold their tenant places until its answer has been sent
-/// (see [`held`](crate::held)).
+/// it: to any other, and for an id that names no live session, it does not
+/// exist (404). A request that may open a session (a POST without one)
+/// takes a call from the tenant's rate and a place under the session caps
+/// first; a session's `GET` stream takes a stream place for as long as it
+/// is open, and a `subscriptions/listen` takes one in its handler (see
+/// [`Streams`]). The calls a POST carries hold their tenant places until
+/// its answer has been sent (see [`held`](crate::held)).
 pub(crate) async fn admit(
     sessions: Extract<Arc<Sessions>>,
     mut request: Request,
@@ -219,7 +323,7 @@ pub(crate) async fn admit(
 
 async fn route(
     Extract(sessions): Extract<Arc<Sessions>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(caller) = request.extensions().get::<Caller>().cloned() else {
@@ -234,12 +338,26 @@ async fn route(
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    request.extensions_mut().insert(Streams {
+        sessions: sessions.clone(),
+        tenant: name.clone(),
+    });
     match session {
         Some(session) => {
-            if sessions.owner(&session).is_some_and(|owner| owner != name) {
+            // An id no live session has would pass here for any tenant and
+            // skip the caps below, and rmcp ignores it on requests that need
+            // no session: it is refused as rmcp refuses it where one is needed.
+            if sessions.owner(&session).is_none_or(|owner| owner != name) {
                 return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
             }
-            next.run(request).await
+            if request.method() != Method::GET {
+                return next.run(request).await;
+            }
+            let place = match sessions.open_stream(&name) {
+                Ok(place) => place,
+                Err(full) => return full.into_response(),
+            };
+            crate::held::keeping(next.run(request).await, place)
         }
         None if request.method() == Method::POST => {
             if let Err(refusal) = caller.take_rate().await {

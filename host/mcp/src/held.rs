@@ -69,6 +69,46 @@ impl Drop for Releasing {
     }
 }
 
+/// `response` with a body that keeps `guard` until it ends or is dropped:
+/// for a stream that holds a place while it is open.
+pub(crate) fn keeping<G: Send + Sync + Unpin + 'static>(response: Response, guard: G) -> Response {
+    response.map(|inner| {
+        Body::new(Keeping {
+            inner,
+            guard: Some(guard),
+        })
+    })
+}
+
+struct Keeping<G> {
+    inner: Body,
+    guard: Option<G>,
+}
+
+impl<G: Unpin> HttpBody for Keeping<G> {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.guard = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use toolhost_runtime::tenancy::{Caller, Refusal, Tenant};

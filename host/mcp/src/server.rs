@@ -337,6 +337,16 @@ impl ServerHandler for McpServer {
             waiting.pop();
             oldest.unwrap_or_else(|| self.executor.catalog())
         };
+        // A listen holds its connection for as long as it lasts: a tenant's
+        // are counted under its stream cap.
+        let _place = match tenancy::streams_of(&context.request_context().extensions) {
+            Some(streams) => Some(
+                streams
+                    .open()
+                    .map_err(|message| ErrorData::invalid_request(message, None))?,
+            ),
+            None => None,
+        };
         let mut watch = ListingWatch::since(self.executor.clone(), tenancy, &since);
         drop(since);
         loop {

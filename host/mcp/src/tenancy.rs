@@ -18,6 +18,12 @@ pub(crate) fn hold_of(extensions: &Extensions) -> Option<PlaceHold> {
     from_parts(extensions)
 }
 
+/// Where a handler takes a place for a stream it keeps open, when the
+/// layer in front counts them (see [`Streams`](crate::access::Streams)).
+pub(crate) fn streams_of(extensions: &Extensions) -> Option<crate::access::Streams> {
+    from_parts(extensions)
+}
+
 fn from_parts<T: Clone + Send + Sync + 'static>(extensions: &Extensions) -> Option<T> {
     extensions
         .get::<http::request::Parts>()?
