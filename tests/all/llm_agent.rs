@@ -543,3 +543,42 @@ async fn chat_exits_non_zero_and_says_so_when_the_run_ends_on_a_cut_reply() {
         "{stdout}"
     );
 }
+
+/// A Responses stream whose `call_id` arrives only with the item's `done`
+/// (the call began under its item id): the tool runs once, under the id the
+/// reply holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responses_call_id_that_arrives_late_runs_the_tool_once() {
+    let provider = Provider::OpenAiResponses;
+    let arguments = WHOLE.1;
+    let frame = |data: Value| format!("data: {data}\n\n");
+    let first = [
+        frame(
+            json!({"type": "response.output_item.added", "item": {"type": "function_call", "id": "fc_1", "name": "calc", "arguments": ""}}),
+        ),
+        frame(
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "delta": arguments}),
+        ),
+        frame(
+            json!({"type": "response.function_call_arguments.done", "item_id": "fc_1", "arguments": arguments}),
+        ),
+        frame(
+            json!({"type": "response.output_item.done", "item": {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "calc", "arguments": arguments}}),
+        ),
+        frame(json!({"type": "response.completed", "response": {"status": "completed"}})),
+    ]
+    .concat();
+    let second = sse_reply(provider, "It is 42.", &[], Ending::Done, "\n");
+    let server = RawServer::start(vec![first.into(), second.into()], 2).await;
+    let (report, events) = run_raw(&server, provider, config(true)).await;
+    assert_eq!(report.stop, AgentStop::Answered);
+    assert_eq!(started_ids(&events), ["call_1"], "{events:#?}");
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::ToolFinished { .. }))
+        .count();
+    assert_eq!(finished, 1, "{events:#?}");
+    let answers = results_sent(provider, &server.requests()[1]);
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0].0, "call_1");
+}

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::protocol::{
-    Assembler, Collected, End, ModelRequest, PartialCall, anthropic_tool, error_message, parse_data,
-};
+use super::assembly::{Collected, PartialCall, StreamError};
+use super::protocol::{Assembler, End, ModelRequest, anthropic_tool, error_message, parse_data};
 use super::sse::SseEvent;
 use super::types::{AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall};
 
@@ -143,7 +142,7 @@ pub(crate) struct AnthropicAssembler {
 }
 
 impl Assembler for AnthropicAssembler {
-    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, String> {
+    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, StreamError> {
         let value = parse_data(event)?;
         let kind = value
             .get("type")
@@ -204,8 +203,9 @@ impl Assembler for AnthropicAssembler {
             }
             "message_stop" => return Ok(true),
             "error" => {
-                return Err(error_message(&value)
-                    .unwrap_or_else(|| format!("the stream reported an error: {value}")));
+                return Err(StreamError::Provider(error_message(&value).unwrap_or_else(
+                    || format!("the stream reported an error: {value}"),
+                )));
             }
             _ => {} // message_start, ping, thinking blocks
         }

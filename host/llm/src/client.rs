@@ -8,9 +8,10 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
-use super::protocol::{ModelRequest, error_message, excerpt};
+use super::assembly::StreamError;
+use super::protocol::{ModelRequest, error_message};
 use super::reader::{ReadError, StreamReader};
-use super::types::{Message, ModelReply, Provider, StreamEvent};
+use super::types::{Message, ModelReply, Provider, StreamEvent, excerpt};
 use super::{anthropic, openai_chat, openai_responses};
 use toolhost_runtime::ToolInfo;
 
@@ -164,6 +165,18 @@ pub enum LlmError {
         provider: Provider,
         /// Its message.
         message: String,
+    },
+    /// The stream changed a tool call after announcing it ready (its id,
+    /// its tool or its arguments). The call may have started as announced,
+    /// so the reply is not one the agent can answer.
+    #[error("{provider}: the stream changed tool call `{id}` after announcing it ready: {change}")]
+    CallChanged {
+        /// The provider.
+        provider: Provider,
+        /// The call's id as announced.
+        id: String,
+        /// What the stream changed.
+        change: String,
     },
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client: {0}")]
@@ -326,7 +339,14 @@ impl ModelClient {
         let mut reader = StreamReader::new(provider);
         let read_error = |error| match error {
             ReadError::TooLong => too_long(provider),
-            ReadError::Provider(message) => LlmError::Provider { provider, message },
+            ReadError::Stream(StreamError::Provider(message)) => {
+                LlmError::Provider { provider, message }
+            }
+            ReadError::Stream(StreamError::CallChanged { id, change }) => LlmError::CallChanged {
+                provider,
+                id,
+                change,
+            },
         };
         loop {
             let chunk = match tokio::time::timeout(self.config.idle_timeout, response.chunk()).await

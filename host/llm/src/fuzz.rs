@@ -271,7 +271,7 @@ fn assemble(
         match assembler.feed(&event, &mut out) {
             Ok(done) => complete |= done,
             Err(message) => {
-                prop_assert!(!message.is_empty());
+                prop_assert!(!message.to_string().is_empty());
                 return Ok(());
             }
         }

@@ -13,6 +13,7 @@
 
 mod agent;
 mod anthropic;
+mod assembly;
 mod client;
 mod events;
 #[cfg(test)]

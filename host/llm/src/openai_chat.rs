@@ -6,9 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::protocol::{
-    Assembler, Collected, End, ModelRequest, PartialCall, chat_tool, error_message, parse_data,
-};
+use super::assembly::{Collected, PartialCall, StreamError};
+use super::protocol::{Assembler, End, ModelRequest, chat_tool, error_message, parse_data};
 use super::sse::SseEvent;
 use super::types::{
     AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall, normalize_arguments,
@@ -155,7 +154,11 @@ pub(crate) struct ChatAssembler {
 }
 
 impl ChatAssembler {
-    fn tool_call_delta(&mut self, delta: &Value, out: &mut Vec<StreamEvent>) {
+    fn tool_call_delta(
+        &mut self,
+        delta: &Value,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
         let index = delta.get("index").and_then(Value::as_u64);
         let id = delta
             .get("id")
@@ -198,17 +201,18 @@ impl ChatAssembler {
         // whitespace can follow: the call is ready now, not when the next
         // piece of the reply arrives (which may be long after).
         call.announce(false, out);
+        Ok(())
     }
 }
 
 impl Assembler for ChatAssembler {
-    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, String> {
+    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, StreamError> {
         if event.data.trim() == "[DONE]" {
             return Ok(true);
         }
         let value = parse_data(event)?;
         if let Some(message) = error_message(&value) {
-            return Err(message);
+            return Err(StreamError::Provider(message));
         }
         let Some(choice) = value
             .get("choices")
@@ -227,7 +231,7 @@ impl Assembler for ChatAssembler {
             .into_iter()
             .flatten()
         {
-            self.tool_call_delta(call, out);
+            self.tool_call_delta(call, out)?;
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             let stop = stop_reason(reason);

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::protocol::{
-    Assembler, Collected, End, ModelRequest, PartialCall, error_message, parse_data, responses_tool,
-};
+use super::assembly::{Collected, PartialCall, StreamError};
+use super::protocol::{Assembler, End, ModelRequest, error_message, parse_data, responses_tool};
 use super::sse::SseEvent;
 use super::types::{
     AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall, normalize_arguments,
@@ -133,8 +132,11 @@ pub(crate) fn parse_reply(body: &Value) -> Result<ModelReply, String> {
     Ok(ModelReply { message, stop })
 }
 
-/// Streamed events to calls: a call is ready at its
-/// `response.function_call_arguments.done` (or its `output_item.done`).
+/// Streamed events to calls. A call begins once its `call_id` and name are
+/// known (from `output_item.added`, or else its `output_item.done`), and is
+/// ready at its `response.function_call_arguments.done` if it has begun by
+/// then, or else at its `output_item.done`: never under an id or a name
+/// that a later event could still change.
 #[derive(Debug, Default)]
 pub(crate) struct ResponsesAssembler {
     collected: Collected,
@@ -144,19 +146,64 @@ pub(crate) struct ResponsesAssembler {
 }
 
 impl ResponsesAssembler {
-    /// The call of an item, begun now if the server skipped `output_item.added`.
-    fn call_of(&mut self, item_id: &str, out: &mut Vec<StreamEvent>) -> usize {
-        if let Some(&position) = self.items.get(item_id) {
-            return position;
+    /// The call of an item, kept unannounced (under its item id, with no
+    /// name) if the server skipped `output_item.added`.
+    fn call_of(&mut self, item_id: &str) -> &mut PartialCall {
+        let position = match self.items.get(item_id) {
+            Some(&position) => position,
+            None => {
+                let position = self.collected.add(PartialCall::new(item_id, ""));
+                self.items.insert(item_id.to_string(), position);
+                position
+            }
+        };
+        &mut self.collected.calls[position]
+    }
+
+    /// `response.output_item.added` or `.done` of a `function_call` item.
+    fn function_call_item(
+        &mut self,
+        item: &Value,
+        done: bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
+        let field = |key: &str| {
+            item.get(key)
+                .and_then(Value::as_str)
+                .filter(|text| !text.is_empty())
+        };
+        let item_id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+        let arguments = item.get("arguments").and_then(Value::as_str);
+        let call = self.call_of(item_id);
+        if !done {
+            if let Some(arguments) = arguments {
+                call.push_arguments(arguments)?;
+            }
+            match (field("call_id"), field("name")) {
+                (Some(id), Some(name)) => call.identify(id, name, out)?,
+                // Kept, but not final: `done` may still say otherwise.
+                (id, name) if !call.begun => {
+                    call.id = id.unwrap_or(&call.id).to_string();
+                    call.name = name.unwrap_or(&call.name).to_string();
+                }
+                _ => {}
+            }
+            return Ok(());
         }
-        let position = self.collected.begin(PartialCall::new(item_id, ""), out);
-        self.items.insert(item_id.to_string(), position);
-        position
+        // The item's last word: what it leaves out stays as it was.
+        let id = field("call_id").map_or_else(|| call.id.clone(), str::to_string);
+        let name = field("name").map_or_else(|| call.name.clone(), str::to_string);
+        call.identify(&id, &name, out)?;
+        if let Some(arguments) = arguments {
+            call.set_arguments(arguments)?;
+        }
+        call.announce(true, out);
+        Ok(())
     }
 }
 
 impl Assembler for ResponsesAssembler {
-    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, String> {
+    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, StreamError> {
         let value = parse_data(event)?;
         let kind = value
             .get("type")
@@ -168,45 +215,24 @@ impl Assembler for ResponsesAssembler {
             "response.output_text.delta" => self.collected.text(text("delta"), out),
             "response.output_item.added" | "response.output_item.done" => {
                 let item = value.get("item").unwrap_or(&Value::Null);
-                if item.get("type").and_then(Value::as_str) != Some("function_call") {
-                    return Ok(false);
-                }
-                let item_id = item.get("id").and_then(Value::as_str).unwrap_or_default();
-                let call = function_call(item);
-                let position = match self.items.get(item_id) {
-                    Some(&position) => position,
-                    None => {
-                        let begun = PartialCall::new(call.id.clone(), call.name.clone());
-                        let position = self.collected.begin(begun, out);
-                        self.items.insert(item_id.to_string(), position);
-                        position
-                    }
-                };
-                let partial = &mut self.collected.calls[position];
-                if kind == "response.output_item.done" {
-                    partial.id = call.id;
-                    partial.name = call.name;
-                    if let Some(arguments) = item.get("arguments").and_then(Value::as_str) {
-                        partial.arguments = arguments.to_string();
-                    }
-                    partial.announce(true, out);
-                } else if let Some(arguments) = item.get("arguments").and_then(Value::as_str) {
-                    partial.arguments.push_str(arguments);
+                if item.get("type").and_then(Value::as_str) == Some("function_call") {
+                    let done = kind == "response.output_item.done";
+                    self.function_call_item(item, done, out)?;
                 }
             }
             "response.function_call_arguments.delta" => {
-                let position = self.call_of(text("item_id"), out);
-                self.collected.calls[position]
-                    .arguments
-                    .push_str(text("delta"));
+                self.call_of(text("item_id"))
+                    .push_arguments(text("delta"))?;
             }
             "response.function_call_arguments.done" => {
-                let position = self.call_of(text("item_id"), out);
-                let partial = &mut self.collected.calls[position];
+                let call = self.call_of(text("item_id"));
                 if let Some(arguments) = value.get("arguments").and_then(Value::as_str) {
-                    partial.arguments = arguments.to_string();
+                    call.set_arguments(arguments)?;
                 }
-                partial.announce(true, out);
+                // A call whose id is not known yet waits for its item's `done`.
+                if call.begun {
+                    call.announce(true, out);
+                }
             }
             "response.completed" | "response.incomplete" | "response.failed" => {
                 let response = value.get("response").unwrap_or(&Value::Null);
@@ -214,8 +240,10 @@ impl Assembler for ResponsesAssembler {
                 return Ok(true);
             }
             "error" => {
-                return Err(error_message(&json!({"error": value}))
-                    .unwrap_or_else(|| format!("the stream reported an error: {value}")));
+                return Err(StreamError::Provider(
+                    error_message(&json!({"error": value}))
+                        .unwrap_or_else(|| format!("the stream reported an error: {value}")),
+                ));
             }
             _ => {}
         }

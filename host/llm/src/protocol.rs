@@ -1,13 +1,11 @@
 //! What the three protocol modules share: the request, the streaming
-//! assembler interface, tool calls under assembly, and the tool export.
+//! assembler interface, and the tool export.
 
 use serde_json::{Value, json};
 
+use super::assembly::StreamError;
 use super::sse::SseEvent;
-use super::types::{
-    AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall, is_complete_json,
-    normalize_arguments,
-};
+use super::types::{Message, ModelReply, StreamEvent, excerpt};
 use toolhost_runtime::ToolInfo;
 use toolhost_runtime::formats::{self, Format};
 
@@ -30,9 +28,9 @@ pub(crate) struct ModelRequest<'a> {
 /// a [`ModelReply`].
 pub(crate) trait Assembler: Send {
     /// Takes one SSE event. Returns `Ok(true)` when the provider said the
-    /// reply is complete, `Err` with the provider's message when it reported
-    /// an error in the stream.
-    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, String>;
+    /// reply is complete, `Err` when it reported an error in the stream or
+    /// changed a call already announced.
+    fn feed(&mut self, event: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<bool, StreamError>;
 
     /// The stream is over, as `end` says. Every call not yet announced is
     /// announced now (those whose arguments never completed too: the agent
@@ -51,106 +49,6 @@ pub(crate) enum End {
     Cut,
 }
 
-/// One tool call whose arguments are arriving in pieces.
-#[derive(Debug, Clone)]
-pub(crate) struct PartialCall {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) arguments: String,
-    /// Announced with [`StreamEvent::CallReady`].
-    pub(crate) ready: bool,
-    /// The reply was cut off before the arguments were complete: they are
-    /// kept exactly as they arrived (empty ones are not read as `{}`).
-    pub(crate) cut: bool,
-}
-
-impl PartialCall {
-    pub(crate) fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            name: name.into(),
-            arguments: String::new(),
-            ready: false,
-            cut: false,
-        }
-    }
-
-    /// The call as it stands, with empty arguments read as `{}` unless the
-    /// call was cut off.
-    pub(crate) fn call(&self) -> ToolCall {
-        let arguments = if self.cut {
-            self.arguments.clone()
-        } else {
-            normalize_arguments(self.arguments.clone())
-        };
-        ToolCall::new(self.id.clone(), self.name.clone(), arguments)
-    }
-
-    /// Announces the call if it is not announced yet and its arguments are
-    /// complete JSON (or `force`, at the end of the stream).
-    pub(crate) fn announce(&mut self, force: bool, out: &mut Vec<StreamEvent>) {
-        if !self.ready && (force || is_complete_json(&self.arguments)) {
-            self.ready = true;
-            out.push(StreamEvent::CallReady(self.call()));
-        }
-    }
-}
-
-/// Text and calls collected over a stream, for the final reply.
-#[derive(Debug, Default)]
-pub(crate) struct Collected {
-    pub(crate) text: String,
-    pub(crate) calls: Vec<PartialCall>,
-}
-
-impl Collected {
-    pub(crate) fn text(&mut self, delta: &str, out: &mut Vec<StreamEvent>) {
-        if !delta.is_empty() {
-            self.text.push_str(delta);
-            out.push(StreamEvent::Text(delta.to_string()));
-        }
-    }
-
-    /// Starts a call; returns its position.
-    pub(crate) fn begin(&mut self, call: PartialCall, out: &mut Vec<StreamEvent>) -> usize {
-        out.push(StreamEvent::CallBegun {
-            id: call.id.clone(),
-            name: call.name.clone(),
-        });
-        self.calls.push(call);
-        self.calls.len() - 1
-    }
-
-    /// Announces every call not yet announced and builds the reply. In a
-    /// reply cut off (truncated, or by the token limit), a call whose
-    /// arguments are not complete JSON keeps them as they arrived.
-    pub(crate) fn finish(
-        &mut self,
-        complete: bool,
-        stop: Option<StopReason>,
-        out: &mut Vec<StreamEvent>,
-    ) -> ModelReply {
-        let stop = match (complete, stop) {
-            (false, _) => StopReason::Truncated,
-            (true, Some(stop)) => stop,
-            (true, None) if self.calls.is_empty() => StopReason::EndTurn,
-            (true, None) => StopReason::ToolUse,
-        };
-        let cut_off = matches!(stop, StopReason::Truncated | StopReason::MaxTokens);
-        for call in &mut self.calls {
-            call.cut = cut_off && !is_complete_json(&call.arguments);
-            call.announce(true, out);
-        }
-        ModelReply {
-            message: AssistantMessage {
-                text: std::mem::take(&mut self.text),
-                calls: self.calls.iter().map(PartialCall::call).collect(),
-            },
-            stop,
-        }
-    }
-}
-
 /// Parses one SSE data payload as JSON, naming the protocol on failure.
 pub(crate) fn parse_data(event: &SseEvent) -> Result<Value, String> {
     serde_json::from_str(&event.data).map_err(|e| {
@@ -159,18 +57,6 @@ pub(crate) fn parse_data(event: &SseEvent) -> Result<Value, String> {
             excerpt(&event.data, 200)
         )
     })
-}
-
-/// The first `max` bytes of `text`, cut on a character boundary.
-pub(crate) fn excerpt(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// A provider's error object (`{"error": {"message": …}}` or
@@ -274,7 +160,7 @@ pub(crate) fn replay(
     assembler: &mut dyn Assembler,
     text: &str,
     piece: usize,
-) -> Result<(Vec<StreamEvent>, ModelReply), String> {
+) -> Result<(Vec<StreamEvent>, ModelReply), StreamError> {
     let mut parser = super::sse::SseParser::default();
     let mut events = Vec::new();
     let mut out = Vec::new();
@@ -282,7 +168,7 @@ pub(crate) fn replay(
     for chunk in text.as_bytes().chunks(piece) {
         parser
             .feed(chunk, &mut events)
-            .map_err(|_| "line too long")?;
+            .map_err(|_| StreamError::Provider("line too long".into()))?;
         for event in events.drain(..) {
             complete |= assembler.feed(&event, &mut out)?;
         }

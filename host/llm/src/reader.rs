@@ -12,6 +12,7 @@
 //! - An error event in the stream is the provider's error.
 
 use super::anthropic::AnthropicAssembler;
+use super::assembly::StreamError;
 use super::openai_chat::ChatAssembler;
 use super::openai_responses::ResponsesAssembler;
 use super::protocol::{Assembler, End};
@@ -26,8 +27,9 @@ use super::types::StopReason;
 pub(crate) enum ReadError {
     /// A line or an event beyond the parser's cap.
     TooLong,
-    /// The provider reported an error in the stream.
-    Provider(String),
+    /// The provider reported an error in the stream, or changed a call it
+    /// had announced.
+    Stream(StreamError),
 }
 
 /// Reads one streamed reply.
@@ -99,7 +101,7 @@ impl StreamReader {
             let done = self
                 .assembler
                 .feed(&event, &mut self.out)
-                .map_err(ReadError::Provider)?;
+                .map_err(ReadError::Stream)?;
             self.out.drain(..).for_each(&mut *on_event);
             if done {
                 self.terminated = true;

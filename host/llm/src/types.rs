@@ -247,6 +247,18 @@ pub(crate) fn is_complete_json(text: &str) -> bool {
         && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok()
 }
 
+/// The first `max` bytes of `text`, cut on a character boundary.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

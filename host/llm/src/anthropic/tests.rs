@@ -120,7 +120,7 @@ fn an_overloaded_error_in_the_stream() {
     );
     assert_eq!(
         replay(&mut AnthropicAssembler::default(), &text, 3).unwrap_err(),
-        "overloaded_error: Overloaded"
+        StreamError::Provider("overloaded_error: Overloaded".into())
     );
 }
 

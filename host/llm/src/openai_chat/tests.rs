@@ -203,7 +203,10 @@ fn a_truncated_stream_is_marked_and_its_call_announced() {
 fn an_error_in_the_stream_is_reported() {
     let text = "data: {\"error\": {\"message\": \"The server had an error\", \"type\": \"server_error\"}}\n\n";
     let error = replay(&mut ChatAssembler::default(), text, 10).unwrap_err();
-    assert_eq!(error, "server_error: The server had an error");
+    assert_eq!(
+        error,
+        StreamError::Provider("server_error: The server had an error".into())
+    );
 }
 
 #[test]

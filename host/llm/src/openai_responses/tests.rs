@@ -119,7 +119,7 @@ fn failures_and_incomplete_replies() {
     );
     assert_eq!(
         replay(&mut ResponsesAssembler::default(), &failed, 9).unwrap_err(),
-        "boom"
+        StreamError::Provider("boom".into())
     );
     let incomplete = event(
         json!({"type": "response.incomplete", "response": {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}}),
@@ -131,6 +131,7 @@ fn failures_and_incomplete_replies() {
     assert!(
         replay(&mut ResponsesAssembler::default(), &error, 9)
             .unwrap_err()
+            .to_string()
             .contains("slow down")
     );
 }
@@ -187,4 +188,114 @@ fn requests_send_calls_and_outputs_by_call_id() {
         json!({"type": "function_call_output", "call_id": "call_1", "output": "{\"value\":1}"})
     );
     assert!(body.get("stream").is_none());
+}
+
+/// The calls announced ready, in order.
+fn announced(events: &[StreamEvent]) -> Vec<ToolCall> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            StreamEvent::CallReady(call) => Some(call.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn function_call(item: Value, extra: Value) -> Value {
+    let mut event = json!({"item": item});
+    for (key, value) in extra.as_object().unwrap() {
+        event[key] = value.clone();
+    }
+    event
+}
+
+/// A call whose `call_id` arrives only with `output_item.done`, as some
+/// compatible servers send it: announced once, under its final id.
+#[test]
+fn a_call_id_that_arrives_late_is_announced_once_under_it() {
+    let arguments = r#"{"expression":"6*7"}"#;
+    let added = json!({"id": "fc_1", "type": "function_call", "name": "calc", "arguments": ""});
+    let done = json!({"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "calc", "arguments": arguments});
+    let with_added = [
+        event(function_call(
+            added,
+            json!({"type": "response.output_item.added"}),
+        )),
+        event(
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "delta": arguments}),
+        ),
+        event(
+            json!({"type": "response.function_call_arguments.done", "item_id": "fc_1", "arguments": arguments}),
+        ),
+        event(function_call(
+            done,
+            json!({"type": "response.output_item.done"}),
+        )),
+        event(json!({"type": "response.completed", "response": {"status": "completed"}})),
+    ];
+    // And the same without `output_item.added`: no nameless call is announced.
+    let without_added = &with_added[1..];
+    for (what, stream) in [
+        ("with added", &with_added[..]),
+        ("without added", without_added),
+    ] {
+        let (events, reply) =
+            replay(&mut ResponsesAssembler::default(), &stream.concat(), 11).unwrap();
+        assert_eq!(
+            reply.message.calls,
+            [ToolCall::new("call_1", "calc", arguments)],
+            "{what}"
+        );
+        assert_eq!(announced(&events), reply.message.calls, "{what}");
+    }
+}
+
+/// Once a call is announced ready it may already be running: a later event
+/// that changes its id, name or arguments is an error, not a rewrite.
+#[test]
+fn a_change_to_an_announced_call_is_a_stream_error() {
+    let arguments = r#"{"expression":"6*7"}"#;
+    let item = json!({"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "calc", "arguments": ""});
+    let announcing = [
+        event(function_call(item.clone(), json!({"type": "response.output_item.added"}))),
+        event(json!({"type": "response.function_call_arguments.done", "item_id": "fc_1", "arguments": arguments})),
+    ]
+    .concat();
+    let changed = |key: &str, value: &str| {
+        let mut item = item.clone();
+        item["arguments"] = json!(arguments);
+        item[key] = json!(value);
+        event(function_call(
+            item,
+            json!({"type": "response.output_item.done"}),
+        ))
+    };
+    let later = [
+        ("id", changed("call_id", "call_2")),
+        ("name", changed("name", "sleep")),
+        ("arguments", changed("arguments", r#"{"expression":"1"}"#)),
+        (
+            "a delta",
+            event(
+                json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "delta": "{}"}),
+            ),
+        ),
+    ];
+    let end = event(json!({"type": "response.completed", "response": {"status": "completed"}}));
+    for (what, later) in later {
+        let text = format!("{announcing}{later}{end}");
+        let error = replay(&mut ResponsesAssembler::default(), &text, 9)
+            .map(|(events, reply)| (announced(&events), reply.message.calls))
+            .unwrap_err();
+        assert!(error.to_string().contains("call_1"), "{what}: {error}");
+    }
+    // The same call confirmed by its `done` is no change.
+    let same = changed("name", "calc");
+    let (events, reply) = replay(
+        &mut ResponsesAssembler::default(),
+        &format!("{announcing}{same}{end}"),
+        9,
+    )
+    .unwrap();
+    assert_eq!(announced(&events), reply.message.calls);
 }

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::{ReadError, StreamReader};
+use crate::assembly::StreamError;
 use crate::protocol::ModelRequest;
 use crate::types::{
     Message, ModelReply, Provider, StopReason, StreamEvent, ToolResult, is_complete_json,
@@ -468,7 +469,7 @@ fn an_error_event_is_the_providers_error_however_it_is_split() {
         for seed in 0..64 {
             let (reply, _) = read(provider, &splits(text.as_bytes(), seed));
             match reply {
-                Err(ReadError::Provider(message)) => {
+                Err(ReadError::Stream(StreamError::Provider(message))) => {
                     assert!(message.contains("à bientôt"), "{provider}: {message}")
                 }
                 other => panic!("{provider}, seed {seed}: {other:?}"),

@@ -78,14 +78,14 @@ fn streamed(
         for event in events.drain(..) {
             complete |= assembler
                 .feed(&event, &mut out)
-                .map_err(TestCaseError::fail)?;
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
     }
     let ending = parser.finish(&mut events);
     for event in events.drain(..) {
         complete |= assembler
             .feed(&event, &mut out)
-            .map_err(TestCaseError::fail)?;
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
     let end = match (complete, ending) {
         (true, _) => End::Terminated,
@@ -155,7 +155,7 @@ fn fuzz_tool_calls_stream_and_whole_replies_agree_in_every_protocol() {
                 Provider::OpenAiResponses => openai_responses::parse_reply(&body),
                 Provider::Anthropic => anthropic::parse_reply(&body),
             }
-            .map_err(TestCaseError::fail)?;
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let (streamed, ready) = streamed(provider, &stream_text(&render), &cuts)?;
 
             let text: String = reply
