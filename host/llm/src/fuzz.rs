@@ -256,7 +256,8 @@ fn protocol_event() -> impl Strategy<Value = (Option<String>, Value)> {
 }
 
 /// Feeds `events` to `assembler` and checks what every assembler promises:
-/// no panic; every call in the reply announced exactly once.
+/// no panic; every call in the reply announced exactly once, as the reply
+/// holds it (or an error, when the events changed an announced call).
 fn assemble(
     assembler: &mut dyn Assembler,
     events: &[(Option<String>, Value)],
@@ -292,6 +293,18 @@ fn assemble(
         .count();
     prop_assert_eq!(begun, reply.message.calls.len());
     prop_assert_eq!(ready, reply.message.calls.len());
+    let mut announced: Vec<_> = out
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::CallReady(call) => Some(call.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut calls = reply.message.calls.clone();
+    let key = |call: &crate::ToolCall| (call.id.clone(), call.name.clone(), call.arguments.clone());
+    announced.sort_by_key(key);
+    calls.sort_by_key(key);
+    prop_assert_eq!(announced, calls);
     let text: String = out
         .iter()
         .filter_map(|e| match e {

@@ -142,9 +142,11 @@ pub(crate) fn parse_reply(body: &Value) -> Result<ModelReply, String> {
     })
 }
 
-/// Streamed chunks to calls. A call is ready as soon as its arguments are
-/// complete JSON (whether the server sends calls one after another or
-/// interleaved), or when the choice finishes.
+/// Streamed chunks to calls. A call begins once its name is known, and is
+/// ready as soon as it has begun and its arguments are complete JSON
+/// (whether the server sends calls one after another or interleaved), or
+/// when the choice finishes. A later piece that would change a call
+/// already announced is a [`StreamError::CallChanged`].
 #[derive(Debug, Default)]
 pub(crate) struct ChatAssembler {
     collected: Collected,
@@ -178,29 +180,32 @@ impl ChatAssembler {
             (Some(id), Some(position)) if self.collected.calls[position].id == id => position,
             (Some(id), _) => match self.collected.calls.iter().position(|c| c.id == id) {
                 Some(position) => position,
-                None => self.collected.begin(PartialCall::new(id, name), out),
+                None => self.collected.add(PartialCall::new(id, "")),
             },
             (None, Some(position)) => position,
             (None, None) => {
                 let id = format!("call_{}", self.collected.calls.len());
-                self.collected.begin(PartialCall::new(id, name), out)
+                self.collected.add(PartialCall::new(id, ""))
             }
         };
         self.by_index.insert(index.unwrap_or(0), position);
         let call = &mut self.collected.calls[position];
-        if call.name.is_empty() && !name.is_empty() {
-            call.name = name.to_string();
+        if !name.is_empty() {
+            // Servers may repeat the name on every piece, never change it.
+            let id = call.id.clone();
+            call.identify(&id, name, out)?;
         }
-        let arguments = match function.get("arguments") {
-            Some(Value::String(text)) => text.clone(),
-            Some(Value::Object(_)) => function["arguments"].to_string(),
-            _ => String::new(),
-        };
-        call.arguments.push_str(&arguments);
+        match function.get("arguments") {
+            Some(Value::String(text)) => call.push_arguments(text)?,
+            Some(arguments @ Value::Object(_)) => call.push_arguments(&arguments.to_string())?,
+            _ => {}
+        }
         // Arguments are an object, so once they parse nothing but
         // whitespace can follow: the call is ready now, not when the next
         // piece of the reply arrives (which may be long after).
-        call.announce(false, out);
+        if call.begun {
+            call.announce(false, out);
+        }
         Ok(())
     }
 }

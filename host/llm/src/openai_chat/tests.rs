@@ -280,3 +280,84 @@ fn requests_carry_calls_and_one_tool_message_per_result() {
     assert_eq!(body["stream"], true);
     assert!(body.get("tools").is_none());
 }
+
+/// The calls announced ready, in order.
+fn announced(events: &[StreamEvent]) -> Vec<ToolCall> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            StreamEvent::CallReady(call) => Some(call.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn call_delta(index: u64, id: Option<&str>, name: Option<&str>, arguments: &str) -> String {
+    let mut call = json!({"index": index, "function": {"arguments": arguments}});
+    if let Some(id) = id {
+        call["id"] = json!(id);
+    }
+    if let Some(name) = name {
+        call["function"]["name"] = json!(name);
+    }
+    chunk(json!({"tool_calls": [call]}), None)
+}
+
+/// A name that arrives after complete arguments: the call waits for it, and
+/// is announced once, as the reply holds it.
+#[test]
+fn a_call_is_not_announced_before_its_name() {
+    let text = [
+        call_delta(0, Some("call_1"), None, r#"{"a":1}"#),
+        call_delta(0, None, Some("calc"), ""),
+        chunk(json!({}), Some("tool_calls")),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat();
+    let (events, reply) = replay(&mut ChatAssembler::default(), &text, 7).unwrap();
+    assert_eq!(
+        reply.message.calls,
+        [ToolCall::new("call_1", "calc", r#"{"a":1}"#)]
+    );
+    assert_eq!(announced(&events), reply.message.calls);
+}
+
+/// Once a call is announced it may be running: a later delta that changes
+/// its name or adds to its arguments is a stream error, not a change.
+#[test]
+fn a_delta_that_changes_an_announced_call_is_a_stream_error() {
+    let announcing = call_delta(0, Some("call_1"), Some("calc"), r#"{"a":[1]}"#);
+    let later = [
+        ("more arguments", call_delta(0, None, None, r#"{"b":2}"#)),
+        ("another name", call_delta(0, None, Some("sleep"), "")),
+        // A server that sends two calls under index 0 without ids.
+        (
+            "a second call on index 0",
+            call_delta(0, None, Some("sleep"), r#"{"ms":1}"#),
+        ),
+    ];
+    let end = chunk(json!({}), Some("tool_calls")) + "data: [DONE]\n\n";
+    for (what, later) in later {
+        let text = format!("{announcing}{later}{end}");
+        let error = replay(&mut ChatAssembler::default(), &text, 9)
+            .map(|(events, reply)| (announced(&events), reply.message.calls))
+            .unwrap_err();
+        assert!(
+            matches!(&error, StreamError::CallChanged { id, .. } if id == "call_1"),
+            "{what}: {error}"
+        );
+    }
+    // The same name again, and whitespace after the arguments, change nothing.
+    let same = call_delta(0, None, Some("calc"), " \n");
+    let (events, reply) = replay(
+        &mut ChatAssembler::default(),
+        &format!("{announcing}{same}{end}"),
+        9,
+    )
+    .unwrap();
+    assert_eq!(
+        reply.message.calls,
+        [ToolCall::new("call_1", "calc", r#"{"a":[1]}"#)]
+    );
+    assert_eq!(announced(&events), reply.message.calls);
+}
