@@ -177,9 +177,7 @@ impl Assembler for AnthropicAssembler {
                     "text_delta" => self.collected.text(text("text"), out),
                     "input_json_delta" => {
                         if let Some(&position) = self.blocks.get(&index) {
-                            self.collected.calls[position]
-                                .arguments
-                                .push_str(text("partial_json"));
+                            self.collected.calls[position].push_arguments(text("partial_json"))?;
                         }
                     }
                     _ => {}
@@ -188,10 +186,10 @@ impl Assembler for AnthropicAssembler {
             "content_block_stop" => {
                 if let Some(position) = self.blocks.remove(&index) {
                     let call = &mut self.collected.calls[position];
-                    if call.arguments.trim().is_empty()
+                    if call.arguments().trim().is_empty()
                         && let Some(input) = self.start_inputs.remove(&position)
                     {
-                        call.arguments = input;
+                        call.set_arguments(&input)?;
                     }
                     call.announce(true, out);
                 }

@@ -7,6 +7,7 @@
 //! exactly as announced. An event that would change an announced call is a
 //! [`StreamError::CallChanged`], never a silent rewrite.
 
+use super::completion::Completion;
 use super::types::{
     AssistantMessage, ModelReply, StopReason, StreamEvent, ToolCall, excerpt, is_complete_json,
     normalize_arguments,
@@ -40,7 +41,11 @@ impl From<String> for StreamError {
 pub(crate) struct PartialCall {
     pub(crate) id: String,
     pub(crate) name: String,
-    pub(crate) arguments: String,
+    /// Changed only through [`PartialCall::push_arguments`] and
+    /// [`PartialCall::set_arguments`], which keep `completion` in step.
+    arguments: String,
+    /// How far `arguments` have been read for completeness.
+    completion: Completion,
     /// Announced with [`StreamEvent::CallBegun`]: its id and name are final.
     pub(crate) begun: bool,
     /// Announced with [`StreamEvent::CallReady`]: nothing of it may change.
@@ -56,10 +61,16 @@ impl PartialCall {
             id: id.into(),
             name: name.into(),
             arguments: String::new(),
+            completion: Completion::default(),
             begun: false,
             ready: false,
             cut: false,
         }
+    }
+
+    /// The arguments as they arrived so far.
+    pub(crate) fn arguments(&self) -> &str {
+        &self.arguments
     }
 
     /// The call as it stands, with empty arguments read as `{}` unless the
@@ -133,13 +144,15 @@ impl PartialCall {
             return Ok(());
         }
         self.arguments = whole.to_string();
+        self.completion = Completion::default();
         Ok(())
     }
 
     /// Announces the call if it is not announced yet and its arguments are
-    /// complete JSON (or `force`, at the end of the stream).
+    /// complete JSON (or `force`, at the end of the stream). Asked after
+    /// every piece, it reads each piece once: see [`Completion`].
     pub(crate) fn announce(&mut self, force: bool, out: &mut Vec<StreamEvent>) {
-        if !self.ready && (force || is_complete_json(&self.arguments)) {
+        if !self.ready && (force || self.completion.advance(&self.arguments)) {
             self.begin(out);
             self.ready = true;
             out.push(StreamEvent::CallReady(self.call()));

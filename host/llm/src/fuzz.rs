@@ -384,6 +384,15 @@ fn fuzz_arguments_are_complete_exactly_when_they_are_one_json_container() {
         let parsed = serde_json::from_str::<Value>(text.trim_end());
         let container = parsed.as_ref().is_ok_and(|v| v.is_object() || v.is_array());
         prop_assert_eq!(is_complete_json(&text), container);
+        // Read piece by piece, every prefix gets the same answer.
+        for size in [1, 3] {
+            let mut completion = crate::completion::Completion::default();
+            let mut so_far = String::new();
+            for piece in crate::protocol::pieces(&text, size) {
+                so_far.push_str(&piece);
+                prop_assert_eq!(completion.advance(&so_far), is_complete_json(&so_far));
+            }
+        }
         let normalized = normalize_arguments(text.clone());
         if text.trim().is_empty() {
             prop_assert_eq!(normalized, "{}");

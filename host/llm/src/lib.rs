@@ -15,6 +15,7 @@ mod agent;
 mod anthropic;
 mod assembly;
 mod client;
+mod completion;
 mod events;
 #[cfg(test)]
 mod fuzz;

@@ -243,8 +243,21 @@ pub(crate) fn normalize_arguments(arguments: String) -> String {
 /// arguments yet), so only the end of the call reads it as `{}`.
 pub(crate) fn is_complete_json(text: &str) -> bool {
     let trimmed = text.trim_end();
-    (trimmed.ends_with('}') || trimmed.ends_with(']'))
-        && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok()
+    (trimmed.ends_with('}') || trimmed.ends_with(']')) && parses(trimmed)
+}
+
+/// True when `text` is one JSON value: the one whole parse of arguments
+/// that every completeness check goes through (and tests count).
+pub(crate) fn parses(text: &str) -> bool {
+    #[cfg(test)]
+    WHOLE_PARSES.with(|count| count.set(count.get() + 1));
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Whole parses of arguments made on this thread.
+    pub(crate) static WHOLE_PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The first `max` bytes of `text`, cut on a character boundary.

@@ -361,3 +361,33 @@ fn a_delta_that_changes_an_announced_call_is_a_stream_error() {
     );
     assert_eq!(announced(&events), reply.message.calls);
 }
+
+/// Arguments that are a valid JSON prefix ending in `}` after every piece
+/// (`{"a":[{}` then `,{}` again and again): each piece must not reparse the
+/// whole text, or the work grows with the square of the arguments.
+#[test]
+fn arguments_ending_in_a_brace_at_every_piece_are_not_reparsed_each_time() {
+    const PIECES: usize = 30_000;
+    let mut text = call_delta(0, Some("call_1"), Some("calc"), r#"{"a":[{}"#);
+    let piece = call_delta(0, None, None, ",{}");
+    text.reserve(piece.len() * PIECES);
+    for _ in 0..PIECES {
+        text += &piece;
+    }
+    text += &call_delta(0, None, None, "]}");
+    text += &chunk(json!({}), Some("tool_calls"));
+    text += "data: [DONE]\n\n";
+    let before = crate::types::WHOLE_PARSES.with(std::cell::Cell::get);
+    let (events, reply) = replay(&mut ChatAssembler::default(), &text, 1 << 16).unwrap();
+    let parses = crate::types::WHOLE_PARSES.with(std::cell::Cell::get) - before;
+    let arguments = format!(r#"{{"a":[{{}}{}]}}"#, ",{}".repeat(PIECES));
+    assert_eq!(
+        reply.message.calls,
+        [ToolCall::new("call_1", "calc", arguments)]
+    );
+    assert_eq!(announced(&events), reply.message.calls);
+    assert!(
+        parses <= 2,
+        "{parses} whole parses of the arguments for {PIECES} pieces"
+    );
+}
