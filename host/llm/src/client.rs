@@ -9,8 +9,10 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
 use super::assembly::StreamError;
+use super::body::{self, BodyEnd, MAX_ERROR_BODY};
 use super::protocol::{ModelRequest, error_message};
 use super::reader::{ReadError, StreamReader};
+use super::sse::MAX_LINE;
 use super::types::{Message, ModelReply, Provider, StreamEvent, excerpt};
 use super::{anthropic, openai_chat, openai_responses};
 use toolhost_runtime::ToolInfo;
@@ -33,7 +35,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time for a whole non-streaming request.
     pub request_timeout: Duration,
-    /// Longest silence between two pieces of a stream.
+    /// Longest wait for a streamed reply's status and headers, and longest
+    /// silence between two pieces of any reply body (a stream, a reply in
+    /// one piece, an error's body).
     pub idle_timeout: Duration,
     /// Retries after a 429, a 5xx or a failed connection (not counting the first try).
     pub retries: u32,
@@ -287,8 +291,8 @@ impl ModelClient {
         tools: &[ToolInfo],
     ) -> Result<ModelReply, LlmError> {
         let body = self.body(&self.request(system, messages, tools), false);
-        let response = self.send(&body, false).await?;
-        let bytes = response.bytes().await.map_err(|e| self.transport(1, &e))?;
+        let mut response = self.send(&body, false).await?;
+        let bytes = self.whole_body(&mut response).await?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| LlmError::Protocol {
             provider: self.config.provider,
             message: format!(
@@ -322,7 +326,7 @@ impl ModelClient {
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if !is_sse {
             // A server that ignores `stream: true` and answers in one piece.
-            let bytes = response.bytes().await.map_err(|e| self.transport(1, &e))?;
+            let bytes = self.whole_body(&mut response).await?;
             let value: Value = serde_json::from_slice(&bytes).map_err(|e| LlmError::Protocol {
                 provider,
                 message: format!("expected an event stream or JSON, got neither ({e})"),
@@ -371,7 +375,28 @@ impl ModelClient {
         reader.finish(on_event).map_err(read_error)
     }
 
-    /// Sends `body`, retrying 429, 5xx and failed connections.
+    /// A reply in one piece: at most [`MAX_LINE`] bytes, as an event of a
+    /// stream may be, with no silence longer than the idle timeout.
+    async fn whole_body(&self, response: &mut reqwest::Response) -> Result<Vec<u8>, LlmError> {
+        let provider = self.config.provider;
+        let read = body::read(response, MAX_LINE, self.config.idle_timeout).await;
+        match read.end {
+            BodyEnd::Whole => Ok(read.bytes),
+            BodyEnd::Cut => Err(LlmError::Protocol {
+                provider,
+                message: format!("the reply is longer than {} MiB", MAX_LINE >> 20),
+            }),
+            BodyEnd::Silent => Err(LlmError::Idle {
+                provider,
+                seconds: self.config.idle_timeout.as_secs(),
+            }),
+            BodyEnd::Broken(error) => Err(self.transport(1, &error)),
+        }
+    }
+
+    /// Sends `body`, retrying 429, 5xx and failed connections. A streamed
+    /// request waits for its status and headers no longer than the idle
+    /// timeout (a whole request's timeout covers a non-streamed one).
     async fn send(&self, body: &Value, stream: bool) -> Result<reqwest::Response, LlmError> {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
         let mut attempt = 0;
@@ -399,13 +424,40 @@ impl ModelClient {
                 request.timeout(self.config.request_timeout)
             };
             let retries_left = attempt <= self.config.retries;
-            match request.send().await {
+            let sent = if stream {
+                let idle = self.config.idle_timeout;
+                match tokio::time::timeout(idle, request.send()).await {
+                    Ok(sent) => sent,
+                    Err(_) if retries_left => {
+                        tracing::info!(provider = %self.config.provider, ?idle, "no response head; retrying");
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    Err(_) => {
+                        return Err(LlmError::Transport {
+                            provider: self.config.provider,
+                            url: self.url.clone(),
+                            attempts: attempt,
+                            message: format!(
+                                "no response within {} ms of the request (the idle timeout)",
+                                idle.as_millis()
+                            ),
+                        });
+                    }
+                }
+            } else {
+                request.send().await
+            };
+            match sent {
                 Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => {
+                Ok(mut response) => {
                     let status = response.status().as_u16();
                     let wait = retry_after(response.headers());
-                    let text = response.bytes().await.unwrap_or_default();
-                    let text = String::from_utf8_lossy(&text);
+                    // Whatever arrives within the cap and the idle timeout:
+                    // enough for a message, never a hang.
+                    let read =
+                        body::read(&mut response, MAX_ERROR_BODY, self.config.idle_timeout).await;
+                    let text = String::from_utf8_lossy(&read.bytes);
                     let message = serde_json::from_str::<Value>(&text)
                         .ok()
                         .and_then(|value| error_message(&value))
@@ -579,6 +631,96 @@ mod tests {
                 assert_eq!(retry_after(&headers), None, "{name}: {junk}");
             }
         }
+    }
+
+    /// A client of the server at `base_url` that gives up after 300 ms of
+    /// silence and never retries.
+    fn impatient(base_url: &str) -> ModelClient {
+        let mut config = ClientConfig::new(Provider::OpenAiChat).base_url(base_url);
+        config.idle_timeout = Duration::from_millis(300);
+        config.retries = 0;
+        ModelClient::new(config).unwrap()
+    }
+
+    /// Streams one reply from `client`; a call still running after 10 s
+    /// is a hang.
+    async fn stream_once(client: &ModelClient) -> Result<ModelReply, LlmError> {
+        let messages = [Message::User("hi".into())];
+        let mut on_event = |_| {};
+        let call = client.stream(None, &messages, &[], &mut on_event);
+        tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("the request hung")
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_given_up_after_the_idle_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket); // open, and silent
+            }
+        });
+        let error = stream_once(&impatient(&base_url)).await.unwrap_err();
+        server.abort();
+        assert!(matches!(error, LlmError::Transport { .. }), "{error}");
+    }
+
+    /// A server that answers with `head` and then a body that never ends.
+    async fn endless(head: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = [0; 4096];
+            let _ = socket.read(&mut request).await;
+            let mut out = head.as_bytes().to_vec();
+            let piece = "x".repeat(1 << 16);
+            loop {
+                out.extend_from_slice(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes());
+                if socket.write_all(&out).await.is_err() {
+                    return;
+                }
+                out.clear();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        (base_url, server)
+    }
+
+    #[tokio::test]
+    async fn an_error_status_with_an_endless_body_is_reported_with_the_bodys_start() {
+        let (base_url, server) = endless(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n",
+        )
+        .await;
+        let error = stream_once(&impatient(&base_url)).await.unwrap_err();
+        server.abort();
+        match error {
+            LlmError::Status {
+                status, message, ..
+            } => {
+                assert_eq!(status, 400);
+                assert!(message.starts_with("xxxx"), "{message}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_that_is_not_a_stream_is_refused() {
+        let (base_url, server) = endless(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+        )
+        .await;
+        let error = stream_once(&impatient(&base_url)).await.unwrap_err();
+        server.abort();
+        assert!(matches!(error, LlmError::Protocol { .. }), "{error}");
     }
 
     #[test]

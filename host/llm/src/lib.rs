@@ -14,6 +14,7 @@
 mod agent;
 mod anthropic;
 mod assembly;
+mod body;
 mod client;
 mod completion;
 mod events;

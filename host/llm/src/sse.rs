@@ -17,7 +17,7 @@ pub(crate) struct SseEvent {
 
 /// Largest line, and largest event (its data lines together), kept; a
 /// longer one is a broken or hostile server.
-const MAX_LINE: usize = 16 << 20;
+pub(crate) const MAX_LINE: usize = 16 << 20;
 
 /// Incremental parser state.
 #[derive(Debug, Default)]
