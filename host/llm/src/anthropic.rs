@@ -157,16 +157,18 @@ impl Assembler for AnthropicAssembler {
                 match text("type") {
                     "tool_use" => {
                         let call = PartialCall::new(text("id"), text("name"));
-                        let position = self.collected.begin(call, out);
+                        let position = self.collected.begin(call, out)?;
                         self.blocks.insert(index, position);
                         if let Some(input) = block
                             .get("input")
                             .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
                         {
-                            self.start_inputs.insert(position, input.to_string());
+                            let input = input.to_string();
+                            self.collected.hold(input.len())?;
+                            self.start_inputs.insert(position, input);
                         }
                     }
-                    "text" => self.collected.text(text("text"), out),
+                    "text" => self.collected.text(text("text"), out)?,
                     _ => {}
                 }
             }
@@ -174,10 +176,11 @@ impl Assembler for AnthropicAssembler {
                 let delta = value.get("delta").unwrap_or(&Value::Null);
                 let text = |key: &str| delta.get(key).and_then(Value::as_str).unwrap_or_default();
                 match text("type") {
-                    "text_delta" => self.collected.text(text("text"), out),
+                    "text_delta" => self.collected.text(text("text"), out)?,
                     "input_json_delta" => {
                         if let Some(&position) = self.blocks.get(&index) {
-                            self.collected.calls[position].push_arguments(text("partial_json"))?;
+                            self.collected
+                                .push_arguments(position, text("partial_json"))?;
                         }
                     }
                     _ => {}
@@ -185,13 +188,11 @@ impl Assembler for AnthropicAssembler {
             }
             "content_block_stop" => {
                 if let Some(position) = self.blocks.remove(&index) {
-                    let call = &mut self.collected.calls[position];
-                    if call.arguments().trim().is_empty()
-                        && let Some(input) = self.start_inputs.remove(&position)
-                    {
-                        call.set_arguments(&input)?;
+                    let unsent = self.collected.calls[position].arguments().trim().is_empty();
+                    if unsent && let Some(input) = self.start_inputs.remove(&position) {
+                        self.collected.set_arguments(position, &input)?;
                     }
-                    call.announce(true, out);
+                    self.collected.calls[position].announce(true, out);
                 }
             }
             "message_delta" => {

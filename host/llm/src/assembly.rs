@@ -6,12 +6,26 @@
 //! when its id, name and arguments are final, and the reply holds it
 //! exactly as announced. An event that would change an announced call is a
 //! [`StreamError::CallChanged`], never a silent rewrite.
+//!
+//! A reply is bounded as a whole, not only event by event: at most
+//! [`MAX_CALLS`] calls, and at most [`MAX_REPLY`] bytes of text and
+//! arguments together, counted as they arrive.
 
 use super::completion::Completion;
 use super::types::{
     AssistantMessage, ModelReply, StopReason, StreamEvent, ToolCall, excerpt, is_complete_json,
     normalize_arguments,
 };
+
+/// The most tool calls one reply may hold. Far beyond any real reply (the
+/// agent's own default budget is 50 calls a run), and small enough that
+/// per-call bookkeeping stays cheap.
+pub(crate) const MAX_CALLS: usize = 1024;
+
+/// The most bytes of text and arguments one reply may hold together: twice
+/// the largest single event, and far beyond the output of any model's
+/// token limit.
+pub(crate) const MAX_REPLY: usize = 32 << 20;
 
 /// Why an assembler stopped reading a stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +42,9 @@ pub(crate) enum StreamError {
         /// What the event changed.
         change: String,
     },
+    /// The reply went past one of its caps ([`MAX_CALLS`], [`MAX_REPLY`]).
+    #[error("the reply holds more than {0}")]
+    TooLarge(String),
 }
 
 impl From<String> for StreamError {
@@ -41,8 +58,9 @@ impl From<String> for StreamError {
 pub(crate) struct PartialCall {
     pub(crate) id: String,
     pub(crate) name: String,
-    /// Changed only through [`PartialCall::push_arguments`] and
-    /// [`PartialCall::set_arguments`], which keep `completion` in step.
+    /// Changed only through [`Collected::push_arguments`] and
+    /// [`Collected::set_arguments`], which keep `completion` in step and
+    /// count the bytes against the reply's cap.
     arguments: String,
     /// How far `arguments` have been read for completeness.
     completion: Completion,
@@ -120,7 +138,7 @@ impl PartialCall {
 
     /// Appends a piece of the arguments. Once the call is announced, only
     /// whitespace may follow (and is dropped, so the call stays as announced).
-    pub(crate) fn push_arguments(&mut self, piece: &str) -> Result<(), StreamError> {
+    fn push_arguments(&mut self, piece: &str) -> Result<(), StreamError> {
         if self.ready {
             if piece.trim().is_empty() {
                 return Ok(());
@@ -136,7 +154,7 @@ impl PartialCall {
 
     /// Replaces the arguments with the provider's whole copy of them. Once
     /// the call is announced, the copy must be what was announced.
-    pub(crate) fn set_arguments(&mut self, whole: &str) -> Result<(), StreamError> {
+    fn set_arguments(&mut self, whole: &str) -> Result<(), StreamError> {
         if self.ready {
             if normalize_arguments(whole.to_string()) != self.call().arguments {
                 return Err(self.changed(format!("its arguments became `{}`", excerpt(whole, 80))));
@@ -172,28 +190,84 @@ impl PartialCall {
 pub(crate) struct Collected {
     pub(crate) text: String,
     pub(crate) calls: Vec<PartialCall>,
+    /// Bytes counted against [`MAX_REPLY`].
+    held: usize,
 }
 
 impl Collected {
-    pub(crate) fn text(&mut self, delta: &str, out: &mut Vec<StreamEvent>) {
+    pub(crate) fn text(
+        &mut self,
+        delta: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), StreamError> {
         if !delta.is_empty() {
+            self.hold(delta.len())?;
             self.text.push_str(delta);
             out.push(StreamEvent::Text(delta.to_string()));
         }
+        Ok(())
+    }
+
+    /// Counts `bytes` an assembler keeps against the reply's cap.
+    pub(crate) fn hold(&mut self, bytes: usize) -> Result<(), StreamError> {
+        let held = self.held.saturating_add(bytes);
+        if held > MAX_REPLY {
+            return Err(StreamError::TooLarge(format!(
+                "{} MiB of text and arguments",
+                MAX_REPLY >> 20
+            )));
+        }
+        self.held = held;
+        Ok(())
     }
 
     /// Keeps a call whose id or name is not known yet, without announcing
     /// it; returns its position.
-    pub(crate) fn add(&mut self, call: PartialCall) -> usize {
+    pub(crate) fn add(&mut self, call: PartialCall) -> Result<usize, StreamError> {
+        if self.calls.len() >= MAX_CALLS {
+            return Err(StreamError::TooLarge(format!("{MAX_CALLS} tool calls")));
+        }
+        self.hold(call.id.len() + call.name.len())?;
         self.calls.push(call);
-        self.calls.len() - 1
+        Ok(self.calls.len() - 1)
     }
 
     /// Starts a call whose id and name are final; returns its position.
-    pub(crate) fn begin(&mut self, call: PartialCall, out: &mut Vec<StreamEvent>) -> usize {
-        let position = self.add(call);
+    pub(crate) fn begin(
+        &mut self,
+        call: PartialCall,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<usize, StreamError> {
+        let position = self.add(call)?;
         self.calls[position].begin(out);
-        position
+        Ok(position)
+    }
+
+    /// Appends a piece of the call at `position`'s arguments (see
+    /// [`PartialCall`] for what may follow an announced call).
+    pub(crate) fn push_arguments(
+        &mut self,
+        position: usize,
+        piece: &str,
+    ) -> Result<&mut PartialCall, StreamError> {
+        self.hold(piece.len())?;
+        let call = &mut self.calls[position];
+        call.push_arguments(piece)?;
+        Ok(call)
+    }
+
+    /// Replaces the call at `position`'s arguments with the provider's
+    /// whole copy of them; once the call is announced, the copy must be
+    /// what was announced.
+    pub(crate) fn set_arguments(
+        &mut self,
+        position: usize,
+        whole: &str,
+    ) -> Result<&mut PartialCall, StreamError> {
+        self.hold(whole.len())?;
+        let call = &mut self.calls[position];
+        call.set_arguments(whole)?;
+        Ok(call)
     }
 
     /// Announces every call not yet announced and builds the reply. In a
@@ -227,3 +301,6 @@ impl Collected {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

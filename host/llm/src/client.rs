@@ -351,6 +351,10 @@ impl ModelClient {
                 id,
                 change,
             },
+            ReadError::Stream(error @ StreamError::TooLarge(_)) => LlmError::Protocol {
+                provider,
+                message: error.to_string(),
+            },
         };
         loop {
             let chunk = match tokio::time::timeout(self.config.idle_timeout, response.chunk()).await

@@ -152,10 +152,19 @@ pub(crate) struct ChatAssembler {
     collected: Collected,
     /// The call each `index` currently feeds.
     by_index: HashMap<u64, usize>,
+    /// Each call's position by its id.
+    by_id: HashMap<String, usize>,
     finish: Option<StopReason>,
 }
 
 impl ChatAssembler {
+    /// Keeps a new call, named when its name arrives.
+    fn add(&mut self, id: String) -> Result<usize, StreamError> {
+        let position = self.collected.add(PartialCall::new(id.clone(), ""))?;
+        self.by_id.insert(id, position);
+        Ok(position)
+    }
+
     fn tool_call_delta(
         &mut self,
         delta: &Value,
@@ -178,28 +187,27 @@ impl ChatAssembler {
         let position = match (id, current) {
             // Some servers repeat the id on every piece.
             (Some(id), Some(position)) if self.collected.calls[position].id == id => position,
-            (Some(id), _) => match self.collected.calls.iter().position(|c| c.id == id) {
-                Some(position) => position,
-                None => self.collected.add(PartialCall::new(id, "")),
+            (Some(id), _) => match self.by_id.get(id) {
+                Some(&position) => position,
+                None => self.add(id.to_string())?,
             },
             (None, Some(position)) => position,
-            (None, None) => {
-                let id = format!("call_{}", self.collected.calls.len());
-                self.collected.add(PartialCall::new(id, ""))
-            }
+            (None, None) => self.add(format!("call_{}", self.collected.calls.len()))?,
         };
         self.by_index.insert(index.unwrap_or(0), position);
-        let call = &mut self.collected.calls[position];
         if !name.is_empty() {
             // Servers may repeat the name on every piece, never change it.
+            let call = &mut self.collected.calls[position];
             let id = call.id.clone();
             call.identify(&id, name, out)?;
         }
-        match function.get("arguments") {
-            Some(Value::String(text)) => call.push_arguments(text)?,
-            Some(arguments @ Value::Object(_)) => call.push_arguments(&arguments.to_string())?,
-            _ => {}
-        }
+        let call = match function.get("arguments") {
+            Some(Value::String(text)) => self.collected.push_arguments(position, text)?,
+            Some(arguments @ Value::Object(_)) => self
+                .collected
+                .push_arguments(position, &arguments.to_string())?,
+            _ => &mut self.collected.calls[position],
+        };
         // Arguments are an object, so once they parse nothing but
         // whitespace can follow: the call is ready now, not when the next
         // piece of the reply arrives (which may be long after).
@@ -228,7 +236,7 @@ impl Assembler for ChatAssembler {
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
         if let Some(content) = delta.get("content") {
-            self.collected.text(&content_text(content), out);
+            self.collected.text(&content_text(content), out)?;
         }
         for call in delta
             .get("tool_calls")

@@ -148,16 +148,13 @@ pub(crate) struct ResponsesAssembler {
 impl ResponsesAssembler {
     /// The call of an item, kept unannounced (under its item id, with no
     /// name) if the server skipped `output_item.added`.
-    fn call_of(&mut self, item_id: &str) -> &mut PartialCall {
-        let position = match self.items.get(item_id) {
-            Some(&position) => position,
-            None => {
-                let position = self.collected.add(PartialCall::new(item_id, ""));
-                self.items.insert(item_id.to_string(), position);
-                position
-            }
-        };
-        &mut self.collected.calls[position]
+    fn call_of(&mut self, item_id: &str) -> Result<usize, StreamError> {
+        if let Some(&position) = self.items.get(item_id) {
+            return Ok(position);
+        }
+        let position = self.collected.add(PartialCall::new(item_id, ""))?;
+        self.items.insert(item_id.to_string(), position);
+        Ok(position)
     }
 
     /// `response.output_item.added` or `.done` of a `function_call` item.
@@ -174,11 +171,11 @@ impl ResponsesAssembler {
         };
         let item_id = item.get("id").and_then(Value::as_str).unwrap_or_default();
         let arguments = item.get("arguments").and_then(Value::as_str);
-        let call = self.call_of(item_id);
+        let position = self.call_of(item_id)?;
         if !done {
-            if let Some(arguments) = arguments {
-                call.push_arguments(arguments)?;
-            }
+            let call = self
+                .collected
+                .push_arguments(position, arguments.unwrap_or_default())?;
             match (field("call_id"), field("name")) {
                 (Some(id), Some(name)) => call.identify(id, name, out)?,
                 // Kept, but not final: `done` may still say otherwise.
@@ -191,12 +188,14 @@ impl ResponsesAssembler {
             return Ok(());
         }
         // The item's last word: what it leaves out stays as it was.
+        let call = &mut self.collected.calls[position];
         let id = field("call_id").map_or_else(|| call.id.clone(), str::to_string);
         let name = field("name").map_or_else(|| call.name.clone(), str::to_string);
         call.identify(&id, &name, out)?;
-        if let Some(arguments) = arguments {
-            call.set_arguments(arguments)?;
-        }
+        let call = match arguments {
+            Some(arguments) => self.collected.set_arguments(position, arguments)?,
+            None => call,
+        };
         call.announce(true, out);
         Ok(())
     }
@@ -212,7 +211,7 @@ impl Assembler for ResponsesAssembler {
             .unwrap_or_default();
         let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default();
         match kind {
-            "response.output_text.delta" => self.collected.text(text("delta"), out),
+            "response.output_text.delta" => self.collected.text(text("delta"), out)?,
             "response.output_item.added" | "response.output_item.done" => {
                 let item = value.get("item").unwrap_or(&Value::Null);
                 if item.get("type").and_then(Value::as_str) == Some("function_call") {
@@ -221,14 +220,15 @@ impl Assembler for ResponsesAssembler {
                 }
             }
             "response.function_call_arguments.delta" => {
-                self.call_of(text("item_id"))
-                    .push_arguments(text("delta"))?;
+                let position = self.call_of(text("item_id"))?;
+                self.collected.push_arguments(position, text("delta"))?;
             }
             "response.function_call_arguments.done" => {
-                let call = self.call_of(text("item_id"));
-                if let Some(arguments) = value.get("arguments").and_then(Value::as_str) {
-                    call.set_arguments(arguments)?;
-                }
+                let position = self.call_of(text("item_id"))?;
+                let call = match value.get("arguments").and_then(Value::as_str) {
+                    Some(arguments) => self.collected.set_arguments(position, arguments)?,
+                    None => &mut self.collected.calls[position],
+                };
                 // A call whose id is not known yet waits for its item's `done`.
                 if call.begun {
                     call.announce(true, out);
