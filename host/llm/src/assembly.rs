@@ -115,7 +115,7 @@ impl PartialCall {
 
     /// Takes `id` and `name` as the call's final ones and begins it; when it
     /// began already, they must be the ones it began with.
-    pub(crate) fn identify(
+    fn identify(
         &mut self,
         id: &str,
         name: &str,
@@ -241,6 +241,46 @@ impl Collected {
         let position = self.add(call)?;
         self.calls[position].begin(out);
         Ok(position)
+    }
+
+    /// Takes `id` and `name` as the final ones of the call at `position` and
+    /// begins it; when it began already, they must be the ones it began with.
+    pub(crate) fn identify(
+        &mut self,
+        position: usize,
+        id: &str,
+        name: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<&mut PartialCall, StreamError> {
+        if !self.calls[position].begun {
+            self.hold(id.len() + name.len())?;
+        }
+        let call = &mut self.calls[position];
+        call.identify(id, name, out)?;
+        Ok(call)
+    }
+
+    /// Takes `id` and `name`, where given, for the call at `position` until
+    /// final ones arrive; a call already begun keeps its own.
+    pub(crate) fn suppose(
+        &mut self,
+        position: usize,
+        id: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(), StreamError> {
+        if self.calls[position].begun {
+            return Ok(());
+        }
+        let (id, name) = (id.unwrap_or_default(), name.unwrap_or_default());
+        self.hold(id.len() + name.len())?;
+        let call = &mut self.calls[position];
+        if !id.is_empty() {
+            call.id = id.to_string();
+        }
+        if !name.is_empty() {
+            call.name = name.to_string();
+        }
+        Ok(())
     }
 
     /// Appends a piece of the call at `position`'s arguments (see

@@ -197,9 +197,8 @@ impl ChatAssembler {
         self.by_index.insert(index.unwrap_or(0), position);
         if !name.is_empty() {
             // Servers may repeat the name on every piece, never change it.
-            let call = &mut self.collected.calls[position];
-            let id = call.id.clone();
-            call.identify(&id, name, out)?;
+            let id = self.collected.calls[position].id.clone();
+            self.collected.identify(position, &id, name, out)?;
         }
         let call = match function.get("arguments") {
             Some(Value::String(text)) => self.collected.push_arguments(position, text)?,

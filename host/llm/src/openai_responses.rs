@@ -173,25 +173,22 @@ impl ResponsesAssembler {
         let arguments = item.get("arguments").and_then(Value::as_str);
         let position = self.call_of(item_id)?;
         if !done {
-            let call = self
-                .collected
+            self.collected
                 .push_arguments(position, arguments.unwrap_or_default())?;
             match (field("call_id"), field("name")) {
-                (Some(id), Some(name)) => call.identify(id, name, out)?,
-                // Kept, but not final: `done` may still say otherwise.
-                (id, name) if !call.begun => {
-                    call.id = id.unwrap_or(&call.id).to_string();
-                    call.name = name.unwrap_or(&call.name).to_string();
+                (Some(id), Some(name)) => {
+                    self.collected.identify(position, id, name, out)?;
                 }
-                _ => {}
+                // Kept, but not final: `done` may still say otherwise.
+                (id, name) => self.collected.suppose(position, id, name)?,
             }
             return Ok(());
         }
         // The item's last word: what it leaves out stays as it was.
-        let call = &mut self.collected.calls[position];
+        let call = &self.collected.calls[position];
         let id = field("call_id").map_or_else(|| call.id.clone(), str::to_string);
         let name = field("name").map_or_else(|| call.name.clone(), str::to_string);
-        call.identify(&id, &name, out)?;
+        let call = self.collected.identify(position, &id, &name, out)?;
         let call = match arguments {
             Some(arguments) => self.collected.set_arguments(position, arguments)?,
             None => call,

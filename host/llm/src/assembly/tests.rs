@@ -87,3 +87,24 @@ fn a_reply_of_endless_text_is_refused() {
         }
     }
 }
+
+#[test]
+fn long_names_count_against_the_reply_cap() {
+    // Each event is well under the event cap; together they are not.
+    let name = "n".repeat(64 << 10);
+    let stream: String = (0..MAX_CALLS)
+        .map(|n| {
+            let data = json!({"type": "response.output_item.added", "item": {
+                "type": "function_call", "id": format!("fc{n}"), "call_id": format!("c{n}"), "name": name, "arguments": ""
+            }});
+            format!("data: {data}\n\n")
+        })
+        .collect();
+    match read(Provider::OpenAiResponses, &stream) {
+        Err(ReadError::Stream(StreamError::TooLarge(what))) => {
+            assert!(what.contains("MiB"), "{what}");
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(reply) => panic!("{} calls kept", reply.message.calls.len()),
+    }
+}
