@@ -216,3 +216,77 @@ async fn next_catalog(changes: &mut tokio::sync::watch::Receiver<u64>) {
         .expect("the folder change is picked up")
         .expect("the executor lives");
 }
+
+/// Anyone can fail to authenticate, as often as they like: a client with
+/// no key must not rotate the earlier events out of the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_do_not_rotate_earlier_events_away() {
+    let dir = common::tool_dir("calc", artifacts::CALC, None);
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("audit.log");
+    let audit = Arc::new(AuditLog::open(&log_path, 64 << 10).unwrap());
+    let catalog = Catalog::load_dir(&common::engine(), dir.path(), &common::load_options())
+        .await
+        .unwrap();
+    audit.catalog_loaded(&catalog);
+    let mut config = ExecConfig::default();
+    config.audit = Some(audit.clone());
+    let executor = Arc::new(Executor::with_config(Arc::new(catalog), config));
+    let server = toolhost::serve::Server::new(
+        executor.clone(),
+        &toolhost::serve::ServeConfig::default(),
+        None,
+    )
+    .unwrap();
+    let router = server.router();
+    let long_path = format!("/v1/tools/{}/call", "x".repeat(1024));
+    for _ in 0..3000 {
+        let response = router
+            .clone()
+            .oneshot(Request::post(&long_path).body(Body::from("{}")).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The next failure written, a second on, says how many were left out.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = router
+        .clone()
+        .oneshot(Request::get("/v1/tools").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let mut rotated = log_path.as_os_str().to_owned();
+    rotated.push(".1");
+    let text = [log_path.clone(), rotated.into()]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .collect::<Vec<_>>()
+        .join("");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["event"] == "component-loaded"),
+        "the event before the flood is gone: {} lines left",
+        lines.len()
+    );
+    let failures: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "auth-failure")
+        .collect();
+    assert!(!failures.is_empty());
+    assert!(
+        failures
+            .iter()
+            .all(|l| l["path"].as_str().is_some_and(|p| p.len() < 300)),
+        "paths are cut"
+    );
+    let left_out: u64 = failures.iter().filter_map(|l| l["left_out"].as_u64()).sum();
+    assert_eq!(
+        left_out as usize + failures.len(),
+        3001,
+        "every failure is written or counted"
+    );
+}

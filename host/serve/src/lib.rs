@@ -89,6 +89,8 @@ pub(crate) struct State {
     draining: AtomicBool,
     /// Cancelled on drain: ends long-lived sessions (MCP) so shutdown can finish.
     shutdown: CancellationToken,
+    /// Which authentication failures reach the audit log.
+    auth_failures: audit::AuthFailures,
 }
 
 /// What a service mounted with [`Server::router_with`] should follow: the
@@ -177,6 +179,7 @@ impl Server {
                 loopback_only,
                 draining: AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
+                auth_failures: audit::AuthFailures::default(),
             }),
         }
     }
