@@ -954,3 +954,62 @@ async fn wait_for_metric(served: &common::Served, line: &str) {
     }
     panic!("the metrics never showed `{line}`");
 }
+
+/// A `tools/call` of `calc` without a session (protocol 2026-07-28), as
+/// the tenant with `key`: the answer's JSON-RPC message, or the refusal's
+/// status.
+async fn sessionless_calc(router: &axum::Router, key: &str) -> Result<Value, StatusCode> {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {
+            "name": "calc",
+            "arguments": {"expression": "1+1"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }
+        }
+    });
+    let request = Request::post("/mcp")
+        .header(header::HOST, "127.0.0.1")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "calc")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    if response.status() != StatusCode::OK {
+        return Err(response.status());
+    }
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:").or(Some(line)))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message.get("id").is_some())
+        .ok_or(StatusCode::NO_CONTENT)
+}
+
+#[tokio::test]
+async fn a_sessionless_mcp_call_takes_one_call_of_the_rate() {
+    // Only `initialize` opens a session. A sessionless `tools/call` was
+    // taken for a session being opened: it paid the rate twice (here and
+    // in the executor) and held a session place for the whole call.
+    let server = server(r#"rate = "2/min""#);
+    let router = toolhost::router_with_mcp(&server, toolhost::mcp::McpHttpConfig::default());
+    for _ in 0..2 {
+        let answer = sessionless_calc(&router, ACME).await;
+        let answer = answer.expect("answered");
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+    }
+    let answer = sessionless_calc(&router, ACME).await.expect("answered");
+    assert_eq!(
+        answer["result"]["isError"], true,
+        "the third is over the rate: {answer}"
+    );
+}

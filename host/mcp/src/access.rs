@@ -298,13 +298,16 @@ impl SessionHook for Sessions {
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
+const METHOD_HEADER: &str = "mcp-method";
 
 /// Lets a request through as the tenant whose [`Caller`] it carries; one
 /// without is refused 401. A session answers only the tenant that opened
 /// it: to any other, and for an id that names no live session, it does not
-/// exist (404). A request that may open a session (a POST without one)
-/// takes a call from the tenant's rate and a place under the session caps
-/// first; a session's `GET` stream takes a stream place for as long as it
+/// exist (404). A request that may open a session (a POST without one
+/// that may be an `initialize`) takes a call from the tenant's rate and a
+/// place under the session caps first; one that names another method in
+/// `Mcp-Method` takes only the rate (a tool call, not even that: the
+/// executor takes it); a session's `GET` stream takes a stream place for as long as it
 /// is open, and a `subscriptions/listen` takes one in its handler (see
 /// [`Streams`]). The calls a POST carries hold their tenant places until
 /// its answer has been sent (see [`held`](crate::held)).
@@ -360,6 +363,23 @@ async fn route(
             crate::held::keeping(next.run(request).await, place)
         }
         None if request.method() == Method::POST => {
+            let method = request
+                .headers()
+                .get(METHOD_HEADER)
+                .and_then(|v| v.to_str().ok());
+            // Only `initialize` opens a session, and rmcp refuses a request
+            // whose `Mcp-Method` contradicts its body: one that names another
+            // method opens none. A tool call takes its rate in the executor.
+            if let Some(method) = method
+                && method != "initialize"
+            {
+                if method != "tools/call"
+                    && let Err(refusal) = caller.take_rate().await
+                {
+                    return Full::Quota(refusal).into_response();
+                }
+                return next.run(request).await;
+            }
             if let Err(refusal) = caller.take_rate().await {
                 return Full::Quota(refusal).into_response();
             }
