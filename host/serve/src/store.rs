@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `P:tenant:NAME:rate`, `P:tenant:NAME:fuel`, `P:tool:NAME:rate` | hash | a token bucket: `tokens`, `at` (ms) |
 //! | `P:tenant:NAME:slots` | hash | slots held, by node |
+//! | `P:tenant:NAME:slots:seq` | hash | the number of each node's last slot request applied |
 //! | `P:nodes` | sorted set | each node's lease on its slots, by expiry (ms) |
 //! | `P:cache:NAME` / `P:cache:NAME:HASH` | sorted set / string | a tenant's cached results, by age |
 //!
@@ -19,7 +20,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
-use toolhost_runtime::shared::{CacheBounds, Grant, Pool, Store, StoreError};
+use toolhost_runtime::shared::{CacheBounds, Grant, Holding, Pool, Store, StoreError};
 
 /// The requests a store's nodes have sent, read from the text of Redis's
 /// `INFO commandstats`: the scripts run (`EVALSHA`, `EVAL`), the cached
@@ -87,7 +88,7 @@ struct Scripts {
     take_bucket: Script,
     give_bucket: Script,
     take_slots: Script,
-    give_slots: Script,
+    hold_slots: Script,
     renew: Script,
     cache_put: Script,
 }
@@ -114,6 +115,23 @@ const REFILL: &str = "local cap = tonumber(ARGV[1])\n\
     local at = tonumber(state[2])\n\
     if tokens == nil or at == nil then tokens = cap; at = now end\n\
     tokens = math.min(cap, tokens + math.max(0, now - at) * rate)\n";
+
+/// A node's slot request, numbered: `hold(slots, seqs, node, held, seq)`
+/// lowers what `slots` counts under `node` to `held`, and says true,
+/// unless `seqs` has a higher or equal number for `node` (the request came
+/// too late; false). `seq` stays a string: it is stored as it came.
+const HOLD: &str = "local function hold(slots, seqs, node, held, seq)\n\
+      local last = redis.call('HGET', seqs, node)\n\
+      if last and tonumber(seq) <= tonumber(last) then return false end\n\
+      redis.call('HSET', seqs, node, seq)\n\
+      local mine = tonumber(redis.call('HGET', slots, node) or '0')\n\
+      held = tonumber(held)\n\
+      if mine > held then\n\
+        if held > 0 then redis.call('HSET', slots, node, held)\n\
+        else redis.call('HDEL', slots, node) end\n\
+      end\n\
+      return true\n\
+    end\n";
 
 /// Stores the bucket and lets it expire once it would be full anyway.
 const SAVE: &str = "redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)\n\
@@ -153,32 +171,33 @@ impl RedisStore {
                 give_bucket: script(&format!(
                     "{REFILL}tokens = math.min(cap, tokens + tonumber(ARGV[3]))\n{SAVE}return 1"
                 )),
-                // KEYS[1] the slots, KEYS[2] the nodes; ARGV[1] capacity,
-                // ARGV[2] want, ARGV[3] min, ARGV[4] node, ARGV[5] ttl ms.
-                // Slots of nodes whose lease lapsed are freed first.
-                take_slots: script(
-                    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[4])\n\
+                // KEYS[1] the slots, KEYS[2] the nodes, KEYS[3] the slot
+                // requests' numbers; ARGV[1] capacity, ARGV[2] want, ARGV[3]
+                // min, ARGV[4] node, ARGV[5] ttl ms, ARGV[6] held, ARGV[7]
+                // seq. The node's count is lowered to what it holds; slots
+                // of nodes whose lease lapsed are freed first.
+                take_slots: script(&format!(
+                    "{HOLD}redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[4])\n\
+                     if not hold(KEYS[1], KEYS[3], ARGV[4], ARGV[6], ARGV[7]) then return {{0, 0}} end\n\
                      local held = redis.call('HGETALL', KEYS[1])\n\
                      local used = 0\n\
                      for i = 1, #held, 2 do\n\
                        local expiry = redis.call('ZSCORE', KEYS[2], held[i])\n\
                        if not expiry or tonumber(expiry) < now then\n\
                          redis.call('HDEL', KEYS[1], held[i])\n\
+                         redis.call('HDEL', KEYS[3], held[i])\n\
                        else used = used + tonumber(held[i + 1]) end\n\
                      end\n\
                      local granted = math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used)\n\
-                     if granted < tonumber(ARGV[3]) then return {0, 1000} end\n\
+                     if granted < tonumber(ARGV[3]) then return {{0, 1000}} end\n\
                      redis.call('HINCRBY', KEYS[1], ARGV[4], granted)\n\
-                     return {granted, 0}",
-                ),
-                // KEYS[1] the slots; ARGV[1] node, ARGV[2] amount.
-                give_slots: script(
-                    "local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')\n\
-                     held = held - tonumber(ARGV[2])\n\
-                     if held > 0 then redis.call('HSET', KEYS[1], ARGV[1], held)\n\
-                     else redis.call('HDEL', KEYS[1], ARGV[1]) end\n\
-                     return 1",
-                ),
+                     return {{granted, 0}}"
+                )),
+                // KEYS[1] the slots, KEYS[2] the slot requests' numbers;
+                // ARGV[1] node, ARGV[2] held, ARGV[3] seq.
+                hold_slots: script(&format!(
+                    "{HOLD}hold(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])\nreturn 1"
+                )),
                 // KEYS[1] the nodes; ARGV[1] node, ARGV[2] ttl ms.
                 renew: script(
                     "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n\
@@ -265,20 +284,11 @@ impl Store for RedisStore {
                         .invoke_async(&mut connection)
                         .await
                 }
-                Pool::Slots { capacity } => {
-                    self.scripts
-                        .take_slots
-                        .key(self.key(key))
-                        .key(self.key("nodes"))
-                        .arg(capacity)
-                        .arg(want)
-                        .arg(min)
-                        .arg(&self.node)
-                        .arg(self.slot_ttl_ms)
-                        .invoke_async(&mut connection)
-                        .await
+                _ => {
+                    return Err(StoreError(
+                        "not a bucket: slots are taken by take_slots".into(),
+                    ));
                 }
-                _ => return Err(StoreError("a pool this store does not know".into())),
             }
             .map_err(failed)?;
             Ok(Grant {
@@ -310,18 +320,70 @@ impl Store for RedisStore {
                         .invoke_async(&mut connection)
                         .await
                 }
-                Pool::Slots { .. } => {
-                    self.scripts
-                        .give_slots
-                        .key(self.key(key))
-                        .arg(&self.node)
-                        .arg(amount)
-                        .invoke_async(&mut connection)
-                        .await
+                _ => {
+                    return Err(StoreError(
+                        "not a bucket: slots are given back by hold_slots".into(),
+                    ));
                 }
-                _ => return Err(StoreError("a pool this store does not know".into())),
             }
             .map_err(failed)?;
+            Ok(())
+        })
+    }
+
+    fn take_slots<'a>(
+        &'a self,
+        key: &'a str,
+        capacity: u64,
+        want: u64,
+        min: u64,
+        holding: Holding,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let slots = self.key(key);
+            let (granted, wait_ms): (u64, u64) = self
+                .scripts
+                .take_slots
+                .key(&slots)
+                .key(self.key("nodes"))
+                .key(format!("{slots}:seq"))
+                .arg(capacity)
+                .arg(want)
+                .arg(min)
+                .arg(&self.node)
+                .arg(self.slot_ttl_ms)
+                .arg(holding.held)
+                .arg(holding.seq)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(failed)?;
+            Ok(Grant {
+                granted,
+                retry_after: Duration::from_millis(wait_ms),
+            })
+        })
+    }
+
+    fn hold_slots<'a>(
+        &'a self,
+        key: &'a str,
+        holding: Holding,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let slots = self.key(key);
+            let _: i64 = self
+                .scripts
+                .hold_slots
+                .key(&slots)
+                .key(format!("{slots}:seq"))
+                .arg(&self.node)
+                .arg(holding.held)
+                .arg(holding.seq)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(failed)?;
             Ok(())
         })
     }

@@ -19,6 +19,10 @@ pub(super) struct Lease {
     touched: Instant,
     /// A bucket the store said was empty: until when (no need to ask again).
     empty_until: Option<Instant>,
+    /// Slots: the store may count more under this node than `used +
+    /// available` (spares dropped here and not given back yet, or a take
+    /// whose answer never came), until the node tells it what it holds.
+    unsettled: bool,
 }
 
 impl Lease {
@@ -31,6 +35,16 @@ impl Lease {
             taken_at: now,
             touched: now,
             empty_until: None,
+            unsettled: false,
+        }
+    }
+
+    /// The pool under this lease's key changed (a reload, another config).
+    /// Slots in use stay counted, spares stay held; a bucket starts afresh.
+    pub(super) fn requota(&mut self, pool: Pool) {
+        match (self.pool, pool) {
+            (Pool::Slots { .. }, Pool::Slots { .. }) => self.pool = pool,
+            _ => *self = Self::new(pool),
         }
     }
 
@@ -77,6 +91,7 @@ impl Lease {
         match self.pool {
             Pool::Bucket { .. } => self.drop_stale(now, lease),
             Pool::Slots { .. } if now.saturating_duration_since(self.touched) >= lease / 2 => {
+                self.unsettled |= self.available > 0;
                 std::mem::take(&mut self.available)
             }
             Pool::Slots { .. } => 0,
@@ -95,7 +110,26 @@ impl Lease {
     pub(super) fn surplus(&mut self, keep: u64) -> u64 {
         let surplus = self.available.saturating_sub(keep);
         self.available -= surplus;
+        self.unsettled |= surplus > 0;
         surplus
+    }
+
+    /// Slots: whether the store may count more under this node than it
+    /// holds.
+    pub(super) fn unsettled(&self) -> bool {
+        self.unsettled
+    }
+
+    /// Slots: the store may count more under this node than it holds.
+    pub(super) fn unsettle(&mut self) {
+        self.unsettled = true;
+    }
+
+    /// Slots: what this node holds (in use and spare), to tell the store;
+    /// settled unless the request telling it goes unanswered.
+    pub(super) fn settle(&mut self) -> u64 {
+        self.unsettled = false;
+        self.used + self.available
     }
 
     /// A bucket the store found empty stays empty here for `wait` (at most

@@ -31,13 +31,21 @@
 //! this process, each quota divided by [`SharedConfig::nodes`]. The first
 //! call after `retry` tries the store again; when it answers, the shared
 //! quotas resume on their own. The shared cache is only ever skipped.
+//!
+//! A slot request that fails may still have changed the store: slots
+//! given back when the store was down, or granted by a take whose answer
+//! was lost (a timeout, a caller gone away), stay counted under the node.
+//! So the node keeps the pool *unsettled* and its next request of that
+//! pool, a take or [`Shared::maintain`]'s next round, tells the store what
+//! it holds ([`Holding`]); the store lowers its count to that. Nothing is
+//! given back by a count, so nothing is given back twice.
 
 mod lease;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 
@@ -55,9 +63,11 @@ pub enum Pool {
         /// How fast it refills.
         per_second: f64,
     },
-    /// `capacity` slots (calls in flight). A node holds slots until it gives
-    /// them back or stops renewing its lease ([`Store::renew`]): a node that
-    /// dies loses its slots after the store's lease time.
+    /// `capacity` slots (calls in flight), taken with [`Store::take_slots`].
+    /// A node holds slots until it says it holds fewer
+    /// ([`Store::hold_slots`]) or stops renewing its lease
+    /// ([`Store::renew`]): a node that dies loses its slots after the
+    /// store's lease time.
     Slots {
         /// How many slots there are.
         capacity: u64,
@@ -81,6 +91,23 @@ pub struct Grant {
     pub retry_after: Duration,
 }
 
+/// What a node holds of one pool of slots, as of one of its requests.
+///
+/// A slot request whose answer is lost (it failed, timed out, or its
+/// caller went away) may still have changed the store. So a node does not
+/// give slots back by a count, which it could not safely send again, but
+/// says what it holds, and the store lowers what it counts under the node
+/// to that. Every slot request carries a number that grows with each one
+/// the node sends; the store ignores a request that arrives after one with
+/// a higher number, so a late request cannot undo a newer one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holding {
+    /// Slots the node holds, in use or spare.
+    pub held: u64,
+    /// The request's number: higher than any the node sent before.
+    pub seq: u64,
+}
+
 /// Why a store could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the shared store failed: {0}")]
@@ -100,8 +127,8 @@ pub struct CacheBounds {
 /// Where shared quotas and cached results live. Every method answers or
 /// fails; [`Shared`] bounds how long it waits.
 pub trait Store: Send + Sync + 'static {
-    /// Takes between `min` and `want` permits of `pool` under `key`, or
-    /// none (with the wait until `min` may be free).
+    /// Takes between `min` and `want` permits of the bucket `pool` under
+    /// `key`, or none (with the wait until `min` may be free).
     fn take<'a>(
         &'a self,
         key: &'a str,
@@ -110,12 +137,36 @@ pub trait Store: Send + Sync + 'static {
         min: u64,
     ) -> BoxFuture<'a, Result<Grant, StoreError>>;
 
-    /// Gives back `amount` permits of `pool` under `key`.
+    /// Gives back `amount` permits of the bucket `pool` under `key`.
     fn give<'a>(
         &'a self,
         key: &'a str,
         pool: Pool,
         amount: u64,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Takes between `min` and `want` of the `capacity` slots under `key`
+    /// for this node, or none (with the wait until `min` may be free).
+    /// First, unless a request with a higher [`Holding::seq`] got there
+    /// before, what the store counts under this node is lowered to
+    /// [`Holding::held`] (never raised); a request that got there too late
+    /// grants nothing.
+    fn take_slots<'a>(
+        &'a self,
+        key: &'a str,
+        capacity: u64,
+        want: u64,
+        min: u64,
+        holding: Holding,
+    ) -> BoxFuture<'a, Result<Grant, StoreError>>;
+
+    /// Lowers what the store counts under this node of the slots under
+    /// `key` to [`Holding::held`] (never raises it), unless a request with
+    /// a higher [`Holding::seq`] got there first.
+    fn hold_slots<'a>(
+        &'a self,
+        key: &'a str,
+        holding: Holding,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Renews this node's lease on the slots it holds.
@@ -209,7 +260,10 @@ pub struct SharedStats {
 pub struct Shared {
     store: Arc<dyn Store>,
     config: SharedConfig,
-    leases: Mutex<HashMap<String, Arc<Mutex<Lease>>>>,
+    leases: Mutex<HashMap<String, Arc<Held>>>,
+    /// The next slot request's [`Holding::seq`]: from the clock at start,
+    /// so a restarted node's requests come after its former self's.
+    seq: AtomicU64,
     down_until: Mutex<Option<Instant>>,
     up: AtomicBool,
     requests: AtomicU64,
@@ -223,6 +277,39 @@ impl std::fmt::Debug for Shared {
             .field("config", &self.config)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+/// One pool's lease, and its turn to ask the store. A node sends one slot
+/// request of a pool at a time, so what it tells the store it holds is
+/// never overtaken by a grant it has not counted yet.
+struct Held {
+    lease: Mutex<Lease>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl Held {
+    fn lease(&self) -> MutexGuard<'_, Lease> {
+        self.lease.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A slot request in flight: dropped before [`Unanswered::answered`] (it
+/// failed, timed out or its caller went away), it leaves the lease
+/// unsettled, as the store may have done what it asked.
+struct Unanswered<'a>(Option<&'a Held>);
+
+impl Unanswered<'_> {
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(held) = self.0 {
+            held.lease().unsettle();
+        }
     }
 }
 
@@ -241,6 +328,13 @@ impl Shared {
             store,
             config,
             leases: Mutex::new(HashMap::new()),
+            seq: AtomicU64::new(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |since| {
+                        u64::try_from(since.as_micros()).unwrap_or(u64::MAX / 2)
+                    }),
+            ),
             down_until: Mutex::new(None),
             up: AtomicBool::new(true),
             requests: AtomicU64::new(0),
@@ -277,18 +371,25 @@ impl Shared {
         }
     }
 
+    /// Gives back bucket permits held for a lease and spare slots idle for
+    /// half of one; tells the store what this node holds of every pool of
+    /// slots it may count too many of (again, if telling it failed before).
     async fn return_idle(&self, now: Instant) {
-        let leases: Vec<(String, Arc<Mutex<Lease>>)> = {
+        let leases: Vec<(String, Arc<Held>)> = {
             let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
             leases.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
-        for (key, lease) in leases {
-            let (pool, idle) = {
-                let mut lease = lease.lock().unwrap_or_else(|e| e.into_inner());
-                (lease.pool, lease.idle(now, self.config.lease))
+        for (key, held) in leases {
+            let (pool, idle, unsettled) = {
+                let mut lease = held.lease();
+                let idle = lease.idle(now, self.config.lease);
+                (lease.pool, idle, lease.unsettled())
             };
-            if idle > 0 {
-                self.give_back(&key, pool, idle).await;
+            match pool {
+                Pool::Slots { .. } if unsettled => self.settle(&key, &held).await,
+                Pool::Slots { .. } => {}
+                Pool::Bucket { .. } if idle > 0 => self.give_back(&key, pool, idle).await,
+                Pool::Bucket { .. } => {}
             }
         }
     }
@@ -355,18 +456,24 @@ impl Shared {
         pool.capacity() / (8 * u64::from(self.config.nodes.max(1)))
     }
 
-    fn lease(&self, key: &str, pool: Pool) -> Arc<Mutex<Lease>> {
+    fn lease(&self, key: &str, pool: Pool) -> Arc<Held> {
         let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
-        let lease = leases
-            .entry(key.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(Lease::new(pool))));
-        let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
-        if held.pool != pool {
-            // The quota changed (a reload, another config): start afresh.
-            *held = Lease::new(pool);
+        let held = leases.entry(key.to_string()).or_insert_with(|| {
+            Arc::new(Held {
+                lease: Mutex::new(Lease::new(pool)),
+                turn: tokio::sync::Mutex::new(()),
+            })
+        });
+        let mut lease = held.lease();
+        if lease.pool != pool {
+            lease.requota(pool);
         }
-        drop(held);
-        lease.clone()
+        drop(lease);
+        held.clone()
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The batch for `pool`: at most the configured batch, and at most the
@@ -379,9 +486,75 @@ impl Shared {
     /// Takes one permit of `pool` under `key`: a rate permit or a slot.
     /// A slot must be given back with [`Shared::release`].
     pub(crate) async fn take_one(&self, key: &str, pool: Pool) -> Taken<()> {
-        let lease = self.lease(key, pool);
+        let held = self.lease(key, pool);
+        match pool {
+            Pool::Slots { capacity } => self.take_slot(key, capacity, &held).await,
+            Pool::Bucket { .. } => self.take_permit(key, pool, &held).await,
+        }
+    }
+
+    async fn take_slot(&self, key: &str, capacity: u64, held: &Held) -> Taken<()> {
+        if held.lease().try_take(1) {
+            return Taken::Yes(());
+        }
+        let _turn = held.turn.lock().await;
+        let holding = {
+            let mut lease = held.lease();
+            // A grant may have come while this call waited its turn.
+            if lease.try_take(1) {
+                return Taken::Yes(());
+            }
+            Holding {
+                held: lease.settle(),
+                seq: self.next_seq(),
+            }
+        };
+        let want = self.batch(Pool::Slots { capacity });
+        let unanswered = Unanswered(Some(held));
+        let grant = match self
+            .ask(|store| store.take_slots(key, capacity, want, 1, holding))
+            .await
+        {
+            Ok(grant) => grant,
+            Err(error) => return Taken::Down(error),
+        };
+        unanswered.answered();
+        let mut lease = held.lease();
+        lease.add(grant.granted, Instant::now());
+        if lease.try_take(1) {
+            Taken::Yes(())
+        } else {
+            Taken::No(grant.retry_after.max(Duration::from_millis(1)))
+        }
+    }
+
+    /// Tells the store what this node holds of the slots under `key`, if
+    /// it may count more; left unsettled (to try again) when not answered.
+    async fn settle(&self, key: &str, held: &Held) {
+        let _turn = held.turn.lock().await;
+        let holding = {
+            let mut lease = held.lease();
+            if !lease.unsettled() {
+                return;
+            }
+            Holding {
+                held: lease.settle(),
+                seq: self.next_seq(),
+            }
+        };
+        let unanswered = Unanswered(Some(held));
+        if self
+            .ask(|store| store.hold_slots(key, holding))
+            .await
+            .is_ok()
+        {
+            unanswered.answered();
+        }
+    }
+
+    async fn take_permit(&self, key: &str, pool: Pool, lease: &Held) -> Taken<()> {
         let stale = {
-            let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
+            let mut held = lease.lease();
             let now = Instant::now();
             let stale = held.drop_stale(now, self.config.lease);
             if held.try_take(1) {
@@ -399,7 +572,7 @@ impl Shared {
         match self.ask(|store| store.take(key, pool, want, 1)).await {
             Err(error) => Taken::Down(error),
             Ok(grant) => {
-                let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
+                let mut held = lease.lease();
                 let now = Instant::now();
                 held.add(grant.granted, now);
                 if held.try_take(1) {
@@ -416,14 +589,18 @@ impl Shared {
     /// Gives back a slot taken with [`Shared::take_one`]. Slots beyond one
     /// batch of spares go back to the store at once; the rest when idle.
     pub(crate) fn release(self: &Arc<Self>, key: &str, pool: Pool) {
-        let lease = self.lease(key, pool);
+        let held = self.lease(key, pool);
         let surplus = {
-            let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
-            held.release(1, Instant::now());
-            held.surplus(self.batch(pool))
+            let mut lease = held.lease();
+            lease.release(1, Instant::now());
+            lease.surplus(self.batch(pool))
         };
-        if surplus > 0 {
-            self.give_later(key, pool, surplus);
+        if surplus > 0
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let shared = self.clone();
+            let key = key.to_string();
+            runtime.spawn(async move { shared.settle(&key, &held).await });
         }
     }
 
@@ -438,7 +615,7 @@ impl Shared {
     ) -> Taken<u64> {
         let lease = self.lease(key, pool);
         let (stale, need) = {
-            let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
+            let mut held = lease.lease();
             let stale = held.drop_stale(Instant::now(), self.config.lease);
             if held.try_take(budget) {
                 return Taken::Yes(budget);
@@ -453,7 +630,7 @@ impl Shared {
         match self.ask(|store| store.take(key, pool, want, min)).await {
             Err(error) => Taken::Down(error),
             Ok(grant) => {
-                let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
+                let mut held = lease.lease();
                 held.add(grant.granted, Instant::now());
                 if held.available() < floor.min(budget) {
                     return Taken::No(grant.retry_after.max(Duration::from_millis(1)));
@@ -471,7 +648,7 @@ impl Shared {
         let lease = self.lease(key, pool);
         let keep = 2 * self.slice(pool).max(1);
         let surplus = {
-            let mut held = lease.lock().unwrap_or_else(|e| e.into_inner());
+            let mut held = lease.lease();
             held.refund(amount);
             let surplus = held.available().saturating_sub(keep);
             held.try_take(surplus);
@@ -482,6 +659,8 @@ impl Shared {
         }
     }
 
+    /// Gives bucket permits back. One that fails is not sent again: the
+    /// bucket refills on its own.
     async fn give_back(&self, key: &str, pool: Pool, amount: u64) {
         let _ = self.ask(|store| store.give(key, pool, amount)).await;
     }
