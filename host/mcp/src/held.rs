@@ -28,49 +28,20 @@ use toolhost_runtime::tenancy::PlaceHold;
 
 /// `response` with a body that releases `hold` when it ends or is dropped.
 pub(crate) fn until_sent(response: Response, hold: PlaceHold) -> Response {
-    response.map(|inner| Body::new(Releasing { inner, hold }))
+    keeping(response, Released(hold))
 }
 
-struct Releasing {
-    inner: Body,
-    hold: PlaceHold,
-}
+/// Releases its hold when dropped.
+struct Released(PlaceHold);
 
-impl HttpBody for Releasing {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            self.hold.release();
-        }
-        polled
-    }
-
-    /// Never known in advance: the connection must ask once more, when its
-    /// buffer has room, to learn that the body ended. Told here, it would
-    /// drop the body with its last frame, the whole answer still unsent.
-    fn is_end_stream(&self) -> bool {
-        false
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Releasing {
+impl Drop for Released {
     fn drop(&mut self) {
-        self.hold.release();
+        self.0.release();
     }
 }
 
 /// `response` with a body that keeps `guard` until it ends or is dropped:
-/// for a stream that holds a place while it is open.
+/// for an answer or a stream that holds a place while it is being sent.
 pub(crate) fn keeping<G: Send + Sync + Unpin + 'static>(response: Response, guard: G) -> Response {
     response.map(|inner| {
         Body::new(Keeping {
@@ -100,8 +71,11 @@ impl<G: Unpin> HttpBody for Keeping<G> {
         polled
     }
 
+    /// Never known in advance: the connection must ask once more, when its
+    /// buffer has room, to learn that the body ended. Told here, it would
+    /// drop the body with its last frame, the whole answer still unsent.
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        false
     }
 
     fn size_hint(&self) -> SizeHint {
