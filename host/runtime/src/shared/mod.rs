@@ -552,15 +552,15 @@ impl Shared {
         }
     }
 
-    async fn take_permit(&self, key: &str, pool: Pool, lease: &Held) -> Taken<()> {
+    async fn take_permit(&self, key: &str, pool: Pool, held: &Held) -> Taken<()> {
         let stale = {
-            let mut held = lease.lease();
+            let mut lease = held.lease();
             let now = Instant::now();
-            let stale = held.drop_stale(now, self.config.lease);
-            if held.try_take(1) {
+            let stale = lease.drop_stale(now, self.config.lease);
+            if lease.try_take(1) {
                 return Taken::Yes(());
             }
-            if let Some(wait) = held.known_empty(now) {
+            if let Some(wait) = lease.known_empty(now) {
                 return Taken::No(wait);
             }
             stale
@@ -572,14 +572,14 @@ impl Shared {
         match self.ask(|store| store.take(key, pool, want, 1)).await {
             Err(error) => Taken::Down(error),
             Ok(grant) => {
-                let mut held = lease.lease();
+                let mut lease = held.lease();
                 let now = Instant::now();
-                held.add(grant.granted, now);
-                if held.try_take(1) {
+                lease.add(grant.granted, now);
+                if lease.try_take(1) {
                     Taken::Yes(())
                 } else {
                     let wait = grant.retry_after.max(Duration::from_millis(1));
-                    held.empty_for(now, wait, self.config.lease);
+                    lease.empty_for(now, wait, self.config.lease);
                     Taken::No(wait)
                 }
             }
@@ -613,14 +613,14 @@ impl Shared {
         budget: u64,
         floor: u64,
     ) -> Taken<u64> {
-        let lease = self.lease(key, pool);
+        let held = self.lease(key, pool);
         let (stale, need) = {
-            let mut held = lease.lease();
-            let stale = held.drop_stale(Instant::now(), self.config.lease);
-            if held.try_take(budget) {
+            let mut lease = held.lease();
+            let stale = lease.drop_stale(Instant::now(), self.config.lease);
+            if lease.try_take(budget) {
                 return Taken::Yes(budget);
             }
-            (stale, budget - held.available())
+            (stale, budget - lease.available())
         };
         if stale > 0 {
             self.give_back(key, pool, stale).await;
@@ -630,13 +630,13 @@ impl Shared {
         match self.ask(|store| store.take(key, pool, want, min)).await {
             Err(error) => Taken::Down(error),
             Ok(grant) => {
-                let mut held = lease.lease();
-                held.add(grant.granted, Instant::now());
-                if held.available() < floor.min(budget) {
+                let mut lease = held.lease();
+                lease.add(grant.granted, Instant::now());
+                if lease.available() < floor.min(budget) {
                     return Taken::No(grant.retry_after.max(Duration::from_millis(1)));
                 }
-                let granted = budget.min(held.available());
-                held.try_take(granted);
+                let granted = budget.min(lease.available());
+                lease.try_take(granted);
                 Taken::Yes(granted)
             }
         }
@@ -645,13 +645,13 @@ impl Shared {
     /// Gives back fuel a reservation did not burn: kept for the next call,
     /// and what is beyond one slice goes back to the store.
     pub(crate) fn refund(self: &Arc<Self>, key: &str, pool: Pool, amount: u64) {
-        let lease = self.lease(key, pool);
+        let held = self.lease(key, pool);
         let keep = 2 * self.slice(pool).max(1);
         let surplus = {
-            let mut held = lease.lease();
-            held.refund(amount);
-            let surplus = held.available().saturating_sub(keep);
-            held.try_take(surplus);
+            let mut lease = held.lease();
+            lease.refund(amount);
+            let surplus = lease.available().saturating_sub(keep);
+            lease.try_take(surplus);
             surplus
         };
         if surplus > 0 {
