@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::assembly::{Collected, PartialCall, StreamError};
-use super::protocol::{Assembler, End, ModelRequest, chat_tool, error_message, parse_data};
+use super::protocol::{
+    Assembler, End, ModelRequest, chat_tool, error_message, parse_data, stream_error,
+};
 use super::sse::SseEvent;
 use super::types::{
     AssistantMessage, Message, ModelReply, StopReason, StreamEvent, ToolCall, normalize_arguments,
@@ -222,10 +224,11 @@ impl Assembler for ChatAssembler {
         if event.data.trim() == "[DONE]" {
             return Ok(true);
         }
-        let value = parse_data(event)?;
-        if let Some(message) = error_message(&value) {
+        let value = parse_data(event);
+        if let Some(message) = stream_error(event, value.as_ref().ok()) {
             return Err(StreamError::Provider(message));
         }
+        let value = value?;
         let Some(choice) = value
             .get("choices")
             .and_then(Value::as_array)

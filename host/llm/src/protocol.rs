@@ -60,9 +60,10 @@ pub(crate) fn parse_data(event: &SseEvent) -> Result<Value, String> {
 }
 
 /// A provider's error object (`{"error": {"message": …}}` or
-/// `{"error": "…"}`) as one line.
+/// `{"error": "…"}`) as one line. An `error` that says no message (a code
+/// alone, say) is an error all the same, quoted.
 pub(crate) fn error_message(value: &Value) -> Option<String> {
-    let error = value.get("error")?;
+    let error = value.get("error").filter(|error| !error.is_null())?;
     // Never empty, which would read as no reason at all.
     let said = |text: &str| {
         if text.trim().is_empty() {
@@ -74,10 +75,44 @@ pub(crate) fn error_message(value: &Value) -> Option<String> {
     if let Some(text) = error.as_str() {
         return Some(said(text));
     }
-    let message = said(error.get("message").and_then(Value::as_str)?);
+    let Some(message) = error.get("message").and_then(Value::as_str) else {
+        return Some(format!(
+            "the server reported an error: {}",
+            excerpt(&error.to_string(), 200)
+        ));
+    };
+    let message = said(message);
     Some(match error.get("type").and_then(Value::as_str) {
         Some(kind) => format!("{kind}: {message}"),
-        None => message.to_string(),
+        None => message,
+    })
+}
+
+/// The error an event in an OpenAI-compatible stream reports, if it
+/// reports one: an `error` object, an object that is itself an error
+/// (`{"object": "error", "message": …}`, as vLLM sends), or any event
+/// named `error`, whatever its data.
+pub(crate) fn stream_error(event: &SseEvent, value: Option<&Value>) -> Option<String> {
+    if let Some(message) = value.and_then(error_message) {
+        return Some(message);
+    }
+    let itself = value.filter(|value| value.get("object").and_then(Value::as_str) == Some("error"));
+    if event.event.as_deref() != Some("error") && itself.is_none() {
+        return None;
+    }
+    let message = value
+        .and_then(|value| value.get("message"))
+        .and_then(Value::as_str)
+        .filter(|message| !message.trim().is_empty());
+    Some(match message {
+        Some(message) => message.to_string(),
+        None if event.data.trim().is_empty() => {
+            "the server reported an error without a message".to_string()
+        }
+        None => format!(
+            "the server reported an error: {}",
+            excerpt(event.data.trim(), 200)
+        ),
     })
 }
 
@@ -245,6 +280,11 @@ mod tests {
             Some("nope".into())
         );
         assert_eq!(error_message(&json!({"ok": true})), None);
+        assert_eq!(error_message(&json!({"error": null})), None);
+        assert_eq!(
+            error_message(&json!({"error": {"code": 502}})),
+            Some(r#"the server reported an error: {"code":502}"#.into())
+        );
         // Never an empty message, which would read as no reason at all.
         assert!(
             !error_message(&json!({"error": " "}))

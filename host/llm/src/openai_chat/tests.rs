@@ -209,6 +209,37 @@ fn an_error_in_the_stream_is_reported() {
     );
 }
 
+/// Error events in the shapes compatible servers send, each followed by a
+/// bare `[DONE]`: each must end as the error, never as an empty answer.
+#[test]
+fn an_error_without_a_message_then_done_is_still_an_error() {
+    let shapes = [
+        // OpenRouter-style, with a code and no message.
+        "data: {\"error\": {\"code\": 502}}\n\n",
+        // vLLM-style error object, not wrapped in `error`.
+        "data: {\"object\": \"error\", \"message\": \"model overloaded\", \"code\": 503}\n\n",
+        // An `event: error` whose data is JSON of another shape.
+        "event: error\ndata: {\"message\": \"upstream timed out\"}\n\n",
+        // An `event: error` whose data is not JSON at all.
+        "event: error\ndata: Internal Server Error\n\n",
+    ];
+    for shape in shapes {
+        let text = format!("{shape}data: [DONE]\n\n");
+        let outcome = replay(&mut ChatAssembler::default(), &text, 7);
+        let Err(StreamError::Provider(message)) = outcome else {
+            panic!("{shape:?} ended as {outcome:?}");
+        };
+        assert!(!message.trim().is_empty(), "{shape:?}");
+    }
+    let error = replay(
+        &mut ChatAssembler::default(),
+        "data: {\"object\": \"error\", \"message\": \"model overloaded\"}\n\n",
+        64,
+    )
+    .unwrap_err();
+    assert_eq!(error, StreamError::Provider("model overloaded".into()));
+}
+
 #[test]
 fn a_non_streaming_reply() {
     let body = json!({
