@@ -262,3 +262,46 @@ async fn speculation_never_runs_a_tool_that_is_not_provably_pure() {
     // The impure calls ran for real, when the model made them.
     assert_eq!(report.tool_calls, 4);
 }
+
+/// A speculative call is the real call once claimed, so it runs under the
+/// agent's `call_timeout` too: a slow tool guessed right must not outlast
+/// the timeout the real call would have had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_speculative_call_keeps_the_agent_s_call_timeout() {
+    let script = |gate: &ScriptGate| {
+        Script::new(vec![
+            ScriptedReply::new()
+                .pause(gate)
+                .call("sleep", json!({"ms": 3000})),
+            ScriptedReply::new().text("done"),
+        ])
+    };
+    let mut config = config(true);
+    config.call_timeout = Some(std::time::Duration::from_millis(100));
+    let predictor = Arc::new(HistoryPredictor::new());
+    let gate = ScriptGate::new();
+    gate.open(); // the first run teaches the predictor
+    let server = ScriptedServer::start(script(&gate)).await.unwrap();
+    run(
+        &server,
+        Provider::Anthropic,
+        config.clone(),
+        Some(predictor.clone()),
+        None,
+    )
+    .await;
+    let first = results_sent(Provider::Anthropic, &server.requests()[1].body);
+    assert!(first[0].2, "the real call was not stopped: {first:?}");
+
+    let gate = ScriptGate::new();
+    let server = ScriptedServer::start(script(&gate)).await.unwrap();
+    let open = OpenWhen::speculated(&gate);
+    let (report, events) = run(&server, Provider::Anthropic, config, Some(predictor), open).await;
+    assert_eq!(speculative_starts(&events), ["sleep"]);
+    assert_eq!(report.speculation.hits, 1);
+    let second = results_sent(Provider::Anthropic, &server.requests()[1].body);
+    assert!(
+        second[0].2 && second[0].1.contains("timeout"),
+        "the speculative call outlasted the call timeout: {second:?}"
+    );
+}

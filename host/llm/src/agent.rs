@@ -329,6 +329,7 @@ impl Agent {
                 context.events.clone(),
                 turn,
                 self.config.max_speculative,
+                self.config.call_timeout,
             );
             (predictor, speculation)
         });

@@ -276,6 +276,9 @@ pub(crate) struct Speculation {
     events: Events,
     turn: usize,
     max_launches: usize,
+    /// The agent's timeout for a real call: a claimed speculative call is
+    /// the real call, so it runs under it too.
+    call_timeout: Option<Duration>,
 }
 
 impl Speculation {
@@ -286,6 +289,7 @@ impl Speculation {
         events: Events,
         turn: usize,
         max_launches: usize,
+        call_timeout: Option<Duration>,
     ) -> Self {
         Self {
             executor,
@@ -295,6 +299,7 @@ impl Speculation {
             events,
             turn,
             max_launches,
+            call_timeout,
         }
     }
 
@@ -322,7 +327,10 @@ impl Speculation {
             let executor = self.executor.clone();
             let arguments = canonical_json(&call.arguments);
             let tool = call.tool.clone();
-            let options = CallOptions::default().cancel(cancel.clone());
+            let mut options = CallOptions::default().cancel(cancel.clone());
+            if let Some(timeout) = self.call_timeout {
+                options = options.timeout(timeout);
+            }
             // Boxed: a call's future is kilobytes, which spawning would copy.
             let handle = tokio::spawn(Box::pin(async move {
                 executor.call(&tool, &arguments, options).await
