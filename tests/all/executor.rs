@@ -823,3 +823,37 @@ async fn a_huge_unknown_name_gets_a_short_refusal() {
     };
     assert!(message.contains("did you mean `calc`"), "{message}");
 }
+
+/// A library caller's timeout may be any `Duration`: one too long to add to
+/// a clock is refused as the call's outcome, never a panic in the host; a
+/// batch deadline too far to reach is no deadline.
+#[tokio::test]
+async fn a_timeout_of_duration_max_is_refused_not_a_panic() {
+    let executor = executor_with(&[("calc", artifacts::CALC, None)], ExecConfig::default());
+    let input = r#"{"expression": "1 + 1"}"#;
+    let record = executor
+        .call("calc", input, CallOptions::default().timeout(Duration::MAX))
+        .await;
+    let Outcome::InvalidInput { message } = &record.outcome else {
+        panic!("{:?}", record.outcome);
+    };
+    assert!(message.contains("timeout"), "{message}");
+    let record = executor
+        .call(
+            "calc",
+            input,
+            CallOptions::default().timeout(Duration::from_secs(60)),
+        )
+        .await;
+    assert!(record.outcome.is_ok(), "{:?}", record.outcome);
+
+    let calls = vec![CallRequest::json("calc", &json!({"expression": "3"}))];
+    let result = executor
+        .run_batch(
+            calls,
+            BatchOptions::strategy(Strategy::All).deadline(Duration::MAX),
+        )
+        .await;
+    assert_eq!(kinds(&result.records), ["ok"]);
+    assert!(!result.report.deadline_passed);
+}

@@ -307,6 +307,22 @@ async fn the_deadline_stops_the_run_and_its_calls() {
     ));
 }
 
+/// A run's deadline may be any `Duration`; one too far to add to the clock
+/// is no deadline, not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_of_duration_max_runs_to_the_end() {
+    let script = Script::new(vec![
+        ScriptedReply::new().call("calc", json!({"expression": "2 + 2"})),
+        ScriptedReply::new().text("4"),
+    ]);
+    let server = ScriptedServer::start(script).await.unwrap();
+    let mut config = config(true);
+    config.deadline = std::time::Duration::MAX;
+    let (report, _) = run(&server, Provider::OpenAiChat, config, None, None).await;
+    assert_eq!(report.stop, AgentStop::Answered);
+    assert_eq!(server.requests().len(), 2);
+}
+
 /// The calls a follow-up request sends back, as (id, arguments as sent),
 /// and the ids its results answer, read from the provider's wire shape.
 fn calls_and_answers(provider: Provider, body: &Value) -> (Vec<(String, String)>, Vec<String>) {

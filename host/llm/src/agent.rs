@@ -228,7 +228,11 @@ impl Agent {
     ) -> Result<AgentReport, AgentError> {
         let events = Events(events);
         let start = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.config.deadline;
+        // A deadline too far to add to the clock is a year away.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(self.config.deadline)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         let cancel = CancellationToken::new();
         let _cancel_on_return = cancel.clone().drop_guard();
         let tools: Vec<ToolInfo> = self.executor.catalog().tools().cloned().collect();

@@ -278,7 +278,7 @@ pub struct Rate {
 }
 
 /// Upper bounds no policy may exceed.
-const MAX_TIMEOUT_MS: u64 = 600_000;
+pub(crate) const MAX_TIMEOUT_MS: u64 = 600_000;
 const MAX_OUTPUT_KB: u64 = 64 << 10;
 const MAX_RESPONSE_KB: u64 = 256 << 10;
 const MAX_REQUESTS: u32 = 10_000;

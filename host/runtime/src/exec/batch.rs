@@ -556,7 +556,11 @@ impl Driver {
     }
 
     async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
-        let deadline = self.options.deadline.map(|d| self.start + d);
+        // A deadline too far to add to the clock is none.
+        let deadline = self
+            .options
+            .deadline
+            .and_then(|d| self.start.checked_add(d));
         let mut remaining = self.handles.len();
         while remaining > 0 {
             let event = match deadline {

@@ -52,7 +52,7 @@ use self::tenancy::{Admission, Caller, Entered, PlaceHold};
 use crate::catalog::{Catalog, ToolEntry};
 use crate::lift;
 use crate::outcome::{CallRecord, Outcome};
-use crate::policy::{Limits, Rate};
+use crate::policy::{Limits, MAX_TIMEOUT_MS, Rate};
 use crate::sandbox::{self, CallInfo, GuestEvent, GuestSink};
 use crate::shared::Shared;
 
@@ -145,7 +145,7 @@ impl Default for ExecConfig {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CallOptions {
-    /// Replaces the policy's timeout.
+    /// Replaces the policy's timeout (at most ten minutes, as in a policy).
     pub timeout: Option<Duration>,
     /// Replaces the policy's fuel budget.
     pub fuel: Option<u64>,
@@ -214,7 +214,8 @@ impl Ceiling {
 }
 
 impl CallOptions {
-    /// Sets the timeout.
+    /// Sets the timeout: at most 600,000 ms (ten minutes), as in a policy;
+    /// a call asking for more is refused as `invalid-input`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -978,6 +979,14 @@ impl Executor {
         }
         let mut limits = entry.component.limits.clone();
         if let Some(timeout) = options.timeout {
+            if timeout > Duration::from_millis(MAX_TIMEOUT_MS) {
+                return Err(Outcome::InvalidInput {
+                    message: format!(
+                        "timeout must be at most {MAX_TIMEOUT_MS} ms, as in a policy, got {} ms",
+                        timeout.as_millis()
+                    ),
+                });
+            }
             limits.timeout = timeout;
         }
         if let Some(fuel) = options.fuel {
