@@ -57,3 +57,22 @@ fn chat_does_not_send_the_environment_key_to_another_host() {
     );
     assert!(!stderr.contains("sk-canary"), "{stderr}");
 }
+
+/// Counts of nothing are refused by the argument parser with a message,
+/// before anything is measured: never a panic mid-run.
+#[test]
+fn bench_refuses_counts_of_zero() {
+    for (flag, value) in [
+        ("--calls", "0"),
+        ("--concurrency", "0"),
+        ("--threads", "0"),
+        ("--threads", "1,0"),
+        ("--rounds", "0"),
+    ] {
+        let output = run(&["bench", flag, value]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{flag} {value}: {stderr}");
+    }
+}

@@ -23,13 +23,13 @@ pub(super) struct BenchArgs {
     #[arg(long, default_value = "{}")]
     input: String,
     /// Calls per measurement.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 50_000, value_parser = at_least_one())]
     calls: usize,
     /// Calls in flight at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one())]
     concurrency: usize,
     /// Worker thread counts to measure, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2], value_parser = at_least_one())]
     threads: Vec<usize>,
     /// Print JSON instead of a markdown table.
     #[arg(long)]
@@ -54,7 +54,7 @@ pub(super) struct BenchArgs {
     rows: Vec<Row>,
     /// Rounds of each tail figure of the executor suite; the report is the
     /// median of the rounds' percentiles and the worst round's p99.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one())]
     rounds: usize,
     /// Measure the 10,000-in-flight figure in this process (the suite
     /// otherwise runs it in a fresh child process).
@@ -87,6 +87,12 @@ pub(super) struct BenchArgs {
     /// `redis-server` (Debian package `redis-server`) on a free loopback port.
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]
     redis: Option<u16>,
+}
+
+/// A count that must be at least one (calls, calls in flight, threads,
+/// rounds): zero is refused before anything runs.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
