@@ -539,3 +539,46 @@ async fn a_request_body_is_parsed_within_the_memory_budget() {
     assert_eq!(answer["records"][0]["outcome"], "ok", "{answer}");
     wait_for_no_reservation(&executor).await;
 }
+
+/// A call waiting for a place keeps its input as the text it came as, not
+/// as the parsed tree (which is some 16 times larger, and outside the
+/// memory budget): a tenant's queued calls must not hold the host's heap.
+/// Read on one thread, where the executor and this test run alone.
+#[tokio::test]
+async fn a_queued_call_does_not_keep_its_parsed_input() {
+    let mut config = ExecConfig::default();
+    config.max_in_flight = 1;
+    config.queue_timeout = Duration::from_secs(120);
+    let executor = Arc::new(Executor::with_config(common::executor().catalog(), config));
+    let cancel = CancellationToken::new();
+    let holder = hold_memory(&executor, cancel.clone());
+    wait_until(&executor, "in flight", |e| e.in_flight() > 0).await;
+    // About 512 KiB of text, a quarter of a million values once parsed.
+    let input = Arc::new(format!(r#"{{"value": [{}0]}}"#, "0,".repeat(256 << 10)));
+    const QUEUED: usize = 8;
+    let before = crate::heap::live_here();
+    let calls: Vec<_> = (0..QUEUED)
+        .map(|_| {
+            let (executor, input) = (executor.clone(), input.clone());
+            tokio::spawn(async move {
+                executor
+                    .call("guest_trivial__echo", &input, CallOptions::default())
+                    .await
+            })
+        })
+        .collect();
+    wait_until(&executor, "queued", |e| e.queued() == QUEUED).await;
+    let held = crate::heap::live_here() - before;
+    cancel.cancel();
+    let _ = holder.await;
+    for call in calls {
+        let record = call.await.expect("a record");
+        assert!(record.outcome.is_ok(), "{}", record.outcome);
+    }
+    let per_call = held / QUEUED as isize;
+    assert!(
+        per_call < (input.len() as isize) * 2,
+        "each queued call holds {per_call} bytes for an input of {} bytes",
+        input.len()
+    );
+}

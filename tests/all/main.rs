@@ -14,6 +14,7 @@ mod executor;
 mod files;
 mod flood;
 mod guest_logs;
+mod heap;
 mod http;
 mod llm_agent;
 mod llm_client;
@@ -40,3 +41,6 @@ mod transport;
 mod trust_audit;
 mod trust_pin;
 mod trust_sign;
+
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;

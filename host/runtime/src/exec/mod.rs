@@ -378,10 +378,12 @@ struct Prepared<'a> {
     engine: &'a crate::Engine,
     entry: &'a ToolEntry,
     limits: Limits,
-    /// The input as parsed, for the cache key.
-    value: Value,
     /// The input as received, handed to the guest unchanged.
     text: &'a str,
+    /// The result cache's key for the input, when the call may use the
+    /// cache; set by the schema check. The parsed input itself is dropped
+    /// there: a call waiting for a place keeps only its text.
+    cache_key: Option<String>,
 }
 
 impl Executor {
@@ -595,7 +597,10 @@ impl Executor {
         };
         record.outcome = match self.prepare(&catalog, tool, input, &options) {
             Err(outcome) => outcome,
-            Ok(mut prepared) => match self.check_input(&mut prepared, start).await {
+            Ok((mut prepared, value)) => match self
+                .check_input(&mut prepared, value, &options, start)
+                .await
+            {
                 Err(outcome) => outcome,
                 Ok(()) => {
                     self.run_prepared(&prepared, &options, sink.as_ref(), &mut record, start)
@@ -633,19 +638,12 @@ impl Executor {
         start: Instant,
     ) -> Outcome {
         let entry = prepared.entry;
-        let cache_key = match (&self.cache, entry.pure && !options.no_cache) {
-            (Some(_), true) => Some(ResultCache::key(
-                &entry.component.hash,
-                &entry.info.tool,
-                &prepared.value,
-            )),
-            _ => None,
-        };
+        let cache_key = prepared.cache_key.as_deref();
         let rules = &prepared.limits.retry;
         let mut attempt = 1;
         loop {
             let (outcome, kept) = self
-                .attempt(prepared, options, sink, record, start, cache_key.as_deref())
+                .attempt(prepared, options, sink, record, start, cache_key)
                 .await;
             if attempt >= rules.attempts
                 || !retry::worth_retrying(&outcome, rules, entry.info.behavior.idempotent)
@@ -917,14 +915,17 @@ impl Executor {
         }
     }
 
-    /// Checks the input against the tool's schema, under the call's deadline.
+    /// Checks the parsed input against the tool's schema, under the call's
+    /// deadline; then keeps only its cache key, if the call may use the
+    /// cache, and drops it.
     async fn check_input(
         &self,
         prepared: &mut Prepared<'_>,
+        value: Value,
+        options: &CallOptions,
         start: Instant,
     ) -> Result<(), Outcome> {
         let tool = &prepared.entry.info.name;
-        let value = std::mem::take(&mut prepared.value);
         let deadline = deadline_after(start, prepared.limits.timeout);
         let checked = self
             .checks
@@ -932,7 +933,14 @@ impl Executor {
             .await;
         let message = match checked {
             Ok(value) => {
-                prepared.value = value;
+                let entry = prepared.entry;
+                if self.cache.is_some() && entry.pure && !options.no_cache {
+                    prepared.cache_key = Some(ResultCache::key(
+                        &entry.component.hash,
+                        &entry.info.tool,
+                        &value,
+                    ));
+                }
                 return Ok(());
             }
             Err(Refusal::Invalid(errors)) => format!(
@@ -957,14 +965,16 @@ impl Executor {
         Err(Outcome::InvalidInput { message })
     }
 
-    /// Everything checked before any instance exists, but the schema.
+    /// Everything checked before any instance exists, but the schema: the
+    /// call's limits, and the input parsed (given back beside them, for the
+    /// schema check).
     fn prepare<'a>(
         &self,
         catalog: &'a Catalog,
         tool: &str,
         input: &'a str,
         options: &CallOptions,
-    ) -> Result<Prepared<'a>, Outcome> {
+    ) -> Result<(Prepared<'a>, Value), Outcome> {
         let Some(entry) = catalog.entry(tool) else {
             return Err(unknown_tool(catalog, tool, |_| true));
         };
@@ -1012,13 +1022,14 @@ impl Executor {
                 message: format!("the input must be a JSON object, not {}", kind_of(&value)),
             });
         }
-        Ok(Prepared {
+        let prepared = Prepared {
             engine: catalog.engine(),
             entry,
             limits,
-            value,
             text: input,
-        })
+            cache_key: None,
+        };
+        Ok((prepared, value))
     }
 }
 
