@@ -354,3 +354,51 @@ async fn http_limits_hold() {
         "{slow}"
     );
 }
+
+/// A response to a request that carries a secret is redacted as it
+/// streams, not read whole into host memory first (and copied there, once
+/// per step of the redaction): an 8 MiB answer must not take the host's
+/// heap, whatever the guest does with it. Read on one thread, where the
+/// server, the executor and the guest run alone.
+#[tokio::test]
+async fn a_large_answer_to_a_secret_bearing_request_streams_through() {
+    let server = Server::start().await;
+    let policy = format!(
+        "[capabilities]\nhttp = [\"http://{0}\"]\nallow_private = true\n\n\
+         [limits.http]\nmax_response_kb = 16384\n\n\
+         [secrets]\n\"http://{0}\" = {{ header = \"Authorization\", value = \"Bearer ${{file:token.txt}}\" }}\n",
+        server.addr
+    );
+    let dir = tool_dir("net", artifacts::HTTP_PROBE, Some(&policy));
+    std::fs::write(dir.path().join("token.txt"), "tok-streamed\n").unwrap();
+    let executor = load_dir(dir.path()).await;
+    assert!(
+        executor.catalog().failures().is_empty(),
+        "{:?}",
+        executor.catalog().failures()
+    );
+    let _ = crate::heap::peak_since_last();
+    let record = executor
+        .call_value(
+            "net__count",
+            &json!({"url": server.url("/huge"), "n": 1}),
+            CallOptions::default(),
+        )
+        .await;
+    let peak = crate::heap::peak_since_last();
+    let output = record.outcome.output().cloned();
+    assert_eq!(
+        output,
+        Some(json!({"ok": 1, "errors": []})),
+        "{}",
+        record.outcome
+    );
+    assert!(
+        peak < 4 << 20,
+        "the host's heap rose by {} MiB for an 8 MiB answer",
+        peak >> 20
+    );
+    // What reaches the guest is still redacted.
+    let echoed = request(&executor, json!({"url": server.url("/echo")})).await;
+    assert!(!echoed.to_string().contains("tok-streamed"), "{echoed}");
+}

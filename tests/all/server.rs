@@ -5,7 +5,8 @@
 //! Routes: `/json` answers `{"hello": "world"}`; `/echo` answers the request
 //! (method, headers, body) as JSON and repeats the `authorization` header in
 //! `x-echo-authorization`; `/redirect?to=URL` answers 302 to URL; `/html` a
-//! small page; `/big` 64 KiB; `/slow` waits 10 s; `/status/N` answers N.
+//! small page; `/big` 64 KiB; `/huge` 8 MiB in pieces of 64 KiB, then the
+//! `authorization` header it got; `/slow` waits 10 s; `/status/N` answers N.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -114,6 +115,20 @@ async fn handle(State(seen): State<Arc<Mutex<Vec<Seen>>>>, request: Request) -> 
         )
             .into_response(),
         "/big" => vec![b'x'; 64 << 10].into_response(),
+        "/huge" => {
+            // Static pieces: the server takes no heap for the body.
+            static PIECE: [u8; 64 << 10] = [b'x'; 64 << 10];
+            let echo = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .map(|v| Bytes::copy_from_slice(v.as_bytes()))
+                .unwrap_or_default();
+            let pieces = (0..128)
+                .map(|_| Bytes::from_static(&PIECE))
+                .chain(std::iter::once(echo))
+                .map(Ok::<_, std::convert::Infallible>);
+            axum::body::Body::from_stream(futures::stream::iter(pieces)).into_response()
+        }
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(10)).await;
             "late".into_response()

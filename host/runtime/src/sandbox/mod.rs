@@ -17,6 +17,7 @@ mod host;
 mod http;
 mod limiter;
 mod net;
+mod redact;
 mod refusals;
 mod stack;
 

@@ -1,9 +1,9 @@
 //! Sending one admitted request: resolve the host, refuse non-public
 //! addresses unless allowed, connect to exactly the addresses checked (no
 //! second lookup a DNS answer could change), TLS for https, HTTP/1.1, and a
-//! response body capped in size and time. When the host added a secret, the
-//! whole response is read first and every echo of the secret is redacted
-//! before the guest sees a byte.
+//! response body capped in size and time. When the host added a secret,
+//! every echo of it is redacted from the headers and, as it streams, from
+//! the body, before the guest sees a byte.
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep, timeout, timeout_at};
@@ -24,6 +24,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 use super::addr::is_public;
 use super::grants::HttpGrant;
+use super::redact::{Redacting, redact};
 use super::refusals::Who;
 use crate::policy::{HttpLimits, Scheme, Target};
 
@@ -45,9 +46,6 @@ impl Admitted {
             .map(|(grant, i)| grant.secrets[*i].needles.as_slice())
     }
 }
-
-/// What the guest sees instead of a secret.
-pub(crate) const REDACTED: &[u8] = b"[REDACTED]";
 
 trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
@@ -154,26 +152,17 @@ pub(crate) async fn send(
         // Asked for identity; a compressed echo could hide the secret.
         return Err(Error::HttpResponseContentCoding(None));
     }
-    let (collected, io_result) = tokio::join!(body.collect(), finish_io);
-    let bytes = collected?.to_bytes();
-    io_result?;
-    let bytes = Bytes::from(redact(&bytes, needles));
     for value in parts.headers.values_mut() {
-        if needles.iter().any(|n| find(value.as_bytes(), n).is_some()) {
-            *value = HeaderValue::from_bytes(&redact(value.as_bytes(), needles))
+        let redacted = redact(value.as_bytes(), needles);
+        if redacted != value.as_bytes() {
+            *value = HeaderValue::from_bytes(&redacted)
                 .unwrap_or_else(|_| HeaderValue::from_static("[REDACTED]"));
         }
     }
-    parts
-        .headers
-        .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    let body = Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    Ok((
-        http::Response::from_parts(parts, body),
-        Box::new(async { Ok(()) }),
-    ))
+    // Redaction changes the body's length.
+    parts.headers.remove(CONTENT_LENGTH);
+    let body = Redacting::new(body, needles).boxed_unsync();
+    Ok((http::Response::from_parts(parts, body), Box::new(finish_io)))
 }
 
 /// Polls `work` while driving the connection, which does the actual I/O.
@@ -308,48 +297,5 @@ impl Body for Capped {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > haystack.len() {
-        return None;
-    }
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// `text` with every occurrence of each needle (longest first) replaced.
-pub(crate) fn redact(text: &[u8], needles: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = text.to_vec();
-    for needle in needles {
-        let mut result = Vec::with_capacity(out.len());
-        let mut rest = &out[..];
-        while let Some(at) = find(rest, needle) {
-            result.extend_from_slice(&rest[..at]);
-            result.extend_from_slice(REDACTED);
-            rest = &rest[at + needle.len()..];
-        }
-        result.extend_from_slice(rest);
-        out = result;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_replaces_every_echo() {
-        let needles = vec![b"Bearer abc123".to_vec(), b"abc123".to_vec()];
-        let out = redact(
-            b"{\"auth\":\"Bearer abc123\",\"k\":\"abc123abc123\"}",
-            &needles,
-        );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "{\"auth\":\"[REDACTED]\",\"k\":\"[REDACTED][REDACTED]\"}"
-        );
-        assert_eq!(redact(b"nothing here", &needles), b"nothing here");
     }
 }
