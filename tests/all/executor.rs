@@ -722,6 +722,44 @@ fn plans_are_checked_before_they_run() {
     assert!(matches!(err, Err(toolhost::plan::PlanError::Cycle(_))));
 }
 
+/// A plan may be a chain of any length: when its first step fails, every
+/// step after it is skipped, walked without recursion and without scanning
+/// the whole plan once per step.
+#[tokio::test]
+async fn a_long_chain_after_a_failed_step_is_skipped_whole() {
+    const STEPS: usize = 100_000;
+    let executor = executor_with(&[("calc", artifacts::CALC, None)], ExecConfig::default());
+    let steps = (0..STEPS)
+        .map(|i| match i {
+            0 => Step::new("s0", "no_such_tool", json!({})),
+            _ => Step::new(
+                format!("s{i}"),
+                "calc",
+                json!({"expression": {"$from": format!("s{}", i - 1)}}),
+            ),
+        })
+        .collect();
+    let plan = Plan::new(steps).expect("a chain is a plan");
+    let result = executor.run_plan(&plan, CallOptions::default()).await;
+    assert_eq!(result.steps.len(), STEPS);
+    assert_eq!(result.steps[0].1.outcome.kind(), "unknown-tool");
+    let skipped = result
+        .steps
+        .iter()
+        .filter(|(_, record)| matches!(record.outcome, Outcome::Skipped { .. }))
+        .count();
+    assert_eq!(skipped, STEPS - 1);
+    let last = result.step(&format!("s{}", STEPS - 1)).unwrap();
+    assert!(
+        last.outcome
+            .message()
+            .unwrap()
+            .contains("step `s0` ended in"),
+        "{}",
+        last.outcome
+    );
+}
+
 /// CPU time (user + system, in clock ticks) of the threads in `tids`.
 fn threads_cpu(tids: &[String]) -> u64 {
     tids.iter()

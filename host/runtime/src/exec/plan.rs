@@ -80,7 +80,10 @@ pub enum PlanError {
 #[derive(Debug, Clone)]
 pub struct Plan {
     steps: Vec<Step>,
+    /// The steps each step waits for.
     deps: Vec<BTreeSet<usize>>,
+    /// The steps that wait for each step.
+    dependents: Vec<Vec<usize>>,
 }
 
 /// The record of every step, in plan order.
@@ -128,46 +131,58 @@ impl Plan {
             }
             deps.push(set);
         }
-        let plan = Self { steps, deps };
+        let mut dependents = vec![Vec::new(); steps.len()];
+        for (step, deps) in deps.iter().enumerate() {
+            for &dep in deps {
+                dependents[dep].push(step);
+            }
+        }
+        let plan = Self {
+            steps,
+            deps,
+            dependents,
+        };
         plan.check_acyclic()?;
         Ok(plan)
     }
 
+    /// Takes away the steps nothing blocks, then those they unblock, and so
+    /// on (without recursion: a chain may be any length). Steps left wait
+    /// on each other in a cycle, which is named.
     fn check_acyclic(&self) -> Result<(), PlanError> {
-        // 0 = unseen, 1 = on the path, 2 = done.
-        fn visit(
-            plan: &Plan,
-            i: usize,
-            state: &mut [u8],
-            path: &mut Vec<usize>,
-        ) -> Result<(), PlanError> {
-            match state[i] {
-                2 => return Ok(()),
-                1 => {
-                    let start = path.iter().position(|&p| p == i).unwrap_or(0);
-                    let names: Vec<&str> = path[start..]
-                        .iter()
-                        .chain([&i])
-                        .map(|&p| plan.steps[p].id.as_str())
-                        .collect();
-                    return Err(PlanError::Cycle(names.join(" -> ")));
+        let mut waiting: Vec<usize> = self.deps.iter().map(BTreeSet::len).collect();
+        let mut free: Vec<usize> = (0..waiting.len()).filter(|&i| waiting[i] == 0).collect();
+        while let Some(step) = free.pop() {
+            for &dependent in &self.dependents[step] {
+                waiting[dependent] -= 1;
+                if waiting[dependent] == 0 {
+                    free.push(dependent);
                 }
-                _ => {}
             }
-            state[i] = 1;
-            path.push(i);
-            for &dep in &plan.deps[i] {
-                visit(plan, dep, state, path)?;
+        }
+        let Some(first) = waiting.iter().position(|&n| n > 0) else {
+            return Ok(());
+        };
+        // Every step left waits on another step left: follow them from the
+        // first until one comes round again.
+        let mut path = vec![first];
+        let mut at = HashMap::from([(first, 0)]);
+        loop {
+            let last = path[path.len() - 1];
+            let Some(next) = self.deps[last].iter().copied().find(|&d| waiting[d] > 0) else {
+                return Ok(()); // not reached: a step left has a step left to wait on
+            };
+            if let Some(&start) = at.get(&next) {
+                let names: Vec<&str> = path[start..]
+                    .iter()
+                    .chain([&next])
+                    .map(|&p| self.steps[p].id.as_str())
+                    .collect();
+                return Err(PlanError::Cycle(names.join(" -> ")));
             }
-            path.pop();
-            state[i] = 2;
-            Ok(())
+            at.insert(next, path.len());
+            path.push(next);
         }
-        let mut state = vec![0u8; self.steps.len()];
-        for i in 0..self.steps.len() {
-            visit(self, i, &mut state, &mut Vec::new())?;
-        }
-        Ok(())
     }
 
     /// The steps, in plan order.
@@ -210,8 +225,66 @@ fn references(value: &Value, names: &mut BTreeSet<String>) -> Result<(), String>
     }
 }
 
-/// Replaces every reference with the value it points at.
-fn resolve(value: &Value, outputs: &HashMap<&str, &Value>) -> Result<Value, String> {
+/// What the references of one step's input may copy in: the input, once
+/// resolved, goes to the tool only if it is at most the executor's
+/// `max_input_bytes` as text, so no more is ever copied (an output
+/// referenced a thousand times is refused, not copied a thousand times).
+struct Budget<'a> {
+    left: usize,
+    max: usize,
+    /// The size of each value referenced so far, as JSON text.
+    sizes: HashMap<(&'a str, &'a str), usize>,
+}
+
+impl<'a> Budget<'a> {
+    fn new(max: usize) -> Self {
+        Self {
+            left: max,
+            max,
+            sizes: HashMap::new(),
+        }
+    }
+
+    /// Takes the size of `value`, referenced as `from` and `pointer`.
+    fn take(&mut self, from: &'a str, pointer: &'a str, value: &Value) -> Result<(), String> {
+        let size = *self
+            .sizes
+            .entry((from, pointer))
+            .or_insert_with(|| json_len(value));
+        self.left = self.left.checked_sub(size).ok_or_else(|| {
+            format!(
+                "its input, with the outputs it references copied in, would be over the limit of                  {} bytes",
+                self.max
+            )
+        })?;
+        Ok(())
+    }
+}
+
+/// The length of `value` as JSON text, counted without writing it.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a sink that takes everything cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// Replaces every reference with the value it points at, within `budget`.
+fn resolve<'a>(
+    value: &'a Value,
+    outputs: &HashMap<&str, &Value>,
+    budget: &mut Budget<'a>,
+) -> Result<Value, String> {
     match value {
         Value::Object(map) => {
             if let Some(Value::String(from)) = map.get("$from") {
@@ -219,19 +292,21 @@ fn resolve(value: &Value, outputs: &HashMap<&str, &Value>) -> Result<Value, Stri
                     .get(from.as_str())
                     .ok_or_else(|| format!("step `{from}` has no output"))?;
                 let pointer = map.get("pointer").and_then(Value::as_str).unwrap_or("");
-                return output.pointer(pointer).cloned().ok_or_else(|| {
-                    format!("the output of step `{from}` has nothing at `{pointer}`: {output}")
-                });
+                let found = output.pointer(pointer).ok_or_else(|| {
+                    format!("the output of step `{from}` has nothing at `{pointer}`")
+                })?;
+                budget.take(from, pointer, found)?;
+                return Ok(found.clone());
             }
             let mut resolved = serde_json::Map::with_capacity(map.len());
             for (key, v) in map {
-                resolved.insert(key.clone(), resolve(v, outputs)?);
+                resolved.insert(key.clone(), resolve(v, outputs, budget)?);
             }
             Ok(Value::Object(resolved))
         }
         Value::Array(items) => items
             .iter()
-            .map(|v| resolve(v, outputs))
+            .map(|v| resolve(v, outputs, budget))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other.clone()),
@@ -264,8 +339,7 @@ impl Executor {
             let failure =
                 (!ok).then(|| format!("step `{}` ended in {}", plan.steps[i].id, record.outcome));
             records[i] = Some(record);
-            let dependents: Vec<usize> = (0..n).filter(|&d| plan.deps[d].contains(&i)).collect();
-            for d in dependents {
+            for &d in &plan.dependents[i] {
                 if records[d].is_some() {
                     continue;
                 }
@@ -286,7 +360,8 @@ impl Executor {
                             .map(|o| (plan.steps[p].id.as_str(), o))
                     })
                     .collect();
-                match resolve(&plan.steps[d].input, &outputs) {
+                let mut budget = Budget::new(self.config.max_input_bytes);
+                match resolve(&plan.steps[d].input, &outputs, &mut budget) {
                     Ok(input) => start(d, input, &mut running),
                     Err(message) => {
                         let record = CallRecord::new(
@@ -300,10 +375,8 @@ impl Executor {
                         records[d] = Some(record);
                         let failure =
                             format!("step `{}` could not resolve its input", plan.steps[d].id);
-                        for dd in 0..n {
-                            if plan.deps[dd].contains(&d) && records[dd].is_none() {
-                                skip(plan, dd, &failure, &mut records);
-                            }
+                        for &dd in &plan.dependents[d] {
+                            skip(plan, dd, &failure, &mut records);
                         }
                     }
                 }
@@ -331,22 +404,24 @@ impl Executor {
     }
 }
 
-/// Marks `i` and everything that depends on it as skipped.
+/// Marks `i` and everything that depends on it as skipped (without
+/// recursion: a chain may be any length).
 fn skip(plan: &Plan, i: usize, why: &str, records: &mut [Option<CallRecord>]) {
-    if records[i].is_some() {
-        return;
-    }
     let message = format!("not run: {why}");
-    records[i] = Some(CallRecord::new(
-        String::new(),
-        plan.steps[i].tool.clone(),
-        Outcome::Skipped { message },
-        Duration::ZERO,
-    ));
-    for d in 0..plan.steps.len() {
-        if plan.deps[d].contains(&i) {
-            skip(plan, d, why, records);
+    let mut left = vec![i];
+    while let Some(step) = left.pop() {
+        if records[step].is_some() {
+            continue;
         }
+        records[step] = Some(CallRecord::new(
+            String::new(),
+            plan.steps[step].tool.clone(),
+            Outcome::Skipped {
+                message: message.clone(),
+            },
+            Duration::ZERO,
+        ));
+        left.extend(&plan.dependents[step]);
     }
 }
 
@@ -395,17 +470,71 @@ mod tests {
         ));
     }
 
+    /// A step after each step, far longer than a thread's stack would
+    /// take in recursion; and such a chain closed into a cycle, named.
+    #[test]
+    fn a_chain_of_any_length_is_checked_without_recursion() {
+        let chain = |n: usize, closed: bool| {
+            (0..n)
+                .map(|i| {
+                    let from = if i == 0 && closed {
+                        n - 1
+                    } else {
+                        i.saturating_sub(1)
+                    };
+                    let input = if i == 0 && !closed {
+                        json!({})
+                    } else {
+                        json!({"x": {"$from": format!("s{from}")}})
+                    };
+                    Step::new(format!("s{i}"), "t", input)
+                })
+                .collect::<Vec<_>>()
+        };
+        let plan = Plan::new(chain(300_000, false)).unwrap();
+        assert_eq!(plan.dependents[0], [1]);
+        let Err(PlanError::Cycle(names)) = Plan::new(chain(300_000, true)) else {
+            panic!("a closed chain is a cycle");
+        };
+        assert!(
+            names.starts_with("s0 -> s299999 -> s299998"),
+            "{}",
+            &names[..40]
+        );
+        assert!(names.ends_with("s1 -> s0"));
+    }
+
+    /// An output referenced many times is counted once per reference and
+    /// refused past the budget before it is copied that many times; its
+    /// size is measured once.
+    #[test]
+    fn references_copy_in_at_most_the_budget() {
+        let out = json!({"text": "x".repeat(1000)});
+        let outputs = HashMap::from([("a", &out)]);
+        let input = json!({"x": vec![json!({"$from": "a"}); 100]});
+        let mut budget = Budget::new(50_000);
+        let error = resolve(&input, &outputs, &mut budget).unwrap_err();
+        assert!(error.contains("50000 bytes"), "{error}");
+        assert_eq!(budget.sizes.len(), 1);
+        let mut budget = Budget::new(200_000);
+        let resolved = resolve(&input, &outputs, &mut budget).unwrap();
+        assert_eq!(resolved["x"].as_array().unwrap().len(), 100);
+        assert_eq!(budget.left, 200_000 - 100 * json_len(&out));
+        assert_eq!(json_len(&out), out.to_string().len());
+    }
+
     #[test]
     fn resolve_follows_pointers() {
         let out = json!({"value": 4, "list": [1, 2]});
         let outputs = HashMap::from([("a", &out)]);
         let input = json!({"x": {"$from": "a", "pointer": "/list/1"}, "all": {"$from": "a"}, "n": [ {"$from": "a", "pointer": "/value"} ]});
         assert_eq!(
-            resolve(&input, &outputs).unwrap(),
+            resolve(&input, &outputs, &mut Budget::new(1 << 20)).unwrap(),
             json!({"x": 2, "all": out, "n": [4]})
         );
+        let nowhere = json!({"x": {"$from": "a", "pointer": "/nope"}});
         assert!(
-            resolve(&json!({"x": {"$from": "a", "pointer": "/nope"}}), &outputs)
+            resolve(&nowhere, &outputs, &mut Budget::new(1 << 20))
                 .unwrap_err()
                 .contains("/nope")
         );
