@@ -1,7 +1,8 @@
 //! Reading a whole reply body within bounds: a size cap checked while
-//! reading (what is past it is never read) and a limit on each wait for
-//! the next piece, so a server that sends without end, or stops sending,
-//! cannot hold a request or its memory.
+//! reading (what is past it is never read), a limit on each wait for the
+//! next piece and one on the whole read, so a server that sends without
+//! end, stops sending or sends a byte at a time cannot hold a request or
+//! its memory.
 
 use std::time::Duration;
 
@@ -26,17 +27,33 @@ pub(crate) enum BodyEnd {
     Cut,
     /// No piece came within the wait.
     Silent,
+    /// The body did not end within the time for all of it.
+    Late,
     /// The connection failed.
     Broken(reqwest::Error),
 }
 
 /// Reads `response`'s body up to `cap` bytes, waiting at most `idle` for
-/// each piece.
-pub(crate) async fn read(response: &mut reqwest::Response, cap: usize, idle: Duration) -> Body {
+/// each piece and `total` for all of it.
+pub(crate) async fn read(
+    response: &mut reqwest::Response,
+    cap: usize,
+    idle: Duration,
+    total: Duration,
+) -> Body {
+    let now = tokio::time::Instant::now();
+    // A total too long to add to the clock is a year.
+    let end_by = now
+        .checked_add(total)
+        .unwrap_or(now + Duration::from_secs(365 * 24 * 3600));
     let mut bytes = Vec::new();
     let end = loop {
-        let chunk = match tokio::time::timeout(idle, response.chunk()).await {
-            Err(_) => break BodyEnd::Silent,
+        let wait = tokio::time::Instant::now()
+            .checked_add(idle)
+            .unwrap_or(end_by);
+        let chunk = match tokio::time::timeout_at(wait.min(end_by), response.chunk()).await {
+            Err(_) if wait < end_by => break BodyEnd::Silent,
+            Err(_) => break BodyEnd::Late,
             Ok(Err(error)) => break BodyEnd::Broken(error),
             Ok(Ok(None)) => break BodyEnd::Whole,
             Ok(Ok(Some(chunk))) => chunk,

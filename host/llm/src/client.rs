@@ -380,10 +380,17 @@ impl ModelClient {
     }
 
     /// A reply in one piece: at most [`MAX_LINE`] bytes, as an event of a
-    /// stream may be, with no silence longer than the idle timeout.
+    /// stream may be, with no silence longer than the idle timeout, within
+    /// the request timeout in all.
     async fn whole_body(&self, response: &mut reqwest::Response) -> Result<Vec<u8>, LlmError> {
         let provider = self.config.provider;
-        let read = body::read(response, MAX_LINE, self.config.idle_timeout).await;
+        let read = body::read(
+            response,
+            MAX_LINE,
+            self.config.idle_timeout,
+            self.config.request_timeout,
+        )
+        .await;
         match read.end {
             BodyEnd::Whole => Ok(read.bytes),
             BodyEnd::Cut => Err(LlmError::Protocol {
@@ -393,6 +400,13 @@ impl ModelClient {
             BodyEnd::Silent => Err(LlmError::Idle {
                 provider,
                 seconds: self.config.idle_timeout.as_secs(),
+            }),
+            BodyEnd::Late => Err(LlmError::Protocol {
+                provider,
+                message: format!(
+                    "the reply did not end within {} ms (the request timeout)",
+                    self.config.request_timeout.as_millis()
+                ),
             }),
             BodyEnd::Broken(error) => Err(self.transport(1, &error)),
         }
@@ -457,10 +471,10 @@ impl ModelClient {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
                     let wait = retry_after(response.headers());
-                    // Whatever arrives within the cap and the idle timeout:
-                    // enough for a message, never a hang.
-                    let read =
-                        body::read(&mut response, MAX_ERROR_BODY, self.config.idle_timeout).await;
+                    // Whatever arrives within the cap and one idle timeout in
+                    // all: enough for a message, never a hang.
+                    let idle = self.config.idle_timeout;
+                    let read = body::read(&mut response, MAX_ERROR_BODY, idle, idle).await;
                     let text = String::from_utf8_lossy(&read.bytes);
                     let message = serde_json::from_str::<Value>(&text)
                         .ok()
@@ -674,6 +688,16 @@ mod tests {
 
     /// A server that answers with `head` and then a body that never ends.
     async fn endless(head: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+        trickle(head, 1 << 16, Duration::from_millis(10)).await
+    }
+
+    /// A server that answers with `head` and then a body that never ends,
+    /// in pieces of `piece` bytes, one every `every`.
+    async fn trickle(
+        head: &'static str,
+        piece: usize,
+        every: Duration,
+    ) -> (String, tokio::task::JoinHandle<()>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -684,14 +708,14 @@ mod tests {
             let mut request = [0; 4096];
             let _ = socket.read(&mut request).await;
             let mut out = head.as_bytes().to_vec();
-            let piece = "x".repeat(1 << 16);
+            let piece = "x".repeat(piece);
             loop {
                 out.extend_from_slice(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes());
                 if socket.write_all(&out).await.is_err() {
                     return;
                 }
                 out.clear();
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(every).await;
             }
         });
         (base_url, server)
@@ -711,6 +735,30 @@ mod tests {
             } => {
                 assert_eq!(status, 400);
                 assert!(message.starts_with("xxxx"), "{message}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    /// An error body sent a byte at a time, each byte well within the idle
+    /// timeout, is read for one idle timeout in all: 64 KiB of it would
+    /// otherwise take almost an hour.
+    #[tokio::test]
+    async fn an_error_body_sent_a_byte_at_a_time_is_read_for_one_idle_timeout() {
+        let (base_url, server) = trickle(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n",
+            1,
+            Duration::from_millis(20),
+        )
+        .await;
+        let error = stream_once(&impatient(&base_url)).await.unwrap_err();
+        server.abort();
+        match error {
+            LlmError::Status {
+                status, message, ..
+            } => {
+                assert_eq!(status, 503);
+                assert!(message.starts_with('x'), "{message}");
             }
             other => panic!("{other}"),
         }
