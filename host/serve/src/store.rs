@@ -451,7 +451,105 @@ impl Store for RedisStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{redacted, requests_in_commandstats};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use toolhost_runtime::shared::{Holding, Store};
+
+    use super::{RedisOptions, RedisStore, redacted, requests_in_commandstats};
+
+    /// A real `redis-server` on a free loopback port, killed when dropped.
+    struct Redis(Child, u16);
+
+    impl Redis {
+        fn start() -> Self {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free loopback port")
+                .port();
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "could not start redis-server ({e}): this test needs a real Redis; \
+                         install the Debian package `redis-server`"
+                    )
+                });
+            // Made first, so a server that never listens is killed too.
+            let redis = Self(child, port);
+            for _ in 0..200 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return redis;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            panic!("redis-server did not listen on port {port}");
+        }
+
+        fn store(&self, node: &str) -> RedisStore {
+            RedisStore::new(&RedisOptions {
+                url: format!("redis://127.0.0.1:{}", self.1),
+                prefix: "t".into(),
+                node: node.into(),
+                slot_ttl: Duration::from_secs(60),
+                connect_timeout: Duration::from_secs(5),
+                timeout: Duration::from_secs(5),
+            })
+            .expect("a store")
+        }
+    }
+
+    impl Drop for Redis {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// The scripts' rule for slot requests that arrive out of order: a
+    /// request numbered at or below the last one applied for its node is
+    /// ignored, so a late give-back never takes away slots a newer request
+    /// took (the cap would be exceeded), and a late take never adds slots
+    /// a newer give-back let go (they would leak for good).
+    #[tokio::test]
+    async fn late_slot_requests_are_ignored_by_the_scripts() {
+        let redis = Redis::start();
+        let (a, b) = (redis.store("a"), redis.store("b"));
+        let holding = |held, seq| Holding { held, seq };
+        /// Asks for `want` of 4 slots, holding `held`, as request `seq`.
+        async fn take(store: &RedisStore, want: u64, held: u64, seq: u64) -> u64 {
+            store
+                .take_slots(KEY, 4, want, 1, Holding { held, seq })
+                .await
+                .expect("redis answers")
+                .granted
+        }
+        const KEY: &str = "tenant:acme:slots";
+        let key = KEY;
+        assert_eq!(take(&a, 2, 0, 1).await, 2);
+        // A gives both back (request 3); its take numbered 2 arrives after.
+        a.hold_slots(key, holding(0, 3)).await.unwrap();
+        assert_eq!(take(&a, 2, 0, 2).await, 0, "a late take is ignored");
+        // So B finds all 4 free: none leaked to A.
+        assert_eq!(take(&b, 4, 0, 1).await, 4);
+        b.hold_slots(key, holding(0, 2)).await.unwrap();
+
+        // A takes 3 (request 5); a give-back numbered 4 arrives after it.
+        assert_eq!(take(&a, 3, 0, 5).await, 3);
+        a.hold_slots(key, holding(0, 4)).await.unwrap();
+        // A still holds 3, so B gets 1: the cap of 4 holds.
+        assert_eq!(take(&b, 4, 0, 3).await, 1);
+        // The same number twice is late too.
+        a.hold_slots(key, holding(0, 5)).await.unwrap();
+        assert_eq!(take(&b, 4, 1, 4).await, 0);
+        // A newer give-back is applied.
+        a.hold_slots(key, holding(0, 6)).await.unwrap();
+        assert_eq!(take(&b, 4, 1, 5).await, 3);
+    }
 
     #[test]
     fn the_requests_counted_are_the_ones_a_node_sends() {
