@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
@@ -238,14 +238,21 @@ async fn failed_authentications_do_not_rotate_earlier_events_away() {
         None,
     )
     .unwrap();
-    let router = server.router();
+    // With MCP: its endpoint answers 401 whatever the method, so a method
+    // of the client's making reaches the audit line too.
+    let router = toolhost::router_with_mcp(&server, toolhost::mcp::McpHttpConfig::default());
     let long_path = format!("/v1/tools/{}/call", "x".repeat(1024));
-    for _ in 0..3000 {
-        let response = router
-            .clone()
-            .oneshot(Request::post(&long_path).body(Body::from("{}")).unwrap())
-            .await
-            .unwrap();
+    let long_method = Method::from_bytes(&[b'X'; 200_000]).unwrap();
+    for n in 0..3000 {
+        let request = if n % 2 == 0 {
+            Request::post(&long_path).body(Body::from("{}"))
+        } else {
+            Request::builder()
+                .method(long_method.clone())
+                .uri("/mcp")
+                .body(Body::empty())
+        };
+        let response = router.clone().oneshot(request.unwrap()).await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     // The next failure written, a second on, says how many were left out.
@@ -282,6 +289,12 @@ async fn failed_authentications_do_not_rotate_earlier_events_away() {
             .iter()
             .all(|l| l["path"].as_str().is_some_and(|p| p.len() < 300)),
         "paths are cut"
+    );
+    assert!(
+        failures
+            .iter()
+            .all(|l| l["method"].as_str().is_some_and(|m| m.len() < 64)),
+        "methods are cut"
     );
     let left_out: u64 = failures.iter().filter_map(|l| l["left_out"].as_u64()).sum();
     assert_eq!(

@@ -4,8 +4,10 @@
 //!
 //! Anyone who can reach the server can fail to authenticate, as often as
 //! they like, and the log keeps a bounded size (it rotates to one older
-//! file). So what a failure may write is bounded too: the path is cut to
-//! [`PATH_BYTES`], and at most [`PER_SECOND`] failures a second are
+//! file). So what a failure may write is bounded too: the method (which
+//! may be any token the client makes up, of any length hyper reads) is cut
+//! to [`METHOD_BYTES`] and the path to [`PATH_BYTES`], and at most
+//! [`PER_SECOND`] failures a second are
 //! written; the rest are counted, and the next line written says how many
 //! were left out (`left_out`). Without that, a client without a key could
 //! rotate every earlier event (capability use, refusals, kills) out of the
@@ -25,6 +27,10 @@ use crate::State;
 /// Bytes of a request's path an audit line keeps.
 const PATH_BYTES: usize = 256;
 
+/// Bytes of a request's method an audit line keeps (the longest standard
+/// method, `OPTIONS`, is 7).
+const METHOD_BYTES: usize = 16;
+
 /// Authentication failures written to the audit log per second, at most.
 const PER_SECOND: u32 = 20;
 
@@ -37,7 +43,7 @@ pub(super) async fn auth_failures(
         return next.run(request).await;
     };
     let (method, path) = (
-        request.method().to_string(),
+        cut(request.method().as_str(), METHOD_BYTES),
         cut(request.uri().path(), PATH_BYTES),
     );
     let response = next.run(request).await;
