@@ -9,7 +9,10 @@
 //! - a `$ref` is not local (`#`, `#/json/pointer` or `#anchor`), or points at no
 //!   schema of the document; `$dynamicRef`, `$recursiveRef` and embedded `$id`
 //!   resources are refused, because they make the reference graph depend on
-//!   the input;
+//!   the input; so are anchors made by an `$id` (draft 4: `id`) with a
+//!   fragment, which the validator honours only in some drafts: the
+//!   references are read as the document's draft (its `$schema`) reads them,
+//!   or a loop the measure missed would overflow the validator's stack;
 //! - references form a cycle that does not descend into the input (it would
 //!   never end);
 //! - the schema, expanded by its references, would apply more than
@@ -74,7 +77,7 @@ pub(crate) enum SchemaError {
     /// A reference the host does not follow.
     #[error("{keyword} `{reference}` at `{at}` is not accepted: {why}")]
     Reference {
-        /// `$ref`, `$dynamicRef`, `$recursiveRef` or `$id`.
+        /// `$ref`, `$dynamicRef`, `$recursiveRef`, `$id` or `id`.
         keyword: &'static str,
         /// Its value.
         reference: String,
@@ -213,16 +216,33 @@ struct Walk<'a> {
     anchors: HashMap<&'a str, usize>,
     /// `$ref`s: the schema that has one, and its text.
     refs: Vec<(usize, &'a str)>,
+    /// How the document's draft names a schema's identity: `id` in drafts 3
+    /// and 4, `$id` since.
+    id_keyword: &'static str,
+    /// Whether `$anchor` makes anchors: since draft 2019-09 (the validator
+    /// ignores it in earlier drafts, so the measure must too).
+    named_anchors: bool,
 }
 
 /// Measures a schema document, or says why it is refused.
 pub(crate) fn measure(schema: &Value) -> Result<Cost, SchemaError> {
+    // The validator reads the draft from `$schema`, the latest without one.
+    let draft = schema.get("$schema").and_then(Value::as_str).unwrap_or("");
+    let before_2019 = ["draft-03", "draft-04", "draft-05", "draft-06", "draft-07"]
+        .iter()
+        .any(|name| draft.contains(name));
     let mut walk = Walk {
         root: schema,
         nodes: vec![Node::default()],
         schemas: HashMap::new(),
         anchors: HashMap::new(),
         refs: Vec::new(),
+        id_keyword: if draft.contains("draft-03") || draft.contains("draft-04") {
+            "id"
+        } else {
+            "$id"
+        },
+        named_anchors: !before_2019,
     };
     let mut stack: Vec<(usize, &Value, usize)> = vec![(0, schema, 0)];
     while let Some((id, value, depth)) = stack.pop() {
@@ -262,14 +282,33 @@ impl<'a> Walk<'a> {
                 why,
             })
         };
-        if let Some(id_value) = map.get("$id")
-            && depth > 0
-        {
-            return refuse(
-                "$id",
-                id_value,
-                "embedded resources are not supported; put shared schemas in `$defs` and use local `#/...` references",
-            );
+        let identities: &[&'static str] = if self.id_keyword == "id" {
+            &["$id", "id"]
+        } else {
+            &["$id"]
+        };
+        for &keyword in identities {
+            let Some(id_value) = map.get(keyword) else {
+                continue;
+            };
+            if depth > 0 {
+                return refuse(
+                    keyword,
+                    id_value,
+                    "embedded resources are not supported; put shared schemas in `$defs` and use local `#/...` references",
+                );
+            }
+            let fragment = id_value
+                .as_str()
+                .and_then(|text| text.split_once('#'))
+                .map_or("", |(_, fragment)| fragment);
+            if !fragment.is_empty() {
+                return refuse(
+                    keyword,
+                    id_value,
+                    "an anchor made by an identifier's fragment is not supported; use `#/...` references",
+                );
+            }
         }
         for keyword in ["$dynamicRef", "$recursiveRef"] {
             if let Some(reference) = map.get(keyword) {
@@ -285,7 +324,9 @@ impl<'a> Walk<'a> {
             }
         }
         for keyword in ["$anchor", "$dynamicAnchor"] {
-            if let Some(Value::String(name)) = map.get(keyword) {
+            if let Some(Value::String(name)) = map.get(keyword)
+                && self.named_anchors
+            {
                 self.anchors.insert(name, id);
             }
         }

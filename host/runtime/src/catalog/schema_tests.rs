@@ -140,6 +140,58 @@ fn only_local_static_references_are_followed() {
     assert!(!checked.validator.is_valid(&json!({"a": 1})));
 }
 
+/// References read as the validator reads them, draft by draft. Each of
+/// these loops back to the root in place under its draft (the validator
+/// would recurse until the stack overflowed and the host aborted), while an
+/// anchor the draft does not honour made the loop look like a harmless
+/// jump to `c`.
+#[test]
+fn anchors_are_read_as_the_schema_s_draft_reads_them() {
+    let loops = [
+        json!({"$schema": "http://json-schema.org/draft-07/schema#", "$id": "#x",
+               "type": "object", "definitions": {"c": {"$anchor": "x"}},
+               "anyOf": [{"$ref": "#x"}]}),
+        json!({"$schema": "http://json-schema.org/draft-06/schema#", "$id": "#x",
+               "type": "object", "anyOf": [{"$ref": "#x"}]}),
+        json!({"$schema": "http://json-schema.org/draft-04/schema#", "id": "#x",
+               "type": "object", "definitions": {"c": {"$anchor": "x"}},
+               "anyOf": [{"$ref": "#x"}]}),
+        json!({"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
+               "definitions": {"c": {"id": "#x", "anyOf": [{"$ref": "#x"}]}},
+               "anyOf": [{"$ref": "#/definitions/c"}]}),
+    ];
+    for schema in loops {
+        assert!(
+            matches!(
+                refused(schema.clone()),
+                SchemaError::Reference { .. } | SchemaError::Cycle { .. }
+            ),
+            "{schema}"
+        );
+    }
+    // `$anchor` is no anchor before draft 2019-09: a reference to it points
+    // at nothing there, and at its schema since.
+    let anchored = |draft: &str| {
+        json!({"$schema": draft, "type": "object",
+               "$defs": {"c": {"$anchor": "x", "type": "string"}},
+               "properties": {"a": {"$ref": "#x"}}})
+    };
+    assert!(matches!(
+        refused(anchored("http://json-schema.org/draft-07/schema#")),
+        SchemaError::Reference { .. }
+    ));
+    CheckedSchema::from_value(&anchored("https://json-schema.org/draft/2020-12/schema")).unwrap();
+    // A root identity without a fragment (or with an empty one) is fine.
+    for id in [
+        "http://example.com/tool.json",
+        "http://example.com/tool.json#",
+    ] {
+        let schema = json!({"$schema": "http://json-schema.org/draft-07/schema#", "$id": id,
+                            "type": "object", "properties": {"a": {"type": "string"}}});
+        CheckedSchema::from_value(&schema).unwrap();
+    }
+}
+
 #[test]
 fn size_and_nesting_are_capped() {
     let long = format!(
