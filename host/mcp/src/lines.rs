@@ -20,8 +20,15 @@
 //! the line waits (reading stops, so the one client slows down); a line the
 //! whole budget could not hold is dropped, as a line over the length limit
 //! is.
+//!
+//! A client that stops reading what the server writes stops being read
+//! too: once [`MAX_UNSENT`] answers and notifications wait to be written,
+//! no further line is read until one is, so a client that sends without
+//! reading slows to what it reads, instead of the server keeping an answer
+//! for every line it sent.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::SinkExt;
@@ -36,7 +43,7 @@ use rmcp::transport::async_rw::{
     DEFAULT_MAX_LINE_LENGTH, JsonRpcMessageCodec, JsonRpcMessageCodecError,
 };
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio_util::bytes::{BufMut, BytesMut};
 use tokio_util::codec::{Decoder, FramedWrite};
 use toolhost_runtime::{HoldRefused, MemoryHold, parse_hold_bytes};
@@ -50,6 +57,48 @@ pub(crate) type ParseHold = Box<dyn Fn(u64) -> Result<MemoryHold, HoldRefused> +
 /// How long a line that does not fit beside the calls in flight waits
 /// before it asks the budget again.
 const BUDGET_RETRY: Duration = Duration::from_millis(10);
+
+/// Answers and notifications waiting to be written, at most, before the
+/// next line is read.
+pub(crate) const MAX_UNSENT: usize = 64;
+
+/// Messages handed to [`Transport::send`] and not yet written (or given up).
+#[derive(Debug, Default)]
+struct Unsent {
+    count: AtomicUsize,
+    written: Notify,
+}
+
+/// One message waiting to be written: counted in [`Unsent`] until dropped.
+struct Waiting(Arc<Unsent>);
+
+impl Waiting {
+    fn new(unsent: &Arc<Unsent>) -> Self {
+        unsent.count.fetch_add(1, Ordering::AcqRel);
+        Self(unsent.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        self.0.written.notify_waiters();
+    }
+}
+
+impl Unsent {
+    /// Returns once fewer than [`MAX_UNSENT`] messages wait.
+    async fn room(&self) {
+        loop {
+            // Made before the count is read, so no write between is missed.
+            let written = self.written.notified();
+            if self.count.load(Ordering::Acquire) < MAX_UNSENT {
+                return;
+            }
+            written.await;
+        }
+    }
+}
 
 /// Newline-delimited JSON-RPC over `R` and `W` for an MCP server.
 pub(crate) struct Lines<R, W> {
@@ -68,6 +117,8 @@ pub(crate) struct Lines<R, W> {
     /// An "Invalid request" answer owed for a line that was JSON but no
     /// message, and how far it got (queued, then flushed).
     owed: Option<Owed>,
+    /// Messages sent and not yet written.
+    unsent: Arc<Unsent>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -111,6 +162,7 @@ where
                 JsonRpcMessageCodec::default(),
             )))),
             owed: None,
+            unsent: Arc::default(),
         }
     }
 
@@ -192,7 +244,9 @@ where
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let write = self.write.clone();
+        let waiting = Waiting::new(&self.unsent);
         async move {
+            let _waiting = waiting;
             match write.lock().await.as_mut() {
                 Some(framed) => framed.send(item).await.map_err(Into::into),
                 None => Err(std::io::Error::new(
@@ -209,6 +263,10 @@ where
                 return None;
             }
             if !self.whole {
+                // A client that does not read is not read either.
+                if self.line.is_empty() {
+                    self.unsent.room().await;
+                }
                 match self.read_line().await {
                     Read::Line => self.whole = true,
                     Read::TooLong => {
@@ -361,6 +419,43 @@ mod tests {
         match decode(line) {
             Decoded::Message(message) => Some(text(&message)),
             _ => None,
+        }
+    }
+
+    /// A client that writes requests and never reads the answers: once
+    /// [`MAX_UNSENT`] answers wait to be written, no further line is read,
+    /// so the server keeps a bounded number of them, however many lines
+    /// the client sent.
+    #[tokio::test]
+    async fn a_client_that_does_not_read_is_not_read_either() {
+        use tokio::io::AsyncWriteExt;
+        const SENT: usize = 1000;
+        let (mut client, server_in) = tokio::io::duplex(1 << 20);
+        // The answers go into a pipe of 64 bytes that nobody reads.
+        let (server_out, _unread) = tokio::io::duplex(64);
+        let mut lines = Lines::new(server_in, server_out);
+        let mut pings = String::new();
+        for id in 0..SENT {
+            pings += &format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}\n");
+        }
+        client.write_all(pings.as_bytes()).await.unwrap();
+        let mut answers = Vec::new();
+        let mut read = 0;
+        // Each line read is answered at once, as rmcp answers a ping; a
+        // receive that waits a second is one that stopped.
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(1), lines.receive()).await
+        {
+            read += 1;
+            let answer = TxJsonRpcMessage::<RoleServer>::error(
+                ErrorData::invalid_request("x".repeat(100), None),
+                None,
+            );
+            answers.push(tokio::spawn(lines.send(answer)));
+        }
+        assert!(read < SENT, "all {SENT} lines were read");
+        assert!(read <= MAX_UNSENT + 1, "{read} lines were read");
+        for answer in answers {
+            answer.abort();
         }
     }
 
