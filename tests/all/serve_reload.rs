@@ -178,6 +178,45 @@ async fn a_removed_component_is_dropped_and_a_bad_policy_does_not_load() {
     assert_eq!(record.outcome.kind(), "unknown-tool");
 }
 
+/// A file written again and again (a log mistakenly kept in the tools
+/// folder, or a hostile writer) must not hold back every reload: the
+/// removal of another component still takes effect while the writes go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_without_pause_does_not_starve_the_reload() {
+    let dir = common::tool_dir("calc", artifacts::CALC, None);
+    std::fs::copy(artifacts::HASH, dir.path().join("hash.wasm")).unwrap();
+    let executor = Arc::new(common::load_dir(dir.path()).await);
+    let _watch = toolhost::watch(executor.clone(), dir.path(), common::load_options()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, busy) = (stop.clone(), dir.path().join("busy.toml"));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                std::fs::write(&busy, format!("# {n}\n")).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(dir.path().join("hash.wasm")).unwrap();
+    let mut gone = false;
+    for _ in 0..600 {
+        if !executor.catalog().tools().any(|t| t.component == "hash") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        gone,
+        "the removal never took effect while a file kept changing"
+    );
+}
+
 /// The state as the status JSON spells it.
 fn state_name(state: ComponentState) -> String {
     serde_json::to_value(state)

@@ -24,6 +24,9 @@ use crate::{Catalog, Executor, LoadOptions};
 /// copied in is read once, whole.
 const SETTLE: Duration = Duration::from_millis(150);
 
+/// The longest a burst of changes may hold back a reload.
+const MAX_SETTLE: Duration = Duration::from_secs(2);
+
 /// Why the folder could not be watched.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: could not watch the tools folder: {source}")]
@@ -139,10 +142,11 @@ pub fn watch(
     })
 }
 
-/// Components, policies, signatures and the lock file: what a load reads.
+/// Components, policies, signatures, WIT sidecars and the lock file: what
+/// a load reads.
 fn is_tool_file(path: &Path) -> bool {
     path.extension()
-        .is_some_and(|ext| ext == "wasm" || ext == "toml" || ext == "sig")
+        .is_some_and(|ext| ext == "wasm" || ext == "toml" || ext == "sig" || ext == "wit")
         || path
             .file_name()
             .is_some_and(|name| name == crate::trust::LOCK_FILE)
@@ -198,8 +202,16 @@ async fn reload_loop(
     counters: Arc<ReloadCounters>,
 ) {
     while changes.recv().await.is_some() {
-        // Wait for the burst to settle.
-        while let Ok(Some(())) = tokio::time::timeout(SETTLE, changes.recv()).await {}
+        // Wait for the burst to settle, but no longer than MAX_SETTLE: a
+        // file written again and again must not hold back every reload.
+        let settled_by = tokio::time::Instant::now() + MAX_SETTLE;
+        loop {
+            let quiet_by = (tokio::time::Instant::now() + SETTLE).min(settled_by);
+            match tokio::time::timeout_at(quiet_by, changes.recv()).await {
+                Ok(Some(())) if quiet_by < settled_by => {}
+                _ => break,
+            }
+        }
         // Taken before loading: a change made while the load runs sends an
         // event and differs from it, so it is loaded next.
         let now = Fingerprint::of(&dir);
