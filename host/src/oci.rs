@@ -17,8 +17,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -131,9 +133,7 @@ fn client(reference: &Reference, insecure: bool) -> Client {
     })
 }
 
-fn registry_error(
-    reference: &Reference,
-) -> impl Fn(oci_client::errors::OciDistributionError) -> OciError {
+fn registry_error(reference: &Reference) -> impl Fn(OciDistributionError) -> OciError {
     let reference = reference.whole();
     move |e| OciError::Registry {
         reference: reference.clone(),
@@ -214,40 +214,15 @@ pub async fn pull(
             .unwrap_or("")
             .to_string()
     });
-    if !toolhost_runtime::is_valid_name(&name) {
+    if !toolhost_runtime::is_valid_component_name(&name) {
         return Err(OciError::Reference {
             reference: given.into(),
             message: format!("`{name}` is not a usable component name; pass --name"),
         });
     }
     let client = client(&reference, insecure);
-    let image = client
-        .pull(&reference, &RegistryAuth::Anonymous, vec![LAYER_MEDIA_TYPE])
-        .await
-        .map_err(registry_error(&reference))?;
-    let layout = |message: &str| OciError::Layout {
-        reference: whole.clone(),
-        message: message.into(),
-    };
-    if image.config.media_type != CONFIG_MEDIA_TYPE {
-        return Err(layout(&format!(
-            "its config is {}, not {CONFIG_MEDIA_TYPE}",
-            image.config.media_type
-        )));
-    }
-    let manifest = image.manifest.ok_or_else(|| layout("no image manifest"))?;
-    let ([layer], [descriptor]) = (image.layers.as_slice(), manifest.layers.as_slice()) else {
-        return Err(layout("it must have exactly one layer"));
-    };
-    let found = sha256(&layer.data);
-    if descriptor.digest != found {
-        return Err(OciError::Digest {
-            reference: whole,
-            expected: descriptor.digest.clone(),
-            found,
-        });
-    }
-    let digest = image.digest.unwrap_or_default();
+    let (manifest, layer, digest) = fetch(&client, &reference).await?;
+    let found = sha256(&layer);
     if let Some(expected) = reference.digest()
         && expected != digest
     {
@@ -280,22 +255,26 @@ pub async fn pull(
         // The same checks the loader makes, on the bytes about to be written.
         parsed.check(&path, &found, &trust.trusted_keys)?;
     }
-    write_whole(&path, &layer.data)?;
+    // A pull pins a new component, never a changed policy: a policy the
+    // lock already pins otherwise is refused, as the loader refuses it
+    // (`toolhost lock` is the one way to accept a change).
+    let mut lock = Lock::read_or_default(tools)?;
+    let policy = Lock::policy_hash(&path)?;
+    if let Some(previous) = lock.components.get(&name)
+        && previous.policy != policy
+    {
+        return Err(toolhost_runtime::TrustError::Mismatch {
+            path: path.with_extension("toml"),
+            lock: Lock::path(tools),
+            expected: previous.policy.clone().unwrap_or_else(|| "none".into()),
+            found: policy.unwrap_or_else(|| "none".into()),
+        }
+        .into());
+    }
+    write_whole(&path, &layer)?;
     if let Some(text) = signature {
         write_whole(&signature_path(&path), text.as_bytes())?;
     }
-    let mut lock = Lock::read_or_default(tools)?;
-    let policy_path = path.with_extension("toml");
-    let policy = match std::fs::read(&policy_path) {
-        Ok(bytes) => Some(sha256(&bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(OciError::Io {
-                path: policy_path,
-                source,
-            });
-        }
-    };
     let mut pinned = LockedComponent::new(found.clone(), policy);
     pinned.source = Some(Source::new(
         reference.resolve_registry().to_string(),
@@ -311,6 +290,131 @@ pub async fn pull(
     })
 }
 
+/// The most a pulled component may be.
+const MAX_PULLED_BYTES: u64 = 256 << 20;
+
+/// How long the manifest may take to arrive, and the component.
+const MANIFEST_TIMEOUT: Duration = Duration::from_secs(60);
+const LAYER_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The manifest of `reference`, its one layer's bytes and the manifest's
+/// digest. The manifest is read and checked first (a Wasm config, exactly
+/// one `application/wasm` layer of a size that is no more than
+/// [`MAX_PULLED_BYTES`]); only then is the layer fetched, by the digest the
+/// manifest names, and refused past its declared size or its timeout. A
+/// hostile registry cannot make a pull fetch a thousand layers, or read a
+/// body without end.
+async fn fetch(
+    client: &Client,
+    reference: &Reference,
+) -> Result<(OciImageManifest, Vec<u8>, String), OciError> {
+    let whole = reference.whole();
+    let layout = |message: String| OciError::Layout {
+        reference: whole.clone(),
+        message,
+    };
+    let late = |what: &str, limit: Duration| OciError::Registry {
+        reference: whole.clone(),
+        message: format!("{what} did not arrive within {} s", limit.as_secs()),
+    };
+    let (manifest, digest) = tokio::time::timeout(
+        MANIFEST_TIMEOUT,
+        client.pull_image_manifest(reference, &RegistryAuth::Anonymous),
+    )
+    .await
+    .map_err(|_| late("the manifest", MANIFEST_TIMEOUT))?
+    .map_err(registry_error(reference))?;
+    if manifest.config.media_type != CONFIG_MEDIA_TYPE {
+        return Err(layout(format!(
+            "its config is {}, not {CONFIG_MEDIA_TYPE}",
+            manifest.config.media_type
+        )));
+    }
+    let [descriptor] = manifest.layers.as_slice() else {
+        return Err(layout(format!(
+            "it must have exactly one layer, not {}",
+            manifest.layers.len()
+        )));
+    };
+    if descriptor.media_type != LAYER_MEDIA_TYPE {
+        return Err(layout(format!(
+            "its layer is {}, not {LAYER_MEDIA_TYPE}",
+            descriptor.media_type
+        )));
+    }
+    let size = u64::try_from(descriptor.size)
+        .ok()
+        .filter(|&size| size <= MAX_PULLED_BYTES)
+        .ok_or_else(|| {
+            layout(format!(
+                "its layer says it is {} bytes; a component may be at most {MAX_PULLED_BYTES}",
+                descriptor.size
+            ))
+        })?;
+    let mut layer = Capped {
+        bytes: Vec::new(),
+        cap: size,
+    };
+    tokio::time::timeout(
+        LAYER_TIMEOUT,
+        client.pull_blob(reference, descriptor, &mut layer),
+    )
+    .await
+    .map_err(|_| late("the component", LAYER_TIMEOUT))?
+    .map_err(|error| match error {
+        OciDistributionError::DigestError(DigestError::VerificationError { expected, actual }) => {
+            OciError::Digest {
+                reference: whole.clone(),
+                expected,
+                found: actual,
+            }
+        }
+        other => registry_error(reference)(other),
+    })?;
+    Ok((manifest, layer.bytes, digest))
+}
+
+/// A buffer that refuses a write past `cap` bytes: what a layer said it
+/// holds.
+struct Capped {
+    bytes: Vec<u8>,
+    cap: u64,
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if (self.bytes.len() + data.len()) as u64 > self.cap {
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the layer is longer than the {} bytes it declared",
+                    self.cap
+                ),
+            )));
+        }
+        self.bytes.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 /// A signature file as one line: its lines joined by `; ` (registries
 /// parse manifests strictly, and the client writes canonical JSON, whose
 /// strings keep a newline raw).
@@ -324,19 +428,32 @@ fn signature_of(annotation: &str) -> String {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// watching server never reads half a file.
+/// watching server never reads half a file. The temporary file is a new
+/// one with an unpredictable name (never a link someone planted under a
+/// name they could guess, which a write would follow).
 fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&temp, bytes)
-        .and_then(|()| std::fs::rename(&temp, path))
-        .map_err(|source| OciError::Io {
-            path: path.into(),
-            source,
-        })
+    use std::io::Write as _;
+    let io = |source| OciError::Io {
+        path: path.into(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".toolhost-pull.")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    temp.write_all(bytes).map_err(io)?;
+    // As a plain write would have made it: readable by a server of another user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io)?;
+    }
+    temp.persist(path).map_err(|error| io(error.error))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -139,6 +139,60 @@ fn a_bad_policy_stops_only_its_own_tool() {
     ));
 }
 
+/// A policy that is a FIFO (reading it would wait for a writer for good,
+/// holding the loader and the hot-reload watcher) or a link to a device
+/// (read without end) stops only its own tool, at once.
+#[cfg(unix)]
+#[test]
+fn a_policy_that_is_no_regular_file_stops_only_its_own_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let trivial = std::fs::read(artifacts::TRIVIAL).unwrap();
+    for name in ["fine", "fifo", "device"] {
+        std::fs::write(dir.path().join(format!("{name}.wasm")), &trivial).unwrap();
+    }
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("fifo.toml"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("device.toml")).unwrap();
+    let (done, loaded) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        let _ = done.send(load(&path, load_options()));
+    });
+    let catalog = loaded
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the folder loads instead of waiting on the FIFO");
+    let names: Vec<&str> = catalog.tools().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["fine__echo"]);
+    for file in ["fifo.toml", "device.toml"] {
+        let why = failure_for(&catalog, file).to_string();
+        assert!(why.contains("not a regular file"), "{why}");
+    }
+}
+
+/// A tenant's grant `text__*` means the tools of component `text`: a
+/// component named `text__evil` or `text_` would publish tools that grant
+/// matches (`text__evil__echo`, `text___echo`), so such names are refused.
+#[test]
+fn a_component_name_cannot_reach_into_another_s_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trivial = std::fs::read(artifacts::TRIVIAL).unwrap();
+    for name in ["text", "text__evil", "text_"] {
+        std::fs::write(dir.path().join(format!("{name}.wasm")), &trivial).unwrap();
+    }
+    let catalog = load(dir.path(), load_options());
+    let names: Vec<&str> = catalog.tools().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["text__echo"]);
+    for file in ["text__evil.wasm", "text_.wasm"] {
+        assert!(matches!(
+            failure_for(&catalog, file),
+            LoadError::BadName { .. }
+        ));
+    }
+}
+
 #[test]
 fn the_compile_cache_is_used_on_the_second_load() {
     let dir = tempfile::tempdir().unwrap();

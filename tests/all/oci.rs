@@ -2,12 +2,17 @@
 //! `docker-registry`, the CNCF distribution registry, started here in a temp
 //! dir): by tag and by digest, with provenance pinned in the lock file and
 //! the signature carried along; a tampered blob in the registry's storage
-//! is refused and nothing is written.
+//! is refused and nothing is written; a registry of the test's own that
+//! lies about its layers cannot make a pull fetch without bound.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use axum::response::IntoResponse as _;
 
 use toolhost::TrustOptions;
 use toolhost::trust::{Lock, SecretKey, Signature, sha256, signature_path};
@@ -184,10 +189,190 @@ async fn push_then_pull_by_tag_and_digest_and_a_tampered_blob_is_refused() {
     assert!(!tools.path().join("calc4.wasm").exists());
 }
 
+/// Whoever can write the tools folder may plant links under the names a
+/// pull used to write through first (`.NAME.wasm.partial`,
+/// `.toolhost.lock.partial`): a pull must not write the registry's bytes,
+/// or the lock, to where they point.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_never_writes_through_a_planted_link() {
+    let registry = Registry::start();
+    let publish = tempfile::tempdir().unwrap();
+    let calc = publish.path().join("calc.wasm");
+    std::fs::copy(artifacts::CALC, &calc).unwrap();
+    let tag = format!("oci://{}/tools/calc:v1", registry.addr);
+    toolhost::oci::push(&tag, &calc, false).await.unwrap();
+
+    let tools = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for planted in [".calc.wasm.partial", ".toolhost.lock.partial"] {
+        let victim = elsewhere.path().join(planted);
+        std::fs::write(&victim, "victim").unwrap();
+        std::os::unix::fs::symlink(&victim, tools.path().join(planted)).unwrap();
+    }
+    toolhost::oci::pull(&tag, tools.path(), None, false, &TrustOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(read(&tools.path().join("calc.wasm")), read(&calc));
+    for planted in [".calc.wasm.partial", ".toolhost.lock.partial"] {
+        assert_eq!(
+            std::fs::read_to_string(elsewhere.path().join(planted)).unwrap(),
+            "victim",
+            "the pull wrote through {planted}"
+        );
+    }
+}
+
+/// A pull pins the component it brings, never a policy changed on disk
+/// since the lock was written: `toolhost lock` is the one way to accept
+/// that change (the loader refuses it under `--locked`), and a pull that
+/// re-pinned it would accept it silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_does_not_pin_a_policy_changed_since_the_lock() {
+    let registry = Registry::start();
+    let publish = tempfile::tempdir().unwrap();
+    let calc = publish.path().join("calc.wasm");
+    std::fs::copy(artifacts::CALC, &calc).unwrap();
+    let tag = format!("oci://{}/tools/calc:v1", registry.addr);
+    toolhost::oci::push(&tag, &calc, false).await.unwrap();
+
+    let tools = tempfile::tempdir().unwrap();
+    let trust = TrustOptions::default();
+    let pull = || toolhost::oci::pull(&tag, tools.path(), None, false, &trust);
+    pull().await.unwrap();
+    assert_eq!(
+        Lock::read(tools.path()).unwrap().components["calc"].policy,
+        None
+    );
+    // Someone grants the tool the network.
+    std::fs::write(
+        tools.path().join("calc.toml"),
+        "[capabilities]\nhttp = [\"https://example.org\"]\n",
+    )
+    .unwrap();
+    let error = pull().await.unwrap_err().to_string();
+    assert!(
+        error.contains("calc.toml") && error.contains("toolhost lock"),
+        "{error}"
+    );
+    assert_eq!(
+        Lock::read(tools.path()).unwrap().components["calc"].policy,
+        None
+    );
+    // Accepted the one way there is, the pull goes through.
+    Lock::scan(tools.path())
+        .unwrap()
+        .write(tools.path())
+        .unwrap();
+    pull().await.unwrap();
+    assert!(
+        Lock::read(tools.path()).unwrap().components["calc"]
+            .policy
+            .is_some()
+    );
+}
+
 #[test]
 fn plain_http_only_to_loopback() {
     assert!(toolhost::oci::is_loopback("127.0.0.1:5000"));
     assert!(toolhost::oci::is_loopback("localhost:5000"));
     assert!(!toolhost::oci::is_loopback("registry.example.com"));
     assert!(!toolhost::oci::is_loopback("127.0.0.1.nip.io:5000"));
+}
+
+/// A registry of the test's making on a free loopback port: it serves
+/// `manifest` for any tag and, for any blob, `blob` pieces without end;
+/// it counts the blob requests.
+struct Hostile {
+    addr: String,
+    blobs: Arc<AtomicUsize>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Hostile {
+    async fn start(manifest: serde_json::Value) -> Self {
+        use axum::http::header::CONTENT_TYPE;
+        let blobs = Arc::new(AtomicUsize::new(0));
+        let counted = blobs.clone();
+        let manifest = manifest.to_string();
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (manifest, counted) = (manifest.clone(), counted.clone());
+            async move {
+                let path = request.uri().path().to_string();
+                if path.contains("/manifests/") {
+                    return (
+                        [(CONTENT_TYPE, "application/vnd.oci.image.manifest.v1+json")],
+                        manifest,
+                    )
+                        .into_response();
+                }
+                if path.contains("/blobs/") {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let pieces = futures::stream::repeat_with(|| {
+                        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(
+                            &[0u8; 4096],
+                        ))
+                    });
+                    return axum::body::Body::from_stream(pieces).into_response();
+                }
+                axum::http::StatusCode::OK.into_response()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            addr,
+            blobs,
+            server,
+        }
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn descriptor(media_type: &str, size: u64) -> serde_json::Value {
+    serde_json::json!({"mediaType": media_type, "digest": format!("sha256:{}", "ab".repeat(32)), "size": size})
+}
+
+/// A registry that lists a thousand layers, or a layer bigger than it said
+/// it is, sent without end: the pull is refused from the manifest before
+/// any blob is fetched, or as soon as the layer passes its declared size.
+/// Before, the client fetched every layer, and each whole, before anything
+/// was checked (memory without bound, and no end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_registry_cannot_make_a_pull_fetch_without_bound() {
+    let config = descriptor("application/vnd.wasm.config.v0+json", 2);
+    let manifest = |layers: Vec<serde_json::Value>| serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": layers});
+    let pull = |addr: String| async move {
+        let tools = tempfile::tempdir().unwrap();
+        let tag = format!("oci://{addr}/tools/calc:v1");
+        let trust = TrustOptions::default();
+        let call = toolhost::oci::pull(&tag, tools.path(), None, false, &trust);
+        let result = tokio::time::timeout(Duration::from_secs(60), call)
+            .await
+            .expect("the pull ended");
+        assert!(!tools.path().join("calc.wasm").exists());
+        result.unwrap_err().to_string()
+    };
+
+    let many = Hostile::start(manifest(vec![descriptor("application/wasm", 10); 1000])).await;
+    let error = pull(many.addr.clone()).await;
+    assert!(error.contains("exactly one layer"), "{error}");
+    assert_eq!(many.blobs.load(Ordering::SeqCst), 0, "a blob was fetched");
+
+    let huge = Hostile::start(manifest(vec![descriptor("application/wasm", 1 << 40)])).await;
+    let error = pull(huge.addr.clone()).await;
+    assert!(error.contains("at most"), "{error}");
+    assert_eq!(huge.blobs.load(Ordering::SeqCst), 0, "a blob was fetched");
+
+    let endless = Hostile::start(manifest(vec![descriptor("application/wasm", 10)])).await;
+    let error = pull(endless.addr.clone()).await;
+    assert!(error.contains("10 bytes"), "{error}");
 }

@@ -26,6 +26,7 @@
 mod audit;
 mod bindings;
 mod catalog;
+mod disk;
 mod engine;
 mod exec;
 mod exports;
@@ -45,7 +46,7 @@ pub use audit::{AuditError, AuditEvent, AuditLog, DEFAULT_ROTATE_BYTES};
 pub use catalog::{
     Behavior, Catalog, CatalogError, ComponentState, ComponentStatus, LoadError, LoadEvent,
     LoadOptions, LoadStats, NAMESPACE_SEPARATOR, ToolInfo, WIT_SOURCE_SECTION, default_cache_dir,
-    is_valid_name,
+    is_valid_component_name, is_valid_name,
 };
 pub use engine::{Engine, EngineConfig, EngineError};
 pub use exec::{

@@ -318,7 +318,7 @@ pub enum PolicyError {
 impl Policy {
     /// Reads and validates a policy file.
     pub fn load(path: &Path, max_memory_mb: u64) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        let text = crate::disk::read_text(path).map_err(|source| PolicyError::Read {
             path: path.into(),
             source,
         })?;

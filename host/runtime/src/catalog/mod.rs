@@ -37,8 +37,10 @@ pub(crate) use self::cache::identity as file_identity;
 use self::policy_file::{read_policy, resolve_policy_text};
 pub use self::reload::{ComponentState, ComponentStatus};
 pub(crate) use self::schema::CheckedSchema;
-pub(crate) use self::spec::Checked;
-pub use self::spec::{Behavior, NAMESPACE_SEPARATOR, ToolInfo, is_valid_name};
+pub use self::spec::{
+    Behavior, NAMESPACE_SEPARATOR, ToolInfo, is_valid_component_name, is_valid_name,
+};
+pub(crate) use self::spec::{Checked, MAX_SPEC_BYTES};
 use crate::bindings::ToolPre;
 pub use crate::exports::SECTION as WIT_SOURCE_SECTION;
 use crate::exports::{self, WitDocs};
@@ -128,7 +130,9 @@ pub enum LoadEvent {
 #[non_exhaustive]
 pub enum LoadError {
     /// The file name is not a usable component name.
-    #[error("{path}: the file name must be 1-64 of A-Z a-z 0-9 _ - followed by .wasm")]
+    #[error(
+        "{path}: the file name must be 1-64 of A-Z a-z 0-9 _ - followed by .wasm, with no `__` (it separates a component's name from its tools') and no `_` at the end"
+    )]
     BadName {
         /// The file.
         path: PathBuf,
@@ -615,7 +619,7 @@ impl Loader<'_> {
         let name = path
             .file_stem()
             .and_then(|stem| stem.to_str())
-            .filter(|stem| is_valid_name(stem))
+            .filter(|stem| is_valid_component_name(stem))
             .ok_or_else(|| LoadError::BadName { path: path.into() })?
             .to_string();
         let policy = read_policy(path)?;
@@ -801,9 +805,11 @@ impl Loader<'_> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
-    std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.into(),
-        source,
+    crate::disk::read_regular(path, crate::disk::MAX_COMPONENT_BYTES).map_err(|source| {
+        LoadError::Read {
+            path: path.into(),
+            source,
+        }
     })
 }
 
@@ -818,7 +824,7 @@ fn wit_docs_for(path: &Path, embedded: Option<&[u8]>) -> Result<Option<WitDocs>,
     let sidecar = path.with_extension("wit");
     if sidecar.exists() {
         let text =
-            std::fs::read_to_string(&sidecar).map_err(|e| format!("{}: {e}", sidecar.display()))?;
+            crate::disk::read_text(&sidecar).map_err(|e| format!("{}: {e}", sidecar.display()))?;
         return WitDocs::from_text(&sidecar.display().to_string(), &text)
             .map(Some)
             .map_err(|e| format!("{}: {e}", sidecar.display()));

@@ -31,7 +31,7 @@ pub(super) fn resolve_policy(
 /// The policy file beside `wasm` and its text, if there is one.
 pub(super) fn read_policy(wasm: &Path) -> Result<Option<(PathBuf, String)>, PolicyError> {
     let path = wasm.with_extension("toml");
-    match std::fs::read_to_string(&path) {
+    match crate::disk::read_text(&path) {
         Ok(text) => Ok(Some((path, text))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(PolicyError::Read { path, source }),

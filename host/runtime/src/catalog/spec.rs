@@ -70,6 +70,15 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// True for a usable component name (a tool file's stem): a valid name
+/// with no [`NAMESPACE_SEPARATOR`] in it and no `_` at its end. Its tools'
+/// public names are `COMPONENT__TOOL`, and a tenant's grant `text__*`
+/// means the tools of `text`; a component `text__x` or `text_` would
+/// otherwise publish names that grant matches.
+pub fn is_valid_component_name(name: &str) -> bool {
+    is_valid_name(name) && !name.contains(NAMESPACE_SEPARATOR) && !name.ends_with('_')
+}
+
 /// The most tools one component may publish through `describe()`.
 pub(crate) const MAX_TOOLS: usize = 1000;
 /// The most text one tool spec may hold (name, description and schemas).
@@ -269,6 +278,14 @@ mod tests {
         assert!(!is_valid_name("bad name!"));
         assert!(!is_valid_name("dots.are.out"));
         assert!(!is_valid_name(&"x".repeat(65)));
+        assert!(is_valid_component_name("guest_trivial"));
+        assert!(is_valid_component_name("py-units"));
+        for stolen in ["text__evil", "text_", "a__", "__a"] {
+            assert!(
+                is_valid_name(stolen) && !is_valid_component_name(stolen),
+                "{stolen}"
+            );
+        }
     }
 
     #[test]

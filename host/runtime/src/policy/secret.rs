@@ -164,7 +164,7 @@ pub(crate) fn resolve(
             },
             Piece::File(file) => {
                 let path = base.join(&file);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let text = crate::disk::read_text(&path).map_err(|e| {
                     format!("the secret file {} could not be read: {e}", path.display())
                 })?;
                 let text = text.trim_end_matches(['\r', '\n']).to_string();

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{TrustError, sha256};
-use crate::catalog::is_valid_name;
+use crate::catalog::is_valid_component_name;
 
 /// The lock file's name, in the tools folder.
 pub const LOCK_FILE: &str = "toolhost.lock";
@@ -100,7 +100,7 @@ impl Lock {
     /// Reads `dir/toolhost.lock`.
     pub fn read(dir: &Path) -> Result<Self, TrustError> {
         let path = Self::path(dir);
-        let text = std::fs::read_to_string(&path).map_err(|source| TrustError::LockFile {
+        let text = crate::disk::read_text(&path).map_err(|source| TrustError::LockFile {
             path: path.clone(),
             problem: format!("could not be read: {source}"),
         })?;
@@ -143,6 +143,17 @@ impl Lock {
         Ok(lock)
     }
 
+    /// The sha256 of the policy beside `wasm` (`NAME.toml`), as the lock
+    /// records it; `None` when there is none.
+    pub fn policy_hash(wasm: &Path) -> Result<Option<String>, TrustError> {
+        let path = wasm.with_extension("toml");
+        match crate::disk::read_regular(&path, crate::disk::MAX_TEXT_BYTES) {
+            Ok(bytes) => Ok(Some(sha256(&bytes))),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(TrustError::Io { path, source }),
+        }
+    }
+
     /// Hashes every `*.wasm` of `dir` and its policy. Provenance already
     /// recorded in `dir`'s lock file is kept for components whose hash did
     /// not change.
@@ -162,19 +173,14 @@ impl Lock {
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .filter(|_| path.extension().is_some_and(|e| e == "wasm") && path.is_file())
-                .filter(|s| is_valid_name(s))
+                .filter(|s| is_valid_component_name(s))
             else {
                 continue;
             };
-            let wasm = sha256(&std::fs::read(&path).map_err(io(&path))?);
-            let policy_path = path.with_extension("toml");
-            let policy = if policy_path.exists() {
-                Some(sha256(
-                    &std::fs::read(&policy_path).map_err(io(&policy_path))?,
-                ))
-            } else {
-                None
-            };
+            let wasm = crate::disk::read_regular(&path, crate::disk::MAX_COMPONENT_BYTES)
+                .map_err(io(&path))?;
+            let wasm = sha256(&wasm);
+            let policy = Self::policy_hash(&path)?;
             let source = previous
                 .components
                 .get(name)
@@ -201,16 +207,30 @@ impl Lock {
         )
     }
 
-    /// Writes `dir/toolhost.lock` whole (through a rename).
+    /// Writes `dir/toolhost.lock` whole, through a new temporary file with
+    /// an unpredictable name (never a planted link a write would follow)
+    /// and a rename.
     pub fn write(&self, dir: &Path) -> Result<PathBuf, TrustError> {
+        use std::io::Write as _;
         let path = Self::path(dir);
-        let temp = dir.join(format!(".{LOCK_FILE}.partial"));
-        std::fs::write(&temp, self.to_text())
-            .and_then(|()| std::fs::rename(&temp, &path))
-            .map_err(|source| TrustError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        let io = |source| TrustError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut temp = tempfile::Builder::new()
+            .prefix(".toolhost.lock.")
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        temp.write_all(self.to_text().as_bytes()).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(io)?;
+        }
+        temp.persist(&path).map_err(|error| io(error.error))?;
         Ok(path)
     }
 

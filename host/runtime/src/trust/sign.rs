@@ -64,7 +64,7 @@ impl std::str::FromStr for PublicKey {
 impl PublicKey {
     /// Reads a public key file (one line, `ed25519:` and hex).
     pub fn read(path: &Path) -> Result<Self, TrustError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrustError::Io {
+        let text = crate::disk::read_text(path).map_err(|source| TrustError::Io {
             path: path.into(),
             source,
         })?;
@@ -109,7 +109,7 @@ impl SecretKey {
 
     /// Reads a secret key file.
     pub fn read(path: &Path) -> Result<Self, TrustError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrustError::Io {
+        let text = crate::disk::read_text(path).map_err(|source| TrustError::Io {
             path: path.into(),
             source,
         })?;
@@ -221,7 +221,7 @@ impl Signature {
     /// `trusted`, and valid.
     pub fn verify_file(wasm: &Path, hash: &str, trusted: &[PublicKey]) -> Result<Self, TrustError> {
         let signature = signature_path(wasm);
-        let text = match std::fs::read_to_string(&signature) {
+        let text = match crate::disk::read_text(&signature) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Err(TrustError::Unsigned {
