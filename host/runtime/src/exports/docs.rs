@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use wit_parser::{Docs, Resolve, TypeDefKind, TypeOwner, WorldItem};
 
-use super::shape::{Case, Shape};
+use super::shape::{Case, Shape, take};
 
 /// The custom section that holds a component's WIT source text.
 pub const SECTION: &str = "wit-source";
@@ -42,6 +42,19 @@ struct TypeDocs {
     members: Vec<String>,
     docs: Option<String>,
     member_docs: Vec<Option<String>>,
+}
+
+impl TypeDocs {
+    /// The bytes its docs add to a shape they are copied into.
+    fn len(&self) -> usize {
+        self.docs.as_ref().map_or(0, String::len)
+            + self
+                .member_docs
+                .iter()
+                .flatten()
+                .map(String::len)
+                .sum::<usize>()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,38 +160,47 @@ impl WitDocs {
             .map(String::as_str)
     }
 
-    /// Fills in the docs of `shape` and everything inside it.
-    pub(crate) fn annotate(&self, scope: Option<&str>, shape: &mut Shape) {
+    /// Fills in the docs of `shape` and everything inside it, taking the
+    /// length of each doc it copies in from `room`; false, stopping there,
+    /// once `room` runs out. A shared type is a tree here, so one doc may
+    /// be copied once per place the type is used: without `room`, a
+    /// megabyte of docs times a type used 65,536 times.
+    pub(crate) fn annotate(
+        &self,
+        scope: Option<&str>,
+        shape: &mut Shape,
+        room: &mut usize,
+    ) -> bool {
         match shape {
             Shape::Record(fields, docs) => {
                 let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
                 if let Some(found) = self.find(scope, Kind::Record, &names) {
+                    if !take(room, found.len()) {
+                        return false;
+                    }
                     *docs = found.docs.clone();
                     for (field, member) in fields.iter_mut().zip(&found.member_docs) {
                         field.docs = member.clone();
                     }
                 }
-                for field in fields {
-                    self.annotate(scope, &mut field.shape);
-                }
+                fields
+                    .iter_mut()
+                    .all(|field| self.annotate(scope, &mut field.shape, room))
             }
-            Shape::Variant(cases, docs) => self.cases(scope, Kind::Variant, cases, docs),
-            Shape::Enum(cases, docs) => self.cases(scope, Kind::Enum, cases, docs),
-            Shape::Flags(cases, docs) => self.cases(scope, Kind::Flags, cases, docs),
+            Shape::Variant(cases, docs) => self.cases(scope, Kind::Variant, cases, docs, room),
+            Shape::Enum(cases, docs) => self.cases(scope, Kind::Enum, cases, docs, room),
+            Shape::Flags(cases, docs) => self.cases(scope, Kind::Flags, cases, docs, room),
             Shape::List(inner) | Shape::FixedList(inner, _) | Shape::Option(inner) => {
-                self.annotate(scope, inner);
+                self.annotate(scope, inner, room)
             }
-            Shape::Tuple(items) => {
-                for item in items {
-                    self.annotate(scope, item);
-                }
-            }
-            Shape::Result(ok, err) => {
-                for side in [ok, err].into_iter().flatten() {
-                    self.annotate(scope, side);
-                }
-            }
-            _ => {}
+            Shape::Tuple(items) => items
+                .iter_mut()
+                .all(|item| self.annotate(scope, item, room)),
+            Shape::Result(ok, err) => [ok, err]
+                .into_iter()
+                .flatten()
+                .all(|side| self.annotate(scope, side, room)),
+            _ => true,
         }
     }
 
@@ -188,19 +210,23 @@ impl WitDocs {
         kind: Kind,
         cases: &mut [Case],
         docs: &mut Option<String>,
-    ) {
+        room: &mut usize,
+    ) -> bool {
         let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
         if let Some(found) = self.find(scope, kind, &names) {
+            if !take(room, found.len()) {
+                return false;
+            }
             *docs = found.docs.clone();
             for (case, member) in cases.iter_mut().zip(&found.member_docs) {
                 case.docs = member.clone();
             }
         }
-        for case in cases {
-            if let Some(payload) = &mut case.payload {
-                self.annotate(scope, payload);
-            }
-        }
+        cases.iter_mut().all(|case| {
+            case.payload
+                .as_mut()
+                .is_none_or(|payload| self.annotate(scope, payload, room))
+        })
     }
 
     /// A type of this kind and these member names: in `scope` if there is
@@ -294,7 +320,7 @@ world shapes {
             docs: None,
         };
         let mut point = Shape::Record(vec![field("x"), field("y")], None);
-        docs.annotate(Some("test:docs/geometry@0.1.0"), &mut point);
+        assert!(docs.annotate(Some("test:docs/geometry@0.1.0"), &mut point, &mut 1024));
         let Shape::Record(fields, doc) = &point else {
             unreachable!()
         };
@@ -302,8 +328,51 @@ world shapes {
         assert_eq!(fields[1].docs.as_deref(), Some("Up."));
         // Another shape does not pick them up.
         let mut other = Shape::Record(vec![field("x"), field("z")], None);
-        docs.annotate(None, &mut other);
+        assert!(docs.annotate(None, &mut other, &mut 1024));
         assert_eq!(other, Shape::Record(vec![field("x"), field("z")], None));
+    }
+
+    /// A record used 2^levels times in one type (each level a record of two
+    /// of the level below), as the component model lets a few bytes say.
+    fn doubled(levels: u32) -> Shape {
+        let field = |name: &str, shape: Shape| Field {
+            name: name.into(),
+            shape,
+            docs: None,
+        };
+        let mut shape = Shape::Record(vec![field("x", Shape::U8)], None);
+        for _ in 0..levels {
+            shape = Shape::Record(vec![field("a", shape.clone()), field("b", shape)], None);
+        }
+        shape
+    }
+
+    /// A doc is copied into every use of its type; the copies, and the
+    /// types themselves, are counted against the room a schema has, and
+    /// the counting stops there (64 KiB of docs times 1,024 uses was 64 MiB
+    /// copied; 65,536 uses of a megabyte, 64 GiB).
+    #[test]
+    fn docs_copied_into_a_shared_type_stop_at_the_room() {
+        let wit = format!(
+            "package test:bomb@0.1.0;\ninterface i {{\n/// {}\nrecord leaf {{ x: u8 }}\n}}\nworld w {{ export i; }}\n",
+            "d".repeat(64 << 10)
+        );
+        let mut resolve = Resolve::new();
+        resolve.push_source("bomb.wit", &wit).unwrap();
+        let docs = WitDocs::index(&resolve);
+        let mut shape = doubled(10);
+        let mut room = 256 << 10;
+        assert!(shape.fits(&mut room.clone()));
+        assert!(!docs.annotate(None, &mut shape, &mut room));
+        // A few uses fit, docs and all.
+        let mut small = doubled(1);
+        let mut room = 256 << 10;
+        assert!(docs.annotate(None, &mut small, &mut room));
+        assert!(room <= (256 << 10) - 2 * (64 << 10));
+        // The types alone: 2^16 uses are over the room, counted no further.
+        let mut room = 256 << 10;
+        assert!(!doubled(16).fits(&mut room));
+        assert!(room < 16);
     }
 
     #[test]

@@ -24,6 +24,7 @@ use super::docs::WitDocs;
 use super::shape::{Shape, object_schema};
 use crate::Engine;
 use crate::bindings::{Behavior, ToolSpec};
+use crate::catalog::MAX_SPEC_BYTES;
 
 /// One exported function, ready to call with JSON.
 #[derive(Debug)]
@@ -157,12 +158,26 @@ fn add(
         ));
         return;
     }
+    // What the function's schemas may take as text, docs and all: a tool
+    // spec's own cap. Counted before the schemas are built, so a type used
+    // many times over (with its docs copied into each use) is refused
+    // before it is expanded into text.
+    let mut room = MAX_SPEC_BYTES;
+    let too_large = || {
+        format!(
+            "function {qualified}: its types, with their docs, would make a schema of over {} KiB",
+            MAX_SPEC_BYTES >> 10
+        )
+    };
     let mut params = Vec::new();
     for (param, ty) in func.params() {
         match Shape::of(&ty) {
             Ok(mut shape) => {
-                if let Some(docs) = docs {
-                    docs.annotate(scope, &mut shape);
+                if !shape.fits(&mut room)
+                    || docs.is_some_and(|docs| !docs.annotate(scope, &mut shape, &mut room))
+                {
+                    refused.push(too_large());
+                    return;
                 }
                 params.push((param.to_string(), shape));
             }
@@ -176,8 +191,12 @@ fn add(
     }
     let result = match func.results().next().map(|ty| Shape::of(&ty)).transpose() {
         Ok(mut shape) => {
-            if let (Some(docs), Some(shape)) = (docs, shape.as_mut()) {
-                docs.annotate(scope, shape);
+            if let Some(shape) = shape.as_mut()
+                && (!shape.fits(&mut room)
+                    || docs.is_some_and(|docs| !docs.annotate(scope, shape, &mut room)))
+            {
+                refused.push(too_large());
+                return;
             }
             shape
         }

@@ -57,6 +57,34 @@ pub(crate) struct Case {
 }
 
 impl Shape {
+    /// Takes from `room` what this shape's schema takes as text at the
+    /// least (16 bytes a type, and each member's name); false once `room`
+    /// runs out, counting no further. A type the component model shares
+    /// is a tree here, which may reach a million nodes.
+    pub(crate) fn fits(&self, room: &mut usize) -> bool {
+        if !take(room, 16) {
+            return false;
+        }
+        match self {
+            Self::List(inner) | Self::FixedList(inner, _) | Self::Option(inner) => inner.fits(room),
+            Self::Record(fields, _) => fields
+                .iter()
+                .all(|field| take(room, field.name.len()) && field.shape.fits(room)),
+            Self::Tuple(items) => items.iter().all(|item| item.fits(room)),
+            Self::Variant(cases, _) | Self::Enum(cases, _) | Self::Flags(cases, _) => {
+                cases.iter().all(|case| {
+                    take(room, case.name.len())
+                        && case
+                            .payload
+                            .as_ref()
+                            .is_none_or(|payload| payload.fits(room))
+                })
+            }
+            Self::Result(ok, err) => [ok, err].into_iter().flatten().all(|side| side.fits(room)),
+            _ => true,
+        }
+    }
+
     /// The shape of a wasmtime type, or the name of the part that has no
     /// JSON form (a resource, a stream, ...).
     pub(crate) fn of(ty: &Type) -> Result<Self, &'static str> {
@@ -364,6 +392,17 @@ fn number(n: i128) -> Value {
         Value::from(n)
     } else {
         Value::from(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
+
+/// Takes `n` from `room`; false, taking nothing, when it holds less.
+pub(crate) fn take(room: &mut usize, n: usize) -> bool {
+    match room.checked_sub(n) {
+        Some(left) => {
+            *room = left;
+            true
+        }
+        None => false,
     }
 }
 
