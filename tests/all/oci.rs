@@ -189,6 +189,17 @@ async fn push_then_pull_by_tag_and_digest_and_a_tampered_blob_is_refused() {
     assert!(!tools.path().join("calc4.wasm").exists());
 }
 
+/// `calc.wasm`, unsigned, pushed to `registry` as `tools/calc:v1`: the
+/// folder it was published from, its path there and its tag.
+async fn published_calc(registry: &Registry) -> (tempfile::TempDir, PathBuf, String) {
+    let publish = tempfile::tempdir().unwrap();
+    let calc = publish.path().join("calc.wasm");
+    std::fs::copy(artifacts::CALC, &calc).unwrap();
+    let tag = format!("oci://{}/tools/calc:v1", registry.addr);
+    toolhost::oci::push(&tag, &calc, false).await.unwrap();
+    (publish, calc, tag)
+}
+
 /// Whoever can write the tools folder may plant links under the names a
 /// pull used to write through first (`.NAME.wasm.partial`,
 /// `.toolhost.lock.partial`): a pull must not write the registry's bytes,
@@ -197,11 +208,7 @@ async fn push_then_pull_by_tag_and_digest_and_a_tampered_blob_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_never_writes_through_a_planted_link() {
     let registry = Registry::start();
-    let publish = tempfile::tempdir().unwrap();
-    let calc = publish.path().join("calc.wasm");
-    std::fs::copy(artifacts::CALC, &calc).unwrap();
-    let tag = format!("oci://{}/tools/calc:v1", registry.addr);
-    toolhost::oci::push(&tag, &calc, false).await.unwrap();
+    let (_publish, calc, tag) = published_calc(&registry).await;
 
     let tools = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
@@ -230,11 +237,7 @@ async fn a_pull_never_writes_through_a_planted_link() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_does_not_pin_a_policy_changed_since_the_lock() {
     let registry = Registry::start();
-    let publish = tempfile::tempdir().unwrap();
-    let calc = publish.path().join("calc.wasm");
-    std::fs::copy(artifacts::CALC, &calc).unwrap();
-    let tag = format!("oci://{}/tools/calc:v1", registry.addr);
-    toolhost::oci::push(&tag, &calc, false).await.unwrap();
+    let (_publish, _, tag) = published_calc(&registry).await;
 
     let tools = tempfile::tempdir().unwrap();
     let trust = TrustOptions::default();

@@ -729,12 +729,19 @@ mod tests {
         .await;
         let error = stream_once(&impatient(&base_url)).await.unwrap_err();
         server.abort();
+        assert_status(error, 400, "xxxx");
+    }
+
+    /// `error` is an error status `status` whose message starts with `start`.
+    fn assert_status(error: LlmError, status: u16, start: &str) {
         match error {
             LlmError::Status {
-                status, message, ..
+                status: got,
+                message,
+                ..
             } => {
-                assert_eq!(status, 400);
-                assert!(message.starts_with("xxxx"), "{message}");
+                assert_eq!(got, status);
+                assert!(message.starts_with(start), "{message}");
             }
             other => panic!("{other}"),
         }
@@ -753,15 +760,7 @@ mod tests {
         .await;
         let error = stream_once(&impatient(&base_url)).await.unwrap_err();
         server.abort();
-        match error {
-            LlmError::Status {
-                status, message, ..
-            } => {
-                assert_eq!(status, 503);
-                assert!(message.starts_with('x'), "{message}");
-            }
-            other => panic!("{other}"),
-        }
+        assert_status(error, 503, "x");
     }
 
     #[tokio::test]
