@@ -71,15 +71,30 @@ fn print_table<'a>(tools: impl Iterator<Item = &'a ToolInfo>) {
             (true, false) => "read",
             _ => "write",
         };
-        let description = tool.description.lines().next().unwrap_or_default();
+        let description = printable(tool.description.lines().next().unwrap_or_default());
         println!("{:width$}  {kind:5}  {description}", tool.name);
         println!(
             "{:width$}  {:5}  input: {}",
             "",
             "",
-            summarize(&tool.input_schema)
+            printable(&summarize(&tool.input_schema))
         );
     }
+}
+
+/// `text` with every control character escaped (`\u{1b}`): a tool's
+/// description and schema are its author's text, and an escape sequence in
+/// them must not reach the operator's terminal as one.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `name*: type, other: type` from an object schema; `*` marks required.
@@ -125,5 +140,24 @@ fn type_of(schema: &Value) -> String {
             "one of several".into()
         }
         _ => "any".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An escape sequence that retitles the window, then one that clears
+    /// the screen, as a tool's describe() may write them: shown escaped.
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        let text = "Add \u{1b}]0;owned\u{7} two\u{1b}[2J integers\r\n\u{9b}";
+        let shown = printable(text);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(
+            shown,
+            "Add \\u{1b}]0;owned\\u{7} two\\u{1b}[2J integers\\u{d}\\u{a}\\u{9b}"
+        );
+        assert_eq!(printable("plain é text"), "plain é text");
     }
 }
