@@ -163,6 +163,10 @@ fn add(
     // many times over (with its docs copied into each use) is refused
     // before it is expanded into text.
     let mut room = MAX_SPEC_BYTES;
+    // Counts `shape` against the room, then fills in its docs from it.
+    let mut sized = |shape: &mut Shape| {
+        shape.fits(&mut room) && docs.is_none_or(|docs| docs.annotate(scope, shape, &mut room))
+    };
     let too_large = || {
         format!(
             "function {qualified}: its types, with their docs, would make a schema of over {} KiB",
@@ -173,9 +177,7 @@ fn add(
     for (param, ty) in func.params() {
         match Shape::of(&ty) {
             Ok(mut shape) => {
-                if !shape.fits(&mut room)
-                    || docs.is_some_and(|docs| !docs.annotate(scope, &mut shape, &mut room))
-                {
+                if !sized(&mut shape) {
                     refused.push(too_large());
                     return;
                 }
@@ -191,10 +193,7 @@ fn add(
     }
     let result = match func.results().next().map(|ty| Shape::of(&ty)).transpose() {
         Ok(mut shape) => {
-            if let Some(shape) = shape.as_mut()
-                && (!shape.fits(&mut room)
-                    || docs.is_some_and(|docs| !docs.annotate(scope, shape, &mut room)))
-            {
+            if shape.as_mut().is_some_and(|shape| !sized(shape)) {
                 refused.push(too_large());
                 return;
             }
