@@ -427,33 +427,12 @@ fn signature_of(annotation: &str) -> String {
     format!("{}\n", annotation.replace("; ", "\n"))
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// watching server never reads half a file. The temporary file is a new
-/// one with an unpredictable name (never a link someone planted under a
-/// name they could guess, which a write would follow).
+/// Writes `bytes` to `path` whole (see [`write_whole`](toolhost_runtime::trust::write_whole)).
 fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
-    use std::io::Write as _;
-    let io = |source| OciError::Io {
+    toolhost_runtime::trust::write_whole(path, bytes).map_err(|source| OciError::Io {
         path: path.into(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".toolhost-pull.")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    temp.write_all(bytes).map_err(io)?;
-    // As a plain write would have made it: readable by a server of another user.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io)?;
-    }
-    temp.persist(path).map_err(|error| io(error.error))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

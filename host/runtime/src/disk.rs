@@ -40,6 +40,29 @@ pub(crate) fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Writes `bytes` to `path` whole: through a new temporary file beside it,
+/// with an unpredictable name (never a link someone planted under a name
+/// they could guess, which a write would follow), then a rename, so a
+/// watching server never reads half a file. The file is 0644, as a plain
+/// write would make it: readable by a server running as another user.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".toolhost.")
+        .suffix(".partial")
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    temp.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
 /// [`read_regular`] of at most [`MAX_TEXT_BYTES`], as UTF-8 text.
 pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
     String::from_utf8(read_regular(path, MAX_TEXT_BYTES)?)

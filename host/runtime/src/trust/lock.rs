@@ -207,30 +207,13 @@ impl Lock {
         )
     }
 
-    /// Writes `dir/toolhost.lock` whole, through a new temporary file with
-    /// an unpredictable name (never a planted link a write would follow)
-    /// and a rename.
+    /// Writes `dir/toolhost.lock` whole (see [`write_whole`](super::write_whole)).
     pub fn write(&self, dir: &Path) -> Result<PathBuf, TrustError> {
-        use std::io::Write as _;
         let path = Self::path(dir);
-        let io = |source| TrustError::Io {
+        super::write_whole(&path, self.to_text().as_bytes()).map_err(|source| TrustError::Io {
             path: path.clone(),
             source,
-        };
-        let mut temp = tempfile::Builder::new()
-            .prefix(".toolhost.lock.")
-            .suffix(".partial")
-            .tempfile_in(dir)
-            .map_err(io)?;
-        temp.write_all(self.to_text().as_bytes()).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            temp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))
-                .map_err(io)?;
-        }
-        temp.persist(&path).map_err(|error| io(error.error))?;
+        })?;
         Ok(path)
     }
 
