@@ -480,6 +480,119 @@ async fn a_handle_cancels_one_call() {
     assert_eq!(kinds(&result.records), ["cancelled", "ok"]);
 }
 
+/// Waits until this runtime runs no more tasks than `before` (at most a
+/// minute): the batch's calls and its driver have all ended, so everything
+/// the batch will hold for its reader is there.
+async fn until_settled(before: usize) {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    for _ in 0..12_000 {
+        if metrics.num_alive_tasks() <= before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("tasks still alive: {}", metrics.num_alive_tasks());
+}
+
+#[tokio::test]
+async fn an_unread_batch_keeps_each_call_s_newest_progress_not_every_report() {
+    let executor = executor_with(&[("sleep", artifacts::SLEEP, None)], ExecConfig::default());
+    let before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    // Each call reports progress every 100 ms of its second: ten reports.
+    let batch = executor.submit(sleep_calls(8, 1_000), BatchOptions::default());
+    // Nobody reads the batch while its calls run.
+    until_settled(before).await;
+    let events: Vec<Event> = batch.collect().await;
+    let mut newest = vec![Vec::new(); 8];
+    for event in &events {
+        if let Event::Progress { index, done, .. } = event {
+            newest[*index].push(*done);
+        }
+    }
+    for (index, reports) in newest.iter().enumerate() {
+        // Ten were held before.
+        assert_eq!(
+            reports.len(),
+            1,
+            "call {index} kept {} progress reports: {reports:?}",
+            reports.len()
+        );
+        assert_eq!(
+            reports.last(),
+            Some(&1_000),
+            "call {index}: the newest is kept"
+        );
+    }
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, Event::Finished { record, .. } if record.outcome.is_ok()))
+        .count();
+    assert_eq!(finished, 8);
+}
+
+#[tokio::test]
+async fn an_unread_batch_holds_a_bounded_backlog_of_log_lines() {
+    let executor = executor_with(
+        &[("misbehave", artifacts::MISBEHAVE, None)],
+        ExecConfig::default(),
+    );
+    // 8 calls of 1,000 lines of about 200 bytes each, streamed as events.
+    let calls = (0..8)
+        .map(|_| CallRequest::json("misbehave__flood_host", &json!({"logs": 1_000})))
+        .collect();
+    let mut options = BatchOptions::default();
+    options.guest_logs = true;
+    let before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    let batch = executor.submit(calls, options);
+    until_settled(before).await;
+    let events: Vec<Event> = batch.collect().await;
+    let lines = events
+        .iter()
+        .filter(|e| matches!(e, Event::Log { .. }))
+        .count();
+    let Some(Event::Done { report }) = events.last() else {
+        panic!("the batch ends with Done");
+    };
+    assert!(lines <= 1_024, "{lines} unread log lines were held");
+    assert_eq!(
+        lines as u64 + report.logs_dropped,
+        8_000,
+        "every line is delivered or counted"
+    );
+    for event in &events {
+        if let Event::Finished { record, .. } = event {
+            assert_eq!(record.outcome.kind(), "ok", "{}", record.outcome);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_within_the_backlog_bound_gets_every_log_line() {
+    let executor = executor_with(
+        &[("misbehave", artifacts::MISBEHAVE, None)],
+        ExecConfig::default(),
+    );
+    // 1,000 lines in all: under the bound however late they are read.
+    let calls = (0..2)
+        .map(|_| CallRequest::json("misbehave__flood_host", &json!({"logs": 500})))
+        .collect();
+    let mut options = BatchOptions::default();
+    options.guest_logs = true;
+    let events: Vec<Event> = executor.submit(calls, options).collect().await;
+    let lines = events
+        .iter()
+        .filter(|e| matches!(e, Event::Log { .. }))
+        .count();
+    let Some(Event::Done { report }) = events.last() else {
+        panic!("the batch ends with Done");
+    };
+    assert_eq!((lines, report.logs_dropped), (1_000, 0));
+}
+
 const RETRY: &str = "[retry]\nattempts = 3\nbackoff_ms = 1\nnon_idempotent = true\n";
 
 #[tokio::test]

@@ -62,7 +62,7 @@ pub use lift::parsed_json_size;
 pub mod batch {
     pub use crate::exec::{
         Batch, BatchOptions, BatchReport, BatchResult, Bound, CallHandle, CallRequest, Event,
-        Score, ScoreFn, Strategy,
+        MAX_UNREAD_LOGS, Score, ScoreFn, Strategy,
     };
 }
 

@@ -3,11 +3,19 @@
 //!
 //! Every call ends in exactly one [`Event::Finished`]; the stream ends with one
 //! [`Event::Done`]. Dropping a [`Batch`] cancels every call it still owns.
+//!
+//! A batch holds what its reader has not taken yet, so what a guest reports
+//! while it runs is held in bounded form: each call's newest progress report
+//! (a newer one replaces it), and at most [`MAX_UNREAD_LOGS`] log lines
+//! (more are counted in [`BatchReport::logs_dropped`]). A reader that falls
+//! behind, or reads only at the end, sees each call's latest progress, never
+//! a backlog of it.
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
@@ -140,6 +148,8 @@ pub struct BatchOptions {
     /// A deadline for the whole batch; calls still running then are stopped.
     pub deadline: Option<Duration>,
     /// Stream the guests' log lines as events (progress always streams).
+    /// At most [`MAX_UNREAD_LOGS`] lines wait for the reader; more are
+    /// dropped and counted in [`BatchReport::logs_dropped`].
     pub guest_logs: bool,
 }
 
@@ -173,7 +183,8 @@ pub enum Event {
         /// The public tool name.
         tool: String,
     },
-    /// The guest reported progress.
+    /// The guest reported progress. A report the reader has not taken yet
+    /// is replaced by the call's next one.
     Progress {
         /// The call's index.
         index: usize,
@@ -245,6 +256,9 @@ pub struct BatchReport {
     pub saved_fuel: u64,
     /// True when the batch deadline stopped calls.
     pub deadline_passed: bool,
+    /// Guest log lines dropped because [`MAX_UNREAD_LOGS`] lines already
+    /// waited for the reader.
+    pub logs_dropped: u64,
     /// Wall time of the batch.
     pub elapsed_ms: f64,
 }
@@ -276,10 +290,51 @@ impl CallHandle {
     }
 }
 
+/// Guest log lines a batch holds for its reader at most (about 4 MiB at
+/// most: a line is cut to 4 KiB).
+pub const MAX_UNREAD_LOGS: usize = 1024;
+
+/// What the driver passes the reader.
+#[derive(Debug)]
+enum Item {
+    Event(Event),
+    /// The call at this index has a progress report waiting in
+    /// [`Unread::progress`].
+    Progress(usize),
+}
+
+/// What a batch holds for its reader beside its channel: each call's newest
+/// unread progress report, and how many log lines wait in the channel.
+#[derive(Debug, Default)]
+struct Unread {
+    progress: Mutex<HashMap<usize, Event>>,
+    logs: AtomicUsize,
+}
+
+impl Unread {
+    /// Keeps `report` as the call's newest; true if it waited for none, so
+    /// the reader must be told ([`Item::Progress`]).
+    fn put_progress(&self, index: usize, report: Event) -> bool {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(index, report)
+            .is_none()
+    }
+
+    fn take_progress(&self, index: usize) -> Option<Event> {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&index)
+    }
+}
+
 /// A running batch: a stream of [`Event`]s in completion order.
 #[derive(Debug)]
 pub struct Batch {
-    events: mpsc::UnboundedReceiver<Event>,
+    events: mpsc::UnboundedReceiver<Item>,
+    unread: Arc<Unread>,
     handles: Vec<CallHandle>,
     cancel: CancellationToken,
     _guard: DropGuard,
@@ -300,7 +355,7 @@ impl Batch {
     pub async fn finish(mut self) -> BatchResult {
         let mut records: Vec<Option<CallRecord>> = vec![None; self.handles.len()];
         let mut report = BatchReport::default();
-        while let Some(event) = self.events.recv().await {
+        while let Some(event) = futures::StreamExt::next(&mut self).await {
             match event {
                 Event::Finished { index, record } => records[index] = Some(record),
                 Event::Done { report: done } => report = done,
@@ -332,7 +387,22 @@ impl Stream for Batch {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.events.poll_recv(cx)
+        loop {
+            match ready!(self.events.poll_recv(cx)) {
+                None => return Poll::Ready(None),
+                Some(Item::Event(event)) => {
+                    if matches!(event, Event::Log { .. }) {
+                        self.unread.logs.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    return Poll::Ready(Some(event));
+                }
+                Some(Item::Progress(index)) => {
+                    if let Some(report) = self.unread.take_progress(index) {
+                        return Poll::Ready(Some(report));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -451,10 +521,16 @@ impl Executor {
             }));
         }
         drop(internal_tx);
-        let driver = Driver::new(options, handles.clone(), budgets, user_tx, forward);
+        let unread = Arc::new(Unread::default());
+        let out = Out {
+            tx: user_tx,
+            unread: unread.clone(),
+        };
+        let driver = Driver::new(options, handles.clone(), budgets, out, forward);
         tokio::spawn(driver.run(internal_rx));
         Batch {
             events: user_rx,
+            unread,
             handles,
             cancel: cancel.clone(),
             _guard: cancel.drop_guard(),
@@ -504,12 +580,46 @@ enum Forward {
     AtEnd,
 }
 
+/// Where the driver sends what the reader gets.
+struct Out {
+    tx: mpsc::UnboundedSender<Item>,
+    unread: Arc<Unread>,
+}
+
+impl Out {
+    fn send(&self, event: Event) {
+        let _ = self.tx.send(Item::Event(event));
+    }
+
+    /// Sends a guest's progress report or log line, held as the module
+    /// says; false if a log line was dropped instead.
+    fn send_guest(&self, event: Event) -> bool {
+        match event {
+            Event::Progress { index, .. } => {
+                if self.unread.put_progress(index, event) {
+                    let _ = self.tx.send(Item::Progress(index));
+                }
+            }
+            Event::Log { .. } => {
+                // Only the driver adds; the reader only takes away.
+                if self.unread.logs.load(Ordering::Relaxed) >= MAX_UNREAD_LOGS {
+                    return false;
+                }
+                self.unread.logs.fetch_add(1, Ordering::Relaxed);
+                self.send(event);
+            }
+            event => self.send(event),
+        }
+        true
+    }
+}
+
 /// Applies the strategy to finished calls and forwards events.
 struct Driver {
     options: BatchOptions,
     handles: Vec<CallHandle>,
     budgets: Vec<(Duration, u64)>,
-    out: mpsc::UnboundedSender<Event>,
+    out: Out,
     forward: Forward,
     /// Records held back until the batch ends ([`Forward::AtEnd`]).
     held: Vec<(usize, CallRecord)>,
@@ -527,7 +637,7 @@ impl Driver {
         options: BatchOptions,
         handles: Vec<CallHandle>,
         budgets: Vec<(Duration, u64)>,
-        out: mpsc::UnboundedSender<Event>,
+        out: Out,
         forward: Forward,
     ) -> Self {
         let calls = handles.len();
@@ -582,7 +692,7 @@ impl Driver {
                         *started = Some(Instant::now());
                     }
                     if self.forward == Forward::Every {
-                        let _ = self.out.send(event);
+                        self.out.send(event);
                     }
                 }
                 Event::Finished { index, mut record } => {
@@ -591,15 +701,13 @@ impl Driver {
                     self.settle(index, &mut record);
                     self.apply_strategy(index, &record);
                     match self.forward {
-                        Forward::Every => {
-                            let _ = self.out.send(Event::Finished { index, record });
-                        }
+                        Forward::Every => self.out.send(Event::Finished { index, record }),
                         Forward::AtEnd => self.held.push((index, record)),
                     }
                 }
                 other => {
-                    if self.forward == Forward::Every {
-                        let _ = self.out.send(other);
+                    if self.forward == Forward::Every && !self.out.send_guest(other) {
+                        self.report.logs_dropped += 1;
                     }
                 }
             }
@@ -615,9 +723,9 @@ impl Driver {
                 .collect();
         }
         for (index, record) in self.held.drain(..) {
-            let _ = self.out.send(Event::Finished { index, record });
+            self.out.send(Event::Finished { index, record });
         }
-        let _ = self.out.send(Event::Done {
+        self.out.send(Event::Done {
             report: self.report,
         });
     }

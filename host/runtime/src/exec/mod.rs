@@ -33,8 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::batch::CallSink;
 pub use self::batch::{
-    Batch, BatchOptions, BatchReport, BatchResult, Bound, CallHandle, CallRequest, Event, Score,
-    ScoreFn, Strategy,
+    Batch, BatchOptions, BatchReport, BatchResult, Bound, CallHandle, CallRequest, Event,
+    MAX_UNREAD_LOGS, Score, ScoreFn, Strategy,
 };
 use self::cache::ResultCache;
 pub use self::cache::{CacheConfig, canonical as canonical_json};
