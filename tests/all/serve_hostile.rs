@@ -1480,3 +1480,50 @@ async fn unread_answers_hold_the_host_memory_budget() {
     );
     assert!(gone, "given back when their clients go away");
 }
+
+/// Heap bytes each of 10 new sessions of `ACME` holds: `listing`, sessions
+/// made ready (`notifications/initialized`, which starts their watcher of
+/// the listing) that listed the tools; otherwise sessions only opened.
+async fn held_per_session(router: &axum::Router, listing: bool) -> (isize, Vec<String>) {
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let before = crate::heap::live_here();
+    let mut sessions = Vec::new();
+    for _ in 0..10 {
+        let session = if listing {
+            let session = mcp_session(router, ACME).await;
+            let (status, ..) = mcp(router, Some(ACME), Some(&session), list.clone()).await;
+            assert_eq!(status, StatusCode::OK);
+            session
+        } else {
+            let (status, session, _) = mcp(router, Some(ACME), None, mcp_initialize()).await;
+            assert_eq!(status, StatusCode::OK);
+            session.expect("a session id")
+        };
+        sessions.push(session);
+    }
+    ((crate::heap::live_here() - before) / 10, sessions)
+}
+
+/// Run on one thread, so the heap count sees every task of every session.
+#[tokio::test]
+async fn mcp_sessions_share_one_listing_of_the_tools() {
+    let config = common::serve_config(&format!(
+        "[[tenant]]\nname = \"wide\"\nkeys = [\"{}\"]\ntools = [\"*\"]\n",
+        hash_key(ACME)
+    ));
+    let server = Server::new(common::executor(), &config, None).unwrap();
+    let router = mcp_router(&server);
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let first = mcp_session(&router, ACME).await;
+    let (_, _, answer) = mcp(&router, Some(ACME), Some(&first), list).await;
+    let listing = answer["result"]["tools"].to_string().len() as isize;
+    let (opened, _open) = held_per_session(&router, false).await;
+    let (listed, _listing) = held_per_session(&router, true).await;
+    // Before, each session built the listing for itself and its watcher
+    // held two more: 1.66 MB more a session for 80 KB of JSON.
+    assert!(
+        listed - opened < listing / 4,
+        "a session that lists the tools holds {listed} bytes, one only opened {opened}; \
+         the listing is {listing} bytes of JSON"
+    );
+}

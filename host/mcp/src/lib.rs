@@ -146,8 +146,10 @@ fn http_service_hooked(
     idle: Option<Duration>,
     hook: Option<Arc<dyn sessions::SessionHook>>,
 ) -> McpHttpService {
+    // One rendering of the tools for every session of the endpoint.
+    let listings = Arc::new(server::Listings::default());
     StreamableHttpService::new(
-        move || Ok(McpServer::new(executor.clone())),
+        move || Ok(McpServer::sharing(executor.clone(), listings.clone())),
         Arc::new(McpSessions::new(idle, hook)),
         config,
     )

@@ -2,7 +2,7 @@
 //! hand because the tools are only known at run time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, InitializeResult, ListToolsResult,
@@ -33,10 +33,9 @@ const DEFAULT_CALLER: &str = "mcp";
 pub struct McpServer {
     executor: Arc<Executor>,
     caller: String,
-    /// Changes with every catalog swap; the listing cache is keyed by it.
-    generation: watch::Receiver<u64>,
-    /// The last listing built, and the catalog generation it was built from.
-    listing: Mutex<Option<(u64, Arc<[Tool]>)>>,
+    /// The MCP rendering of the catalog, shared with the endpoint's other
+    /// sessions.
+    listings: Arc<Listings>,
     /// The `tools/list_changed` watcher was started.
     watching: AtomicBool,
     /// The catalog as of each `subscriptions/listen` accepted but not yet
@@ -64,12 +63,16 @@ impl Drop for McpServer {
 impl McpServer {
     /// A server over `executor`; its calls count under the caller key `mcp`.
     pub fn new(executor: Arc<Executor>) -> Self {
-        let generation = executor.catalog_changes();
+        Self::sharing(executor, Arc::default())
+    }
+
+    /// A server whose listing of the tools is `listings`, which other
+    /// sessions over the same executor share.
+    pub(crate) fn sharing(executor: Arc<Executor>, listings: Arc<Listings>) -> Self {
         Self {
             executor,
             caller: DEFAULT_CALLER.into(),
-            generation,
-            listing: Mutex::new(None),
+            listings,
             watching: AtomicBool::new(false),
             listen_since: Mutex::new(Vec::new()),
             closed: CancellationToken::new(),
@@ -89,34 +92,10 @@ impl McpServer {
 
     /// The tools `tenancy` may see (every tool without one).
     fn visible(&self, tenancy: Option<&Caller>) -> Vec<Tool> {
-        let tools = self.tools();
-        match tenancy {
-            None => tools.to_vec(),
-            Some(tenancy) => {
-                let catalog = self.executor.catalog();
-                tools
-                    .iter()
-                    .filter(|tool| tenancy.sees(&catalog, &tool.name))
-                    .cloned()
-                    .collect()
-            }
-        }
-    }
-
-    /// Every tool of the current catalog, built once per catalog.
-    fn tools(&self) -> Arc<[Tool]> {
-        // Read the generation before the catalog: a swap in between makes the
-        // cached generation stale, so the next listing is rebuilt, never wrong.
-        let generation = *self.generation.borrow();
-        let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((built, tools)) = cached.as_ref()
-            && *built == generation
-        {
-            return tools.clone();
-        }
-        let tools: Arc<[Tool]> = listing(&self.executor.catalog(), None).into();
-        *cached = Some((generation, tools.clone()));
-        tools
+        Seen::of(&self.listings, &self.executor.catalog(), tenancy)
+            .tools()
+            .cloned()
+            .collect()
     }
 
     /// Runs a call for `tenancy` (or unrestricted). The executor hides the
@@ -181,7 +160,7 @@ impl McpServer {
         if self.watching.swap(true, Ordering::Relaxed) {
             return;
         }
-        let mut watch = ListingWatch::new(self.executor.clone(), tenancy);
+        let mut watch = ListingWatch::new(self.executor.clone(), self.listings.clone(), tenancy);
         let closed = self.closed.clone();
         tokio::spawn(async move {
             loop {
@@ -214,30 +193,99 @@ async fn send_progress(
     }
 }
 
+/// The MCP rendering of a catalog's tools, built once per catalog and
+/// shared by every session of an endpoint. (Each session built and kept its
+/// own, and its watcher two more: about 1.6 MB a session for a listing of
+/// 80 KB of JSON, and a catalog swap rebuilt it once per session.)
+#[derive(Debug, Default)]
+pub(crate) struct Listings {
+    /// The last listing built, and the catalog it was built from: held
+    /// weakly, so an old catalog is not kept alive for it, and its address
+    /// cannot be reused by another while it is held.
+    built: Mutex<Option<Built>>,
+}
+
+/// A listing and the catalog it renders.
+type Built = (Weak<Catalog>, Arc<[Tool]>);
+
+impl Listings {
+    /// Every tool of `catalog`, as MCP tools.
+    fn of(&self, catalog: &Arc<Catalog>) -> Arc<[Tool]> {
+        // Built under the lock: sessions listing at once wait for one build.
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((of, tools)) = built.as_ref()
+            && std::ptr::eq(of.as_ptr(), Arc::as_ptr(catalog))
+        {
+            return tools.clone();
+        }
+        let tools: Arc<[Tool]> = catalog.tools().map(convert::tool).collect();
+        *built = Some((Arc::downgrade(catalog), tools.clone()));
+        tools
+    }
+}
+
+/// What one tenancy sees of a shared listing: the listing, and which of its
+/// tools.
+#[derive(Debug)]
+struct Seen {
+    all: Arc<[Tool]>,
+    visible: Vec<usize>,
+}
+
+impl Seen {
+    fn of(listings: &Listings, catalog: &Arc<Catalog>, tenancy: Option<&Caller>) -> Self {
+        let all = listings.of(catalog);
+        let visible = all
+            .iter()
+            .enumerate()
+            .filter(|(_, tool)| tenancy.is_none_or(|tenancy| tenancy.sees(catalog, &tool.name)))
+            .map(|(index, _)| index)
+            .collect();
+        Self { all, visible }
+    }
+
+    fn tools(&self) -> impl Iterator<Item = &Tool> {
+        self.visible.iter().map(|&index| &self.all[index])
+    }
+
+    /// The same tools, in the same order.
+    fn same_as(&self, other: &Seen) -> bool {
+        (Arc::ptr_eq(&self.all, &other.all) && self.visible == other.visible)
+            || self.tools().eq(other.tools())
+    }
+}
+
 /// Waits for catalog swaps that change the tools one tenancy sees: a swap
 /// that leaves its list as it was (another tenant's tool, or new code behind
 /// the same schemas) is not news to it.
 struct ListingWatch {
     executor: Arc<Executor>,
+    listings: Arc<Listings>,
     tenancy: Option<Caller>,
     changes: watch::Receiver<u64>,
-    seen: Vec<Tool>,
+    seen: Seen,
 }
 
 impl ListingWatch {
     /// Watches for changes from the current catalog on.
-    fn new(executor: Arc<Executor>, tenancy: Option<Caller>) -> Self {
+    fn new(executor: Arc<Executor>, listings: Arc<Listings>, tenancy: Option<Caller>) -> Self {
         let catalog = executor.catalog();
-        Self::since(executor, tenancy, &catalog)
+        Self::since(executor, listings, tenancy, &catalog)
     }
 
     /// Watches for changes from `catalog` on: a swap since it counts.
-    fn since(executor: Arc<Executor>, tenancy: Option<Caller>, catalog: &Catalog) -> Self {
+    fn since(
+        executor: Arc<Executor>,
+        listings: Arc<Listings>,
+        tenancy: Option<Caller>,
+        catalog: &Arc<Catalog>,
+    ) -> Self {
         let mut changes = executor.catalog_changes();
         changes.mark_unchanged();
-        let seen = listing(catalog, tenancy.as_ref());
+        let seen = Seen::of(&listings, catalog, tenancy.as_ref());
         Self {
             executor,
+            listings,
             tenancy,
             changes,
             seen,
@@ -249,9 +297,16 @@ impl ListingWatch {
         loop {
             // Compared first: a swap before the receiver was made is news
             // too when the watch began from an older catalog.
-            let now = listing(&self.executor.catalog(), self.tenancy.as_ref());
-            if now != self.seen {
-                self.seen = now;
+            let now = Seen::of(
+                &self.listings,
+                &self.executor.catalog(),
+                self.tenancy.as_ref(),
+            );
+            let changed = !now.same_as(&self.seen);
+            // Kept even when the same: the newest listing, not an old one
+            // held alive for this watch alone.
+            self.seen = now;
+            if changed {
                 return true;
             }
             if self.changes.changed().await.is_err() {
@@ -259,15 +314,6 @@ impl ListingWatch {
             }
         }
     }
-}
-
-/// The tools of `catalog` that `tenancy` sees, as MCP tools.
-fn listing(catalog: &Catalog, tenancy: Option<&Caller>) -> Vec<Tool> {
-    catalog
-        .tools()
-        .filter(|info| tenancy.is_none_or(|tenancy| tenancy.sees(catalog, &info.name)))
-        .map(convert::tool)
-        .collect()
 }
 
 impl ServerHandler for McpServer {
@@ -347,7 +393,12 @@ impl ServerHandler for McpServer {
             ),
             None => None,
         };
-        let mut watch = ListingWatch::since(self.executor.clone(), tenancy, &since);
+        let mut watch = ListingWatch::since(
+            self.executor.clone(),
+            self.listings.clone(),
+            tenancy,
+            &since,
+        );
         drop(since);
         loop {
             tokio::select! {
@@ -399,17 +450,21 @@ pub(crate) mod tests {
         // not seen: its watch begins from the listing of then, and the swap
         // that happened before the watch was made is still news.
         let executor = empty_executor().await;
-        let mut current = ListingWatch::new(executor.clone(), None);
+        let listings = Arc::new(Listings::default());
+        let mut current = ListingWatch::new(executor.clone(), listings.clone(), None);
         assert_eq!(current.changed().now_or_never(), None, "nothing changed");
-        let mut behind = ListingWatch::new(executor, None);
-        behind.seen = vec![Tool::new(
-            "gone",
-            "a tool of an older catalog",
-            Arc::new(JsonObject::new()),
-        )];
+        let mut behind = ListingWatch::new(executor, listings, None);
+        behind.seen = Seen {
+            all: Arc::from(vec![Tool::new(
+                "gone",
+                "a tool of an older catalog",
+                Arc::new(JsonObject::new()),
+            )]),
+            visible: vec![0],
+        };
         assert_eq!(behind.changed().now_or_never(), Some(true));
         assert!(
-            behind.seen.is_empty(),
+            behind.seen.tools().next().is_none(),
             "it now holds the listing it reported"
         );
         assert_eq!(behind.changed().now_or_never(), None, "reported once");
