@@ -6,12 +6,13 @@
 //! they like, and the log keeps a bounded size (it rotates to one older
 //! file). So what a failure may write is bounded too: the method (which
 //! may be any token the client makes up, of any length hyper reads) is cut
-//! to [`METHOD_BYTES`] and the path to [`PATH_BYTES`], and at most
-//! [`PER_SECOND`] failures a second are
-//! written; the rest are counted, and the next line written says how many
-//! were left out (`left_out`). Without that, a client without a key could
-//! rotate every earlier event (capability use, refusals, kills) out of the
-//! log in a few seconds.
+//! to [`METHOD_BYTES`] and the path to [`PATH_BYTES`], and a burst of
+//! [`BURST`] failures is written, then one more per [`REFILL`]; the rest
+//! are counted, and the next line written says how many were left out
+//! (`left_out`). Without that, a client without a key could rotate every
+//! earlier event (capability use, refusals, kills) out of the log: in a few
+//! seconds with no bound, in under an hour at 20 lines a second; now a
+//! steady flood writes about 150 KB an hour: days for the 16 MiB default.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,8 +32,12 @@ const PATH_BYTES: usize = 256;
 /// method, `OPTIONS`, is 7).
 const METHOD_BYTES: usize = 16;
 
-/// Authentication failures written to the audit log per second, at most.
-const PER_SECOND: u32 = 20;
+/// Authentication failures written at once, at most: the start of a burst
+/// is in the log line by line.
+const BURST: u32 = 20;
+
+/// After a burst, one more failure is written per this long.
+const REFILL: Duration = Duration::from_secs(10);
 
 pub(super) async fn auth_failures(
     Extract(state): Extract<Arc<State>>,
@@ -70,17 +75,19 @@ fn cut(text: &str, max: usize) -> String {
     format!("{}…", &text[..text.floor_char_boundary(max)])
 }
 
-/// Which authentication failures are written: [`PER_SECOND`] in each
-/// second, counting the others.
+/// Which authentication failures are written: a bucket of [`BURST`] lines
+/// that refills one line per [`REFILL`], counting the failures left out.
 #[derive(Debug, Default)]
 pub(crate) struct AuthFailures {
-    window: Mutex<Window>,
+    bucket: Mutex<Bucket>,
 }
 
 #[derive(Debug, Default)]
-struct Window {
-    started: Option<Instant>,
-    written: u32,
+struct Bucket {
+    /// Lines of the burst spent and not yet given back.
+    spent: u32,
+    /// Since when the next line given back is counted.
+    refilled: Option<Instant>,
     left_out: u64,
 }
 
@@ -88,20 +95,25 @@ impl AuthFailures {
     /// `Some(n)` when the failure at `now` is written, `n` being how many
     /// were left out since the last one written; `None` when it is left out.
     fn admit(&self, now: Instant) -> Option<u64> {
-        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        if window
-            .started
-            .is_none_or(|started| now.duration_since(started) >= Duration::from_secs(1))
+        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(refilled) = bucket.refilled
+            && bucket.spent > 0
         {
-            window.started = Some(now);
-            window.written = 0;
+            let due = now.saturating_duration_since(refilled).as_secs() / REFILL.as_secs();
+            let back = u32::try_from(due).unwrap_or(u32::MAX).min(bucket.spent);
+            bucket.spent -= back;
+            bucket.refilled = Some(refilled + REFILL * back);
         }
-        if window.written >= PER_SECOND {
-            window.left_out += 1;
+        if bucket.spent >= BURST {
+            bucket.left_out += 1;
             return None;
         }
-        window.written += 1;
-        Some(std::mem::take(&mut window.left_out))
+        if bucket.spent == 0 {
+            // A full bucket starts counting when its first line is spent.
+            bucket.refilled = Some(now);
+        }
+        bucket.spent += 1;
+        Some(std::mem::take(&mut bucket.left_out))
     }
 }
 
@@ -113,12 +125,43 @@ mod tests {
     fn failures_past_the_rate_are_counted_on_the_next_line_written() {
         let failures = AuthFailures::default();
         let start = Instant::now();
-        let written: Vec<Option<u64>> =
-            (0..PER_SECOND + 5).map(|_| failures.admit(start)).collect();
-        assert!(written[..PER_SECOND as usize].iter().all(|w| *w == Some(0)));
-        assert!(written[PER_SECOND as usize..].iter().all(Option::is_none));
-        assert_eq!(failures.admit(start + Duration::from_secs(1)), Some(5));
-        assert_eq!(failures.admit(start + Duration::from_secs(1)), Some(0));
+        let written: Vec<Option<u64>> = (0..BURST + 5).map(|_| failures.admit(start)).collect();
+        assert!(written[..BURST as usize].iter().all(|w| *w == Some(0)));
+        assert!(written[BURST as usize..].iter().all(Option::is_none));
+        assert_eq!(failures.admit(start + Duration::from_secs(1)), None);
+        assert_eq!(failures.admit(start + REFILL), Some(6));
+        assert_eq!(failures.admit(start + REFILL), None, "one line per refill");
+        // A quiet spell refills the whole burst, and no more.
+        let later = start + REFILL * 100;
+        let burst = (0..BURST + 1)
+            .filter(|_| failures.admit(later).is_some())
+            .count();
+        assert_eq!(burst, BURST as usize);
+    }
+
+    #[test]
+    fn a_steady_flood_writes_a_few_lines_an_hour_and_counts_the_rest() {
+        // 20 failures a second for an hour, as a client without a key can
+        // keep up for as long as it likes.
+        let failures = AuthFailures::default();
+        let start = Instant::now();
+        let (mut lines, mut counted) = (0u64, 0u64);
+        for tick in 0..20 * 3600 {
+            let now = start + Duration::from_millis(50 * tick);
+            if let Some(left_out) = failures.admit(now) {
+                lines += 1;
+                counted += 1 + left_out;
+            }
+        }
+        // Before, every one was written: 72,000 lines of up to about 400
+        // bytes, which rotate a 16 MiB log in about 40 minutes.
+        assert!(lines <= 400, "{lines} lines in an hour");
+        let last = failures.admit(start + Duration::from_secs(7200));
+        assert_eq!(
+            counted + last.unwrap_or(0),
+            20 * 3600,
+            "every failure counted"
+        );
     }
 
     #[test]
