@@ -453,7 +453,8 @@ mod tests {
 
     #[test]
     fn a_signature_survives_the_annotation() {
-        let text = "toolhost-signature v1\nkey ed25519:ab\nhash sha256:cd\nsignature ef\n";
+        let text =
+            "toolhost-signature v2\nkey ed25519:ab\nname calc\nhash sha256:cd\nsignature ef\n";
         let one_line = annotation_of(text);
         assert!(!one_line.contains('\n'));
         assert_eq!(signature_of(&one_line), text);

@@ -110,7 +110,7 @@ async fn push_then_pull_by_tag_and_digest_and_a_tampered_blob_is_refused() {
     let key = SecretKey::generate().unwrap();
     std::fs::write(
         signature_path(&calc),
-        Signature::sign(&key, &sha256(&bytes)).to_text(),
+        Signature::sign(&key, "calc", &sha256(&bytes)).to_text(),
     )
     .unwrap();
 
@@ -198,6 +198,34 @@ async fn published_calc(registry: &Registry) -> (tempfile::TempDir, PathBuf, Str
     let tag = format!("oci://{}/tools/calc:v1", registry.addr);
     toolhost::oci::push(&tag, &calc, false).await.unwrap();
     (publish, calc, tag)
+}
+
+/// A registry (or a mirror) that serves another component its publisher
+/// signed, under the name asked for: the signature names the component it
+/// is for, so the pull is refused and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_refuses_another_signed_component_served_under_the_name() {
+    let registry = Registry::start();
+    let publish = tempfile::tempdir().unwrap();
+    let text = publish.path().join("text.wasm");
+    std::fs::copy(artifacts::TEXT, &text).unwrap();
+    let key = SecretKey::generate().unwrap();
+    let signature = Signature::sign(&key, "text", &sha256(&read(&text)));
+    std::fs::write(signature_path(&text), signature.to_text()).unwrap();
+    // `text`, signed as `text`, pushed where `calc` is expected.
+    let tag = format!("oci://{}/tools/calc:v1", registry.addr);
+    toolhost::oci::push(&tag, &text, false).await.unwrap();
+
+    let tools = tempfile::tempdir().unwrap();
+    let error = toolhost::oci::pull(&tag, tools.path(), None, false, &trusting(&key))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("signs the component `text`"),
+        "{error}"
+    );
+    assert!(!tools.path().join("calc.wasm").exists());
+    assert!(!tools.path().join("text.wasm").exists());
 }
 
 /// Whoever can write the tools folder may plant links under the names a

@@ -26,7 +26,7 @@ async fn signed_loads_unsigned_wrongly_signed_and_untrusted_do_not() {
     write(
         "signed",
         &signed,
-        Some(Signature::sign(&trusted, &sha256(&signed))),
+        Some(Signature::sign(&trusted, "signed", &sha256(&signed))),
     );
     write("unsigned", &version(&calc, "unsigned"), None);
     // Signed, then one byte changed.
@@ -35,13 +35,13 @@ async fn signed_loads_unsigned_wrongly_signed_and_untrusted_do_not() {
     write(
         "wrongly",
         &tampered,
-        Some(Signature::sign(&trusted, &sha256(&original))),
+        Some(Signature::sign(&trusted, "wrongly", &sha256(&original))),
     );
     let other = version(&calc, "other");
     write(
         "other",
         &other,
-        Some(Signature::sign(&stranger, &sha256(&other))),
+        Some(Signature::sign(&stranger, "other", &sha256(&other))),
     );
 
     let mut options = common::load_options();

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use toolhost::trust::{Lock, PublicKey, SecretKey, Signature, sha256, signature_path};
+use toolhost::trust::{
+    Lock, PublicKey, SecretKey, Signature, component_name, sha256, signature_path,
+};
 use toolhost::{AuditLog, TrustOptions};
 
 /// Which component versions a loading command accepts.
@@ -154,13 +156,23 @@ pub(super) fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     for file in &args.files {
         let bytes =
             std::fs::read(file).with_context(|| format!("could not read {}", file.display()))?;
-        let signature = Signature::sign(&key, &sha256(&bytes));
+        let name = component_name(file)
+            .filter(|name| toolhost::is_valid_component_name(name))
+            .with_context(|| {
+                format!(
+                    "{} is not named like a component (NAME.wasm, NAME of letters, digits, `-` and `_`): \
+                     a signature names the component it is for",
+                    file.display()
+                )
+            })?;
+        let signature = Signature::sign(&key, name, &sha256(&bytes));
         let path = signature_path(file);
         std::fs::write(&path, signature.to_text())
             .with_context(|| format!("could not write {}", path.display()))?;
         println!(
-            "{}: signed {} with {}",
+            "{}: signed `{}` ({}) with {}",
             path.display(),
+            signature.name,
             signature.hash,
             signature.key
         );

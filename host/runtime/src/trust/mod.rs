@@ -23,7 +23,7 @@ mod sign;
 use std::path::{Path, PathBuf};
 
 pub use self::lock::{LOCK_FILE, Lock, LockedComponent, Source};
-pub use self::sign::{PublicKey, SecretKey, Signature, signature_path};
+pub use self::sign::{PublicKey, SecretKey, Signature, component_name, signature_path};
 pub use crate::disk::write_whole;
 
 /// What the catalog checks before a component loads.

@@ -1,18 +1,22 @@
-//! Detached ed25519 signatures over a component's sha256.
+//! Detached ed25519 signatures over a component's name and sha256.
 //!
-//! A signature lives beside its component as `NAME.wasm.sig`, four lines of
+//! A signature lives beside its component as `NAME.wasm.sig`, five lines of
 //! text:
 //!
 //! ```text
-//! toolhost-signature v1
+//! toolhost-signature v2
 //! key ed25519:<64 hex digits: the public key>
+//! name <the component's name: its file is NAME.wasm>
 //! hash sha256:<64 hex digits: the component's content hash>
 //! signature <128 hex digits>
 //! ```
 //!
-//! The signed message is `toolhost-signature v1\n` followed by the `hash`
-//! value, so a signature names exactly one content and cannot be taken for
-//! anything else's. Public keys are written `ed25519:` and hex, the form
+//! The signed message is `toolhost-signature v2\nname NAME\nhash HASH`, so a
+//! signature is for one content under one name: a registry or mirror
+//! cannot pass off another component its publisher signed (a `shell` tool,
+//! say) as the one asked for (`calc`), where the name picks the policy and
+//! the tenants' grants it runs under. Signatures of the first format
+//! (`toolhost-signature v1`, the hash alone) are refused with that reason. Public keys are written `ed25519:` and hex, the form
 //! `trusted_keys` takes; a secret key file holds
 //! `toolhost-ed25519-secret-key <64 hex digits>` and is created owner-only.
 
@@ -22,7 +26,9 @@ use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
 use super::TrustError;
 
-const HEADER: &str = "toolhost-signature v1";
+const HEADER: &str = "toolhost-signature v2";
+/// The first format, which signed the hash alone.
+const HEADER_V1: &str = "toolhost-signature v1";
 const SECRET_HEADER: &str = "toolhost-ed25519-secret-key";
 
 /// An ed25519 public key, written `ed25519:` and 64 hex digits.
@@ -150,31 +156,42 @@ pub fn signature_path(wasm: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A detached signature of one content hash.
+/// A detached signature of one component: its name and content hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     /// The key that made it.
     pub key: PublicKey,
+    /// The component's name it signs (its file is `NAME.wasm`).
+    pub name: String,
     /// The content hash it signs (`sha256:` and hex).
     pub hash: String,
     signature: ed25519_dalek::Signature,
 }
 
+/// The name of the component at `wasm`, as its file gives it (`NAME.wasm`):
+/// what a signature must name.
+pub fn component_name(wasm: &Path) -> Option<&str> {
+    wasm.file_stem()?.to_str()
+}
+
 impl Signature {
-    /// Signs `hash` (`sha256:` and hex) with `key`.
-    pub fn sign(key: &SecretKey, hash: &str) -> Self {
+    /// Signs the component `name` (see [`component_name`]) whose content
+    /// is `hash` (`sha256:` and hex) with `key`.
+    pub fn sign(key: &SecretKey, name: &str, hash: &str) -> Self {
         Self {
             key: key.public(),
+            name: name.into(),
             hash: hash.into(),
-            signature: key.0.sign(&message(hash)),
+            signature: key.0.sign(&message(name, hash)),
         }
     }
 
     /// The signature file's text.
     pub fn to_text(&self) -> String {
         format!(
-            "{HEADER}\nkey {}\nhash {}\nsignature {}\n",
+            "{HEADER}\nkey {}\nname {}\nhash {}\nsignature {}\n",
             self.key,
+            self.name,
             self.hash,
             hex::encode(self.signature.to_bytes())
         )
@@ -183,8 +200,15 @@ impl Signature {
     /// Parses a signature file's text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut lines = text.lines();
-        if lines.next() != Some(HEADER) {
-            return Err(format!("the first line must be `{HEADER}`"));
+        match lines.next() {
+            Some(HEADER) => {}
+            Some(HEADER_V1) => {
+                return Err(format!(
+                    "`{HEADER_V1}` signs the content alone, not the component's name; \
+                     sign it again (`toolhost sign`) for `{HEADER}`"
+                ));
+            }
+            _ => return Err(format!("the first line must be `{HEADER}`")),
         }
         let mut field = |name: &str| {
             lines
@@ -196,6 +220,10 @@ impl Signature {
         let key = field("key")?
             .parse()
             .map_err(|e: TrustError| e.to_string())?;
+        let name = field("name")?.to_string();
+        if !crate::catalog::is_valid_component_name(&name) {
+            return Err("the name is not a component's name".into());
+        }
         let hash = field("hash")?.to_string();
         let bytes: [u8; 64] =
             decode_hex(field("signature")?).ok_or("the signature must be 128 hex digits")?;
@@ -204,21 +232,22 @@ impl Signature {
         }
         Ok(Self {
             key,
+            name,
             hash,
             signature: ed25519_dalek::Signature::from_bytes(&bytes),
         })
     }
 
-    /// True when the signature is `key`'s over `hash`.
+    /// True when the signature is `key`'s over `name` and `hash`.
     pub fn verifies(&self) -> bool {
         self.key
             .0
-            .verify_strict(&message(&self.hash), &self.signature)
+            .verify_strict(&message(&self.name, &self.hash), &self.signature)
             .is_ok()
     }
 
-    /// Checks the signature beside `wasm`: present, over `hash`, by one of
-    /// `trusted`, and valid.
+    /// Checks the signature beside `wasm`: present, over `wasm`'s name and
+    /// `hash`, by one of `trusted`, and valid.
     pub fn verify_file(wasm: &Path, hash: &str, trusted: &[PublicKey]) -> Result<Self, TrustError> {
         let signature = signature_path(wasm);
         let text = match crate::disk::read_text(&signature) {
@@ -245,8 +274,9 @@ impl Signature {
         Ok(parsed)
     }
 
-    /// Checks that this signature, for the component at `wasm` (named in
-    /// errors), is over `hash`, by one of `trusted`, and valid.
+    /// Checks that this signature, for the component at `wasm`, is over its
+    /// name (see [`component_name`]) and `hash`, by one of `trusted`, and
+    /// valid.
     pub fn check(&self, wasm: &Path, hash: &str, trusted: &[PublicKey]) -> Result<(), TrustError> {
         let bad = |problem: String| TrustError::BadSignature {
             path: wasm.into(),
@@ -265,6 +295,13 @@ impl Signature {
                 key: self.key.to_string(),
             });
         }
+        let name = component_name(wasm).unwrap_or_default();
+        if self.name != name {
+            return Err(bad(format!(
+                "it signs the component `{}`, but this one is `{name}`",
+                self.name
+            )));
+        }
         if !self.verifies() {
             return Err(bad(format!(
                 "the signature does not verify with {}",
@@ -275,8 +312,8 @@ impl Signature {
     }
 }
 
-fn message(hash: &str) -> Vec<u8> {
-    format!("{HEADER}\n{hash}").into_bytes()
+fn message(name: &str, hash: &str) -> Vec<u8> {
+    format!("{HEADER}\nname {name}\nhash {hash}").into_bytes()
 }
 
 fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
@@ -306,7 +343,7 @@ mod tests {
 
         std::fs::write(
             signature_path(&wasm),
-            Signature::sign(&key, &hash).to_text(),
+            Signature::sign(&key, "a", &hash).to_text(),
         )
         .unwrap();
         Signature::verify_file(&wasm, &hash, &trusted).unwrap();
@@ -317,7 +354,7 @@ mod tests {
         assert!(matches!(error, TrustError::BadSignature { .. }), "{error}");
 
         // A signature whose bytes were altered.
-        let mut text = Signature::sign(&key, &hash).to_text();
+        let mut text = Signature::sign(&key, "a", &hash).to_text();
         let at = text.rfind(' ').unwrap() + 1;
         let flipped = if &text[at..=at] == "0" { "1" } else { "0" };
         text.replace_range(at..=at, flipped);
@@ -327,11 +364,60 @@ mod tests {
 
         std::fs::write(
             signature_path(&wasm),
-            Signature::sign(&other, &hash).to_text(),
+            Signature::sign(&other, "a", &hash).to_text(),
         )
         .unwrap();
         let error = Signature::verify_file(&wasm, &hash, &trusted).unwrap_err();
         assert!(matches!(error, TrustError::UntrustedKey { .. }), "{error}");
+    }
+
+    #[test]
+    fn a_signature_is_for_one_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::generate().unwrap();
+        let trusted = [key.public()];
+        let hash = sha256(b"a shell tool");
+        // Another component its publisher signed, served as `calc`.
+        let calc = dir.path().join("calc.wasm");
+        std::fs::write(&calc, b"a shell tool").unwrap();
+        let shell = Signature::sign(&key, "shell", &hash);
+        std::fs::write(signature_path(&calc), shell.to_text()).unwrap();
+        let error = Signature::verify_file(&calc, &hash, &trusted).unwrap_err();
+        assert!(
+            matches!(&error, TrustError::BadSignature { problem, .. } if problem.contains("`shell`")),
+            "{error}"
+        );
+        // The name is signed: edited in the file, the signature fails.
+        let edited = shell.to_text().replace("name shell", "name calc");
+        std::fs::write(signature_path(&calc), edited).unwrap();
+        let error = Signature::verify_file(&calc, &hash, &trusted).unwrap_err();
+        assert!(
+            matches!(&error, TrustError::BadSignature { problem, .. } if problem.contains("does not verify")),
+            "{error}"
+        );
+        std::fs::write(
+            signature_path(&calc),
+            Signature::sign(&key, "calc", &hash).to_text(),
+        )
+        .unwrap();
+        Signature::verify_file(&calc, &hash, &trusted).unwrap();
+    }
+
+    #[test]
+    fn a_first_format_signature_is_refused_with_the_reason() {
+        let key = SecretKey::generate().unwrap();
+        let hash = sha256(b"component");
+        let v1 = format!(
+            "{HEADER_V1}\nkey {}\nhash {hash}\nsignature {}\n",
+            key.public(),
+            hex::encode(
+                key.0
+                    .sign(format!("{HEADER_V1}\n{hash}").as_bytes())
+                    .to_bytes()
+            )
+        );
+        let error = Signature::parse(&v1).unwrap_err();
+        assert!(error.contains("sign it again"), "{error}");
     }
 
     #[test]
