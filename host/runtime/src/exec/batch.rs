@@ -290,8 +290,8 @@ impl CallHandle {
     }
 }
 
-/// Guest log lines a batch holds for its reader at most (about 4 MiB at
-/// most: a line is cut to 4 KiB).
+/// Guest log lines a batch holds for its reader at most: about 4 MiB, a
+/// line being cut to 4 KiB.
 pub const MAX_UNREAD_LOGS: usize = 1024;
 
 /// What the driver passes the reader.
