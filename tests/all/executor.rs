@@ -532,15 +532,16 @@ async fn an_unread_batch_keeps_each_call_s_newest_progress_not_every_report() {
     assert_eq!(finished, 8);
 }
 
-#[tokio::test]
-async fn an_unread_batch_holds_a_bounded_backlog_of_log_lines() {
+/// Runs `calls` calls that each log `lines` lines of about 200 bytes, in a
+/// batch streaming log lines that is read only once every call has ended:
+/// the log lines it gave, how many it dropped, and its calls' outcomes.
+async fn read_late(calls: usize, lines: u64) -> (usize, u64, Vec<&'static str>) {
     let executor = executor_with(
         &[("misbehave", artifacts::MISBEHAVE, None)],
         ExecConfig::default(),
     );
-    // 8 calls of 1,000 lines of about 200 bytes each, streamed as events.
-    let calls = (0..8)
-        .map(|_| CallRequest::json("misbehave__flood_host", &json!({"logs": 1_000})))
+    let calls = (0..calls)
+        .map(|_| CallRequest::json("misbehave__flood_host", &json!({"logs": lines})))
         .collect();
     let mut options = BatchOptions::default();
     options.guest_logs = true;
@@ -550,47 +551,41 @@ async fn an_unread_batch_holds_a_bounded_backlog_of_log_lines() {
     let batch = executor.submit(calls, options);
     until_settled(before).await;
     let events: Vec<Event> = batch.collect().await;
-    let lines = events
+    let logged = events
         .iter()
         .filter(|e| matches!(e, Event::Log { .. }))
         .count();
     let Some(Event::Done { report }) = events.last() else {
         panic!("the batch ends with Done");
     };
-    assert!(lines <= 1_024, "{lines} unread log lines were held");
+    let outcomes = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finished { record, .. } => Some(record.outcome.kind()),
+            _ => None,
+        })
+        .collect();
+    (logged, report.logs_dropped, outcomes)
+}
+
+#[tokio::test]
+async fn an_unread_batch_holds_a_bounded_backlog_of_log_lines() {
+    let (logged, dropped, outcomes) = read_late(8, 1_000).await;
+    assert!(logged <= 1_024, "{logged} unread log lines were held");
     assert_eq!(
-        lines as u64 + report.logs_dropped,
+        logged as u64 + dropped,
         8_000,
         "every line is delivered or counted"
     );
-    for event in &events {
-        if let Event::Finished { record, .. } = event {
-            assert_eq!(record.outcome.kind(), "ok", "{}", record.outcome);
-        }
-    }
+    assert_eq!(outcomes, ["ok"; 8]);
 }
 
 #[tokio::test]
 async fn a_batch_within_the_backlog_bound_gets_every_log_line() {
-    let executor = executor_with(
-        &[("misbehave", artifacts::MISBEHAVE, None)],
-        ExecConfig::default(),
-    );
     // 1,000 lines in all: under the bound however late they are read.
-    let calls = (0..2)
-        .map(|_| CallRequest::json("misbehave__flood_host", &json!({"logs": 500})))
-        .collect();
-    let mut options = BatchOptions::default();
-    options.guest_logs = true;
-    let events: Vec<Event> = executor.submit(calls, options).collect().await;
-    let lines = events
-        .iter()
-        .filter(|e| matches!(e, Event::Log { .. }))
-        .count();
-    let Some(Event::Done { report }) = events.last() else {
-        panic!("the batch ends with Done");
-    };
-    assert_eq!((lines, report.logs_dropped), (1_000, 0));
+    let (logged, dropped, outcomes) = read_late(2, 500).await;
+    assert_eq!((logged, dropped), (1_000, 0));
+    assert_eq!(outcomes, ["ok"; 2]);
 }
 
 const RETRY: &str = "[retry]\nattempts = 3\nbackoff_ms = 1\nnon_idempotent = true\n";
