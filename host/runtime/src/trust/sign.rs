@@ -16,7 +16,9 @@
 //! cannot pass off another component its publisher signed (a `shell` tool,
 //! say) as the one asked for (`calc`), where the name picks the policy and
 //! the tenants' grants it runs under. Signatures of the first format
-//! (`toolhost-signature v1`, the hash alone) are refused with that reason. Public keys are written `ed25519:` and hex, the form
+//! (`toolhost-signature v1`, the hash alone) are refused with that reason.
+//!
+//! Public keys are written `ed25519:` and hex, the form
 //! `trusted_keys` takes; a secret key file holds
 //! `toolhost-ed25519-secret-key <64 hex digits>` and is created owner-only.
 
