@@ -228,11 +228,7 @@ impl Agent {
     ) -> Result<AgentReport, AgentError> {
         let events = Events(events);
         let start = Instant::now();
-        // A deadline too far to add to the clock is a year away.
-        let now = tokio::time::Instant::now();
-        let deadline = now
-            .checked_add(self.config.deadline)
-            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
+        let deadline = crate::deadline_in(self.config.deadline);
         let cancel = CancellationToken::new();
         let _cancel_on_return = cancel.clone().drop_guard();
         let tools: Vec<ToolInfo> = self.executor.catalog().tools().cloned().collect();

@@ -41,3 +41,11 @@ pub use speculate::{
 pub use types::{
     AssistantMessage, Message, ModelReply, Provider, StopReason, StreamEvent, ToolCall, ToolResult,
 };
+
+/// The instant `wait` from now; a wait too long to add to the clock is a
+/// year.
+pub(crate) fn deadline_in(wait: std::time::Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(365 * 24 * 3600))
+}
