@@ -253,7 +253,7 @@ impl<'a> Budget<'a> {
             .or_insert_with(|| json_len(value));
         self.left = self.left.checked_sub(size).ok_or_else(|| {
             format!(
-                "its input, with the outputs it references copied in, would be over the limit of                  {} bytes",
+                "its input, with the outputs it references copied in, would be over the limit of {} bytes",
                 self.max
             )
         })?;
