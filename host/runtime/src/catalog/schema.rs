@@ -216,9 +216,9 @@ struct Walk<'a> {
     anchors: HashMap<&'a str, usize>,
     /// `$ref`s: the schema that has one, and its text.
     refs: Vec<(usize, &'a str)>,
-    /// How the document's draft names a schema's identity: `id` in drafts 3
-    /// and 4, `$id` since.
-    id_keyword: &'static str,
+    /// The keywords that name a schema's identity in the document's draft:
+    /// `id` in drafts 3 and 4 (`$id` is refused there too), `$id` since.
+    identities: &'static [&'static str],
     /// Whether `$anchor` makes anchors: since draft 2019-09 (the validator
     /// ignores it in earlier drafts, so the measure must too).
     named_anchors: bool,
@@ -237,10 +237,10 @@ pub(crate) fn measure(schema: &Value) -> Result<Cost, SchemaError> {
         schemas: HashMap::new(),
         anchors: HashMap::new(),
         refs: Vec::new(),
-        id_keyword: if draft.contains("draft-03") || draft.contains("draft-04") {
-            "id"
+        identities: if draft.contains("draft-03") || draft.contains("draft-04") {
+            &["$id", "id"]
         } else {
-            "$id"
+            &["$id"]
         },
         named_anchors: !before_2019,
     };
@@ -282,12 +282,7 @@ impl<'a> Walk<'a> {
                 why,
             })
         };
-        let identities: &[&'static str] = if self.id_keyword == "id" {
-            &["$id", "id"]
-        } else {
-            &["$id"]
-        };
-        for &keyword in identities {
+        for &keyword in self.identities {
             let Some(id_value) = map.get(keyword) else {
                 continue;
             };
