@@ -67,7 +67,7 @@ pub(crate) fn error_message(value: &Value) -> Option<String> {
     // Never empty, which would read as no reason at all.
     let said = |text: &str| {
         if text.trim().is_empty() {
-            "the server reported an error without a message".to_string()
+            quoted("")
         } else {
             text.to_string()
         }
@@ -76,10 +76,7 @@ pub(crate) fn error_message(value: &Value) -> Option<String> {
         return Some(said(text));
     }
     let Some(message) = error.get("message").and_then(Value::as_str) else {
-        return Some(format!(
-            "the server reported an error: {}",
-            excerpt(&error.to_string(), 200)
-        ));
+        return Some(quoted(&error.to_string()));
     };
     let message = said(message);
     Some(match error.get("type").and_then(Value::as_str) {
@@ -106,14 +103,18 @@ pub(crate) fn stream_error(event: &SseEvent, value: Option<&Value>) -> Option<St
         .filter(|message| !message.trim().is_empty());
     Some(match message {
         Some(message) => message.to_string(),
-        None if event.data.trim().is_empty() => {
-            "the server reported an error without a message".to_string()
-        }
-        None => format!(
-            "the server reported an error: {}",
-            excerpt(event.data.trim(), 200)
-        ),
+        None => quoted(&event.data),
     })
+}
+
+/// An error the server reported without a message, as what it sent.
+fn quoted(sent: &str) -> String {
+    let sent = sent.trim();
+    if sent.is_empty() {
+        "the server reported an error without a message".to_string()
+    } else {
+        format!("the server reported an error: {}", excerpt(sent, 200))
+    }
 }
 
 /// True when OpenAI's strict mode accepts the schema as it is: every object
