@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 use toolhost::llm::{
-    AgentEvent, AgentStop, Dispatch, Provider, Script, ScriptGate, ScriptedReply, ScriptedServer,
-    StopReason,
+    Agent, AgentEvent, AgentStop, Dispatch, ModelClient, Provider, Script, ScriptGate,
+    ScriptedReply, ScriptedServer, StopReason, event_channel,
 };
 
 use crate::llm_util::{
@@ -597,4 +597,62 @@ async fn a_responses_call_id_that_arrives_late_runs_the_tool_once() {
     let answers = results_sent(provider, &server.requests()[1]);
     assert_eq!(answers.len(), 1, "{answers:?}");
     assert_eq!(answers[0].0, "call_1");
+}
+
+/// A reader that falls behind a run's events (a CLI printing into a pipe
+/// nobody drains, say) holds each call's newest progress report, not one
+/// per report: a guest may report every 10 ms for as long as it runs, and
+/// every report used to wait in the reader's channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_run_keeps_each_call_s_newest_progress_not_every_report() {
+    let mut first = ScriptedReply::new();
+    for _ in 0..4 {
+        // Each call reports every 100 ms of its second: ten reports.
+        first = first.call("sleep", json!({"ms": 1_000}));
+    }
+    let script = Script::new(vec![first, ScriptedReply::new().text("Slept.")]);
+    let server = ScriptedServer::start(script).await.unwrap();
+    let client = ModelClient::new(server.client_config(Provider::OpenAiChat)).unwrap();
+    let agent = Agent::new(client, crate::common::executor()).with_config(config(true));
+    let (sender, mut receiver) = event_channel();
+    // Nobody reads while the run goes on.
+    let report = agent.run_prompt("Sleep.", Some(sender)).await.unwrap();
+    assert_eq!(report.stop, AgentStop::Answered);
+    let mut events = Vec::new();
+    while let Some(event) = receiver.recv().await {
+        events.push(event);
+    }
+    let ids: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::ToolStarted { call_id, .. } => Some(call_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 4);
+    for id in &ids {
+        let reports: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                AgentEvent::ToolProgress { call_id, done, .. } if call_id == id => Some(*done),
+                _ => None,
+            })
+            .collect();
+        // Ten were held before.
+        assert_eq!(reports, [1_000], "call {id}: the newest report alone");
+        let report_at = position(
+            &events,
+            "progress",
+            |e| matches!(e, AgentEvent::ToolProgress { call_id, .. } if call_id == id),
+        );
+        let finished_at = position(
+            &events,
+            "finish",
+            |e| matches!(e, AgentEvent::ToolFinished { call_id, outcome, .. } if call_id == id && outcome.is_ok()),
+        );
+        assert!(
+            report_at < finished_at,
+            "call {id}: progress before its end"
+        );
+    }
 }

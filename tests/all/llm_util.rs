@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
 use toolhost::Executor;
 use toolhost::llm::{
     Agent, AgentConfig, AgentEvent, AgentReport, ModelClient, Predictor, Provider, ScriptGate,
-    ScriptedServer,
+    ScriptedServer, event_channel,
 };
 
 use crate::common::executor;
@@ -64,7 +63,7 @@ pub async fn run_with(
         agent = agent.with_predictor(predictor);
     }
     let gate = open.as_ref().map(|open| open.gate.clone());
-    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let (sender, mut receiver) = event_channel();
     let collector = tokio::spawn(async move {
         let mut events = Vec::new();
         while let Some(event) = receiver.recv().await {
@@ -282,7 +281,7 @@ pub async fn run_raw(
     config: AgentConfig,
 ) -> (AgentReport, Vec<AgentEvent>) {
     let agent = Agent::new(server.client(provider), executor()).with_config(config);
-    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let (sender, mut receiver) = event_channel();
     let report = agent
         .run_prompt("What do the tools say?", Some(sender))
         .await

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{LlmError, ModelClient};
-use super::events::{AgentEvent, AgentStop, Events};
+use super::events::{AgentEvent, AgentStop, EventSender, Events};
 use super::speculate::{PredictContext, Predictor, Speculation, SpeculationStats};
 use super::types::{Message, StopReason, StreamEvent, ToolCall, ToolResult, is_complete_json};
 use toolhost_runtime::{CallOptions, Executor, GuestEvent, Outcome, ToolInfo};
@@ -213,18 +213,20 @@ impl Agent {
     pub async fn run_prompt(
         &self,
         prompt: &str,
-        events: Option<mpsc::UnboundedSender<AgentEvent>>,
+        events: Option<EventSender>,
     ) -> Result<AgentReport, AgentError> {
         self.run(vec![Message::User(prompt.to_string())], events)
             .await
     }
 
     /// Runs from `messages` until the model answers or a budget ends,
-    /// sending events to `events` as they happen.
+    /// sending events to `events` as they happen (see
+    /// [`event_channel`](crate::event_channel) for what a reader that falls
+    /// behind is sent).
     pub async fn run(
         &self,
         messages: Vec<Message>,
-        events: Option<mpsc::UnboundedSender<AgentEvent>>,
+        events: Option<EventSender>,
     ) -> Result<AgentReport, AgentError> {
         let events = Events(events);
         let start = Instant::now();
@@ -575,6 +577,9 @@ impl Dispatcher<'_> {
             let events = events.clone();
             let call_id = call.id.clone();
             self.in_flight.spawn(async move {
+                let Some(sender) = &events.0 else { return };
+                // A reader that falls behind gets the call's newest report.
+                let key = sender.progress_key();
                 while let Some(event) = receiver.recv().await {
                     if let GuestEvent::Progress {
                         done,
@@ -582,15 +587,17 @@ impl Dispatcher<'_> {
                         message,
                     } = event
                     {
-                        events.emit(AgentEvent::ToolProgress {
+                        let report = AgentEvent::ToolProgress {
                             turn,
                             call_id: call_id.clone(),
                             done,
                             total,
                             message,
-                        });
+                        };
+                        sender.progress(key, report);
                     }
                 }
+                sender.progress_done(key);
             });
         }
         // Boxed: a call's future is kilobytes, which spawning would copy.

@@ -1,10 +1,13 @@
 //! What a run reports as it goes ([`AgentEvent`]) and why it ended
-//! ([`AgentStop`]), and the channel events travel on. Shared by the agent
+//! ([`AgentStop`]), and the channel events travel on ([`event_channel`]). Shared by the agent
 //! loop and speculation, so neither depends on the other for them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::types::StopReason;
 use toolhost_runtime::Outcome;
@@ -131,14 +134,326 @@ pub enum AgentStop {
     Truncated,
 }
 
-/// Where events go; clones share the channel.
+/// A run's events on their way to a reader that may fall behind.
+///
+/// Made with [`event_channel`]: the [`EventSender`] goes to
+/// [`Agent::run`](crate::Agent::run), the [`EventReceiver`] to whoever
+/// reads. Every event is kept in order until it is read, except two kinds
+/// that a guest or a model can make without limit, which are kept as the
+/// latest state instead of as a backlog:
+///
+/// - a call's [`AgentEvent::ToolProgress`] waiting unread is replaced by
+///   the call's next report (a guest may report every 10 ms for as long
+///   as its call runs);
+/// - an unread [`AgentEvent::Text`] is extended by the turn's next piece
+///   of text, when nothing came between them (a model may stream its reply
+///   a byte at a time).
+///
+/// So what a reader that stops reading makes the host hold is bounded by
+/// the run's own budgets (turns, tool calls, the model's reply), not by how
+/// long its calls report. A reader that keeps up sees every event as it was
+/// sent.
+pub fn event_channel() -> (EventSender, EventReceiver) {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue {
+            senders: 1,
+            ..Queue::default()
+        }),
+        ready: Notify::new(),
+    });
+    (
+        EventSender {
+            shared: shared.clone(),
+        },
+        EventReceiver { shared },
+    )
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: VecDeque<AgentEvent>,
+    /// Events read so far: the one at the front has this number.
+    read: u64,
+    /// The number of each call's unread progress report, by the key the
+    /// run gave the call ([`EventSender::progress`]).
+    progress: HashMap<u64, u64>,
+    next_key: u64,
+    senders: usize,
+    receiver_gone: bool,
+}
+
+impl Queue {
+    fn push(&mut self, event: AgentEvent) {
+        if !self.receiver_gone {
+            self.events.push_back(event);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Notify,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The sending half of [`event_channel`]; clones send to the same reader.
+#[derive(Debug)]
+pub struct EventSender {
+    shared: Arc<Shared>,
+}
+
+impl Clone for EventSender {
+    fn clone(&self) -> Self {
+        self.shared.queue().senders += 1;
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for EventSender {
+    fn drop(&mut self) {
+        let last = {
+            let mut queue = self.shared.queue();
+            queue.senders -= 1;
+            queue.senders == 0
+        };
+        if last {
+            self.shared.ready.notify_one();
+        }
+    }
+}
+
+impl EventSender {
+    /// Sends `event`. Never waits: see [`event_channel`] for what is kept.
+    pub fn send(&self, event: AgentEvent) {
+        {
+            let mut queue = self.shared.queue();
+            if let AgentEvent::Text { turn, text } = &event
+                && let Some(AgentEvent::Text {
+                    turn: unread_turn,
+                    text: unread,
+                }) = queue.events.back_mut()
+                && unread_turn == turn
+            {
+                unread.push_str(text);
+                return;
+            }
+            queue.push(event);
+        }
+        self.shared.ready.notify_one();
+    }
+
+    /// A key of its own for one call's progress reports.
+    pub(crate) fn progress_key(&self) -> u64 {
+        let mut queue = self.shared.queue();
+        queue.next_key += 1;
+        queue.next_key
+    }
+
+    /// Sends a progress report of the call `key` names: in place of the
+    /// call's last one if that is still unread.
+    pub(crate) fn progress(&self, key: u64, event: AgentEvent) {
+        {
+            let mut queue = self.shared.queue();
+            if let Some(&number) = queue.progress.get(&key)
+                && let Some(unread) = number
+                    .checked_sub(queue.read)
+                    .and_then(|at| usize::try_from(at).ok())
+                    .and_then(|at| queue.events.get_mut(at))
+            {
+                *unread = event;
+                return;
+            }
+            let number = queue.read + queue.events.len() as u64;
+            queue.push(event);
+            queue.progress.insert(key, number);
+        }
+        self.shared.ready.notify_one();
+    }
+
+    /// The call `key` names reports no more.
+    pub(crate) fn progress_done(&self, key: u64) {
+        self.shared.queue().progress.remove(&key);
+    }
+}
+
+/// The reading half of [`event_channel`].
+#[derive(Debug)]
+pub struct EventReceiver {
+    shared: Arc<Shared>,
+}
+
+impl Drop for EventReceiver {
+    fn drop(&mut self) {
+        let mut queue = self.shared.queue();
+        queue.receiver_gone = true;
+        queue.events.clear();
+    }
+}
+
+impl EventReceiver {
+    /// The next event, in the order they were sent; `None` once every
+    /// sender is gone and every event has been read.
+    pub async fn recv(&mut self) -> Option<AgentEvent> {
+        loop {
+            {
+                let mut queue = self.shared.queue();
+                if let Some(event) = queue.events.pop_front() {
+                    queue.read += 1;
+                    return Some(event);
+                }
+                if queue.senders == 0 {
+                    return None;
+                }
+            }
+            // One reader: a send made since the check left a permit.
+            self.shared.ready.notified().await;
+        }
+    }
+
+    /// Events waiting to be read.
+    pub fn len(&self) -> usize {
+        self.shared.queue().events.len()
+    }
+
+    /// True when no event waits to be read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where a run's events go, if anywhere; clones share the channel.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Events(pub(crate) Option<mpsc::UnboundedSender<AgentEvent>>);
+pub(crate) struct Events(pub(crate) Option<EventSender>);
 
 impl Events {
     pub(crate) fn emit(&self, event: AgentEvent) {
         if let Some(sender) = &self.0 {
-            let _ = sender.send(event);
+            sender.send(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(turn: usize, text: &str) -> AgentEvent {
+        AgentEvent::Text {
+            turn,
+            text: text.into(),
+        }
+    }
+
+    fn progress(done: u64) -> AgentEvent {
+        AgentEvent::ToolProgress {
+            turn: 1,
+            call_id: "c".into(),
+            done,
+            total: None,
+            message: None,
+        }
+    }
+
+    fn texts(events: &[AgentEvent]) -> Vec<String> {
+        events
+            .iter()
+            .map(|event| match event {
+                AgentEvent::Text { turn, text } => format!("{turn}:{text}"),
+                AgentEvent::ToolProgress { done, .. } => format!("p{done}"),
+                AgentEvent::TurnStarted { turn } => format!("t{turn}"),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    async fn read_all(mut receiver: EventReceiver) -> Vec<AgentEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = receiver.recv().await {
+            events.push(event);
+        }
+        events
+    }
+
+    /// A model that streams its reply a byte at a time to a reader that
+    /// is not reading leaves one text per run of pieces, not one per byte.
+    #[tokio::test]
+    async fn unread_text_of_a_turn_is_joined_until_something_comes_between() {
+        let (sender, receiver) = event_channel();
+        for piece in ["a", "b", "c"] {
+            sender.send(text(1, piece));
+        }
+        sender.send(AgentEvent::TurnStarted { turn: 2 });
+        sender.send(text(2, "d"));
+        sender.send(text(2, "e"));
+        sender.send(text(3, "f"));
+        assert_eq!(receiver.len(), 4);
+        drop(sender);
+        assert_eq!(
+            texts(&read_all(receiver).await),
+            ["1:abc", "t2", "2:de", "3:f"]
+        );
+    }
+
+    #[tokio::test]
+    async fn unread_progress_is_replaced_in_place_by_the_call_s_newest() {
+        let (sender, mut receiver) = event_channel();
+        let (call, other) = (sender.progress_key(), sender.progress_key());
+        sender.progress(call, progress(1));
+        sender.send(text(1, "x"));
+        sender.progress(call, progress(2));
+        sender.progress(other, progress(10));
+        sender.progress(call, progress(3));
+        assert_eq!(texts(&[receiver.recv().await.unwrap()]), ["p3"]);
+        // Read: the call's next report is a new event, after what waits.
+        sender.progress(call, progress(4));
+        sender.progress(call, progress(5));
+        drop(sender);
+        assert_eq!(texts(&read_all(receiver).await), ["1:x", "p10", "p5"]);
+    }
+
+    /// A reader that keeps up is sent every event as it was sent.
+    #[tokio::test]
+    async fn a_reader_that_keeps_up_gets_every_event() {
+        let (sender, mut receiver) = event_channel();
+        let key = sender.progress_key();
+        let (read, mut was_read) = tokio::sync::mpsc::channel(1);
+        let sending = tokio::spawn(async move {
+            for done in 1..=100 {
+                sender.progress(key, progress(done));
+                sender.send(text(1, "y"));
+                was_read.recv().await;
+            }
+        });
+        let mut seen = Vec::new();
+        while let Some(event) = receiver.recv().await {
+            seen.push(event);
+            if receiver.is_empty() {
+                let _ = read.send(()).await;
+            }
+        }
+        sending.await.unwrap();
+        let expected: Vec<String> = (1..=100)
+            .flat_map(|n| [format!("p{n}"), "1:y".into()])
+            .collect();
+        assert_eq!(texts(&seen), expected);
+    }
+
+    #[tokio::test]
+    async fn a_gone_reader_holds_nothing() {
+        let (sender, receiver) = event_channel();
+        sender.send(text(1, "a"));
+        drop(receiver);
+        for n in 0..1_000 {
+            sender.send(AgentEvent::TurnStarted { turn: n });
+        }
+        assert!(sender.shared.queue().events.is_empty());
     }
 }

@@ -31,7 +31,7 @@ mod types;
 
 pub use agent::{Agent, AgentConfig, AgentError, AgentReport, Dispatch};
 pub use client::{ClientConfig, LlmError, ModelClient};
-pub use events::{AgentEvent, AgentStop};
+pub use events::{AgentEvent, AgentStop, EventReceiver, EventSender, event_channel};
 pub use scripted::{
     RecordedRequest, Script, ScriptGate, ScriptPart, ScriptedReply, ScriptedServer,
 };

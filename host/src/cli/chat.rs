@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
-use tokio::sync::mpsc;
 use toolhost::Executor;
 use toolhost::llm::{
     Agent, AgentConfig, AgentEvent, AgentStop, ClientConfig, Dispatch, ModelClient, ModelPredictor,
-    Provider, Script, ScriptedReply, ScriptedServer,
+    Provider, Script, ScriptedReply, ScriptedServer, event_channel,
 };
 
 use super::ToolsArgs;
@@ -147,7 +146,7 @@ pub(super) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         let draft = ModelClient::new(config.model(draft.clone()))?;
         agent = agent.with_predictor(Arc::new(ModelPredictor::new(draft)));
     }
-    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let (sender, mut receiver) = event_channel();
     let json = args.json;
     let printer = tokio::spawn(async move {
         let mut printer = Printer::default();
