@@ -531,9 +531,19 @@ impl Executor {
     }
 
     /// Runs one call of `tool` with `input`, JSON text of an object.
-    pub async fn call(&self, tool: &str, input: &str, options: CallOptions) -> CallRecord {
+    //
+    // This and the functions it leads to are not `async fn`s where they can
+    // be plain ones returning the next one's future: an `async fn` keeps its
+    // arguments twice in its future, and a call's future lives as long as
+    // the call (200 bytes of options each time, at every level).
+    pub fn call(
+        &self,
+        tool: &str,
+        input: &str,
+        options: CallOptions,
+    ) -> impl Future<Output = CallRecord> {
         let call_id = self.new_call_id();
-        self.run(call_id, tool, input, options, None).await
+        self.run(call_id, tool, input, options, None)
     }
 
     /// Runs one call with `input` as a JSON value.
@@ -544,31 +554,34 @@ impl Executor {
     /// Runs one call on quotas its tenant's [`Caller::admit`] already took
     /// (a face that must refuse before it answers takes them first); the
     /// rest is as with [`CallOptions::tenant`].
-    pub async fn call_admitted(
+    pub fn call_admitted(
         &self,
         admission: Admission,
         tool: &str,
         input: &str,
         options: CallOptions,
-    ) -> CallRecord {
+    ) -> impl Future<Output = CallRecord> {
         let call_id = self.new_call_id();
         self.run_for(call_id, tool, input, options, None, Some(admission))
-            .await
     }
 
-    pub(crate) async fn run(
+    pub(crate) fn run(
         &self,
         call_id: String,
         tool: &str,
         input: &str,
         options: CallOptions,
         sink: Option<CallSink>,
-    ) -> CallRecord {
+    ) -> impl Future<Output = CallRecord> {
         self.run_for(call_id, tool, input, options, sink, None)
-            .await
     }
 
-    async fn run_for(
+    /// An `async` block rather than an `async fn`: see [`Executor::call`].
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an `async fn` keeps its arguments twice in its future"
+    )]
+    fn run_for(
         &self,
         call_id: String,
         tool: &str,
@@ -576,44 +589,72 @@ impl Executor {
         mut options: CallOptions,
         sink: Option<CallSink>,
         admitted: Option<Admission>,
-    ) -> CallRecord {
-        let start = Instant::now();
-        let catalog = options.catalog.clone().unwrap_or_else(|| self.catalog());
-        let mut record = CallRecord::new(
-            call_id,
-            tool.to_string(),
-            Outcome::Cancelled {
-                message: String::new(),
-            },
-            Duration::ZERO,
-        );
-        // The tenant's view and quotas, on the snapshot the call runs on.
-        let tenancy = match Entered::enter(&catalog, tool, &mut options, admitted).await {
-            Ok(tenancy) => tenancy,
-            Err(refused) => {
-                record.outcome = refused;
-                return record;
-            }
-        };
-        record.outcome = match self.prepare(&catalog, tool, input, &options) {
-            Err(outcome) => outcome,
-            Ok((mut prepared, value)) => match self
-                .check_input(&mut prepared, value, &options, start)
-                .await
-            {
-                Err(outcome) => outcome,
-                Ok(()) => {
-                    self.run_prepared(&prepared, &options, sink.as_ref(), &mut record, start)
-                        .await
+    ) -> impl Future<Output = CallRecord> {
+        async move {
+            let start = Instant::now();
+            let catalog = options.catalog.clone().unwrap_or_else(|| self.catalog());
+            let mut record = CallRecord::new(
+                call_id,
+                tool.to_string(),
+                Outcome::Cancelled {
+                    message: String::new(),
+                },
+                Duration::ZERO,
+            );
+            // The tenant's view and quotas, on the snapshot the call runs on.
+            let tenancy = match Entered::enter(&catalog, tool, &mut options, admitted).await {
+                Ok(tenancy) => tenancy,
+                Err(refused) => {
+                    record.outcome = refused;
+                    return record;
                 }
-            },
-        };
-        record.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
-        self.count(&record);
-        if let Some(tenancy) = tenancy {
-            tenancy.settle(&catalog, tool, &mut record);
+            };
+            record.outcome = self
+                .checked_run(
+                    &catalog,
+                    tool,
+                    input,
+                    &options,
+                    sink.as_ref(),
+                    &mut record,
+                    start,
+                )
+                .await;
+            record.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
+            self.count(&record);
+            if let Some(tenancy) = tenancy {
+                tenancy.settle(&catalog, tool, &mut record);
+            }
+            record
         }
-        record
+    }
+
+    /// The call's input checked, then the call run.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the call's own parts, passed down from `run_for`"
+    )]
+    async fn checked_run(
+        &self,
+        catalog: &Catalog,
+        tool: &str,
+        input: &str,
+        options: &CallOptions,
+        sink: Option<&CallSink>,
+        record: &mut CallRecord,
+        start: Instant,
+    ) -> Outcome {
+        // Bound by `let`, not matched on: what `prepare` returned would
+        // otherwise keep its room for the whole call.
+        let (mut prepared, value) = match self.prepare(catalog, tool, input, options) {
+            Ok(prepared) => prepared,
+            Err(outcome) => return outcome,
+        };
+        if let Err(outcome) = self.check_input(&mut prepared, value, options, start).await {
+            return outcome;
+        }
+        self.run_prepared(&prepared, options, sink, record, start)
+            .await
     }
 
     fn count(&self, record: &CallRecord) {
@@ -695,7 +736,7 @@ impl Executor {
         let entry = prepared.entry;
         let limits = &prepared.limits;
         let admitted_at = Instant::now();
-        let admission = self
+        let mut permits = match self
             .gates
             .admit(
                 &entry.component.name,
@@ -704,8 +745,8 @@ impl Executor {
                 options.cancel.as_ref(),
                 start + self.config.queue_timeout,
             )
-            .await;
-        let mut permits = match admission {
+            .await
+        {
             Ok(admission) => admission,
             Err(outcome) => return (outcome, None),
         };

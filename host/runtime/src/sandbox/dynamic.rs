@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::future::Either;
 use wasmtime::component::{InstancePre, Val};
 
 use super::{CallInfo, Grants, Run, State, finish, guard, invoke_tool, new_store};
@@ -38,7 +39,10 @@ pub(crate) struct Exports {
 
 /// Runs tool `name` of a loaded component with `input` (JSON object text),
 /// whichever kind the component is. The output is JSON text.
-pub(crate) async fn invoke(
+///
+/// Not an `async fn`: that would keep its arguments a second time in every
+/// call's future (see `Executor::call`).
+pub(crate) fn invoke(
     engine: &Engine,
     pre: &Pre,
     grants: &Grants,
@@ -46,12 +50,12 @@ pub(crate) async fn invoke(
     call: CallInfo,
     name: &str,
     input: &str,
-) -> Run<String> {
+) -> impl Future<Output = Run<String>> {
     match pre {
-        Pre::Tool(pre) => invoke_tool(engine, pre, grants, limits, call, name, input).await,
-        Pre::Exports(exports) => {
-            invoke_export(engine, exports, grants, limits, call, name, input).await
-        }
+        Pre::Tool(pre) => Either::Left(invoke_tool(engine, pre, grants, limits, call, name, input)),
+        Pre::Exports(exports) => Either::Right(invoke_export(
+            engine, exports, grants, limits, call, name, input,
+        )),
     }
 }
 
@@ -91,15 +95,16 @@ async fn invoke_export(
     // bounds it, aliasing lists included, before anything is copied.
     store.set_hostcall_fuel(lift::export_budget(limits));
     let result = {
-        let work = async {
-            let instance = exports.pre.instantiate_async(&mut store).await?;
+        let work = std::pin::pin!(async {
+            // Boxed, as for a tool's `invoke`.
+            let instance = Box::pin(exports.pre.instantiate_async(&mut store)).await?;
             let f = instance.get_func(&mut store, func.index).ok_or_else(|| {
                 wasmtime::format_err!("the exported function is missing from the instance")
             })?;
             let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
             f.call_async(&mut store, &args, &mut results).await?;
             Ok(results.pop())
-        };
+        });
         guard(engine, work, deadline, cancel.as_ref(), &place).await
     };
     let cap = usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX);

@@ -275,10 +275,10 @@ pub(crate) async fn describe(
     };
     store.set_hostcall_fuel(budget.max(lift::FLOOR));
     let result = {
-        let work = async {
+        let work = pin!(async {
             let tool = pre.instantiate_async(&mut store).await?;
             tool.call_describe(&mut store).await
-        };
+        });
         guard(engine, work, deadline, cancel.as_ref(), &place).await
     };
     finish(store, result.map(Ok), &stderr, limits)
@@ -302,10 +302,13 @@ async fn invoke_tool(
         Err(outcome) => return Run::not_run(outcome),
     };
     let result = {
-        let work = async {
-            let tool = pre.instantiate_async(&mut store).await?;
+        let work = pin!(async {
+            // Boxed: instantiating's future is over a kilobyte and is over
+            // before the guest runs. Inline, it kept its room in the call's
+            // future for as long as the guest ran or waited.
+            let tool = Box::pin(pre.instantiate_async(&mut store)).await?;
             tool.call_invoke(&mut store, name, input).await
-        };
+        });
         guard(engine, work, deadline, cancel.as_ref(), &place).await
     };
     let cap = usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX);
@@ -335,14 +338,16 @@ async fn invoke_tool(
 /// guest left pending outside its turn gives its turn to the next computing
 /// guest. The guest is polled with its place's waker, so the place can
 /// tell a yield (the guest woke itself) from a block in a host call.
+///
+/// `work` is pinned by the caller: moved in and pinned here, the guest's
+/// future (over a kilobyte) took its room twice in every call's future.
 async fn guard<T>(
     engine: &Engine,
-    work: impl Future<Output = wasmtime::Result<T>>,
+    mut work: Pin<&mut impl Future<Output = wasmtime::Result<T>>>,
     deadline: Instant,
     cancel: Option<&CancellationToken>,
     place: &Arc<Place>,
 ) -> wasmtime::Result<T> {
-    let mut work = pin!(work);
     let waker = place.waker();
     let mut step = poll_fn(|cx| {
         // The epoch ticks while the guest may compute: while it is polled.
@@ -527,7 +532,8 @@ mod tests {
                 .unwrap();
             let deadline = Instant::now() + Duration::from_secs(60);
             let place = engine.turns().seat(deadline);
-            let result = runtime.block_on(guard(&engine, work, deadline, Some(&cancel), &place));
+            let result =
+                runtime.block_on(guard(&engine, pin!(work), deadline, Some(&cancel), &place));
             finished.store(true, Ordering::SeqCst);
             result
         });
