@@ -597,7 +597,6 @@ impl Dispatcher<'_> {
                         sender.progress(key, report);
                     }
                 }
-                sender.progress_done(key);
             });
         }
         // Boxed: a call's future is kilobytes, which spawning would copy.

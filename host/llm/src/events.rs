@@ -1,13 +1,14 @@
 //! What a run reports as it goes ([`AgentEvent`]) and why it ended
-//! ([`AgentStop`]), and the channel events travel on ([`event_channel`]). Shared by the agent
-//! loop and speculation, so neither depends on the other for them.
+//! ([`AgentStop`]), and the channel events travel on ([`event_channel`]).
+//! Shared by the agent loop and speculation, so neither depends on the
+//! other for them.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::Notify;
+use toolhost_runtime::unread::{self, UnreadReceiver, UnreadSender};
 
 use super::types::StopReason;
 use toolhost_runtime::Outcome;
@@ -154,178 +155,76 @@ pub enum AgentStop {
 /// long its calls report. A reader that keeps up sees every event as it was
 /// sent.
 pub fn event_channel() -> (EventSender, EventReceiver) {
-    let shared = Arc::new(Shared {
-        queue: Mutex::new(Queue {
-            senders: 1,
-            ..Queue::default()
-        }),
-        ready: Notify::new(),
-    });
+    let (sender, receiver) = unread::channel();
     (
         EventSender {
-            shared: shared.clone(),
+            sender,
+            keys: Arc::default(),
         },
-        EventReceiver { shared },
+        EventReceiver { receiver },
     )
 }
 
-#[derive(Debug, Default)]
-struct Queue {
-    events: VecDeque<AgentEvent>,
-    /// Events read so far: the one at the front has this number.
-    read: u64,
-    /// The number of each call's unread progress report, by the key the
-    /// run gave the call ([`EventSender::progress`]).
-    progress: HashMap<u64, u64>,
-    next_key: u64,
-    senders: usize,
-    receiver_gone: bool,
-}
-
-impl Queue {
-    fn push(&mut self, event: AgentEvent) {
-        if !self.receiver_gone {
-            self.events.push_back(event);
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Shared {
-    queue: Mutex<Queue>,
-    ready: Notify,
-}
-
-impl Shared {
-    fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// The sending half of [`event_channel`]; clones send to the same reader.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EventSender {
-    shared: Arc<Shared>,
-}
-
-impl Clone for EventSender {
-    fn clone(&self) -> Self {
-        self.shared.queue().senders += 1;
-        Self {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-impl Drop for EventSender {
-    fn drop(&mut self) {
-        let last = {
-            let mut queue = self.shared.queue();
-            queue.senders -= 1;
-            queue.senders == 0
-        };
-        if last {
-            self.shared.ready.notify_one();
-        }
-    }
+    sender: UnreadSender<AgentEvent>,
+    /// The last key given to a call's progress reports.
+    keys: Arc<AtomicU64>,
 }
 
 impl EventSender {
     /// Sends `event`. Never waits: see [`event_channel`] for what is kept.
     pub fn send(&self, event: AgentEvent) {
-        {
-            let mut queue = self.shared.queue();
-            if let AgentEvent::Text { turn, text } = &event
-                && let Some(AgentEvent::Text {
-                    turn: unread_turn,
-                    text: unread,
-                }) = queue.events.back_mut()
-                && unread_turn == turn
-            {
-                unread.push_str(text);
-                return;
-            }
-            queue.push(event);
-        }
-        self.shared.ready.notify_one();
+        self.sender
+            .send_or_merge(event, |unread, event| match (unread, event) {
+                (
+                    AgentEvent::Text { turn, text },
+                    AgentEvent::Text {
+                        turn: next_turn,
+                        text: next,
+                    },
+                ) if *turn == next_turn => {
+                    text.push_str(&next);
+                    None
+                }
+                (_, event) => Some(event),
+            });
     }
 
     /// A key of its own for one call's progress reports.
     pub(crate) fn progress_key(&self) -> u64 {
-        let mut queue = self.shared.queue();
-        queue.next_key += 1;
-        queue.next_key
+        self.keys.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Sends a progress report of the call `key` names: in place of the
     /// call's last one if that is still unread.
     pub(crate) fn progress(&self, key: u64, event: AgentEvent) {
-        {
-            let mut queue = self.shared.queue();
-            if let Some(&number) = queue.progress.get(&key)
-                && let Some(unread) = number
-                    .checked_sub(queue.read)
-                    .and_then(|at| usize::try_from(at).ok())
-                    .and_then(|at| queue.events.get_mut(at))
-            {
-                *unread = event;
-                return;
-            }
-            let number = queue.read + queue.events.len() as u64;
-            queue.push(event);
-            queue.progress.insert(key, number);
-        }
-        self.shared.ready.notify_one();
-    }
-
-    /// The call `key` names reports no more.
-    pub(crate) fn progress_done(&self, key: u64) {
-        self.shared.queue().progress.remove(&key);
+        self.sender.send_latest(key, event);
     }
 }
 
 /// The reading half of [`event_channel`].
 #[derive(Debug)]
 pub struct EventReceiver {
-    shared: Arc<Shared>,
-}
-
-impl Drop for EventReceiver {
-    fn drop(&mut self) {
-        let mut queue = self.shared.queue();
-        queue.receiver_gone = true;
-        queue.events.clear();
-    }
+    receiver: UnreadReceiver<AgentEvent>,
 }
 
 impl EventReceiver {
     /// The next event, in the order they were sent; `None` once every
     /// sender is gone and every event has been read.
     pub async fn recv(&mut self) -> Option<AgentEvent> {
-        loop {
-            {
-                let mut queue = self.shared.queue();
-                if let Some(event) = queue.events.pop_front() {
-                    queue.read += 1;
-                    return Some(event);
-                }
-                if queue.senders == 0 {
-                    return None;
-                }
-            }
-            // One reader: a send made since the check left a permit.
-            self.shared.ready.notified().await;
-        }
+        self.receiver.recv().await
     }
 
     /// Events waiting to be read.
     pub fn len(&self) -> usize {
-        self.shared.queue().events.len()
+        self.receiver.len()
     }
 
     /// True when no event waits to be read.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.receiver.is_empty()
     }
 }
 
@@ -444,16 +343,5 @@ mod tests {
             .flat_map(|n| [format!("p{n}"), "1:y".into()])
             .collect();
         assert_eq!(texts(&seen), expected);
-    }
-
-    #[tokio::test]
-    async fn a_gone_reader_holds_nothing() {
-        let (sender, receiver) = event_channel();
-        sender.send(text(1, "a"));
-        drop(receiver);
-        for n in 0..1_000 {
-            sender.send(AgentEvent::TurnStarted { turn: n });
-        }
-        assert!(sender.shared.queue().events.is_empty());
     }
 }

@@ -39,6 +39,7 @@ mod sandbox;
 pub mod shared;
 pub mod trust;
 mod turns;
+pub mod unread;
 #[cfg(feature = "watch")]
 mod watch;
 

@@ -13,8 +13,8 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use crate::catalog::Catalog;
 use crate::outcome::{CallRecord, Outcome};
 use crate::policy::Limits;
 use crate::sandbox::{GuestEvent, GuestSink};
+use crate::unread::{self, UnreadReceiver, UnreadSender};
 
 /// One call of a batch.
 #[derive(Debug, Clone)]
@@ -294,47 +295,12 @@ impl CallHandle {
 /// line being cut to 4 KiB.
 pub const MAX_UNREAD_LOGS: usize = 1024;
 
-/// What the driver passes the reader.
-#[derive(Debug)]
-enum Item {
-    Event(Event),
-    /// The call at this index has a progress report waiting in
-    /// [`Unread::progress`].
-    Progress(usize),
-}
-
-/// What a batch holds for its reader beside its channel: each call's newest
-/// unread progress report, and how many log lines wait in the channel.
-#[derive(Debug, Default)]
-struct Unread {
-    progress: Mutex<HashMap<usize, Event>>,
-    logs: AtomicUsize,
-}
-
-impl Unread {
-    /// Keeps `report` as the call's newest; true if it waited for none, so
-    /// the reader must be told ([`Item::Progress`]).
-    fn put_progress(&self, index: usize, report: Event) -> bool {
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(index, report)
-            .is_none()
-    }
-
-    fn take_progress(&self, index: usize) -> Option<Event> {
-        self.progress
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&index)
-    }
-}
-
 /// A running batch: a stream of [`Event`]s in completion order.
 #[derive(Debug)]
 pub struct Batch {
-    events: mpsc::UnboundedReceiver<Item>,
-    unread: Arc<Unread>,
+    events: UnreadReceiver<Event>,
+    /// Log lines waiting in `events`.
+    unread_logs: Arc<AtomicUsize>,
     handles: Vec<CallHandle>,
     cancel: CancellationToken,
     _guard: DropGuard,
@@ -387,22 +353,11 @@ impl Stream for Batch {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        loop {
-            match ready!(self.events.poll_recv(cx)) {
-                None => return Poll::Ready(None),
-                Some(Item::Event(event)) => {
-                    if matches!(event, Event::Log { .. }) {
-                        self.unread.logs.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    return Poll::Ready(Some(event));
-                }
-                Some(Item::Progress(index)) => {
-                    if let Some(report) = self.unread.take_progress(index) {
-                        return Poll::Ready(Some(report));
-                    }
-                }
-            }
+        let event = ready!(self.events.poll_recv(cx));
+        if let Some(Event::Log { .. }) = event {
+            self.unread_logs.fetch_sub(1, Ordering::Relaxed);
         }
+        Poll::Ready(event)
     }
 }
 
@@ -478,7 +433,7 @@ impl Executor {
     ) -> Batch {
         let cancel = CancellationToken::new();
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
-        let (user_tx, user_rx) = mpsc::unbounded_channel();
+        let (user_tx, user_rx) = unread::channel();
         let mut handles = Vec::with_capacity(calls.len());
         let mut budgets = Vec::with_capacity(calls.len());
         let catalog = self.catalog();
@@ -521,16 +476,16 @@ impl Executor {
             }));
         }
         drop(internal_tx);
-        let unread = Arc::new(Unread::default());
+        let unread_logs = Arc::new(AtomicUsize::new(0));
         let out = Out {
             tx: user_tx,
-            unread: unread.clone(),
+            unread_logs: unread_logs.clone(),
         };
         let driver = Driver::new(options, handles.clone(), budgets, out, forward);
         tokio::spawn(driver.run(internal_rx));
         Batch {
             events: user_rx,
-            unread,
+            unread_logs,
             handles,
             cancel: cancel.clone(),
             _guard: cancel.drop_guard(),
@@ -582,30 +537,27 @@ enum Forward {
 
 /// Where the driver sends what the reader gets.
 struct Out {
-    tx: mpsc::UnboundedSender<Item>,
-    unread: Arc<Unread>,
+    tx: UnreadSender<Event>,
+    /// Log lines waiting for the reader: only the driver adds, only the
+    /// reader takes away.
+    unread_logs: Arc<AtomicUsize>,
 }
 
 impl Out {
     fn send(&self, event: Event) {
-        let _ = self.tx.send(Item::Event(event));
+        self.tx.send(event);
     }
 
     /// Sends a guest's progress report or log line, held as the module
     /// says; false if a log line was dropped instead.
     fn send_guest(&self, event: Event) -> bool {
         match event {
-            Event::Progress { index, .. } => {
-                if self.unread.put_progress(index, event) {
-                    let _ = self.tx.send(Item::Progress(index));
-                }
-            }
+            Event::Progress { index, .. } => self.tx.send_latest(index as u64, event),
             Event::Log { .. } => {
-                // Only the driver adds; the reader only takes away.
-                if self.unread.logs.load(Ordering::Relaxed) >= MAX_UNREAD_LOGS {
+                if self.unread_logs.load(Ordering::Relaxed) >= MAX_UNREAD_LOGS {
                     return false;
                 }
-                self.unread.logs.fetch_add(1, Ordering::Relaxed);
+                self.unread_logs.fetch_add(1, Ordering::Relaxed);
                 self.send(event);
             }
             event => self.send(event),
