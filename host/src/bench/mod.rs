@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use toolhost::measure::Baseline;
+mod reference;
 mod suite;
 
 pub use self::suite::{ExecutorSuite, Row, Spread, SuiteConfig, TenThousand, executor_suite};
@@ -47,6 +48,22 @@ pub struct Throughput {
     pub bare_per_sec: f64,
     /// `executor_per_sec / bare_per_sec`.
     pub ratio: f64,
+    /// No-op calls per second through the unsandboxed Python orchestrator,
+    /// measured once per run (see [`python_throughput`]); `None` when it
+    /// was not run.
+    pub python_per_sec: Option<f64>,
+}
+
+/// No-op calls per second through the unsandboxed Python orchestrator
+/// (`examples/bench/orchestrator.py`, one thread, as asyncio runs), run with
+/// `python` in a process of its own: the best of `config.rounds` rounds of
+/// `config.calls` calls, `config.concurrency` in flight.
+///
+/// # Errors
+///
+/// Why it could not run (no such interpreter, one older than 3.11).
+pub fn python_throughput(python: &Path, config: &ThroughputConfig) -> Result<f64, String> {
+    reference::noop(python, config.calls, config.concurrency, config.rounds)
 }
 
 /// What to measure.
@@ -135,6 +152,7 @@ pub fn throughput(
             executor_per_sec: best_executor,
             bare_per_sec: best_bare,
             ratio: best_executor / best_bare,
+            python_per_sec: None,
         })
     })
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::BenchError;
+use super::{BenchError, reference};
 use toolhost::batch::{BatchOptions, CallRequest};
 use toolhost::measure::Baseline;
 use toolhost::{
@@ -36,6 +36,9 @@ pub struct SuiteConfig {
     pub rounds: usize,
     /// Where the 10,000-in-flight figure is measured.
     pub ten_thousand: TenThousand,
+    /// The Python interpreter that runs the unsandboxed reference
+    /// orchestrator beside the overlap figure; `None` leaves it out.
+    pub python: Option<PathBuf>,
 }
 
 impl SuiteConfig {
@@ -48,6 +51,7 @@ impl SuiteConfig {
             rows: Vec::new(),
             rounds: 5,
             ten_thousand: TenThousand::Here,
+            python: Some(PathBuf::from("python3")),
         }
     }
 
@@ -171,6 +175,12 @@ pub struct Overlap {
     pub cpu_us_per_call: Option<f64>,
     /// The same for the bare loop.
     pub bare_cpu_us_per_call: Option<f64>,
+    /// The same calls through the unsandboxed Python orchestrator, in a
+    /// process of its own (median of as many rounds); `None` when it did not
+    /// run.
+    pub python_wall_ms: Option<f64>,
+    /// Its process's CPU per call, in microseconds (median round).
+    pub python_cpu_us_per_call: Option<f64>,
 }
 
 /// Memory with many calls in flight.
@@ -243,6 +253,9 @@ pub struct ExecutorSuite {
     /// Why the 10,000-in-flight figure is missing, when it was asked for and
     /// could not run (the rest of the suite runs regardless).
     pub ten_thousand_skipped: Option<String>,
+    /// Why the Python orchestrator's figures are missing, when it could not
+    /// run (no `python3` 3.11 or newer, say).
+    pub python_skipped: Option<String>,
     /// A CPU-bound guest.
     pub cpu: Option<Cpu>,
     /// The rate-limit check.
@@ -310,10 +323,27 @@ pub fn executor_suite(config: &SuiteConfig) -> Result<ExecutorSuite, BenchError>
             }
         }
         if config.wants(Row::Overlap) {
+            let mut python = config.python.as_deref();
+            if python.is_none() {
+                suite.python_skipped = Some("not asked for".into());
+            }
             for calls in [10, 50, 200, 1000] {
-                suite
-                    .overlap
-                    .push(measure_overlap(&executor, &bare, calls, config.sleep_ms, rounds).await?);
+                let mut overlap =
+                    measure_overlap(&executor, &bare, calls, config.sleep_ms, rounds).await?;
+                // In a process of its own, while this one waits.
+                if let Some(program) = python {
+                    match reference::sleeps(program, calls, config.sleep_ms, rounds) {
+                        Ok(sleeps) => {
+                            overlap.python_wall_ms = Some(sleeps.wall_ms);
+                            overlap.python_cpu_us_per_call = Some(sleeps.cpu_us_per_call);
+                        }
+                        Err(reason) => {
+                            suite.python_skipped = Some(reason);
+                            python = None;
+                        }
+                    }
+                }
+                suite.overlap.push(overlap);
             }
         }
         if config.wants(Row::Deadline) {
@@ -516,6 +546,8 @@ async fn measure_overlap(
         limit_ms: ms as f64,
         cpu_us_per_call: median(cpus),
         bare_cpu_us_per_call: median(bare_cpus),
+        python_wall_ms: None,
+        python_cpu_us_per_call: None,
     })
 }
 

@@ -87,6 +87,14 @@ pub(super) struct BenchArgs {
     /// `redis-server` (Debian package `redis-server`) on a free loopback port.
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "0")]
     redis: Option<u16>,
+    /// The Python (3.11 or newer) that runs the unsandboxed reference
+    /// orchestrator, `examples/bench/orchestrator.py`, beside the
+    /// throughput and overlap figures.
+    #[arg(long, default_value = "python3")]
+    python: PathBuf,
+    /// Leave the Python orchestrator out.
+    #[arg(long)]
+    no_python: bool,
 }
 
 /// A count that must be at least one (calls, calls in flight, threads,
@@ -139,6 +147,7 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             config.rows.retain(|row| *row != Row::TenThousand);
         }
         config.rounds = args.rounds;
+        config.python = (!args.no_python).then(|| args.python.clone());
         config.ten_thousand = if !args.ten_thousand_here {
             TenThousand::Child(std::env::current_exe()?)
         } else if args.ten_thousand_held {
@@ -177,21 +186,44 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             &config,
         )?);
     }
+    // The reference, in a process of its own, once: asyncio runs one thread.
+    let python = (!args.no_python).then(|| bench::python_throughput(&args.python, &config));
+    if let Some(Ok(per_sec)) = python {
+        for row in &mut rows {
+            row.python_per_sec = Some(per_sec);
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "Fresh-instance calls of `{}` ({} calls, {} in flight, best of {} rounds)\n",
+        "Fresh-instance calls of `{}` ({} calls, {} in flight, best of {} rounds), beside \
+         no-op calls of the unsandboxed Python orchestrator (examples/bench/orchestrator.py, \
+         one thread, as asyncio runs; same calls, rounds and calls in flight)\n",
         args.tool, config.calls, config.concurrency, config.rounds
     );
-    println!("| threads | executor calls/s | bare wasmtime calls/s | executor / bare |");
-    println!("|--:|--:|--:|--:|");
-    for row in rows {
+    println!(
+        "| threads | executor calls/s | bare wasmtime calls/s | executor / bare | Python calls/s | executor / Python |"
+    );
+    println!("|--:|--:|--:|--:|--:|--:|");
+    for row in &rows {
+        let (python, ratio) = row.python_per_sec.map_or_else(
+            || ("–".to_string(), "–".to_string()),
+            |p| {
+                (
+                    format!("{p:.0}"),
+                    format!("{:.2}", row.executor_per_sec / p),
+                )
+            },
+        );
         println!(
-            "| {} | {:.0} | {:.0} | {:.2} |",
+            "| {} | {:.0} | {:.0} | {:.2} | {python} | {ratio} |",
             row.threads, row.executor_per_sec, row.bare_per_sec, row.ratio
         );
+    }
+    if let Some(Err(reason)) = python {
+        println!("\nThe Python orchestrator did not run: {reason}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -280,28 +312,38 @@ fn print_suite(s: &ExecutorSuite) {
     }
     if !s.overlap.is_empty() {
         println!(
-            "\nN calls of `sleep` at once (median round, slowest round, the bare loop's median round; \
-             the process's CPU per call, every thread, median round)\n"
+            "\nN calls of `sleep` at once (median round, slowest round, the bare loop's median round, \
+             the unsandboxed Python orchestrator's median round (examples/bench/orchestrator.py, \
+             a process of its own, as many rounds); each process's CPU per call, every thread, \
+             median round)\n"
         );
         println!(
-            "| N | wall (ms) | slowest (ms) | bare wall (ms) | N x L (ms) | L (ms) | wall / L | wall / bare | CPU/call (µs) | bare CPU/call (µs) |"
+            "| N | wall (ms) | slowest (ms) | bare wall (ms) | Python wall (ms) | N x L (ms) | L (ms) | wall / L | wall / bare | wall / Python | CPU/call (µs) | bare CPU/call (µs) | Python CPU/call (µs) |"
         );
-        println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         let us = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"));
         for o in &s.overlap {
+            let to_python = o
+                .python_wall_ms
+                .map_or_else(|| "–".to_string(), |p| format!("{:.3}", o.wall_ms / p));
             println!(
-                "| {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.3} | {:.3} | {} | {} |",
+                "| {} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.0} | {:.3} | {:.3} | {to_python} | {} | {} | {} |",
                 o.calls,
                 o.wall_ms,
                 o.wall_worst_ms,
                 o.bare_wall_ms,
+                us(o.python_wall_ms),
                 o.sequential_ms,
                 o.limit_ms,
                 o.wall_ms / o.limit_ms,
                 o.wall_ms / o.bare_wall_ms,
                 us(o.cpu_us_per_call),
-                us(o.bare_cpu_us_per_call)
+                us(o.bare_cpu_us_per_call),
+                us(o.python_cpu_us_per_call)
             );
+        }
+        if let Some(reason) = &s.python_skipped {
+            println!("\nThe Python orchestrator's figures are missing: {reason}");
         }
     }
     if !s.deadline.is_empty() {
