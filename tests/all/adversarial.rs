@@ -1,6 +1,7 @@
 //! Every misbehaving guest ends in its own typed outcome, and the host serves
 //! the next call normally: no leaked slot, no poisoned state.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -365,6 +366,58 @@ async fn a_flood_of_stdout_is_absorbed() {
     host_still_serves().await;
 }
 
+/// Nothing reads what a guest writes to stdout, so the host keeps none of
+/// it: a call in flight that flooded stdout holds no more of the host's heap
+/// than one that wrote nothing, but for stderr's first 16 KiB (kept for a
+/// panic's message). Read on one thread, where these calls run alone.
+#[tokio::test]
+async fn a_call_in_flight_keeps_none_of_its_stdout() {
+    const CALLS: usize = 8;
+    const BYTES: isize = 16 << 10;
+    let executor = Arc::new(toolhost::Executor::new(executor().catalog()));
+    let mut held = Vec::new();
+    for bytes in [0, BYTES] {
+        let before = crate::heap::live_here();
+        let calls: Vec<_> = (0..CALLS)
+            .map(|_| {
+                let executor = executor.clone();
+                tokio::spawn(async move {
+                    let input = json!({"bytes": bytes, "then_ms": 3000}).to_string();
+                    executor
+                        .call(
+                            "guest_misbehave__stdout_flood",
+                            &input,
+                            CallOptions::default(),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        for _ in 0..2000 {
+            if executor.in_flight() == CALLS {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(executor.in_flight(), CALLS, "{:?}", executor.stats());
+        // The writes take microseconds; the calls then wait 3 s.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        held.push(crate::heap::live_here() - before);
+        for call in calls {
+            let record = call.await.expect("a record");
+            let output = record.outcome.output().expect("the flood call succeeds");
+            assert_eq!(output["stdout_written"], json!(bytes), "{output}");
+            assert_eq!(output["stdout_error"], json!(null), "{output}");
+        }
+    }
+    let per_call = (held[1] - held[0]) / CALLS as isize;
+    assert!(
+        per_call < BYTES + BYTES / 2,
+        "a call that wrote {BYTES} bytes to stdout and to stderr holds {per_call} bytes more \
+         than one that wrote nothing (stderr keeps {BYTES}; stdout should keep none)"
+    );
+}
+
 #[tokio::test]
 async fn cancelling_stops_a_call() {
     let cancel = CancellationToken::new();
@@ -388,7 +441,7 @@ async fn cancelling_stops_a_call() {
 #[tokio::test]
 async fn many_misbehaving_calls_at_once_leak_no_slot() {
     // An executor of its own, so other tests' calls do not count as in flight.
-    let executor = std::sync::Arc::new(toolhost::Executor::new(executor().catalog().clone()));
+    let executor = Arc::new(toolhost::Executor::new(executor().catalog().clone()));
     let mut calls = Vec::new();
     for i in 0..40 {
         let executor = executor.clone();

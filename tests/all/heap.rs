@@ -17,6 +17,12 @@ pub struct Counting;
 thread_local! {
     static LIVE: Cell<isize> = const { Cell::new(0) };
     static PEAK: Cell<isize> = const { Cell::new(0) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// One more allocation on this thread (a `realloc` that moves counts too).
+fn counted() {
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
 }
 
 fn add(bytes: isize) {
@@ -35,6 +41,7 @@ unsafe impl GlobalAlloc for Counting {
         let pointer = unsafe { System.alloc(layout) };
         if !pointer.is_null() {
             add(layout.size() as isize);
+            counted();
         }
         pointer
     }
@@ -44,6 +51,7 @@ unsafe impl GlobalAlloc for Counting {
         let pointer = unsafe { System.alloc_zeroed(layout) };
         if !pointer.is_null() {
             add(layout.size() as isize);
+            counted();
         }
         pointer
     }
@@ -59,6 +67,9 @@ unsafe impl GlobalAlloc for Counting {
         let moved = unsafe { System.realloc(pointer, layout, new_size) };
         if !moved.is_null() {
             add(new_size as isize - layout.size() as isize);
+            if moved != pointer {
+                counted();
+            }
         }
         moved
     }
@@ -74,4 +85,10 @@ pub fn live_here() -> isize {
 pub fn peak_since_last() -> isize {
     let live = live_here();
     PEAK.with(|peak| peak.replace(live)) - live
+}
+
+/// Allocations this thread has made since it started (each `alloc`, and
+/// each `realloc` that moved the block).
+pub fn allocations_here() -> u64 {
+    ALLOCATIONS.with(Cell::get)
 }

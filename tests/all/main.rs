@@ -3,6 +3,7 @@
 
 mod admission;
 mod adversarial;
+mod allocations;
 mod bundled;
 mod catalog;
 mod cli;

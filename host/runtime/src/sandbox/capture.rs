@@ -1,4 +1,4 @@
-//! A guest's stdout or stderr: keeps the first bytes, counts and drops the rest,
+//! A guest's stderr: keeps the first bytes, counts and drops the rest,
 //! and never fails a write, so a guest that floods its output cannot make the
 //! host hold more than the cap or turn the flood into a trap of its own.
 

@@ -3,9 +3,10 @@
 //!
 //! [`wasi_ctx`] is the one place a policy becomes a WASI context. Its secure
 //! defaults: no preopened directories, no environment, no arguments, no
-//! sockets and no name lookups, stdin empty, stdout and stderr captured (capped)
-//! rather than inherited, and a wall clock frozen at the Unix epoch unless
-//! the policy grants the real one.
+//! sockets and no name lookups, stdin empty, stdout dropped as it is written
+//! and stderr captured (capped, for a panic's message) rather than inherited,
+//! and a wall clock frozen at the Unix epoch unless the policy grants the
+//! real one.
 
 mod addr;
 mod baseline;
@@ -48,7 +49,7 @@ use crate::outcome::{Outcome, ToolErrorKind};
 use crate::policy::Limits;
 use crate::turns::Place;
 
-/// How much of a guest's stdout and stderr is kept per call.
+/// How much of a guest's stderr is kept per call.
 const CAPTURE_BYTES: usize = 16 << 10;
 
 /// Everything a store holds for one call.
@@ -84,11 +85,14 @@ impl WasiHttpView for State {
 /// Outbound HTTP is decided per request by [`http::Outbound`], built from
 /// the same grants in [`new_store`].
 ///
+/// Stdout is the builder's own sink: writes succeed and nothing is kept,
+/// since nothing reads it (a tool answers through its output, and logs
+/// through the host's `log`).
+///
 /// Fails only if a granted directory can no longer be opened.
-fn wasi_ctx(grants: &Grants, stdout: &Capture, stderr: &Capture) -> Result<WasiCtx, String> {
+fn wasi_ctx(grants: &Grants, stderr: &Capture) -> Result<WasiCtx, String> {
     let mut builder = WasiCtx::builder();
     builder
-        .stdout(stdout.clone())
         .stderr(stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
@@ -189,9 +193,8 @@ fn new_store(
     call: CallInfo,
     deadline: Instant,
 ) -> Result<(Store<State>, Capture, Arc<Place>), Outcome> {
-    let stdout = Capture::new(CAPTURE_BYTES);
     let stderr = Capture::new(CAPTURE_BYTES);
-    let wasi = wasi_ctx(grants, &stdout, &stderr).map_err(|message| Outcome::Trap {
+    let wasi = wasi_ctx(grants, &stderr).map_err(|message| Outcome::Trap {
         message: format!("the sandbox could not be set up: {message}"),
     })?;
     if let Some(audit) = &call.audit {

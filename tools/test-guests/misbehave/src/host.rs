@@ -70,6 +70,10 @@ pub(crate) fn flood_host(ctx: &Ctx, input: Flood) -> Result<Flooded, ToolError> 
 pub(crate) struct StdoutFlood {
     /// Bytes to write to stdout, and again to stderr (lines of `o`s or `e`s).
     bytes: u64,
+    /// Milliseconds to wait after writing, before returning (0 by default):
+    /// a call that keeps whatever the host holds of its output in flight.
+    #[serde(default)]
+    then_ms: u64,
 }
 
 /// What the writes returned.
@@ -91,6 +95,7 @@ pub(crate) fn stdout_flood(_: &Ctx, input: StdoutFlood) -> Result<StdoutFlooded,
     let total = to_usize("bytes", input.bytes)?;
     let (stdout_written, stdout_error) = write_flood(&mut std::io::stdout().lock(), total, b'o');
     let (stderr_written, stderr_error) = write_flood(&mut std::io::stderr().lock(), total, b'e');
+    std::thread::sleep(Duration::from_millis(input.then_ms));
     Ok(StdoutFlooded {
         stdout_written,
         stdout_error,

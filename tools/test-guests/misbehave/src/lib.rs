@@ -97,7 +97,7 @@ fn tools() -> Vec<Tool> {
         ),
         Tool::new(
             "stdout_flood",
-            "Write `bytes` bytes to stdout and to stderr.",
+            "Write `bytes` bytes to stdout and to stderr, then wait `then_ms` ms.",
             host::stdout_flood,
         ),
         Tool::new(
