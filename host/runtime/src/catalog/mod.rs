@@ -717,7 +717,7 @@ impl Loader<'_> {
             ..limits.clone()
         };
         let call = CallInfo {
-            call_id: format!("describe-{name}"),
+            call_id: Arc::from(format!("describe-{name}")),
             tool: Arc::from(name),
             cancel: None,
             events: None,

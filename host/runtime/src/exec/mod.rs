@@ -841,7 +841,7 @@ impl Executor {
             })
         });
         let call = CallInfo {
-            call_id: record.call_id.clone(),
+            call_id: Arc::from(record.call_id.as_str()),
             tool: entry.name.clone(),
             cancel: options.cancel.clone(),
             events,

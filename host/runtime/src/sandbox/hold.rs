@@ -25,7 +25,7 @@ pub(crate) async fn hold(
     let mut stores = Vec::with_capacity(n);
     for i in 0..n {
         let call = CallInfo {
-            call_id: format!("hold-{i}"),
+            call_id: Arc::from(format!("hold-{i}")),
             tool: Arc::from("hold"),
             cancel: None,
             events: None,

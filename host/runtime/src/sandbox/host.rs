@@ -142,7 +142,7 @@ impl Host for State {
         }
         scope.logs_left -= 1;
         let message = log_text(&message);
-        let (tool, call_id) = (&*scope.call.tool, &scope.call.call_id);
+        let (tool, call_id) = (&*scope.call.tool, &*scope.call.call_id);
         match level {
             Level::Trace => tracing::trace!(target: "toolhost::guest", tool, call_id, "{message}"),
             Level::Debug => tracing::debug!(target: "toolhost::guest", tool, call_id, "{message}"),

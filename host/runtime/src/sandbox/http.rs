@@ -28,7 +28,10 @@ pub(crate) struct Outbound {
     grant: Option<Arc<HttpGrant>>,
     limits: HttpLimits,
     sent: u32,
-    who: Who,
+    /// The call's names, made into its [`Who`] on the first request: most
+    /// calls send none, and pay nothing for it.
+    call: (Arc<str>, Arc<str>, Option<Arc<crate::audit::CallAudit>>),
+    who: Option<Who>,
 }
 
 type Sent = Box<
@@ -49,12 +52,22 @@ impl Outbound {
             grant,
             limits,
             sent: 0,
-            who: Who::new(call.tool.clone(), call.call_id.clone(), call.audit.clone()),
+            call: (call.tool.clone(), call.call_id.clone(), call.audit.clone()),
+            who: None,
         }
+    }
+
+    /// The call's refusal counter, shared by every request it sends.
+    fn who(&mut self) -> Who {
+        let (tool, call_id, audit) = &self.call;
+        self.who
+            .get_or_insert_with(|| Who::new(tool.clone(), call_id.clone(), audit.clone()))
+            .clone()
     }
 
     /// Checks a request against the policy and adds its secret.
     fn admit(&mut self, request: &mut http::Request<WasiBody>) -> Result<Admitted, Error> {
+        let who = self.who();
         let uri = request.uri();
         let shown = format!(
             "{}://{}",
@@ -62,38 +75,36 @@ impl Outbound {
             uri.authority().map_or("", |a| a.as_str())
         );
         let Some(target) = target_of(uri) else {
-            self.who.refused(
+            who.refused(
                 &shown,
                 "the URL has no usable scheme and host, or has a user part",
             );
             return Err(Error::HttpRequestUriInvalid);
         };
         let Some(grant) = &self.grant else {
-            self.who
-                .denied(&shown, "the policy grants no outbound HTTP");
+            who.denied(&shown, "the policy grants no outbound HTTP");
             return Err(Error::HttpRequestDenied);
         };
         if !grant.allow.iter().any(|p| p.allows(&target)) {
-            self.who.denied(
+            who.denied(
                 &target.to_string(),
                 "not on the policy's `capabilities.http` list",
             );
             return Err(Error::HttpRequestDenied);
         }
         if self.sent >= self.limits.max_requests {
-            self.who.refused(
+            who.refused(
                 &target.to_string(),
                 "the call used up `limits.http.max_requests`",
             );
             return Err(Error::ConnectionLimitReached);
         }
         self.sent += 1;
-        self.who.allowed(&target.to_string());
+        who.allowed(&target.to_string());
         let secret = grant.secrets.iter().position(|s| s.applies_to(&target));
         if let Some(i) = secret {
             let secret = &grant.secrets[i];
-            self.who
-                .secret_injected(&target.to_string(), secret.header.as_str());
+            who.secret_injected(&target.to_string(), secret.header.as_str());
             let headers = request.headers_mut();
             headers.insert(secret.header.clone(), secret.value.clone());
             // A compressed echo could not be redacted.
@@ -104,7 +115,7 @@ impl Outbound {
             allow_private: grant.allow_private,
             limits: self.limits,
             secret: secret.map(|i| (grant.clone(), i)),
-            who: self.who.clone(),
+            who,
         })
     }
 }

@@ -172,7 +172,7 @@ impl<T> Run<T> {
 /// Identifies a call in logs and events.
 #[derive(Clone)]
 pub(crate) struct CallInfo {
-    pub(crate) call_id: String,
+    pub(crate) call_id: Arc<str>,
     pub(crate) tool: Arc<str>,
     pub(crate) cancel: Option<CancellationToken>,
     pub(crate) events: Option<Arc<dyn GuestSink>>,

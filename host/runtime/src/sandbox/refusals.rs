@@ -19,13 +19,13 @@ pub(crate) struct Who(Arc<Refusals>);
 #[derive(Debug)]
 struct Refusals {
     tool: Arc<str>,
-    call_id: String,
+    call_id: Arc<str>,
     count: AtomicU32,
     audit: Option<Arc<CallAudit>>,
 }
 
 impl Who {
-    pub(crate) fn new(tool: Arc<str>, call_id: String, audit: Option<Arc<CallAudit>>) -> Self {
+    pub(crate) fn new(tool: Arc<str>, call_id: Arc<str>, audit: Option<Arc<CallAudit>>) -> Self {
         Self(Arc::new(Refusals {
             tool,
             call_id,
