@@ -198,6 +198,19 @@ async fn shadow_stack_exhaustion_is_a_stack_overflow_trap() {
     host_still_serves().await;
 }
 
+/// A guest that wrote far more to stderr than the host keeps before it
+/// panicked still ends with its panic's message: the host keeps the end of
+/// stderr as well as its start.
+#[tokio::test]
+async fn a_panic_after_a_flood_of_stderr_still_names_the_panic() {
+    let record = call("guest_misbehave__panic", json!({"noise_bytes": 200_000})).await;
+    assert!(
+        matches!(&record.outcome, Outcome::Trap { message } if message.contains("deliberate panic")),
+        "{}",
+        record.outcome
+    );
+}
+
 #[tokio::test]
 async fn a_panic_is_a_trap_with_the_panic_message() {
     let record = call("guest_misbehave__panic", json!({})).await;

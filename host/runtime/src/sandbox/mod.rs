@@ -49,7 +49,8 @@ use crate::outcome::{Outcome, ToolErrorKind};
 use crate::policy::Limits;
 use crate::turns::Place;
 
-/// How much of a guest's stderr is kept per call.
+/// How much of a guest's stderr is kept per call: the first half and the
+/// last.
 const CAPTURE_BYTES: usize = 16 << 10;
 
 /// Everything a store holds for one call.
@@ -500,10 +501,11 @@ fn classify(
     Outcome::Trap { message }
 }
 
-/// The panic line a Rust guest writes to stderr before it aborts, if any.
+/// The panic line a Rust guest writes to stderr before it aborts, if any:
+/// the last one, since a guest may have logged the words before.
 fn panic_message(stderr: &Capture) -> Option<String> {
     let (text, _) = stderr.text();
-    let start = text.find("panicked at ")?;
+    let start = text.rfind("panicked at ")?;
     let panic: String = text[start..]
         .lines()
         .take_while(|line| !line.starts_with("note:"))

@@ -84,7 +84,11 @@ fn tools() -> Vec<Tool> {
             "Return a list of `count` zeros: two bytes of JSON each.",
             memory::many_values,
         ),
-        Tool::new("panic", "Panic with a recognisable message.", crash::panic),
+        Tool::new(
+            "panic",
+            "Panic with a recognisable message, after `noise_bytes` bytes of stderr.",
+            crash::panic,
+        ),
         Tool::new(
             "trap",
             "Execute the wasm `unreachable` instruction.",
