@@ -13,12 +13,12 @@ use toolhost_artifacts as artifacts;
 use crate::common;
 use crate::heap::allocations_here;
 
-/// What the executor allocates per call beyond the bare loop, at most: 13
+/// What the executor allocates per call beyond the bare loop, at most: 12
 /// when this test was written (the call id, twice, and the record's tool
 /// name, the stderr capture and its box, the socket check, the call's place
-/// among computing guests (3), the deadline callback, the boxed
+/// among computing guests (2), the deadline callback, the boxed
 /// instantiation, and the output's parse (2)).
-const EXECUTOR_OWN: f64 = 13.0;
+const EXECUTOR_OWN: f64 = 12.0;
 
 /// Allocations per call on this thread: the fewest of a few rounds, so a
 /// round in which an epoch tick made a guest yield (a few allocations more)

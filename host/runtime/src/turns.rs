@@ -85,6 +85,19 @@ struct Seat {
     at: AtomicU8,
     /// Whom to wake when a waiting seat is given a turn or expires.
     waker: Mutex<Option<Waker>>,
+    /// What the guest's future is polled with as its waker (the seat, waking
+    /// through this): in the seat's allocation, so a place costs two.
+    relay: Relay,
+}
+
+impl Wake for Seat {
+    fn wake(self: Arc<Self>) {
+        self.relay.wake();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.relay.wake();
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -165,12 +178,12 @@ impl Turns {
                 deadline,
                 at: AtomicU8::new(At::Out as u8),
                 waker: Mutex::new(None),
+                relay: Relay::default(),
             }),
             in_turn: AtomicBool::new(false),
             // The call's guard sets it before every poll; a store run
             // without one finds its slice spent at every tick and yields.
             resumed: AtomicU64::new(0),
-            relay: Arc::default(),
             blocked: AtomicBool::new(false),
         })
     }
@@ -255,20 +268,19 @@ pub(crate) struct Place {
     in_turn: AtomicBool,
     /// When the guest's future was last polled (see [`Turns::nanos`]).
     resumed: AtomicU64,
-    /// What the guest's future is polled with as its waker.
-    relay: Arc<Relay>,
     /// The guest's last suspension outside a turn was a host call that
     /// blocked (it did not wake itself, as a fuel yield does), and it has
     /// not reached a tick since it came back.
     blocked: AtomicBool,
 }
 
-/// The waker a guest's future is polled with: it wakes the task that last
-/// polled it and notes that it did.
+/// How the waker a guest's future is polled with wakes: the task that last
+/// polled it, noting that it did.
 ///
-/// Not the place itself: a waker may hold the last reference to what it
-/// wakes, and it is woken under the line's lock (a turn handed over), where
-/// dropping a place would take the lock again.
+/// The waker is the place's seat, not the place itself: a waker may hold the
+/// last reference to what it wakes, and it is woken under the line's lock (a
+/// turn handed over), where dropping a place would take the lock again. A
+/// seat gives up nothing when it is dropped.
 #[derive(Debug, Default)]
 struct Relay {
     /// Set when the guest's future is woken; cleared before each poll.
@@ -276,12 +288,8 @@ struct Relay {
     task: Mutex<Option<Waker>>,
 }
 
-impl Wake for Relay {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+impl Relay {
+    fn wake(&self) {
         self.woke.store(true, Ordering::SeqCst);
         if let Some(task) = &*lock(&self.task) {
             task.wake_by_ref();
@@ -386,7 +394,7 @@ impl Place {
     /// did, so that a poll ending pending tells a guest that woke itself (a
     /// yield) from one blocked in a host call.
     pub(crate) fn waker(&self) -> Waker {
-        Waker::from(self.relay.clone())
+        Waker::from(self.seat.clone())
     }
 
     /// The guest's future is about to be polled by the task `task` wakes:
@@ -394,8 +402,8 @@ impl Place {
     pub(crate) fn resumed(&self, task: &Waker) {
         let now = self.turns.nanos(Instant::now());
         self.resumed.store(now, Ordering::Relaxed);
-        self.relay.woke.store(false, Ordering::SeqCst);
-        let mut held = lock(&self.relay.task);
+        self.seat.relay.woke.store(false, Ordering::SeqCst);
+        let mut held = lock(&self.seat.relay.task);
         if !held.as_ref().is_some_and(|held| held.will_wake(task)) {
             *held = Some(task.clone());
         }
@@ -462,7 +470,7 @@ impl Place {
     /// it woke itself while it was polled (a yield).
     pub(crate) fn suspended(&self) {
         if !self.in_turn.load(Ordering::SeqCst) {
-            let yielded = self.relay.woke.load(Ordering::SeqCst);
+            let yielded = self.seat.relay.woke.load(Ordering::SeqCst);
             self.blocked.store(!yielded, Ordering::Relaxed);
             self.leave();
         }
@@ -775,10 +783,10 @@ mod tests {
         waker.wake();
         assert_eq!(first.0.load(Ordering::SeqCst), 1);
         assert_eq!(second.0.load(Ordering::SeqCst), 1);
-        assert!(place.relay.woke.load(Ordering::SeqCst));
+        assert!(place.seat.relay.woke.load(Ordering::SeqCst));
         place.resumed(&Waker::from(second.clone()));
         assert!(
-            !place.relay.woke.load(Ordering::SeqCst),
+            !place.seat.relay.woke.load(Ordering::SeqCst),
             "cleared at each poll"
         );
     }
