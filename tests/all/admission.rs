@@ -12,7 +12,7 @@ use toolhost::serve::{ServeConfig, Server, hash_key};
 use toolhost::{CallOptions, CancellationToken, ExecConfig, Executor, Outcome};
 use tower::ServiceExt;
 
-use crate::common;
+use crate::common::{self, wait_until};
 
 const MIB: u64 = 1 << 20;
 const BOMB: &str = "guest_memory_bomb__fill";
@@ -142,17 +142,6 @@ async fn wait_for_no_reservation(executor: &Executor) {
         e.stats().memory_reserved_bytes == 0 && e.in_flight() == 0
     })
     .await;
-}
-
-/// Polls `done` for up to a minute (bounded: a wrong executor fails, not hangs).
-async fn wait_until(executor: &Executor, what: &str, done: impl Fn(&Executor) -> bool) {
-    for _ in 0..12_000 {
-        if done(executor) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("never {what}: {:?}", executor.stats());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

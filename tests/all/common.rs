@@ -392,3 +392,14 @@ impl Drop for Served {
         }
     }
 }
+
+/// Polls `done` for up to a minute (bounded: a wrong executor fails, not hangs).
+pub async fn wait_until(executor: &Executor, what: &str, done: impl Fn(&Executor) -> bool) {
+    for _ in 0..12_000 {
+        if done(executor) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("never {what}: {:?}", executor.stats());
+}
